@@ -1,0 +1,15 @@
+"""Route modules of the sandbox; each has `setup(app)` that adds its routes."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from sandbox.routes import (
+    actions, categories, channels, commands, posts, system, teams, testing, users, websocket,
+)
+
+MODULES = [system, users, teams, channels, posts, categories, commands, actions, websocket, testing]
+
+
+def setup(app: web.Application) -> None:
+    for module in MODULES:
+        module.setup(app)

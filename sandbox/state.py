@@ -1,0 +1,443 @@
+"""The sandbox's in-memory world: users, teams, channels, posts, commands, categories, tokens.
+
+Route modules read and change this state; nothing here does I/O. JSON shapes follow the real server's
+models (server/public/model): fields without `omitempty` in Go are always present here too.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.ids import new_id, now_ms
+
+SERVER_VERSION = "10.5.0"
+
+# Default permissions of the built-in roles (a reduced but faithful subset of the real defaults in
+# server/channels/app/permissions_migrations.go and model/role.go).
+ROLE_PERMISSIONS: dict[str, set[str]] = {
+    "system_user": {
+        "create_direct_channel", "create_group_channel", "create_team", "list_public_teams",
+        "join_public_teams", "view_members", "create_bot", "create_user_access_token_own",
+    },
+    "system_admin": {"*"},
+    "team_user": {
+        "view_team", "list_team_channels", "join_public_channels", "read_public_channel",
+        "create_public_channel", "create_private_channel", "add_user_to_team", "create_post_public",
+        "invite_user",
+    },
+    "team_admin": {
+        "manage_slash_commands", "manage_own_slash_commands", "manage_others_slash_commands",
+        "manage_team", "manage_team_roles", "remove_user_from_team", "manage_public_channel_members",
+        "manage_private_channel_members", "delete_public_channel", "delete_private_channel",
+        "manage_public_channel_properties", "manage_private_channel_properties", "delete_others_posts",
+        "edit_others_posts",
+    },
+    "channel_user": {
+        "read_channel", "read_channel_content", "create_post", "edit_post", "delete_post",
+        "add_reaction", "remove_reaction", "use_channel_mentions", "use_slash_commands",
+        "manage_public_channel_members", "manage_private_channel_members",
+        "manage_public_channel_properties", "manage_private_channel_properties",
+        "delete_public_channel", "delete_private_channel", "upload_file", "get_public_link",
+        "create_post_public",
+    },
+    "channel_admin": {"manage_channel_roles", "use_group_mentions"},
+}
+
+DEFAULT_CATEGORY_TYPES = [
+    ("favorites", "Favorites", 0),
+    ("channels", "Channels", 10),
+    ("direct_messages", "Direct Messages", 20),
+]
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    email: str
+    password: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    nickname: str = ""
+    roles: str = "system_user"
+    is_bot: bool = False
+    bot_description: str = ""
+    bot_owner_id: str = ""
+    bot_display_name: str = ""
+    locale: str = "en"
+    create_at: int = field(default_factory=now_ms)
+    update_at: int = field(default_factory=now_ms)
+    delete_at: int = 0
+
+    def role_set(self) -> set[str]:
+        return set(self.roles.split())
+
+    def is_admin(self) -> bool:
+        return "system_admin" in self.role_set()
+
+    def to_json(self, sanitize: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "create_at": self.create_at,
+            "update_at": self.update_at,
+            "delete_at": self.delete_at,
+            "username": self.username,
+            "auth_data": "",
+            "auth_service": "",
+            "email": self.email,
+            "nickname": self.nickname,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "position": "",
+            "roles": self.roles,
+            "notify_props": {"desktop": "mention", "email": "true", "push": "mention",
+                             "channel": "true", "comments": "never", "mention_keys": "",
+                             "first_name": "false"},
+            "last_password_update": self.create_at,
+            "last_picture_update": 0,
+            "locale": self.locale,
+            # The real server sends strings here although the OpenAPI file says boolean
+            # (model.User.Timezone is a map[string]string).
+            "timezone": {"automaticTimezone": "", "manualTimezone": "", "useAutomaticTimezone": "true"},
+            "disable_welcome_email": False,
+        }
+        if self.is_bot:
+            data["is_bot"] = True
+            data["bot_description"] = self.bot_description
+        if sanitize:
+            data["email"] = ""
+            data.pop("last_password_update", None)
+            data.pop("notify_props", None)
+            data["auth_data"] = ""
+        return data
+
+
+@dataclass
+class Token:
+    id: str
+    token: str
+    user_id: str
+    description: str = ""
+    is_active: bool = True
+
+    def to_json(self, with_secret: bool = False) -> dict[str, Any]:
+        data = {"id": self.id, "user_id": self.user_id, "description": self.description,
+                "is_active": self.is_active}
+        if with_secret:
+            data["token"] = self.token
+        return data
+
+
+@dataclass
+class Team:
+    id: str
+    name: str
+    display_name: str
+    type: str = "O"
+    description: str = ""
+    email: str = ""
+    create_at: int = field(default_factory=now_ms)
+    update_at: int = field(default_factory=now_ms)
+    delete_at: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "create_at": self.create_at, "update_at": self.update_at,
+            "delete_at": self.delete_at, "display_name": self.display_name, "name": self.name,
+            "description": self.description, "email": self.email, "type": self.type,
+            "company_name": "", "allowed_domains": "", "invite_id": "",
+            "allow_open_invite": self.type == "O", "last_team_icon_update": 0,
+            "scheme_id": "", "group_constrained": False, "policy_id": None,
+        }
+
+
+@dataclass
+class TeamMember:
+    team_id: str
+    user_id: str
+    roles: str = "team_user"
+    delete_at: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"team_id": self.team_id, "user_id": self.user_id, "roles": self.roles,
+                "delete_at": self.delete_at, "scheme_user": True,
+                "scheme_admin": "team_admin" in self.roles, "scheme_guest": False,
+                "explicit_roles": ""}
+
+
+@dataclass
+class Channel:
+    id: str
+    team_id: str
+    type: str
+    name: str
+    display_name: str
+    creator_id: str = ""
+    header: str = ""
+    purpose: str = ""
+    create_at: int = field(default_factory=now_ms)
+    update_at: int = field(default_factory=now_ms)
+    delete_at: int = 0
+    last_post_at: int = 0
+    last_root_post_at: int = 0
+    total_msg_count: int = 0
+    total_msg_count_root: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "create_at": self.create_at, "update_at": self.update_at,
+            "delete_at": self.delete_at, "team_id": self.team_id, "type": self.type,
+            "display_name": self.display_name, "name": self.name, "header": self.header,
+            "purpose": self.purpose, "last_post_at": self.last_post_at,
+            "total_msg_count": self.total_msg_count, "extra_update_at": 0,
+            "creator_id": self.creator_id, "scheme_id": None, "props": None,
+            "group_constrained": None, "shared": None,
+            "total_msg_count_root": self.total_msg_count_root, "policy_id": None,
+            "last_root_post_at": self.last_root_post_at,
+        }
+
+
+@dataclass
+class ChannelMember:
+    channel_id: str
+    user_id: str
+    roles: str = "channel_user"
+    last_viewed_at: int = 0
+    msg_count: int = 0
+    mention_count: int = 0
+    last_update_at: int = field(default_factory=now_ms)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel_id": self.channel_id, "user_id": self.user_id, "roles": self.roles,
+            "last_viewed_at": self.last_viewed_at, "msg_count": self.msg_count,
+            "mention_count": self.mention_count, "mention_count_root": 0, "msg_count_root": 0,
+            "urgent_mention_count": 0,
+            "notify_props": {"desktop": "default", "email": "default", "ignore_channel_mentions": "default",
+                             "mark_unread": "all", "push": "default"},
+            "last_update_at": self.last_update_at, "scheme_user": True,
+            "scheme_admin": "channel_admin" in self.roles.split(), "scheme_guest": False,
+            "explicit_roles": "",
+        }
+
+
+@dataclass
+class Post:
+    id: str
+    channel_id: str
+    user_id: str
+    message: str = ""
+    type: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+    root_id: str = ""
+    create_at: int = field(default_factory=now_ms)
+    update_at: int = field(default_factory=now_ms)
+    edit_at: int = 0
+    delete_at: int = 0
+    is_pinned: bool = False
+    hashtags: str = ""
+    file_ids: list[str] = field(default_factory=list)
+    pending_post_id: str = ""
+    original_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The post as every client sees it: action integrations are stripped (StripActionIntegrations)."""
+        return {
+            "id": self.id, "create_at": self.create_at, "update_at": self.update_at,
+            "edit_at": self.edit_at, "delete_at": self.delete_at, "is_pinned": self.is_pinned,
+            "user_id": self.user_id, "channel_id": self.channel_id, "root_id": self.root_id,
+            "original_id": self.original_id, "message": self.message, "type": self.type,
+            "props": strip_integrations(self.props), "hashtags": self.hashtags,
+            "file_ids": list(self.file_ids) if self.file_ids else [],
+            "pending_post_id": self.pending_post_id, "reply_count": 0, "last_reply_at": 0,
+            "participants": None, "metadata": {},
+        }
+
+
+def strip_integrations(props: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of props without `integration` on any action: clients never see it."""
+    out = copy.deepcopy(props) if props else {}
+    for attachment in out.get("attachments") or []:
+        if isinstance(attachment, dict):
+            for action in attachment.get("actions") or []:
+                if isinstance(action, dict):
+                    action.pop("integration", None)
+    return out
+
+
+@dataclass
+class Command:
+    id: str
+    token: str
+    team_id: str
+    trigger: str
+    url: str
+    method: str = "P"
+    creator_id: str = ""
+    display_name: str = ""
+    description: str = ""
+    username: str = ""
+    icon_url: str = ""
+    auto_complete: bool = False
+    auto_complete_desc: str = ""
+    auto_complete_hint: str = ""
+    create_at: int = field(default_factory=now_ms)
+    update_at: int = field(default_factory=now_ms)
+    delete_at: int = 0
+
+    def to_json(self, sanitize: bool = False) -> dict[str, Any]:
+        data = {
+            "id": self.id, "token": self.token, "create_at": self.create_at,
+            "update_at": self.update_at, "delete_at": self.delete_at, "creator_id": self.creator_id,
+            "team_id": self.team_id, "trigger": self.trigger, "method": self.method,
+            "username": self.username, "icon_url": self.icon_url, "auto_complete": self.auto_complete,
+            "auto_complete_desc": self.auto_complete_desc, "auto_complete_hint": self.auto_complete_hint,
+            "display_name": self.display_name, "description": self.description, "url": self.url,
+            "plugin_id": "",
+        }
+        if sanitize:
+            for key in ("token", "creator_id", "method", "url", "username", "icon_url"):
+                data[key] = ""
+        return data
+
+
+@dataclass
+class Category:
+    id: str
+    user_id: str
+    team_id: str
+    type: str
+    display_name: str
+    sort_order: int
+    sorting: str = ""
+    muted: bool = False
+    collapsed: bool = False
+    channel_ids: list[str] = field(default_factory=list)
+
+    def to_json(self, channel_ids: list[str] | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id, "user_id": self.user_id, "team_id": self.team_id,
+            "sort_order": self.sort_order, "sorting": self.sorting, "type": self.type,
+            "display_name": self.display_name, "muted": self.muted, "collapsed": self.collapsed,
+            "channel_ids": list(self.channel_ids if channel_ids is None else channel_ids),
+        }
+
+
+@dataclass
+class CommandWebhook:
+    """A `response_url` hook: valid 30 minutes, 5 uses (model.CommandWebhook)."""
+
+    id: str
+    command_id: str
+    user_id: str
+    channel_id: str
+    root_id: str
+    create_at: int
+    use_count: int = 0
+
+
+@dataclass
+class Fault:
+    """Fail the next `remaining` requests matching method and path pattern with a status or a delay."""
+
+    method: str
+    path: str  # a regular expression matched against the request path
+    status: int = 500
+    delay_s: float = 0.0
+    remaining: int = 1
+    error_id: str = "app.sandbox.injected_fault.app_error"
+
+
+class State:
+    """Everything the sandbox knows. Route modules mutate it directly; it does no I/O."""
+
+    def __init__(self, site_url: str = "") -> None:
+        self.site_url = site_url
+        self.users: dict[str, User] = {}
+        self.tokens: dict[str, Token] = {}  # token string -> Token (PATs, bot tokens, login sessions)
+        self.teams: dict[str, Team] = {}
+        self.team_members: dict[tuple[str, str], TeamMember] = {}  # (team_id, user_id)
+        self.channels: dict[str, Channel] = {}
+        self.channel_members: dict[tuple[str, str], ChannelMember] = {}  # (channel_id, user_id)
+        self.posts: dict[str, Post] = {}
+        self.channel_posts: dict[str, list[str]] = {}  # channel id -> post ids, oldest first
+        self.commands: dict[str, Command] = {}
+        self.categories: dict[tuple[str, str], list[Category]] = {}  # (user_id, team_id) -> in order
+        self.command_webhooks: dict[str, CommandWebhook] = {}
+        self.faults: list[Fault] = []
+        self.refuse_connections_until: float = 0.0
+        self.rate_limit: dict[str, Any] | None = None  # {"per_sec": 10, "max_burst": 100}
+        self.config = {
+            "EnableCommands": True,
+            "EnableBotAccountCreation": True,
+            "EnableUserAccessTokens": True,
+            "MaxPostSize": 16383,
+            "OutgoingIntegrationRequestsTimeout": 30,
+            "CommandWebhookLifetimeMs": 30 * 60 * 1000,
+        }
+        # Every request the sandbox served, for tests that count the bot's calls.
+        self.request_log: list[tuple[str, str, str]] = []  # (method, path, user_id)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def user_by_username(self, username: str) -> User | None:
+        username = username.lower()
+        return next((u for u in self.users.values() if u.username == username), None)
+
+    def team_by_name(self, name: str) -> Team | None:
+        return next((t for t in self.teams.values() if t.name == name and not t.delete_at), None)
+
+    def channel_by_name(self, team_id: str, name: str, include_deleted: bool = False) -> Channel | None:
+        for channel in self.channels.values():
+            if channel.team_id == team_id and channel.name == name:
+                if include_deleted or not channel.delete_at:
+                    return channel
+        return None
+
+    def is_team_member(self, team_id: str, user_id: str) -> bool:
+        member = self.team_members.get((team_id, user_id))
+        return member is not None and not member.delete_at
+
+    def is_channel_member(self, channel_id: str, user_id: str) -> bool:
+        return (channel_id, user_id) in self.channel_members
+
+    def channel_member_ids(self, channel_id: str) -> list[str]:
+        return [uid for (cid, uid) in self.channel_members if cid == channel_id]
+
+    def user_team_ids(self, user_id: str) -> list[str]:
+        return [tid for (tid, uid), m in self.team_members.items() if uid == user_id and not m.delete_at]
+
+    # -- permissions ---------------------------------------------------------------------------
+    def has_system_permission(self, user: User, permission: str) -> bool:
+        for role in user.role_set():
+            perms = ROLE_PERMISSIONS.get(role, set())
+            if "*" in perms or permission in perms:
+                return True
+        return False
+
+    def has_team_permission(self, user: User, team_id: str, permission: str) -> bool:
+        if self.has_system_permission(user, permission):
+            return True
+        member = self.team_members.get((team_id, user.id))
+        if member is None or member.delete_at:
+            return False
+        return any(permission in ROLE_PERMISSIONS.get(r, set()) for r in member.roles.split())
+
+    def has_channel_permission(self, user: User, channel: Channel, permission: str) -> bool:
+        if self.has_system_permission(user, permission):
+            return True
+        member = self.channel_members.get((channel.id, user.id))
+        if member is not None and any(
+            permission in ROLE_PERMISSIONS.get(r, set()) for r in member.roles.split()
+        ):
+            return True
+        if channel.team_id:
+            return self.has_team_permission(user, channel.team_id, permission) and (
+                member is not None or channel.type == "O" and permission in {"read_channel", "read_public_channel", "read_channel_content"}
+            )
+        return False
+
+    def can_read_channel(self, user: User, channel: Channel) -> bool:
+        if user.is_admin() or self.is_channel_member(channel.id, user.id):
+            return True
+        return channel.type == "O" and self.has_team_permission(user, channel.team_id, "read_public_channel")
