@@ -1,0 +1,201 @@
+"""Typed views of Mattermost's payloads and the gateway's interface.
+
+Everything outside bot/mattermost.py sees Mattermost only through `Gateway` and these small
+dataclasses, never raw dicts. The real gateway (bot/mattermost.py) and the fake used in handler tests
+(tests/fakes.py) both implement `Gateway`, and one contract suite runs against both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class MattermostError(Exception):
+    """A failed Mattermost call, keeping the server's error id (switch on `error_id`, never `message`)."""
+
+    def __init__(self, status: int, error_id: str, message: str = "", request_id: str = "",
+                 method: str = "", path: str = "") -> None:
+        super().__init__(f"{method} {path} -> {status} {error_id}: {message}".strip())
+        self.status = status
+        self.error_id = error_id
+        self.message = message
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+
+
+@dataclass(frozen=True)
+class MMUser:
+    id: str
+    username: str
+    roles: str = ""
+    is_bot: bool = False
+    first_name: str = ""
+    last_name: str = ""
+    nickname: str = ""
+    delete_at: int = 0
+
+    @property
+    def is_admin(self) -> bool:
+        return "system_admin" in self.roles.split()
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "MMUser":
+        return cls(id=d["id"], username=d.get("username", ""), roles=d.get("roles", ""),
+                   is_bot=bool(d.get("is_bot", False)), first_name=d.get("first_name", ""),
+                   last_name=d.get("last_name", ""), nickname=d.get("nickname", ""),
+                   delete_at=int(d.get("delete_at") or 0))
+
+
+@dataclass(frozen=True)
+class MMTeam:
+    id: str
+    name: str
+    display_name: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "MMTeam":
+        return cls(id=d["id"], name=d.get("name", ""), display_name=d.get("display_name", ""))
+
+
+@dataclass(frozen=True)
+class MMChannel:
+    id: str
+    team_id: str
+    name: str
+    display_name: str = ""
+    type: str = "O"
+    delete_at: int = 0
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "MMChannel":
+        return cls(id=d["id"], team_id=d.get("team_id", ""), name=d.get("name", ""),
+                   display_name=d.get("display_name", ""), type=d.get("type", "O"),
+                   delete_at=int(d.get("delete_at") or 0))
+
+
+@dataclass(frozen=True)
+class MMPost:
+    id: str
+    channel_id: str
+    user_id: str
+    message: str = ""
+    root_id: str = ""
+    type: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+    create_at: int = 0
+    update_at: int = 0
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "MMPost":
+        return cls(id=d["id"], channel_id=d.get("channel_id", ""), user_id=d.get("user_id", ""),
+                   message=d.get("message", ""), root_id=d.get("root_id", ""), type=d.get("type", ""),
+                   props=d.get("props") or {}, create_at=int(d.get("create_at") or 0),
+                   update_at=int(d.get("update_at") or 0))
+
+
+@dataclass(frozen=True)
+class MMCommand:
+    id: str
+    team_id: str
+    trigger: str
+    url: str = ""
+    token: str = ""
+    method: str = "P"
+    auto_complete: bool = False
+    auto_complete_desc: str = ""
+    auto_complete_hint: str = ""
+    display_name: str = ""
+    description: str = ""
+    creator_id: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "MMCommand":
+        return cls(id=d["id"], team_id=d.get("team_id", ""), trigger=d.get("trigger", ""),
+                   url=d.get("url", ""), token=d.get("token", ""), method=d.get("method", "P"),
+                   auto_complete=bool(d.get("auto_complete")),
+                   auto_complete_desc=d.get("auto_complete_desc", ""),
+                   auto_complete_hint=d.get("auto_complete_hint", ""),
+                   display_name=d.get("display_name", ""), description=d.get("description", ""),
+                   creator_id=d.get("creator_id", ""))
+
+
+@dataclass(frozen=True)
+class MMCategory:
+    id: str
+    user_id: str
+    team_id: str
+    type: str
+    display_name: str
+    channel_ids: tuple[str, ...] = ()
+    sort_order: int = 0
+    sorting: str = ""
+    muted: bool = False
+    collapsed: bool = False
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "MMCategory":
+        return cls(id=d["id"], user_id=d.get("user_id", ""), team_id=d.get("team_id", ""),
+                   type=d.get("type", ""), display_name=d.get("display_name", ""),
+                   channel_ids=tuple(d.get("channel_ids") or ()), sort_order=int(d.get("sort_order") or 0),
+                   sorting=d.get("sorting", ""), muted=bool(d.get("muted")),
+                   collapsed=bool(d.get("collapsed")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "user_id": self.user_id, "team_id": self.team_id, "type": self.type,
+                "display_name": self.display_name, "channel_ids": list(self.channel_ids),
+                "sort_order": self.sort_order, "sorting": self.sorting, "muted": self.muted,
+                "collapsed": self.collapsed}
+
+
+@dataclass(frozen=True)
+class WsEvent:
+    event: str
+    data: dict[str, Any]
+    broadcast: dict[str, Any]
+    seq: int
+
+
+class Gateway(Protocol):
+    """All Mattermost I/O. Every method is async and raises MattermostError on failure."""
+
+    async def me(self) -> MMUser: ...
+    async def get_user(self, user_id: str) -> MMUser: ...
+    async def get_users_by_ids(self, user_ids: list[str]) -> list[MMUser]: ...
+    async def get_users_by_usernames(self, usernames: list[str]) -> list[MMUser]: ...
+    async def my_teams(self) -> list[MMTeam]: ...
+    async def get_team(self, team_id: str) -> MMTeam: ...
+    async def get_team_by_name(self, name: str) -> MMTeam: ...
+
+    async def list_commands(self, team_id: str) -> list[MMCommand]: ...
+    async def create_command(self, team_id: str, trigger: str, url: str, *, display_name: str = "",
+                             description: str = "", auto_complete_desc: str = "",
+                             auto_complete_hint: str = "") -> MMCommand: ...
+    async def update_command(self, command: MMCommand) -> MMCommand: ...
+
+    async def create_channel(self, team_id: str, name: str, display_name: str, *, private: bool,
+                             purpose: str = "", header: str = "") -> MMChannel: ...
+    async def get_channel(self, channel_id: str) -> MMChannel: ...
+    async def get_channel_by_name(self, team_id: str, name: str) -> MMChannel: ...
+    async def add_channel_member(self, channel_id: str, user_id: str) -> None: ...
+    async def get_channel_member_ids(self, channel_id: str) -> list[str]: ...
+    async def set_channel_admin(self, channel_id: str, user_id: str) -> None: ...
+    async def direct_channel(self, user_a: str, user_b: str) -> MMChannel: ...
+
+    async def create_post(self, channel_id: str, message: str, *, props: dict[str, Any] | None = None,
+                          root_id: str = "") -> MMPost: ...
+    async def update_post(self, post_id: str, message: str, props: dict[str, Any] | None) -> MMPost: ...
+    async def get_post(self, post_id: str) -> MMPost: ...
+    async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
+                             props: dict[str, Any] | None = None) -> None: ...
+
+    async def open_dialog(self, trigger_id: str, url: str, dialog: dict[str, Any]) -> None: ...
+
+    async def get_categories(self, user_id: str, team_id: str) -> list[MMCategory]: ...
+    async def create_category(self, user_id: str, team_id: str, display_name: str,
+                              channel_ids: list[str]) -> MMCategory: ...
+    async def update_category(self, category: MMCategory) -> MMCategory: ...
+
+    calls: int  # Mattermost API calls made so far (benchmarks and tests count them)
+
+    async def close(self) -> None: ...

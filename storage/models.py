@@ -1,0 +1,130 @@
+"""The database tables. Rows are the truth: everything that must survive a restart lives here.
+
+Times are integer milliseconds since the epoch in UTC (as Mattermost's), which behave the same on
+SQLite and PostgreSQL. Ids are 26-character Mattermost-style ids made by storage.ids.new_id.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_team_status", "team_id", "status"), Index("ix_runs_channel", "channel_id"))
+
+    id: str = Field(primary_key=True, max_length=26)
+    seq: int = 0
+    name: str = Field(max_length=1024)
+    summary: str = ""
+    playbook_id: str = Field(max_length=128)
+    playbook_title: str = ""
+    team_id: str = Field(max_length=26)
+    channel_id: str = Field(default="", max_length=26)
+    owner_id: str = Field(max_length=26)
+    creator_id: str = Field(max_length=26)
+    status: str = Field(default="in_progress", max_length=16)  # in_progress | finished
+    created_at: int = Field(sa_type=BigInteger)
+    finished_at: Optional[int] = Field(default=None, sa_type=BigInteger)
+    overview_post_id: str = ""
+    # Broadcast channel id -> root post id of the run's thread there.
+    broadcast_threads: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    status_updates_enabled: bool = False
+    reminder_interval_s: int = 0  # 0 = no status-update reminders
+    retrospective_enabled: bool = False
+    retrospective_text: str = ""
+    retrospective_status: str = ""  # "" | published | cancelled
+    retrospective_reminder_s: int = 0
+    participants_may_finish: bool = False
+    version: int = 0  # bumped on every change; guards concurrent rewrites of the overview
+
+class Checklist(SQLModel, table=True):
+    __tablename__ = "checklists"
+    __table_args__ = (UniqueConstraint("run_id", "position"),)
+
+    id: str = Field(primary_key=True, max_length=26)
+    run_id: str = Field(foreign_key="runs.id", index=True, max_length=26, ondelete="CASCADE")
+    position: int
+    title: str
+    post_id: str = ""  # the interactive message showing this checklist
+
+class ChecklistItem(SQLModel, table=True):
+    __tablename__ = "checklist_items"
+    __table_args__ = (Index("ix_items_checklist_position", "checklist_id", "position"),
+                      Index("ix_items_assignee_state", "assignee_id", "state"))
+
+    id: str = Field(primary_key=True, max_length=26)
+    run_id: str = Field(foreign_key="runs.id", index=True, max_length=26, ondelete="CASCADE")
+    checklist_id: str = Field(foreign_key="checklists.id", max_length=26, ondelete="CASCADE")
+    position: int
+    title: str
+    description: str = ""
+    state: str = Field(default="open", max_length=16)  # open | in_progress | closed | skipped
+    assignee_id: str = Field(default="", max_length=26)
+    due_at: Optional[int] = Field(default=None, sa_type=BigInteger)
+    command: str = ""
+    updated_at: int = Field(default=0, sa_type=BigInteger)
+    updated_by: str = ""
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participants"
+
+    run_id: str = Field(foreign_key="runs.id", primary_key=True, max_length=26, ondelete="CASCADE")
+    user_id: str = Field(primary_key=True, max_length=26)
+    joined_at: int = Field(sa_type=BigInteger)
+
+class Follower(SQLModel, table=True):
+    __tablename__ = "followers"
+
+    run_id: str = Field(foreign_key="runs.id", primary_key=True, max_length=26, ondelete="CASCADE")
+    user_id: str = Field(primary_key=True, max_length=26)
+
+class TimelineEvent(SQLModel, table=True):
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_run_at", "run_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=26)
+    run_id: str = Field(foreign_key="runs.id", max_length=26, ondelete="CASCADE")
+    type: str = Field(max_length=64)
+    at: int = Field(sa_type=BigInteger)
+    actor_id: str = ""
+    summary: str = ""
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+class StatusUpdate(SQLModel, table=True):
+    __tablename__ = "status_updates"
+    __table_args__ = (Index("ix_status_updates_run_at", "run_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=26)
+    run_id: str = Field(foreign_key="runs.id", max_length=26, ondelete="CASCADE")
+    at: int = Field(sa_type=BigInteger)
+    author_id: str
+    message: str
+
+class Reminder(SQLModel, table=True):
+    """One pending wake-up per (run, kind). `due_at` moves; `fired_at` marks the one that was sent.
+
+    A job claims a reminder with a conditional UPDATE (due_at unchanged, not yet fired), so a job that
+    runs twice, or in two bot processes at once, posts once.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("run_id", "kind"), Index("ix_reminders_due", "due_at"))
+
+    id: str = Field(primary_key=True, max_length=26)
+    run_id: str = Field(foreign_key="runs.id", max_length=26, ondelete="CASCADE")
+    kind: str = Field(max_length=32)  # status_update | retrospective
+    due_at: Optional[int] = Field(default=None, sa_type=BigInteger)  # None = off
+    interval_s: int = 0
+    last_sent_at: Optional[int] = Field(default=None, sa_type=BigInteger)
+    sent_count: int = 0
+
+class RunCounter(SQLModel, table=True):
+    """The `{seq}` of channel-name templates: one counter per team and playbook."""
+
+    __tablename__ = "run_counters"
+
+    team_id: str = Field(primary_key=True, max_length=26)
+    playbook_id: str = Field(primary_key=True, max_length=128)
+    value: int = 0

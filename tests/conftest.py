@@ -1,0 +1,59 @@
+"""Shared fixtures: a running sandbox (port 0) and a tiny API client that acts as a person or a bot."""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+
+from sandbox import Sandbox
+
+
+class Api:
+    """Calls the sandbox's /api/v4 as one user (token), returning (status, json-or-text, headers)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str | None) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.token = token
+
+    def as_(self, token: str | None) -> "Api":
+        return Api(self.session, self.base_url, token)
+
+    async def call(self, method: str, path: str, json: Any = None, **kw: Any) -> tuple[int, Any, Any]:
+        headers = dict(kw.pop("headers", {}) or {})
+        if self.token:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        url = path if path.startswith("http") else f"{self.base_url}/api/v4{path}"
+        async with self.session.request(method, url, json=json, headers=headers, **kw) as resp:
+            if resp.content_type == "application/json":
+                body = await resp.json()
+            else:
+                body = await resp.text()
+            return resp.status, body, resp.headers
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any, Any]:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> tuple[int, Any, Any]:
+        return await self.call("POST", path, json=json, **kw)
+
+    async def put(self, path: str, json: Any = None, **kw: Any) -> tuple[int, Any, Any]:
+        return await self.call("PUT", path, json=json, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any, Any]:
+        return await self.call("DELETE", path, **kw)
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    # validate=True: every request and JSON response is checked against the OpenAPI file.
+    async with Sandbox(admin_token="admintoken", validate=True) as sb:
+        yield sb
+
+
+@pytest.fixture
+async def api(sandbox: Sandbox) -> AsyncIterator[Api]:
+    """Acts as the system admin; `api.as_(token)` acts as someone else."""
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, sandbox.url, sandbox.admin_token)
