@@ -22,6 +22,7 @@ class Run(SQLModel, table=True):
     playbook_title: str = ""
     team_id: str = Field(max_length=26)
     channel_id: str = Field(default="", max_length=26)
+    private: bool = True  # the run channel's type; public runs are visible to their whole team
     owner_id: str = Field(max_length=26)
     creator_id: str = Field(max_length=26)
     status: str = Field(default="in_progress", max_length=16)  # in_progress | finished
