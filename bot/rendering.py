@@ -1,0 +1,56 @@
+"""Message texts from jinja2 templates in templates/ (`area/name.md.j2`).
+
+StrictUndefined: a missing variable is a bug, not an empty string. User-supplied text goes through
+`md` (escapes Markdown and defuses @all/@channel/@here so a checklist title cannot ping a channel).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+# Mattermost notifies a whole channel for these; a zero-width space after @ keeps the text readable
+# while no longer matching the mention.
+_CHANNEL_MENTION = re.compile(r"@(all|channel|here)\b", re.IGNORECASE)
+
+
+def escape_md(value: Any) -> str:
+    text = "" if value is None else str(value)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _CHANNEL_MENTION.sub("@\u200b\\1", text)
+    return text.replace("\n", " ")
+
+
+def defuse_mentions(value: Any) -> str:
+    """For multi-line user text shown as Markdown (summaries, updates): keep formatting, drop @channel."""
+    return _CHANNEL_MENTION.sub("@\u200b\\1", "" if value is None else str(value))
+
+
+def fmt_time(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
+
+
+class Renderer:
+    def __init__(self, folder: Path = TEMPLATES) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["md"] = escape_md
+        self.env.filters["defuse"] = defuse_mentions
+        self.env.filters["time"] = fmt_time
+
+    def render(self, name: str, **values: Any) -> str:
+        return self.env.get_template(name).render(**values).strip()
