@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -21,6 +21,9 @@ from sandbox.ids import new_id
 from sandbox.state import SERVER_VERSION, State
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from sandbox.state import Fault
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -148,7 +151,12 @@ class Sandbox:
 
             add_demo(self.state)
         self.app = create_app(self.state, self.admin_token, validate=validate)
+        self.app["sandbox"] = self  # for the /sandbox/... test routes (routes/testing.py)
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._reopen: asyncio.Task | None = None
+        # Set while the port accepts connections; tests await it instead of sleeping.
+        self.accepting = asyncio.Event()
         self.url = ""
 
     @property
@@ -158,20 +166,101 @@ class Sandbox:
     async def start(self) -> "Sandbox":
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = site._server.sockets  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        await self._listen()
         self.url = f"http://{self.host}:{self.port}"
         if not self.state.site_url:
             self.state.site_url = self.url
         return self
 
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        self._site = site
+        self.state.refuse_connections_until = 0.0
+        self.accepting.set()
+
     async def stop(self) -> None:
+        if self._reopen is not None:
+            self._reopen.cancel()
+            self._reopen = None
         if self._runner is not None:
             await self.app["hub"].close_all()
             await self._runner.cleanup()
             self._runner = None
+            self._site = None
+
+    # -- test handles: faults a real server or network produces ------------------------------------
+    def fail(self, method: str, path_regex: str, status: int = 500, times: int = 1,
+             delay: float = 0.0) -> "Fault":
+        """Fail (or delay) the next `times` /api/v4 requests whose path fully matches `path_regex`.
+
+        status 0 with a delay only slows the call down; status 429 answers like the rate limiter
+        (text/plain `limit exceeded` with Retry-After); other statuses answer with an AppError body.
+        """
+        from sandbox.state import Fault
+
+        fault = Fault(method=method.upper(), path=path_regex, status=status, delay_s=delay, remaining=times)
+        self.state.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self.state.faults.clear()
+
+    async def drop_websockets(self) -> None:
+        """Cut every WebSocket without a close frame; sessions stay resumable for ~5 minutes."""
+        await self.hub.drop_all()
+
+    async def refuse_connections(self, seconds: float) -> None:
+        """Stop listening (new TCP connections are refused) and cut open connections and WebSockets,
+        like a server restart or a network outage; listen again on the same port after `seconds`.
+
+        Tests call `await sb.accept_connections()` to end the outage early, or await `sb.accepting`.
+        """
+        if self._runner is None:
+            raise RuntimeError("the sandbox is not running")
+        if self._reopen is not None:
+            self._reopen.cancel()
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        self.accepting.clear()
+        self.state.refuse_connections_until = time.time() + seconds
+        await self.hub.drop_all()
+        server = self._runner.server
+        for handler in list(server.connections) if server is not None else []:
+            transport = handler.transport
+            if transport is not None:
+                transport.abort()
+        self._reopen = asyncio.get_running_loop().create_task(self._reopen_after(seconds))
+
+    async def _reopen_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._reopen = None
+        await self._listen()
+
+    async def accept_connections(self) -> None:
+        """End a `refuse_connections` outage now."""
+        if self._reopen is not None:
+            self._reopen.cancel()
+            self._reopen = None
+        if self._site is None and self._runner is not None:
+            await self._listen()
+
+    def set_rate_limit(self, per_sec: float | None, burst: int = 100, vary_by_user: bool = False) -> None:
+        """Turn on RateLimitSettings (GCRA; 429 text/plain with Retry-After); per_sec None turns it off."""
+        if per_sec is None:
+            self.state.rate_limit = None
+        else:
+            self.state.rate_limit = {"per_sec": per_sec, "max_burst": burst, "vary_by_user": vary_by_user}
+        self.app["rate_limiter"]._tat.clear()
+
+    def set_clock(self, clock: "Callable[[], float]") -> None:
+        """Replace the time source (seconds since the epoch) of trigger ids, response_url hooks and the
+        WebSocket reaper, so tests move time instead of sleeping."""
+        self.hub.clock = clock
 
     async def __aenter__(self) -> "Sandbox":
         return await self.start()
