@@ -76,7 +76,7 @@ def get_run(session: Session, run_id: str) -> Run | None:
     return session.get(Run, run_id)
 
 
-def load_view(session: Session, run_id: str, *, with_history: bool = False) -> RunView | None:
+def load_view(session: Session, run_id: str, with_history: bool = False) -> RunView | None:
     run = session.get(Run, run_id)
     if run is None:
         return None

@@ -1,0 +1,237 @@
+"""The bot's HTTP server: what Mattermost calls (slash command, buttons, dialogs) and the REST API.
+
+Each route verifies the caller, turns the request into a typed object, dispatches it, and turns the
+reply into Mattermost's JSON. Handlers never see aiohttp.
+- Slash commands carry the command's token (form field and `Authorization: Token`); it must be one
+  of the tokens of the commands this bot registered.
+- Buttons and dialogs carry no auth header (Mattermost sends none to external URLs), so the signed
+  reference in their context/state is the proof; a forged or unsigned one gets 403 and changes nothing.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from typing import Any, Callable
+
+from aiohttp import web
+
+from bot.actions import ForgedAction
+from bot.context import Context
+from bot.models import MattermostError, MMUser
+from bot.router import (
+    Click, DialogErrors, DialogSubmission, Dispatcher, Ephemeral, NoReply, OpenDialog, Reply, SlashCommand,
+    UpdatePost, split_args,
+)
+
+log = logging.getLogger(__name__)
+
+# Mattermost reads at most 1 MiB of an integration's answer; bodies we accept are bounded likewise.
+MAX_BODY = 1024 * 1024
+
+
+class CommandTokens:
+    """Tokens of the /playbook commands this bot registered, one per team."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, str] = {}  # team_id -> token
+
+    def set(self, team_id: str, token: str) -> None:
+        self._tokens[team_id] = token
+
+    def valid(self, token: str) -> bool:
+        return bool(token) and any(hmac.compare_digest(token, t) for t in self._tokens.values())
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+
+class ViewerCache:
+    """Who a REST API caller is (their own Mattermost token), remembered for a minute."""
+
+    def __init__(self, ttl_s: float = 60.0) -> None:
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, MMUser, frozenset[str]]] = {}
+
+    def get(self, token: str) -> tuple[MMUser, frozenset[str]] | None:
+        hit = self._cache.get(token)
+        if hit and time.monotonic() - hit[0] < self.ttl_s:
+            return hit[1], hit[2]
+        return None
+
+    def put(self, token: str, user: MMUser, team_ids: frozenset[str]) -> None:
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (time.monotonic(), user, team_ids)
+
+
+def command_json(reply: Reply) -> dict[str, Any]:
+    if isinstance(reply, Ephemeral):
+        body: dict[str, Any] = {"response_type": "ephemeral", "text": reply.text}
+        if reply.attachments:
+            body["props"] = {"attachments": reply.attachments}
+        return body
+    return {}
+
+
+def action_json(reply: Reply) -> dict[str, Any]:
+    if isinstance(reply, UpdatePost):
+        # `update` replaces the whole post: always resend the message, or Mattermost blanks it.
+        body: dict[str, Any] = {"update": {"message": reply.message, "props": reply.props}}
+        if reply.ephemeral_text:
+            body["ephemeral_text"] = reply.ephemeral_text
+        return body
+    if isinstance(reply, Ephemeral):
+        return {"ephemeral_text": reply.text}
+    return {}
+
+
+def dialog_json(reply: Reply) -> dict[str, Any]:
+    if isinstance(reply, DialogErrors):
+        body: dict[str, Any] = {}
+        if reply.errors:
+            body["errors"] = reply.errors
+        if reply.error:
+            body["error"] = reply.error
+        return body
+    return {}
+
+
+class BotServer:
+    def __init__(self, ctx: Context, dispatcher: Dispatcher, tokens: CommandTokens,
+                 health: Callable[[], dict[str, bool]]) -> None:
+        self.ctx = ctx
+        self.dispatcher = dispatcher
+        self.tokens = tokens
+        self.health = health
+        self.viewers = ViewerCache()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post("/mattermost/command", self.slash_command)
+        app.router.add_post("/mattermost/action", self.action)
+        app.router.add_post("/mattermost/dialog", self.dialog)
+        app.router.add_get("/healthz", self.healthz)
+        from handlers import api
+
+        app.router.add_get("/api/v0/runs", self._api(api.list_runs))
+        app.router.add_get("/api/v0/runs/{run_id}", self._api(api.get_run))
+        return app
+
+    # -- Mattermost -> bot -------------------------------------------------------------------------
+    async def slash_command(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        header = request.headers.get("Authorization", "")
+        token = header[6:].strip() if header.lower().startswith("token ") else str(form.get("token", ""))
+        if not self.tokens.valid(token):
+            log.warning("slash command with an unknown token remote=%s", request.remote)
+            return web.json_response({"response_type": "ephemeral",
+                                      "text": "This request did not come from a registered /playbook command."},
+                                     status=401)
+        text = str(form.get("text", ""))
+        cmd = SlashCommand(
+            user_id=str(form.get("user_id", "")), user_name=str(form.get("user_name", "")),
+            channel_id=str(form.get("channel_id", "")), channel_name=str(form.get("channel_name", "")),
+            team_id=str(form.get("team_id", "")), team_domain=str(form.get("team_domain", "")),
+            command=str(form.get("command", "")), text=text, trigger_id=str(form.get("trigger_id", "")),
+            response_url=str(form.get("response_url", "")), args=split_args(text),
+        )
+        reply = await self.dispatcher.command(cmd, self.ctx)
+        if isinstance(reply, OpenDialog):
+            self._open_dialog(cmd.trigger_id, reply, cmd.user_id, cmd.channel_id, cmd.response_url)
+            return web.json_response({})
+        return web.json_response(command_json(reply))
+
+    async def action(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if body is None:
+            return web.json_response({"error": "The request body is not JSON."}, status=400)
+        try:
+            ref = self.ctx.signer.unpack(body.get("context"))
+        except ForgedAction as exc:
+            log.warning("refused an unsigned or forged click reason=%s user=%s", exc, body.get("user_id"))
+            return web.json_response({"error": "This button was not made by this bot."}, status=403)
+        context = body.get("context") or {}
+        click = Click(user_id=str(body.get("user_id", "")), user_name=str(body.get("user_name", "")),
+                      channel_id=str(body.get("channel_id", "")), team_id=str(body.get("team_id", "")),
+                      post_id=str(body.get("post_id", "")), trigger_id=str(body.get("trigger_id", "")),
+                      ref=ref, selected_option=str(context.get("selected_option", "")))
+        reply = await self.dispatcher.click(click, self.ctx)
+        if isinstance(reply, OpenDialog):
+            self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
+            return web.json_response({})
+        return web.json_response(action_json(reply))
+
+    async def dialog(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if body is None:
+            return web.json_response({"error": "The request body is not JSON."}, status=400)
+        try:
+            ref = self.ctx.signer.unpack_state(str(body.get("state", "")))
+        except ForgedAction as exc:
+            log.warning("refused a forged dialog reason=%s user=%s", exc, body.get("user_id"))
+            return web.json_response({"error": "This form was not made by this bot."}, status=403)
+        submission = body.get("submission") or {}
+        sub = DialogSubmission(user_id=str(body.get("user_id", "")), channel_id=str(body.get("channel_id", "")),
+                               team_id=str(body.get("team_id", "")), callback_id=str(body.get("callback_id", "")),
+                               ref=ref, submission=submission if isinstance(submission, dict) else {},
+                               cancelled=bool(body.get("cancelled")))
+        reply = await self.dispatcher.dialog(sub, self.ctx)
+        return web.json_response(dialog_json(reply))
+
+    def _open_dialog(self, trigger_id: str, reply: OpenDialog, user_id: str, channel_id: str,
+                     response_url: str = "") -> None:
+        """Opening a dialog is a Mattermost call: do it right after answering, not before."""
+        ctx = self.ctx
+
+        async def open_it() -> None:
+            await ctx.gateway.open_dialog(trigger_id, reply.url or ctx.dialog_url, reply.dialog)
+
+        async def report(exc: BaseException) -> None:
+            from handlers.notify import notify
+
+            await notify(ctx, user_id, channel_id, ctx.render("errors/dialog_failed.md.j2"),
+                         response_url=response_url)
+
+        ctx.tasks.spawn(open_it(), name="open-dialog", on_error=report)
+
+    # -- health and REST API -----------------------------------------------------------------------
+    async def healthz(self, request: web.Request) -> web.Response:
+        checks = self.health()
+        return web.json_response({"ok": all(checks.values()), "checks": checks},
+                                 status=200 if all(checks.values()) else 503)
+
+    def _api(self, handler: Callable[..., Any]) -> Callable[[web.Request], Any]:
+        async def route(request: web.Request) -> web.Response:
+            header = request.headers.get("Authorization", "")
+            if not header.lower().startswith("bearer ") or not header[7:].strip():
+                return web.json_response({"error": "Send your Mattermost token as `Authorization: Bearer <token>`."},
+                                         status=401)
+            token = header[7:].strip()
+            who = self.viewers.get(token)
+            if who is None:
+                try:
+                    user, team_ids = await self.ctx.gateway.whoami(token)
+                except MattermostError as err:
+                    if err.status == 401:
+                        return web.json_response({"error": "Mattermost does not accept this token."}, status=401)
+                    return web.json_response({"error": f"Mattermost did not answer ({err.status})."}, status=502)
+                who = (user, frozenset(team_ids))
+                self.viewers.put(token, *who)
+            status, body = await handler(self.ctx, who[0], who[1], dict(request.query),
+                                         dict(request.match_info))
+            return web.json_response(body, status=status)
+
+        return route
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+__all__ = ["BotServer", "CommandTokens", "NoReply"]

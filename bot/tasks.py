@@ -1,0 +1,87 @@
+"""Tracked follow-up tasks, keyed locks and coalesced refreshes.
+
+Slow work (many Mattermost calls) runs after the HTTP answer, in a task the bot tracks: its errors are
+logged and reported, shutdown waits for it, and tests `await tasks.drain()` instead of sleeping.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any, Awaitable, Callable, Coroutine
+
+log = logging.getLogger(__name__)
+
+
+class Tasks:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: dict[str, bool] = {}  # key -> dirty again while running
+        self.failures = 0
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str,
+              on_error: Callable[[BaseException], Awaitable[None]] | None = None) -> asyncio.Task[Any]:
+        async def guarded() -> Any:
+            try:
+                return await coro
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a follow-up must never die silently
+                self.failures += 1
+                log.exception("follow-up failed task=%s", name)
+                if on_error is not None:
+                    try:
+                        await on_error(exc)
+                    except Exception:
+                        log.exception("reporting a failed follow-up failed task=%s", name)
+                return None
+
+        task = asyncio.create_task(guarded(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def coalesce(self, key: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` soon; calls while it runs make it run once more afterwards, not once per call.
+
+        Used to refresh a run's overview post: twenty clicks in a burst cost two edits, not twenty.
+        """
+        if key in self._pending:
+            self._pending[key] = True
+            return
+        self._pending[key] = False
+
+        async def loop() -> None:
+            try:
+                while True:
+                    self._pending[key] = False
+                    await work()
+                    if not self._pending.get(key):
+                        break
+            finally:
+                self._pending.pop(key, None)
+
+        self.spawn(loop(), name=f"coalesce:{key}")
+
+    async def drain(self) -> None:
+        """Wait until no follow-up is running (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key (a checklist), so concurrent clicks on one post render in order."""
+
+    def __init__(self) -> None:
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        return self._locks[key]

@@ -1,0 +1,83 @@
+"""The bot's REST API (`/api/v0/runs`), showing each caller only what they may see."""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.clock import iso
+from bot.context import Context
+from bot.domain.permissions import Action, RunFacts, Viewer, decide
+from bot.models import MMUser
+from storage import queries
+from storage.queries import RunView
+
+STATUSES = ("in_progress", "finished")
+
+
+def run_json(view: RunView) -> dict[str, Any]:
+    run = view.run
+    reminder = view.reminder
+    return {
+        "id": run.id, "name": run.name, "summary": run.summary,
+        "playbook": {"id": run.playbook_id, "title": run.playbook_title},
+        "team_id": run.team_id, "channel_id": run.channel_id, "owner_id": run.owner_id,
+        "creator_id": run.creator_id, "participant_ids": list(view.participant_ids),
+        "status": run.status, "created_at": iso(run.created_at), "finished_at": iso(run.finished_at),
+        "checklists": [
+            {"title": c.title, "items": [
+                {"id": i.id, "title": i.title, "state": i.state, "assignee_id": i.assignee_id,
+                 "due_at": iso(i.due_at), "command": i.command} for i in items]}
+            for c, items in view.checklists
+        ],
+        "status_updates": [{"at": iso(u.at), "author_id": u.author_id, "message": u.message}
+                           for u in view.status_updates],
+        "reminder": {"interval_s": reminder.interval_s if reminder else run.reminder_interval_s,
+                     "next_at": iso(reminder.due_at) if reminder and run.status == "in_progress" else None},
+        "timeline": [{"type": e.type, "at": iso(e.at), "actor_id": e.actor_id, "summary": e.summary}
+                     for e in view.timeline],
+    }
+
+
+def _page(query: dict[str, str], key: str, default: int, most: int) -> int | None:
+    raw = query.get(key, str(default))
+    if not raw.isdigit():
+        return None
+    return min(int(raw), most)
+
+
+async def list_runs(ctx: Context, user: MMUser, team_ids: frozenset[str], query: dict[str, str],
+                    params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    status = query.get("status", "")
+    if status and status not in STATUSES:
+        return 400, {"error": f"status must be one of {', '.join(STATUSES)}, not {status!r}."}
+    per_page = _page(query, "per_page", 100, 1000)
+    page = _page(query, "page", 0, 1_000_000)
+    if per_page is None or page is None:
+        return 400, {"error": "page and per_page must be whole numbers."}
+    team_id = query.get("team_id", "")
+    teams = [team_id] if team_id else None
+    runs, total = await ctx.db.run(_list, teams, query.get("channel_id", ""), status, user.id,
+                                   sorted(team_ids), user.is_admin, per_page, page * per_page)
+    return 200, {"items": [run_json(v) for v in runs], "total": total}
+
+
+def _list(session: Any, teams: list[str] | None, channel_id: str, status: str, viewer_id: str,
+          viewer_teams: list[str], is_admin: bool, limit: int, offset: int) -> tuple[list[RunView], int]:
+    runs, total = queries.list_runs(session, team_ids=teams, channel_id=channel_id, status=status,
+                                    viewer_id=viewer_id, viewer_team_ids=viewer_teams, is_admin=is_admin,
+                                    limit=limit, offset=offset)
+    views = [queries.load_view(session, r.id, with_history=True) for r in runs]
+    return [v for v in views if v is not None], total
+
+
+async def get_run(ctx: Context, user: MMUser, team_ids: frozenset[str], query: dict[str, str],
+                  params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    view = await ctx.db.run(queries.load_view, params["run_id"], True)
+    not_found = (404, {"error": "No run with this id, or you may not see it."})
+    if view is None:
+        return not_found
+    run = view.run
+    facts = RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
+                     run.participants_may_finish)
+    if not decide(Viewer(user.id, user.is_admin, team_ids), facts, Action.VIEW).allowed:
+        return not_found  # the same answer as a missing run, so ids do not leak
+    return 200, run_json(view)

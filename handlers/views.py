@@ -1,0 +1,107 @@
+"""The run's posts, rendered from stored state: the overview and one interactive post per checklist.
+
+Every click and command re-renders from rows, never patches the old text, so what people see is
+always what the database holds. Texts come from templates; buttons are built here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.actions import CheckItem, RestoreItem, SkipItem, TakeItem, UncheckItem, button
+from bot.context import Context
+from bot.domain.checklists import progress
+from storage.models import Checklist, ChecklistItem
+from storage.queries import RunView
+
+ICONS = {"open": ":white_large_square:", "in_progress": ":hourglass_flowing_sand:",
+         "closed": ":white_check_mark:", "skipped": ":fast_forward:"}
+COLORS = {"open": "#8a8f98", "in_progress": "#ffbc1f", "closed": "#3db887", "skipped": "#c7c7c7"}
+
+
+def item_buttons(ctx: Context, run_id: str, index: int, item: ChecklistItem) -> list[dict[str, Any]]:
+    """Buttons for what can be done to the item now; ids are unique within the post ([A-Za-z0-9])."""
+    url = ctx.action_url
+    s = ctx.signer
+    if item.state in ("open", "in_progress"):
+        actions = [button(s, f"check{index}", "Check", CheckItem(run_id, item.id), url, "primary"),
+                   button(s, f"skip{index}", "Skip", SkipItem(run_id, item.id), url)]
+    elif item.state == "closed":
+        actions = [button(s, f"uncheck{index}", "Uncheck", UncheckItem(run_id, item.id), url)]
+    else:
+        actions = [button(s, f"restore{index}", "Restore", RestoreItem(run_id, item.id), url)]
+    if item.state in ("open", "in_progress"):
+        actions.append(button(s, f"take{index}", "Assign to me", TakeItem(run_id, item.id), url))
+    return actions
+
+
+def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklist,
+                     items: list[ChecklistItem], names: dict[str, str], now_ms: int,
+                     interactive: bool = True) -> tuple[str, dict[str, Any]]:
+    prog = progress([i.state for i in items])
+    message = ctx.render("run/checklist_header.md.j2", number=number, title=checklist.title,
+                         done=prog.done, total=prog.total)
+    attachments = []
+    for index, item in enumerate(items):
+        text = ctx.render(
+            "run/item.md.j2", icon=ICONS.get(item.state, ""), number=f"{number}.{index + 1}",
+            title=item.title, state=item.state, assignee=names.get(item.assignee_id, ""),
+            due_at=item.due_at, overdue=bool(item.due_at and item.due_at < now_ms
+                                             and item.state in ("open", "in_progress")),
+        ).replace("\n", "")
+        attachment: dict[str, Any] = {"fallback": text, "text": text, "color": COLORS[item.state]}
+        if interactive:
+            attachment["actions"] = item_buttons(ctx, run_id, index, item)
+        attachments.append(attachment)
+    return message, {"attachments": attachments}
+
+
+def assignee_ids(view: RunView) -> list[str]:
+    return [i.assignee_id for _, items in view.checklists for i in items if i.assignee_id]
+
+
+def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    prog = progress(view.item_states())
+    run = view.run
+    next_at = view.reminder.due_at if view.reminder and run.status == "in_progress" else None
+    message = ctx.render(
+        "run/overview.md.j2", name=run.name, playbook=run.playbook_title,
+        owner=names.get(run.owner_id, run.owner_id), summary=run.summary, done=prog.done,
+        total=prog.total, percent=prog.percent, finished=run.status == "finished",
+        finished_at=run.finished_at, next_update_at=next_at,
+    )
+    return message, overview_props(ctx, view)
+
+
+def overview_props(ctx: Context, view: RunView) -> dict[str, Any]:
+    """Buttons on the overview post; other features add theirs through this one function."""
+    hook = getattr(ctx, "overview_buttons", None)
+    actions = hook(view) if callable(hook) else []
+    if not actions:
+        return {}
+    return {"attachments": [{"fallback": "Run actions", "actions": actions}]}
+
+
+async def refresh_checklist_post(ctx: Context, view: RunView, checklist_index: int) -> None:
+    checklist, items = view.checklists[checklist_index]
+    if not checklist.post_id:
+        return
+    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
+    message, props = render_checklist(ctx, view.run.id, checklist_index + 1, checklist, items, names,
+                                      ctx.clock.now_ms(), interactive=view.run.status == "in_progress")
+    await ctx.gateway.update_post(checklist.post_id, message, props)
+
+
+async def refresh_overview(ctx: Context, run_id: str) -> None:
+    """Re-render the overview post from stored state (coalesced by the caller)."""
+    from storage.queries import load_view
+
+    view = await ctx.db.run(load_view, run_id)
+    if view is None or not view.run.overview_post_id:
+        return
+    names = await ctx.users.names([view.run.owner_id])  # type: ignore[union-attr]
+    message, props = render_overview(ctx, view, names)
+    await ctx.gateway.update_post(view.run.overview_post_id, message, props)
+
+
+def schedule_overview_refresh(ctx: Context, run_id: str) -> None:
+    ctx.tasks.coalesce(f"overview:{run_id}", lambda: refresh_overview(ctx, run_id))
