@@ -1,7 +1,20 @@
 """The system admin every sandbox has, and the `--demo` data."""
 from __future__ import annotations
 
+from typing import Any
+
 from sandbox.state import State
+
+DEMO_USERS = ("alice", "bob", "carol")
+DEMO_PASSWORD = "demo"
+DEMO_BOT = "playbooks"
+
+
+class _NoHub:
+    """Seeding runs before any socket can exist, so its events have no one to reach."""
+
+    def publish(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def bootstrap(state: State, admin_token: str | None) -> str:
@@ -19,6 +32,27 @@ def bootstrap(state: State, admin_token: str | None) -> str:
     return token
 
 
-def add_demo(state: State) -> dict:
-    """Team `demo`, users alice, bob, carol (password `demo`) and a bot account with a token."""
-    raise NotImplementedError
+def add_demo(state: State, hub: Any = None) -> dict[str, Any]:
+    """Team `demo`, users alice, bob, carol (password `demo`) and a bot account with a token.
+
+    Returns {"team_id", "users": {username: id}, "bot_user_id", "bot_token", "admin_id"}.
+    """
+    from sandbox import ops
+
+    hub = hub or _NoHub()
+    admin = state.user_by_username("sysadmin")
+    team = ops.create_team(state, hub, name="demo", display_name="Demo", creator=admin)
+    users: dict[str, str] = {}
+    for name in DEMO_USERS:
+        user = ops.create_user(state, hub, username=name, password=DEMO_PASSWORD,
+                               email=f"{name}@sandbox.local", first_name=name.capitalize())
+        ops.add_team_member(state, hub, team, user)
+        users[name] = user.id
+    bot = ops.create_user(state, hub, username=DEMO_BOT, is_bot=True, first_name="Playbooks")
+    bot.bot_display_name = "Playbooks"
+    bot.bot_description = "Runs playbooks: checklists, status updates, retrospectives."
+    bot.bot_owner_id = admin.id if admin else ""
+    ops.add_team_member(state, hub, team, bot)
+    token = ops.create_token(state, bot.id, "demo bot token")
+    return {"team_id": team.id, "users": users, "bot_user_id": bot.id, "bot_token": token,
+            "admin_id": admin.id if admin else ""}

@@ -23,8 +23,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     "system_admin": {"*"},
     "team_user": {
         "view_team", "list_team_channels", "join_public_channels", "read_public_channel",
-        "create_public_channel", "create_private_channel", "add_user_to_team", "create_post_public",
-        "invite_user",
+        "create_public_channel", "create_private_channel", "add_user_to_team", "invite_user",
+        # Not create_post_public: that belongs to the opt-in team_post_all_public role, so by default
+        # only channel members may post (model/role.go).
     },
     "team_admin": {
         "manage_slash_commands", "manage_own_slash_commands", "manage_others_slash_commands",

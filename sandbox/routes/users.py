@@ -1,7 +1,303 @@
+"""User, login, bot and access-token routes (api4/user.go, api4/bot.go, api4/user_access_token.go)."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from sandbox import ops
+from sandbox.auth import require_user, token_from_request
+from sandbox.errors import AppError, forbidden, invalid_body
+from sandbox.routes._helpers import (
+    created, get_team, get_user, hub_of, page_slice, read_json, read_object, state_of, url_id,
+    user_id_param, user_json,
+)
+from sandbox.state import ROLE_PERMISSIONS, User
+
+SYSTEM_ROLES = {r for r in ROLE_PERMISSIONS if r.startswith("system_")} | {
+    "system_guest", "system_user_access_token", "system_post_all", "system_post_all_public",
+    "system_manager", "system_user_manager", "system_read_only_admin", "system_custom_group_admin"}
+
+
+def can_edit_user(state, me: User, target_id: str) -> bool:
+    """SessionHasPermissionToUser: yourself, or edit_other_users (system admins by default)."""
+    return me.id == target_id or state.has_system_permission(me, "edit_other_users")
+
+
+async def create_user(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    # Without a token/invite the real server needs EnableOpenServer (off by default) unless the
+    # caller can create users; the sandbox models the default: admins create users.
+    if not state.has_system_permission(me, "create_user"):
+        raise AppError("api.user.create_user.no_open_server", 403,
+                       "This server does not allow open signups.  Please speak with your Administrator "
+                       "to receive an invitation.")
+    body = await read_object(request, "user")
+    for key in ("username", "email", "password", "first_name", "last_name", "nickname"):
+        if key in body and not isinstance(body[key], str):
+            raise invalid_body("user")
+    if not body.get("password"):
+        raise AppError("model.user.is_valid.pwd.app_error", 400, "Your password must contain at least "
+                       "5 characters.")
+    user = ops.create_user(state, hub_of(request), username=body.get("username", ""),
+                           password=body["password"], email=body.get("email", ""),
+                           first_name=body.get("first_name", ""), last_name=body.get("last_name", ""),
+                           nickname=body.get("nickname", ""))
+    return created(user_json(me, user))
+
+
+async def login(request: web.Request) -> web.Response:
+    state = state_of(request)
+    body = await read_object(request, "login_id")
+    login_id = str(body.get("login_id") or "").lower()
+    password = str(body.get("password") or "")
+    user = next((u for u in state.users.values()
+                 if login_id and (u.username == login_id or u.email == login_id)), None)
+    if user is not None and user.is_bot:
+        raise AppError("api.user.login.bot_login_forbidden.app_error", 401, "Bot login is forbidden.")
+    if user is None or not user.password or user.password != password or user.delete_at:
+        raise AppError("api.user.login.invalid_credentials_email_username", 401,
+                       "Enter a valid email or username and/or password.")
+    token = ops.create_session(state, user.id)
+    response = web.json_response(user.to_json(), headers={"Token": token})
+    # The web client's cookies: HttpOnly session, readable user id and CSRF token.
+    response.set_cookie("MMAUTHTOKEN", token, httponly=True, path="/", samesite="Lax")
+    response.set_cookie("MMUSERID", user.id, path="/", samesite="Lax")
+    response.set_cookie("MMCSRF", ops.new_action_id(), path="/", samesite="Lax")
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    # APIHandler: works without a valid session; revokes the session token if there is one.
+    state = state_of(request)
+    try:
+        token = token_from_request(request)
+    except AppError:
+        token = None
+    record = state.tokens.get(token or "")
+    if record is not None and record.description == "session":
+        del state.tokens[token]
+    response = web.json_response({"status": "OK"})
+    for name in ("MMAUTHTOKEN", "MMUSERID", "MMCSRF"):
+        response.del_cookie(name, path="/")
+    return response
+
+
+async def get_user_route(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    return web.json_response(user_json(me, get_user(state, user_id_param(request, me))))
+
+
+async def get_by_username(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    user = state.user_by_username(request.match_info["username"])
+    if user is None:
+        raise AppError("app.user.get_by_username.app_error", 404, "Unable to find an existing account "
+                       "matching your username for this team. This team may require an invite from the "
+                       "team owner to join.")
+    return web.json_response(user_json(me, user))
+
+
+async def users_by_ids(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    body = await read_json(request, "user_ids")
+    if not isinstance(body, list) or not body or not all(isinstance(x, str) for x in body):
+        raise invalid_body("user_ids")
+    since = int(request.query.get("since") or 0)
+    # Unknown ids are silently dropped (GetUsersByIds).
+    users = [state.users[i] for i in dict.fromkeys(body) if i in state.users]
+    return web.json_response([user_json(me, u) for u in users if u.update_at > since or not since])
+
+
+async def users_by_usernames(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    body = await read_json(request, "usernames")
+    if not isinstance(body, list) or not body or not all(isinstance(x, str) for x in body):
+        raise invalid_body("usernames")
+    users = [u for u in (state.user_by_username(n) for n in dict.fromkeys(body)) if u is not None]
+    return web.json_response([user_json(me, u) for u in users])
+
+
+async def list_users(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    users = [u for u in state.users.values()]
+    in_team = request.query.get("in_team", "")
+    if in_team:
+        if not state.has_team_permission(me, in_team, "view_team"):
+            raise forbidden("view_team", me.id)
+        users = [u for u in users if state.is_team_member(in_team, u.id)]
+    not_in_team = request.query.get("not_in_team", "")
+    if not_in_team:
+        users = [u for u in users if not state.is_team_member(not_in_team, u.id)]
+    in_channel = request.query.get("in_channel", "")
+    if in_channel:
+        channel = state.channels.get(in_channel)
+        if channel is None or not state.can_read_channel(me, channel):
+            raise forbidden("read_channel", me.id)
+        users = [u for u in users if state.is_channel_member(in_channel, u.id)]
+    not_in_channel = request.query.get("not_in_channel", "")
+    if not_in_channel:
+        users = [u for u in users if not state.is_channel_member(not_in_channel, u.id)]
+    if request.query.get("active") == "true":
+        users = [u for u in users if not u.delete_at]
+    elif request.query.get("inactive") == "true":
+        users = [u for u in users if u.delete_at]
+    # The store orders by username when no sort is given.
+    users.sort(key=lambda u: u.username)
+    return web.json_response([user_json(me, u) for u in page_slice(users, request)])
+
+
+async def update_roles(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    user = get_user(state, url_id(request, "user_id"))
+    body = await read_object(request, "roles")
+    roles = body.get("roles")
+    if not isinstance(roles, str):
+        raise invalid_body("roles")
+    if not state.has_system_permission(me, "manage_roles"):
+        raise forbidden("manage_roles", me.id)
+    names = roles.split()
+    if not names or any(r not in SYSTEM_ROLES for r in names):
+        raise AppError("api.user.update_user_roles.bad_role.app_error", 400,
+                       "Unable to update roles: a role name is not valid.")
+    user.roles = " ".join(names)
+    user.update_at = ops.now_ms()
+    hub_of(request).publish("user_role_updated", {"user_id": user.id, "roles": user.roles},
+                            user_id=user.id)
+    return web.json_response({"status": "OK"})
+
+
+def bot_json(user: User) -> dict:
+    return {"user_id": user.id, "username": user.username, "display_name": user.bot_display_name,
+            "description": user.bot_description, "owner_id": user.bot_owner_id,
+            "create_at": user.create_at, "update_at": user.update_at, "delete_at": user.delete_at}
+
+
+async def create_bot(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    body = await read_object(request, "bot")
+    if not state.config.get("EnableBotAccountCreation", True):
+        raise AppError("api.bot.create_disabled", 403, "Bot creation has been disabled.")
+    if not state.has_system_permission(me, "create_bot"):
+        raise forbidden("create_bot", me.id)
+    username = body.get("username")
+    display_name = body.get("display_name") or ""
+    description = body.get("description") or ""
+    if not isinstance(username, str) or not isinstance(display_name, str) or not isinstance(description, str):
+        raise invalid_body("bot")
+    if ops.runes(display_name) > 64:
+        raise AppError("model.bot.is_valid.username.app_error", 400, "Invalid display name.")
+    if ops.runes(description) > 1024:
+        raise AppError("model.bot.is_valid.description.app_error", 400, "Invalid description.")
+    # The bot's user: is_bot, system_user, email <username>@localhost (app.CreateBot).
+    user = ops.create_user(state, hub_of(request), username=username, is_bot=True,
+                           first_name=display_name)
+    user.bot_display_name = display_name
+    user.bot_description = description
+    user.bot_owner_id = me.id
+    return created(bot_json(user))
+
+
+async def get_bot(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    user = state.users.get(url_id(request, "bot_user_id"))
+    visible = user is not None and user.is_bot and (
+        (user.bot_owner_id == me.id and state.has_system_permission(me, "read_bots"))
+        or state.has_system_permission(me, "read_others_bots") or user.bot_owner_id == me.id)
+    if user is None or not user.is_bot or not visible \
+            or (user.delete_at and not query_true(request, "include_deleted")):
+        raise AppError("store.sql_bot.get.missing.app_error", 404, "Bot does not exist.")
+    return web.json_response(bot_json(user))
+
+
+def query_true(request: web.Request, key: str) -> bool:
+    return request.query.get(key, "").lower() == "true"
+
+
+async def create_access_token(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    target = get_user(state, url_id(request, "user_id"))
+    body = await read_object(request, "token")
+    description = body.get("description")
+    if not isinstance(description, str) or not description:
+        raise invalid_body("description")
+    if not state.config.get("EnableUserAccessTokens", True):
+        raise AppError("api.user.create_user_access_token.disabled", 501,
+                       "Personal access tokens are disabled on this server.")
+    # create_user_access_token is a system-admin permission by default; tokens for someone else
+    # (a bot you own included) also need the right to edit that user or manage the bot.
+    if not state.has_system_permission(me, "create_user_access_token"):
+        raise forbidden("create_user_access_token", me.id)
+    if not can_edit_user(state, me, target.id) and not (target.is_bot and target.bot_owner_id == me.id):
+        raise forbidden("edit_other_users", me.id)
+    secret = ops.create_token(state, target.id, description)
+    record = state.tokens[secret]
+    return web.json_response(record.to_json(with_secret=True))
+
+
+async def user_teams(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    uid = user_id_param(request, me)
+    if not can_edit_user(state, me, uid):
+        raise forbidden("edit_other_users", me.id)
+    return web.json_response([state.teams[t].to_json() for t in state.user_team_ids(uid)
+                              if t in state.teams])
+
+
+async def user_team_members(request: web.Request) -> web.Response:
+    state = state_of(request)
+    me = require_user(request)
+    uid = user_id_param(request, me)
+    if not can_edit_user(state, me, uid):
+        raise forbidden("edit_other_users", me.id)
+    members = [m.to_json() for (tid, u), m in state.team_members.items() if u == uid and not m.delete_at]
+    return web.json_response(members)
+
+
+async def user_team_channels(request: web.Request) -> web.Response:
+    """The user's channels in a team, plus their DMs and GMs (GetChannelsForTeamForUser)."""
+    state = state_of(request)
+    me = require_user(request)
+    uid = user_id_param(request, me)
+    team_id = url_id(request, "team_id")
+    if not can_edit_user(state, me, uid):
+        raise forbidden("edit_other_users", me.id)
+    get_team(state, team_id)
+    if not state.has_team_permission(me, team_id, "view_team"):
+        raise forbidden("view_team", me.id)
+    include_deleted = query_true(request, "include_deleted")
+    channels = [c for c in state.channels.values()
+                if (c.team_id == team_id or c.type in ("D", "G")) and state.is_channel_member(c.id, uid)
+                and (include_deleted or not c.delete_at)]
+    channels.sort(key=lambda c: c.display_name.lower())
+    return web.json_response([c.to_json() for c in channels])
+
 
 def setup(app: web.Application) -> None:
-    """Placeholder until this module is written."""
+    r = app.router
+    r.add_post("/api/v4/users", create_user)
+    r.add_get("/api/v4/users", list_users)
+    r.add_post("/api/v4/users/login", login)
+    r.add_post("/api/v4/users/logout", logout)
+    r.add_post("/api/v4/users/ids", users_by_ids)
+    r.add_post("/api/v4/users/usernames", users_by_usernames)
+    r.add_get("/api/v4/users/username/{username}", get_by_username)
+    r.add_get("/api/v4/users/{user_id}", get_user_route)
+    r.add_put("/api/v4/users/{user_id}/roles", update_roles)
+    r.add_post("/api/v4/users/{user_id}/tokens", create_access_token)
+    r.add_get("/api/v4/users/{user_id}/teams", user_teams)
+    r.add_get("/api/v4/users/{user_id}/teams/members", user_team_members)
+    r.add_get("/api/v4/users/{user_id}/teams/{team_id}/channels", user_team_channels)
+    r.add_post("/api/v4/bots", create_bot)
+    r.add_get("/api/v4/bots/{bot_user_id}", get_bot)
+
+
