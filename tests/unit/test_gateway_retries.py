@@ -86,9 +86,9 @@ class Sleeps(list):
         self.append(seconds)
 
 
-def gateway(url: str, sleeps: Sleeps, **kw: Any) -> MattermostGateway:
+def gateway(url: str, sleeps: Sleeps, token: str = "tok", **kw: Any) -> MattermostGateway:
     kw.setdefault("retry", RetryPolicy(attempts=4, backoff_base=0.5, backoff_max=10.0))
-    return MattermostGateway(url, "tok", sleep=sleeps, random=lambda: 1.0, **kw)
+    return MattermostGateway(url, token, sleep=sleeps, random=lambda: 1.0, **kw)
 
 
 async def test_bearer_header_and_dataclass(server: tuple[Script, str]) -> None:
@@ -271,3 +271,34 @@ async def test_calls_run_concurrently_off_the_loop(server: tuple[Script, str]) -
     results = await asyncio.gather(*tasks)
     await gw.close()
     assert all(r.id == USER["id"] for r in results)
+
+
+# -- the same rules against the sandbox's fault injection -------------------------------------------------
+
+async def test_against_sandbox_faults() -> None:
+    import secrets
+
+    from sandbox import Sandbox
+
+    async with Sandbox(admin_token=secrets.token_hex(13), validate=True) as sb:
+        sleeps = Sleeps()
+        gw = gateway(sb.url, sleeps, sb.admin_token)
+        sb.fail("GET", r"/api/v4/users/me", 429, times=2)  # text/plain `limit exceeded`, Retry-After: 1
+        assert (await gw.me()).username == "sysadmin"
+        assert sleeps == [1.0, 1.0]
+        sb.fail("GET", r"/api/v4/users/me", 503, times=1)
+        await gw.me()
+        assert sleeps[2:] == [0.5]
+        sb.fail("POST", r"/api/v4/posts", 503, times=1)
+        await expect_sandbox_error(gw.create_post("c" * 26, "x"), 503, "app.sandbox.injected_fault.app_error")
+        assert len(sleeps) == 3  # a POST that may have been processed is not repeated
+        await expect_sandbox_error(gw.get_channel("c" * 26), 404, "app.channel.get.existing.app_error")
+        assert len(sleeps) == 3
+        await gw.close()
+
+
+async def expect_sandbox_error(coro: Any, status: int, error_id: str) -> None:
+    with pytest.raises(MattermostError) as info:
+        await coro
+    assert (info.value.status, info.value.error_id) == (status, error_id)
+    assert info.value.request_id  # the server's X-Request-ID / body request_id, for support

@@ -273,3 +273,75 @@ async def test_stop_during_backoff_returns_at_once(server: WsServer, rec: Record
     await asyncio.wait_for(parked.wait(), TIMEOUT)  # one failed connect, then it parks in its backoff
     await asyncio.wait_for(ws.stop(), TIMEOUT)
     assert task.done() and not ws.connected
+
+
+# -- against the sandbox's hub (a faithful replay queue and reaper), not only the scripted server ---------
+
+async def test_resume_and_resync_against_the_sandbox(rec: Recorder) -> None:
+    import secrets
+
+    import aiohttp
+
+    from bot.mattermost import MattermostGateway
+    from sandbox import Sandbox
+
+    now = [1_000_000.0]
+    gate = asyncio.Event()
+    parked = asyncio.Event()
+
+    async def gated_sleep(seconds: float) -> None:
+        rec.sleeps.append(seconds)
+        parked.set()
+        await gate.wait()
+        gate.clear()
+
+    async def until(pred: Any) -> WsEvent:
+        while True:
+            event = await rec.next()
+            if pred(event):
+                return event
+
+    def posted(message: str) -> Any:
+        return lambda e: e.event == "posted" and json.loads(e.data["post"])["message"] == message
+
+    async with Sandbox(admin_token=secrets.token_hex(13), validate=True) as sb:
+        sb.set_clock(lambda: now[0])
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{sb.url}/api/v4/teams", json={"name": "eng", "display_name": "Eng",
+                                                                    "type": "O"},
+                                    headers={"Authorization": f"Bearer {sb.admin_token}"}) as resp:
+                assert resp.status == 201, await resp.text()
+                team_id = (await resp.json())["id"]
+        gw = MattermostGateway(sb.url, sb.admin_token)
+        ws = WebSocketListener(sb.url, sb.admin_token, rec.handler, on_resync=rec.resync, sleep=gated_sleep)
+        ws.start()
+        try:
+            hello = await until(lambda e: e.event == "hello")
+            first_id = hello.data["connection_id"]
+            channel = await gw.create_channel(team_id, "ws-test", "WS test", private=False)
+            await gw.create_post(channel.id, "one")
+            await until(posted("one"))
+
+            # A dropped socket resumes: the post made meanwhile is replayed, no new hello, no resync.
+            parked.clear()
+            await sb.drop_websockets()
+            await asyncio.wait_for(parked.wait(), TIMEOUT)
+            await gw.create_post(channel.id, "two")
+            gate.set()
+            await until(posted("two"))
+            assert ws.connection_id == first_id and "resync" not in rec.log
+
+            # Past the server's 5-minute reaper the session is gone: new connection_id, hello, resync.
+            parked.clear()
+            await sb.drop_websockets()
+            await asyncio.wait_for(parked.wait(), TIMEOUT)
+            now[0] += 301
+            await gw.create_post(channel.id, "three")  # lost with the old session: resync re-reads it
+            gate.set()
+            fresh = await until(lambda e: e.event == "hello")
+            assert fresh.data["connection_id"] != first_id == hello.data["connection_id"]
+            assert rec.log[rec.log.index(("hello", 0), 1) - 1] == "resync"
+            assert ws.connection_id == fresh.data["connection_id"]
+        finally:
+            await ws.stop()
+            await gw.close()
