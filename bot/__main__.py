@@ -1,0 +1,137 @@
+"""`python -m bot run|check [--config bot.toml]`."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+import sys
+from urllib.parse import urlparse
+
+from bot.config import ConfigError, load_settings
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit status 2 (contracts.md)
+        print(f"python -m bot: {message} (try: python -m bot run|check [--config bot.toml])", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m bot")
+    parser.add_argument("command", choices=["run", "check"])
+    parser.add_argument("--config", default="bot.toml")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.logging.level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.mattermost.url:
+        print(f"config error: {args.config}: [mattermost] url is empty; set it (or BOT_MATTERMOST_URL), "
+              "or use `make run` to try the bot against the local sandbox", file=sys.stderr)
+        return 2
+    if not settings.mattermost.token:
+        print(f"config error: {args.config}: [mattermost] token is empty; set BOT_MATTERMOST_TOKEN to the "
+              "bot account's access token", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        return asyncio.run(_run(settings))
+    return asyncio.run(_check(settings))
+
+
+async def _run(settings) -> int:
+    from bot.app import BotApp
+    from bot.models import MattermostError
+
+    app = BotApp(settings)
+    try:
+        await app.start()
+    except MattermostError as err:
+        print(f"cannot start: Mattermost at {settings.mattermost.url} answered {err.status} {err.error_id}: "
+              f"{err.message}", file=sys.stderr)
+        await _close_quietly(app)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"bot listening on {app.url}; Mattermost reaches it at {app.ctx.public_url}", flush=True)
+    await stop.wait()
+    await app.stop()
+    return 0
+
+
+async def _close_quietly(app) -> None:
+    try:
+        await app.stop()
+    except Exception:  # noqa: BLE001 - best effort on a failed start
+        logging.getLogger(__name__).debug("stop after failed start", exc_info=True)
+
+
+def _is_private(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host in ("localhost",):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_private or ip.is_loopback
+
+
+async def _check(settings) -> int:
+    """Config, playbooks, Mattermost reachability and the bot's permissions; 0 only when all is well."""
+    from bot.mattermost import MattermostGateway
+    from bot.models import MattermostError
+    from bot.playbooks import load_playbooks
+
+    ok = True
+
+    def line(good: bool, text: str) -> None:
+        nonlocal ok
+        ok = ok and good
+        print(f"[{'ok' if good else 'FAIL'}] {text}")
+
+    line(True, f"config {settings.source or '(environment)'}")
+    playbooks, errors = load_playbooks(settings.playbooks.dir)
+    line(not errors, f"playbooks: {len(playbooks)} loaded from {settings.playbooks.dir}"
+         + (f", {len(errors)} broken" if errors else ""))
+    for err in errors:
+        print(f"       {err}")
+    gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
+    try:
+        me = await gateway.me()
+    except MattermostError as err:
+        line(False, f"Mattermost {settings.mattermost.url}: {err.status or 'unreachable'} {err.error_id}")
+        await gateway.close()
+        return 1
+    line(True, f"Mattermost {settings.mattermost.url}: signed in as @{me.username}"
+         + (" (bot account)" if me.is_bot else " (not a bot account: a bot account is recommended)"))
+    roles = set(me.roles.split())
+    admin = "system_admin" in roles
+    teams = await gateway.my_teams()
+    line(bool(teams), f"teams: {', '.join(t.name for t in teams) or 'none: add the bot to a team'}")
+    for team in teams:
+        try:
+            await gateway.list_commands(team.id)
+            line(True, f"team {team.name}: may register /playbook")
+        except MattermostError as err:
+            line(False, f"team {team.name}: may not manage slash commands ({err.error_id}); make the bot a "
+                        "team admin or system admin")
+    line(admin, "edit_other_users (files run channels in members' sidebar categories): "
+         + ("granted" if admin else "missing; runs still start, without sidebar categories"))
+    line(admin, "create_post_ephemeral (private replies without a slash command): "
+         + ("granted" if admin else "missing; the bot falls back to direct messages"))
+    if _is_private(settings.server.public_url) and not _is_private(settings.mattermost.url):
+        print(f"[note] public_url {settings.server.public_url} is a private address: Mattermost must list its "
+              "host in ServiceSettings.AllowedUntrustedInternalConnections to call it")
+    await gateway.close()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""End-to-end world: the sandbox (a faithful Mattermost), the real bot against it, and people.
+
+People act only through Mattermost's API, as the web app does: they type slash commands
+(`/api/v4/commands/execute`), click buttons (`/api/v4/posts/{id}/actions/{action_id}`), submit dialogs
+(`/api/v4/actions/dialogs/submit`), and read channels, posts and categories back. Nothing sleeps: a
+test awaits the HTTP round trip, then drains the bot's follow-up tasks.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import aiohttp
+import pytest
+
+from bot.app import BotApp
+from bot.clock import FakeClock
+from bot.config import load_settings
+from sandbox import Sandbox
+from tests.conftest import Api
+
+INCIDENT = """
+title = "Incident response"
+description = "For production incidents."
+team = "eng"
+private_channel = true
+channel_name = "inc-{seq} {name}"
+category = "Incidents"
+owner = "alice"
+members = ["bob", "carol"]
+broadcast_channels = ["town-square"]
+welcome = "Read the runbook first."
+
+[status_updates]
+enabled = true
+interval = "30m"
+template = "**Impact:**\\n**Next steps:**"
+
+[retrospective]
+enabled = true
+template = "## What happened"
+reminder = "24h"
+
+[[checklists]]
+title = "Triage"
+  [[checklists.items]]
+  title = "Acknowledge the page"
+  assignee = "owner"
+  due = "15m"
+  [[checklists.items]]
+  title = "Open a bridge call"
+  [[checklists.items]]
+  title = "Tell @channel about it"
+
+[[checklists]]
+title = "Resolve"
+  [[checklists.items]]
+  title = "Find the cause"
+  [[checklists.items]]
+  title = "Deploy the fix"
+  command = "/echo deploying $service"
+"""
+
+ONBOARDING = """
+title = "Customer onboarding"
+private_channel = false
+channel_name = "onb {name}"
+category = ""
+
+[[checklists]]
+title = "Kick-off"
+  [[checklists.items]]
+  title = "Send the welcome pack"
+"""
+
+
+@dataclass
+class Person:
+    name: str
+    id: str
+    token: str
+    api: Api
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _ws_task: asyncio.Task[Any] | None = None
+    _ws_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _new_event: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def command(self, channel_id: str, text: str) -> tuple[int, Any]:
+        status, body, _ = await self.api.post("/commands/execute", {"channel_id": channel_id, "command": text})
+        return status, body
+
+    async def click(self, post_id: str, action_id: str) -> tuple[int, Any]:
+        status, body, _ = await self.api.post(f"/posts/{post_id}/actions/{action_id}", {})
+        return status, body
+
+    async def submit_dialog(self, dialog: dict[str, Any], channel_id: str, team_id: str,
+                            submission: dict[str, Any], cancelled: bool = False) -> tuple[int, Any]:
+        status, body, _ = await self.api.post("/actions/dialogs/submit", {
+            "url": dialog["url"], "callback_id": dialog["dialog"].get("callback_id", ""),
+            "state": dialog["dialog"].get("state", ""), "channel_id": channel_id, "team_id": team_id,
+            "submission": submission, "cancelled": cancelled})
+        return status, body
+
+    async def listen(self, base_url: str) -> None:
+        """Open a WebSocket as this person, as the web app does, and collect every event."""
+        url = base_url.replace("http", "ws", 1) + "/api/v4/websocket"
+
+        async def reader() -> None:
+            async with self.api.session.ws_connect(url, headers={"Authorization": f"Bearer {self.token}"}) as ws:
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    data = json.loads(msg.data)
+                    if data.get("event") == "hello":
+                        self._ws_ready.set()
+                    async with self._new_event:
+                        self.events.append(data)
+                        self._new_event.notify_all()
+
+        self._ws_task = asyncio.create_task(reader())
+        await asyncio.wait_for(self._ws_ready.wait(), 5)
+
+    async def wait_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            async with self._new_event:
+                while True:
+                    for event in self.events:
+                        if predicate(event):
+                            return event
+                    await self._new_event.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    def ephemerals(self) -> list[str]:
+        out = []
+        for e in self.events:
+            if e.get("event") == "ephemeral_message":
+                out.append(json.loads(e["data"]["post"])["message"])
+        return out
+
+    async def close(self) -> None:
+        if self._ws_task is not None:
+            self._ws_task.cancel()
+            await asyncio.gather(self._ws_task, return_exceptions=True)
+
+
+@dataclass
+class World:
+    sb: Sandbox
+    bot: BotApp
+    admin: Api
+    team_id: str
+    town_square: str
+    people: dict[str, Person]
+    bot_user_id: str
+    clock: FakeClock
+    playbooks_dir: Path
+
+    def __getitem__(self, name: str) -> Person:
+        return self.people[name]
+
+    async def settle(self) -> None:
+        """Wait for the bot's follow-up work (run start, overview refresh) to finish."""
+        assert self.bot.ctx is not None
+        await self.bot.ctx.tasks.drain()
+
+    async def posts(self, channel_id: str, who: str = "alice") -> list[dict[str, Any]]:
+        """The channel's posts, oldest first, as a member reads them."""
+        status, body, _ = await self.people[who].api.get(f"/channels/{channel_id}/posts?per_page=200")
+        assert status == 200, body
+        return [body["posts"][pid] for pid in reversed(body["order"])]
+
+    async def post(self, post_id: str, who: str = "alice") -> dict[str, Any]:
+        status, body, _ = await self.people[who].api.get(f"/posts/{post_id}")
+        assert status == 200, body
+        return body
+
+    async def channel_by_name(self, name: str) -> dict[str, Any]:
+        status, body, _ = await self.admin.get(f"/teams/{self.team_id}/channels/name/{name}")
+        assert status == 200, body
+        return body
+
+    async def run_json(self, run_id: str, who: str = "alice") -> tuple[int, Any]:
+        async with self.admin.session.get(f"{self.bot.url}/api/v0/runs/{run_id}",
+                                          headers={"Authorization": f"Bearer {self.people[who].token}"}) as r:
+            return r.status, await r.json()
+
+    async def runs_json(self, who: str = "alice", query: str = "") -> tuple[int, Any]:
+        async with self.admin.session.get(f"{self.bot.url}/api/v0/runs{query}",
+                                          headers={"Authorization": f"Bearer {self.people[who].token}"}) as r:
+            return r.status, await r.json()
+
+
+async def make_user(admin: Api, team_id: str, name: str) -> tuple[str, str]:
+    status, user, _ = await admin.post("/users", {"username": name, "email": f"{name}@example.com",
+                                                  "password": "Password1!"})
+    assert status == 201, user
+    status, body, _ = await admin.post(f"/teams/{team_id}/members", {"team_id": team_id, "user_id": user["id"]})
+    assert status == 201, body
+    status, tok, _ = await admin.post(f"/users/{user['id']}/tokens", {"description": "test"})
+    assert status == 200, tok
+    return user["id"], tok["token"]
+
+
+@pytest.fixture
+def world_options() -> dict[str, Any]:
+    """Override in a test module to change how the world is built."""
+    return {"bot_roles": "system_user system_admin", "playbooks": {"incident": INCIDENT, "onboarding": ONBOARDING}}
+
+
+@pytest.fixture
+async def world(tmp_path: Path, world_options: dict[str, Any]) -> AsyncIterator[World]:
+    async with Sandbox(admin_token="admintoken", validate=True) as sb, aiohttp.ClientSession() as session:
+        admin = Api(session, sb.url, sb.admin_token)
+        status, team, _ = await admin.post("/teams", {"name": "eng", "display_name": "Engineering", "type": "O"})
+        assert status == 201, team
+        people: dict[str, Person] = {}
+        for name in ("alice", "bob", "carol", "dave"):
+            uid, token = await make_user(admin, team["id"], name)
+            people[name] = Person(name, uid, token, Api(session, sb.url, token))
+        status, bot, _ = await admin.post("/bots", {"username": "playbooks", "display_name": "Playbooks"})
+        assert status == 201, bot
+        bot_id = bot["user_id"]
+        await admin.post(f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": bot_id})
+        status, body, _ = await admin.put(f"/users/{bot_id}/roles", {"roles": world_options["bot_roles"]})
+        assert status == 200, body
+        status, tok, _ = await admin.post(f"/users/{bot_id}/tokens", {"description": "bot"})
+        assert status == 200, tok
+        status, town, _ = await admin.get(f"/teams/{team['id']}/channels/name/town-square")
+        assert status == 200, town
+
+        pb_dir = tmp_path / "playbooks"
+        pb_dir.mkdir()
+        for pid, text in world_options["playbooks"].items():
+            (pb_dir / f"{pid}.toml").write_text(textwrap.dedent(text))
+        settings = load_settings(tmp_path / "absent.toml", env={
+            "BOT_MATTERMOST_URL": sb.url, "BOT_MATTERMOST_TOKEN": tok["token"],
+            "BOT_SERVER_LISTEN": "127.0.0.1:0", "BOT_SERVER_PUBLIC_URL": "http://127.0.0.1:0",
+            "BOT_STORAGE_URL": f"sqlite:///{tmp_path}/bot.db", "BOT_PLAYBOOKS_DIR": str(pb_dir),
+        })
+        clock = FakeClock(_now_ms())
+        app = BotApp(settings, clock=clock)
+        await app.start()
+        w = World(sb, app, admin, team["id"], town["id"], people, bot_id, clock, pb_dir)
+        try:
+            for person in people.values():
+                await person.listen(sb.url)
+            yield w
+        finally:
+            for person in people.values():
+                await person.close()
+            await app.stop()
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
