@@ -315,7 +315,8 @@ class MattermostGateway:
                 "description": command.description, "auto_complete": command.auto_complete,
                 "auto_complete_desc": command.auto_complete_desc,
                 "auto_complete_hint": command.auto_complete_hint}
-        return MMCommand.from_json(await self._call(self.driver.commands.update_command, command.id, body))
+        # Not driver.commands.update_command: 7.3.2 builds "/commands" + id with no slash between.
+        return MMCommand.from_json(await self._call(self.driver.client.put, f"/commands/{command.id}", body))
 
     # -- channels ------------------------------------------------------------------------------------
 
