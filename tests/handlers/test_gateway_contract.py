@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -34,6 +34,7 @@ class Env:
     alice: MMUser
     bob: MMUser
     carol: MMUser  # not in the team
+    trigger_id: Callable[[str], str]  # a valid trigger id for a user, as a click or command would carry
 
 
 async def _fake_env() -> Env:
@@ -44,7 +45,7 @@ async def _fake_env() -> Env:
     bob = fake.add_user("bob", teams=[team.id])
     carol = fake.add_user("carol")
     return Env("fake", fake, fake.as_user(plain_bot.id), team, fake.world.users[fake.bot_id], plain_bot,
-               alice, bob, carol)
+               alice, bob, carol, fake.trigger_id)
 
 
 class _Admin:
@@ -84,7 +85,7 @@ async def _sandbox_env(sb: Sandbox, session: aiohttp.ClientSession) -> Env:
     get = gw.get_user
     return Env("sandbox", gw, plain, MMTeam.from_json(team), await get(users["playbooks"]["id"]),
                await get(users["plainbot"]["id"]), await get(users["alice"]["id"]), await get(users["bob"]["id"]),
-               await get(users["carol"]["id"]))
+               await get(users["carol"]["id"]), lambda user_id: sb.hub.triggers.generate(user_id)[1])
 
 
 @pytest.fixture(params=["fake", "sandbox"])
@@ -221,6 +222,14 @@ async def test_open_dialog_rejects_a_bad_trigger_id(env: Env) -> None:
         await env.gw.open_dialog("not-a-trigger-id", "http://bot.example/dialog", dialog)
     assert info.value.status == 400
     assert info.value.error_id.startswith("interactive_message.decode_trigger_id."), str(info.value)
+
+
+async def test_open_dialog(env: Env) -> None:
+    dialog = {"callback_id": "start", "title": "Start run", "submit_label": "Start",
+              "elements": [{"display_name": "Name", "name": "name", "type": "text"}]}
+    await env.gw.open_dialog(env.trigger_id(env.alice.id), "http://bot.example/dialog", dialog)
+    # No session is needed to open a dialog (the trigger id is the credential), so a plain bot can too.
+    await env.plain.open_dialog(env.trigger_id(env.alice.id), "http://bot.example/dialog", dialog)
 
 
 # -- sidebar categories ----------------------------------------------------------------------------------
