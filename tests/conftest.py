@@ -7,6 +7,7 @@ import aiohttp
 import pytest
 
 from sandbox import Sandbox
+from sandbox.validation import assert_no_violations
 
 
 class Api:
@@ -47,9 +48,12 @@ class Api:
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[Sandbox]:
-    # validate=True: every request and JSON response is checked against the OpenAPI file.
+    # validate=True: every /api/v4 request and JSON response is checked against the OpenAPI file
+    # (sandbox/validation.py). Any disagreement fails the test at teardown with the full list; a test that
+    # provokes one on purpose empties `sb.state.spec_violations` itself.
     async with Sandbox(admin_token="admintoken", validate=True) as sb:
         yield sb
+    assert_no_violations(sb.state)
 
 
 @pytest.fixture
