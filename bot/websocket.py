@@ -48,7 +48,7 @@ class WebSocketListener:
     def __init__(self, url: str, token: str, handler: EventHandler, *, on_resync: ResyncHook | None = None,
                  resync_on_start: bool = False, heartbeat: float = 30.0, backoff_base: float = 1.0,
                  backoff_max: float = 60.0, queue_size: int = 1024, max_resume_failures: int = 3,
-                 session: aiohttp.ClientSession | None = None,
+                 verify: bool = True, session: aiohttp.ClientSession | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  random: Callable[[], float] = _random.random) -> None:
         self.url = websocket_url(url)
@@ -60,6 +60,7 @@ class WebSocketListener:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_resume_failures = max_resume_failures
+        self._ssl = verify  # aiohttp: True verifies as usual, False accepts a self-signed certificate
         self.connection_id: str | None = None
         self.next_seq: int | None = None
         self.connected = False  # for /healthz: a socket is open now
@@ -158,6 +159,7 @@ class WebSocketListener:
         params = self._params()
         # Header auth: the upgrade is then registered at once and `hello` follows (§5.1 option A).
         ws = await self._session.ws_connect(self.url, params=params, heartbeat=self.heartbeat, autoping=True,
+                                            ssl=self._ssl,
                                             headers={"Authorization": f"Bearer {self.token}"})
         self._ws = ws
         self.connected = True
