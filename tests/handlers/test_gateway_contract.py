@@ -8,7 +8,7 @@ the team; carol outside it.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable
 
 import aiohttp
@@ -268,8 +268,6 @@ async def test_update_category(env: Env) -> None:
         await env.gw.add_channel_member(ch.id, env.alice.id)
     await env.gw.get_categories(env.alice.id, env.team.id)
     cat = await env.gw.create_category(env.alice.id, env.team.id, "Runs", [a.id])
-    from dataclasses import replace
-
     updated = await env.gw.update_category(replace(cat, display_name="Active runs", channel_ids=(b.id, a.id)))
     assert (updated.id, updated.display_name, updated.channel_ids) == (cat.id, "Active runs", (b.id, a.id))
     again = next(c for c in await env.gw.get_categories(env.alice.id, env.team.id) if c.id == cat.id)
@@ -296,8 +294,6 @@ async def test_commands(env: Env) -> None:
     assert [(c.id, c.token, c.url) for c in listed] == [(cmd.id, cmd.token, cmd.url)]  # not sanitized
     await expect_error(env.gw.create_command(env.team.id, "playbook", "http://bot.example/other"),
                        400, "api.command.duplicate_trigger.app_error")
-    from dataclasses import replace
-
     moved = await env.gw.update_command(replace(cmd, url="http://bot2.example/command"))
     assert (moved.id, moved.url, moved.token) == (cmd.id, "http://bot2.example/command", cmd.token)
     await expect_error(env.plain.create_command(env.team.id, "other", "http://bot.example/c"), 403, PERMISSIONS)
