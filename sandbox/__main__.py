@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=_port, default=8065, help="port to bind, 0 for any (default 8065)")
     parser.add_argument("--admin-token", type=_token, default=None,
                         help="personal access token of `sysadmin` (random and printed when omitted)")
-    parser.add_argument("--site-url", type=_url, default="", help="ServiceSettings.SiteURL")
+    parser.add_argument("--site-url", type=_url, default=None, help="ServiceSettings.SiteURL")
     parser.add_argument("--demo", action="store_true",
                         help="add team `demo`, users alice/bob/carol (password demo) and a bot account")
     return parser.parse_args(argv)
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     from sandbox.seed import add_demo
 
-    sandbox = Sandbox(host=args.host, port=args.port, admin_token=args.admin_token, site_url=args.site_url)
+    sandbox = Sandbox(host=args.host, port=args.port, admin_token=args.admin_token, site_url=args.site_url or "")
     demo = add_demo(sandbox.state) if args.demo else None
     try:
         await sandbox.start()

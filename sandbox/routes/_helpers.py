@@ -120,5 +120,12 @@ def user_json(viewer: User, user: User) -> dict[str, Any]:
     return data
 
 
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON with Content-Type exactly `application/json`, no charset, as the real server writes it
+    (mattermostdriver only decodes JSON on an exact match)."""
+    return web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=status,
+                        content_type="application/json", headers=headers)
+
+
 def created(data: Any) -> web.Response:
-    return web.json_response(data, status=201)
+    return json_response(data, status=201)

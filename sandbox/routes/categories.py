@@ -14,7 +14,7 @@ from aiohttp import web
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import new_id
-from sandbox.routes._helpers import hub_of, read_json, state_of, url_id, user_id_param
+from sandbox.routes._helpers import json_response, hub_of, read_json, state_of, url_id, user_id_param
 from sandbox.state import DEFAULT_CATEGORY_TYPES, Category, State, User
 
 SORTINGS = {"", "manual", "recent", "alpha"}
@@ -105,7 +105,7 @@ def _publish(request: web.Request, event: str, data: dict[str, Any], user_id: st
 
 async def get_categories(request: web.Request) -> web.Response:
     state, _, user_id, team_id = _target(request)
-    return web.json_response(ordered_json(state, user_id, team_id))
+    return json_response(ordered_json(state, user_id, team_id))
 
 
 async def create_category(request: web.Request) -> web.Response:
@@ -132,7 +132,7 @@ async def create_category(request: web.Request) -> web.Response:
     _renumber(categories)
     _move_channels(state, categories, category, [c for c in channel_ids if isinstance(c, str)])
     _publish(request, "sidebar_category_created", {"category_id": category.id}, user_id, team_id)
-    return web.json_response(category_json(state, category))  # 200, not 201
+    return json_response(category_json(state, category))  # 200, not 201
 
 
 async def get_order(request: web.Request) -> web.Response:
@@ -140,7 +140,7 @@ async def get_order(request: web.Request) -> web.Response:
     categories = state.categories.get((user_id, team_id))
     if not categories:
         raise _error(404)
-    return web.json_response([c.id for c in categories])
+    return json_response([c.id for c in categories])
 
 
 async def put_order(request: web.Request) -> web.Response:
@@ -157,7 +157,7 @@ async def put_order(request: web.Request) -> web.Response:
     categories[:] = [by_id[i] for i in body]
     _renumber(categories)
     _publish(request, "sidebar_category_order_updated", {"order": list(body)}, user_id, team_id)
-    return web.json_response(list(body))
+    return json_response(list(body))
 
 
 def _find(state: State, user_id: str, team_id: str, category_id: str) -> Category:
@@ -170,7 +170,7 @@ def _find(state: State, user_id: str, team_id: str, category_id: str) -> Categor
 async def get_category(request: web.Request) -> web.Response:
     state, _, user_id, team_id = _target(request)
     category = _find(state, user_id, team_id, request.match_info["category_id"])
-    return web.json_response(category_json(state, category))
+    return json_response(category_json(state, category))
 
 
 def _apply_updates(state: State, user_id: str, team_id: str, updates: list[Any]) -> list[Category]:
@@ -218,7 +218,7 @@ async def put_category(request: web.Request) -> web.Response:
         raise invalid_body("category")
     _find(state, user_id, team_id, category_id)
     changed = _apply_updates(state, user_id, team_id, [body])
-    return web.json_response(_publish_updated(request, state, changed, user_id, team_id)[0])
+    return json_response(_publish_updated(request, state, changed, user_id, team_id)[0])
 
 
 async def put_categories(request: web.Request) -> web.Response:
@@ -228,7 +228,7 @@ async def put_categories(request: web.Request) -> web.Response:
         raise invalid_body("category")
     ensure_defaults(state, user_id, team_id)
     changed = _apply_updates(state, user_id, team_id, body)
-    return web.json_response(_publish_updated(request, state, changed, user_id, team_id))
+    return json_response(_publish_updated(request, state, changed, user_id, team_id))
 
 
 async def delete_category(request: web.Request) -> web.Response:
@@ -241,7 +241,7 @@ async def delete_category(request: web.Request) -> web.Response:
     _renumber(categories)
     # Its channels fall back to the default categories (implicit membership).
     _publish(request, "sidebar_category_deleted", {"category_id": category.id}, user_id, team_id)
-    return web.json_response({"status": "OK"})
+    return json_response({"status": "OK"})
 
 
 def setup(app: web.Application) -> None:

@@ -10,6 +10,7 @@ from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import is_valid_id
 from sandbox.routes._helpers import (
+    json_response,
     created, get_channel, get_team, get_user, hub_of, page_slice, query_bool, read_json, read_object,
     state_of, url_id,
 )
@@ -57,7 +58,7 @@ async def get_channel_route(request: web.Request) -> web.Response:
     state = state_of(request)
     me = require_user(request)
     channel = get_channel(state, url_id(request, "channel_id"))
-    return web.json_response(visible_channel(state, me, channel).to_json())
+    return json_response(visible_channel(state, me, channel).to_json())
 
 
 def _by_name(state: State, me: User, team_id: str, name: str, include_deleted: bool) -> Channel:
@@ -78,7 +79,7 @@ async def get_by_name(request: web.Request) -> web.Response:
     team_id = url_id(request, "team_id")
     channel = _by_name(state, me, team_id, request.match_info["channel_name"],
                        query_bool(request, "include_deleted"))
-    return web.json_response(channel.to_json())
+    return json_response(channel.to_json())
 
 
 async def get_by_team_and_channel_name(request: web.Request) -> web.Response:
@@ -89,7 +90,7 @@ async def get_by_team_and_channel_name(request: web.Request) -> web.Response:
         raise AppError("app.team.get_by_name.missing.app_error", 404, "Unable to find the existing team.")
     channel = _by_name(state, me, team.id, request.match_info["channel_name"],
                        query_bool(request, "include_deleted"))
-    return web.json_response(channel.to_json())
+    return json_response(channel.to_json())
 
 
 async def team_public_channels(request: web.Request) -> web.Response:
@@ -101,7 +102,7 @@ async def team_public_channels(request: web.Request) -> web.Response:
     channels = [c for c in state.channels.values() if c.team_id == team_id and c.type == "O"
                 and not c.delete_at]
     channels.sort(key=lambda c: c.display_name.lower())
-    return web.json_response([c.to_json() for c in page_slice(channels, request)])
+    return json_response([c.to_json() for c in page_slice(channels, request)])
 
 
 async def add_member(request: web.Request) -> web.Response:
@@ -133,7 +134,7 @@ async def list_members(request: web.Request) -> web.Response:
     me = require_user(request)
     channel = visible_channel(state, me, get_channel(state, url_id(request, "channel_id")))
     members = [m for (cid, _), m in state.channel_members.items() if cid == channel.id]
-    return web.json_response([m.to_json() for m in page_slice(members, request)])
+    return json_response([m.to_json() for m in page_slice(members, request)])
 
 
 async def get_member(request: web.Request) -> web.Response:
@@ -144,7 +145,7 @@ async def get_member(request: web.Request) -> web.Response:
     if member is None:
         raise AppError("app.channel.get_member.missing.app_error", 404,
                        "No channel member found for that user ID and channel ID.")
-    return web.json_response(member.to_json())
+    return json_response(member.to_json())
 
 
 async def remove_member(request: web.Request) -> web.Response:
@@ -157,7 +158,7 @@ async def remove_member(request: web.Request) -> web.Response:
         if not state.has_channel_permission(me, channel, permission):
             raise forbidden(permission, me.id)
     ops.remove_channel_member(state, hub_of(request), channel, user, me)
-    return web.json_response({"status": "OK"})
+    return json_response({"status": "OK"})
 
 
 def _set_member_roles(request: web.Request, roles: str) -> web.Response:
@@ -176,7 +177,7 @@ def _set_member_roles(request: web.Request, roles: str) -> web.Response:
     hub_of(request).publish("channel_member_updated",
                             {"channelMember": json.dumps(member.to_json(), separators=(",", ":"))},
                             user_id=user_id)
-    return web.json_response({"status": "OK"})
+    return json_response({"status": "OK"})
 
 
 async def update_member_roles(request: web.Request) -> web.Response:
@@ -233,7 +234,7 @@ async def archive_channel(request: web.Request) -> web.Response:
     if not state.has_channel_permission(me, channel, permission):
         raise forbidden(permission, me.id)
     ops.archive_channel(state, hub_of(request), channel, me)
-    return web.json_response({"status": "OK"})
+    return json_response({"status": "OK"})
 
 
 async def restore_channel(request: web.Request) -> web.Response:
@@ -244,7 +245,7 @@ async def restore_channel(request: web.Request) -> web.Response:
     if not state.has_team_permission(me, channel.team_id, "manage_team"):
         raise forbidden("manage_team", me.id)
     ops.restore_channel(state, hub_of(request), channel, me)
-    return web.json_response(channel.to_json())
+    return json_response(channel.to_json())
 
 
 async def patch_channel(request: web.Request) -> web.Response:
@@ -264,7 +265,7 @@ async def patch_channel(request: web.Request) -> web.Response:
     if not allowed:
         raise forbidden(permission, me.id)
     ops.patch_channel(state, hub_of(request), channel, body, me)
-    return web.json_response(channel.to_json())
+    return json_response(channel.to_json())
 
 
 def setup(app: web.Application) -> None:

@@ -13,6 +13,7 @@ from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import is_valid_id
 from sandbox.routes._helpers import (
+    json_response,
     created, get_channel, get_post, hub_of, paging, query_bool, read_object, state_of, url_id,
 )
 from sandbox.state import Channel, Post, State, User
@@ -71,7 +72,7 @@ def readable_post(request: web.Request, me: User) -> Post:
 
 async def get_post_route(request: web.Request) -> web.Response:
     me = require_user(request)
-    return web.json_response(readable_post(request, me).to_json())
+    return json_response(readable_post(request, me).to_json())
 
 
 def editable_post(request: web.Request, me: User, permission: str = "edit_post") -> Post:
@@ -114,7 +115,7 @@ async def update_post(request: web.Request) -> web.Response:
         post.is_pinned = body["is_pinned"]
     if isinstance(body.get("file_ids"), list):
         post.file_ids = list(body["file_ids"])
-    return web.json_response(post.to_json())
+    return json_response(post.to_json())
 
 
 async def patch_post(request: web.Request) -> web.Response:
@@ -134,7 +135,7 @@ async def patch_post(request: web.Request) -> web.Response:
         post.is_pinned = body["is_pinned"]
     if isinstance(body.get("file_ids"), list):
         post.file_ids = list(body["file_ids"])
-    return web.json_response(post.to_json())
+    return json_response(post.to_json())
 
 
 async def delete_post(request: web.Request) -> web.Response:
@@ -142,7 +143,7 @@ async def delete_post(request: web.Request) -> web.Response:
     url_id(request, "post_id")
     post = editable_post(request, me, "delete_post")
     ops.delete_post(state_of(request), hub_of(request), post, me)
-    return web.json_response({"status": "OK"})
+    return json_response({"status": "OK"})
 
 
 def post_list(state: State, ordered: list[Post], extra: list[Post] = ()) -> dict[str, Any]:
@@ -175,7 +176,7 @@ async def channel_posts(request: web.Request) -> web.Response:
             raise invalid_body("since") from None
         # Everything changed since then, edits and deletions included (GetPostsSince).
         changed = [p for p in newest_first if p.update_at >= since_ms]
-        return web.json_response(post_list(state, changed, _roots_of(state, changed)))
+        return json_response(post_list(state, changed, _roots_of(state, changed)))
     live = [p for p in newest_first if include_deleted or not p.delete_at]
     page, per_page = paging(request)
     before, after = request.query.get("before", ""), request.query.get("after", "")
@@ -183,7 +184,7 @@ async def channel_posts(request: web.Request) -> web.Response:
         anchor = before or after
         index = next((i for i, p in enumerate(live) if p.id == anchor), None)
         if index is None:
-            return web.json_response(post_list(state, []))
+            return json_response(post_list(state, []))
         if before:
             window = live[index + 1:][page * per_page:(page + 1) * per_page]
         else:
@@ -197,7 +198,7 @@ async def channel_posts(request: web.Request) -> web.Response:
         body["next_post_id"] = live[first - 1].id if first > 0 else ""
         body["prev_post_id"] = live[last + 1].id if last + 1 < len(live) else ""
         body["has_next"] = first > 0
-    return web.json_response(body)
+    return json_response(body)
 
 
 async def thread(request: web.Request) -> web.Response:
@@ -207,7 +208,7 @@ async def thread(request: web.Request) -> web.Response:
     root = state.posts[post.root_id] if post.root_id else post
     members = [root] + [p for p in state.posts.values() if p.root_id == root.id and not p.delete_at]
     members.sort(key=lambda p: (p.create_at, p.id), reverse=True)
-    return web.json_response(post_list(state, members))
+    return json_response(post_list(state, members))
 
 
 def setup(app: web.Application) -> None:

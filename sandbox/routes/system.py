@@ -4,12 +4,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from sandbox.state import SERVER_VERSION
-from sandbox.routes._helpers import state_of
+from sandbox.routes._helpers import json_response, state_of
 
 
 async def ping(request: web.Request) -> web.Response:
     # APIHandler: no session needed. Same keys as the real server with default ClientRequirements.
-    return web.json_response({
+    return json_response({
         "status": "OK", "AndroidLatestVersion": "", "AndroidMinVersion": "",
         "IosLatestVersion": "", "IosMinVersion": "", "ActiveSearchBackend": "database",
     })
@@ -19,7 +19,7 @@ async def client_config(request: web.Request) -> web.Response:
     """GET /config/client?format=old: a flat map of strings, as config.GenerateClientConfig builds it."""
     if request.query.get("format") != "old":
         # The real server has never served the new format here (api4/config.go getClientConfig).
-        return web.json_response({
+        return json_response({
             "id": "api.config.client.old_format.app_error", "status_code": 501,
             "message": "New format for the client configuration is not supported yet. Please specify "
                        "?format=old in the query string.",
@@ -27,7 +27,7 @@ async def client_config(request: web.Request) -> web.Response:
     state = state_of(request)
     config = state.config
     # Every value is a string, booleans as "true"/"false" (model.Config -> map[string]string).
-    return web.json_response({
+    return json_response({
         "Version": SERVER_VERSION, "BuildNumber": SERVER_VERSION, "BuildDate": "", "BuildHash": "sandbox",
         "BuildHashEnterprise": "none", "BuildEnterpriseReady": "false",
         "SiteURL": state.site_url, "SiteName": "Mattermost", "DiagnosticsEnabled": "false",

@@ -7,6 +7,7 @@ from sandbox import ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.routes._helpers import (
+    json_response,
     created, get_team, get_user, hub_of, page_slice, read_object, state_of, url_id,
 )
 from sandbox.state import State, Team, User
@@ -22,7 +23,7 @@ async def create_team(request: web.Request) -> web.Response:
     state = state_of(request)
     me = require_user(request)
     body = await read_object(request, "team")
-    name, display_name, kind = body.get("name"), body.get("display_name"), body.get("type", "O")
+    name, display_name, kind = body.get("name"), body.get("display_name"), body.get("type", "")
     if not all(isinstance(v, str) for v in (name, display_name, kind)):
         raise invalid_body("team")
     if not state.has_system_permission(me, "create_team"):
@@ -39,7 +40,7 @@ async def get_team_route(request: web.Request) -> web.Response:
     team = get_team(state, url_id(request, "team_id"))
     if not can_view_team(state, me, team):
         raise forbidden("view_team", me.id)
-    return web.json_response(team.to_json())
+    return json_response(team.to_json())
 
 
 async def get_team_by_name(request: web.Request) -> web.Response:
@@ -50,7 +51,7 @@ async def get_team_by_name(request: web.Request) -> web.Response:
         raise AppError("app.team.get_by_name.missing.app_error", 404, "Unable to find the existing team.")
     if not can_view_team(state, me, team):
         raise forbidden("view_team", me.id)
-    return web.json_response(team.to_json())
+    return json_response(team.to_json())
 
 
 async def list_teams(request: web.Request) -> web.Response:
@@ -63,7 +64,7 @@ async def list_teams(request: web.Request) -> web.Response:
             teams = []
         teams = [t for t in teams if t.type == "O"]
     teams.sort(key=lambda t: t.display_name.lower())
-    return web.json_response([t.to_json() for t in page_slice(teams, request)])
+    return json_response([t.to_json() for t in page_slice(teams, request)])
 
 
 async def add_member(request: web.Request) -> web.Response:
@@ -93,7 +94,7 @@ async def list_members(request: web.Request) -> web.Response:
     if not state.has_team_permission(me, team.id, "view_team"):
         raise forbidden("view_team", me.id)
     members = [m for (tid, _), m in state.team_members.items() if tid == team.id and not m.delete_at]
-    return web.json_response([m.to_json() for m in page_slice(members, request)])
+    return json_response([m.to_json() for m in page_slice(members, request)])
 
 
 async def get_member(request: web.Request) -> web.Response:
@@ -106,7 +107,7 @@ async def get_member(request: web.Request) -> web.Response:
     if member is None:
         raise AppError("app.team.get_member.missing.app_error", 404,
                        "No team member found for that user ID and team ID.")
-    return web.json_response(member.to_json())
+    return json_response(member.to_json())
 
 
 def setup(app: web.Application) -> None:

@@ -7,6 +7,7 @@ from sandbox import ops
 from sandbox.auth import require_user, token_from_request
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.routes._helpers import (
+    json_response,
     created, get_team, get_user, hub_of, page_slice, read_json, read_object, state_of, url_id,
     user_id_param, user_json,
 )
@@ -58,7 +59,7 @@ async def login(request: web.Request) -> web.Response:
         raise AppError("api.user.login.invalid_credentials_email_username", 401,
                        "Enter a valid email or username and/or password.")
     token = ops.create_session(state, user.id)
-    response = web.json_response(user.to_json(), headers={"Token": token})
+    response = json_response(user.to_json(), headers={"Token": token})
     # The web client's cookies: HttpOnly session, readable user id and CSRF token.
     response.set_cookie("MMAUTHTOKEN", token, httponly=True, path="/", samesite="Lax")
     response.set_cookie("MMUSERID", user.id, path="/", samesite="Lax")
@@ -76,7 +77,7 @@ async def logout(request: web.Request) -> web.Response:
     record = state.tokens.get(token or "")
     if record is not None and record.description == "session":
         del state.tokens[token]
-    response = web.json_response({"status": "OK"})
+    response = json_response({"status": "OK"})
     for name in ("MMAUTHTOKEN", "MMUSERID", "MMCSRF"):
         response.del_cookie(name, path="/")
     return response
@@ -85,7 +86,7 @@ async def logout(request: web.Request) -> web.Response:
 async def get_user_route(request: web.Request) -> web.Response:
     state = state_of(request)
     me = require_user(request)
-    return web.json_response(user_json(me, get_user(state, user_id_param(request, me))))
+    return json_response(user_json(me, get_user(state, user_id_param(request, me))))
 
 
 async def get_by_username(request: web.Request) -> web.Response:
@@ -96,7 +97,7 @@ async def get_by_username(request: web.Request) -> web.Response:
         raise AppError("app.user.get_by_username.app_error", 404, "Unable to find an existing account "
                        "matching your username for this team. This team may require an invite from the "
                        "team owner to join.")
-    return web.json_response(user_json(me, user))
+    return json_response(user_json(me, user))
 
 
 async def users_by_ids(request: web.Request) -> web.Response:
@@ -108,7 +109,7 @@ async def users_by_ids(request: web.Request) -> web.Response:
     since = int(request.query.get("since") or 0)
     # Unknown ids are silently dropped (GetUsersByIds).
     users = [state.users[i] for i in dict.fromkeys(body) if i in state.users]
-    return web.json_response([user_json(me, u) for u in users if u.update_at > since or not since])
+    return json_response([user_json(me, u) for u in users if u.update_at > since or not since])
 
 
 async def users_by_usernames(request: web.Request) -> web.Response:
@@ -118,7 +119,7 @@ async def users_by_usernames(request: web.Request) -> web.Response:
     if not isinstance(body, list) or not body or not all(isinstance(x, str) for x in body):
         raise invalid_body("usernames")
     users = [u for u in (state.user_by_username(n) for n in dict.fromkeys(body)) if u is not None]
-    return web.json_response([user_json(me, u) for u in users])
+    return json_response([user_json(me, u) for u in users])
 
 
 async def list_users(request: web.Request) -> web.Response:
@@ -148,7 +149,7 @@ async def list_users(request: web.Request) -> web.Response:
         users = [u for u in users if u.delete_at]
     # The store orders by username when no sort is given.
     users.sort(key=lambda u: u.username)
-    return web.json_response([user_json(me, u) for u in page_slice(users, request)])
+    return json_response([user_json(me, u) for u in page_slice(users, request)])
 
 
 async def update_roles(request: web.Request) -> web.Response:
@@ -169,7 +170,7 @@ async def update_roles(request: web.Request) -> web.Response:
     user.update_at = ops.now_ms()
     hub_of(request).publish("user_role_updated", {"user_id": user.id, "roles": user.roles},
                             user_id=user.id)
-    return web.json_response({"status": "OK"})
+    return json_response({"status": "OK"})
 
 
 def bot_json(user: User) -> dict:
@@ -214,7 +215,7 @@ async def get_bot(request: web.Request) -> web.Response:
     if user is None or not user.is_bot or not visible \
             or (user.delete_at and not query_true(request, "include_deleted")):
         raise AppError("store.sql_bot.get.missing.app_error", 404, "Bot does not exist.")
-    return web.json_response(bot_json(user))
+    return json_response(bot_json(user))
 
 
 def query_true(request: web.Request, key: str) -> bool:
@@ -240,7 +241,7 @@ async def create_access_token(request: web.Request) -> web.Response:
         raise forbidden("edit_other_users", me.id)
     secret = ops.create_token(state, target.id, description)
     record = state.tokens[secret]
-    return web.json_response(record.to_json(with_secret=True))
+    return json_response(record.to_json(with_secret=True))
 
 
 async def user_teams(request: web.Request) -> web.Response:
@@ -249,7 +250,7 @@ async def user_teams(request: web.Request) -> web.Response:
     uid = user_id_param(request, me)
     if not can_edit_user(state, me, uid):
         raise forbidden("edit_other_users", me.id)
-    return web.json_response([state.teams[t].to_json() for t in state.user_team_ids(uid)
+    return json_response([state.teams[t].to_json() for t in state.user_team_ids(uid)
                               if t in state.teams])
 
 
@@ -260,7 +261,7 @@ async def user_team_members(request: web.Request) -> web.Response:
     if not can_edit_user(state, me, uid):
         raise forbidden("edit_other_users", me.id)
     members = [m.to_json() for (tid, u), m in state.team_members.items() if u == uid and not m.delete_at]
-    return web.json_response(members)
+    return json_response(members)
 
 
 async def user_team_channels(request: web.Request) -> web.Response:
@@ -279,7 +280,7 @@ async def user_team_channels(request: web.Request) -> web.Response:
                 if (c.team_id == team_id or c.type in ("D", "G")) and state.is_channel_member(c.id, uid)
                 and (include_deleted or not c.delete_at)]
     channels.sort(key=lambda c: c.display_name.lower())
-    return web.json_response([c.to_json() for c in channels])
+    return json_response([c.to_json() for c in channels])
 
 
 def setup(app: web.Application) -> None:

@@ -1,0 +1,148 @@
+"""Post rules: rune limits, props size, types, threads, integration stripping, ephemeral permission."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.sandbox.test_rest_scenario import Events, setup_world
+
+
+@pytest.fixture
+def events(sandbox) -> Events:
+    return Events(sandbox)
+
+
+async def channel_for(world) -> dict:
+    status, channel, _ = await world["bot"].post("/channels", {"team_id": world["team"]["id"], "name": "ops",
+                                                               "display_name": "Ops", "type": "O"})
+    assert status == 201
+    return channel
+
+
+async def test_message_limit_counts_runes_not_bytes(api) -> None:
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    text = "é" * 16383  # 32766 bytes in UTF-8, 16383 runes: allowed
+    status, post, _ = await world["bot"].post("/posts", {"channel_id": channel["id"], "message": text})
+    assert status == 201 and post["message"] == text
+    status, body, _ = await world["bot"].post("/posts", {"channel_id": channel["id"], "message": text + "é"})
+    assert (status, body["id"]) == (400, "model.post.is_valid.msg.app_error")
+
+
+async def test_props_limit_and_types(api) -> None:
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    big = {"blob": "ü" * 800_000}
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "x", "props": big})
+    assert (status, body["id"]) == (400, "model.post.is_valid.props.app_error")
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "x", "type": "weird"})
+    assert (status, body["id"]) == (400, "model.post.is_valid.type.app_error")
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "x",
+                                                "type": "custom_run_update"})
+    assert status == 201 and body["type"] == "custom_run_update"
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "x",
+                                                "type": "system_join_channel"})
+    assert (status, body["id"]) == (400, "api.context.invalid_param.app_error")
+
+
+async def test_root_id_rules(api) -> None:
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    status, root, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "root"})
+    status, reply, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "r", "root_id": root["id"]})
+    assert status == 201 and reply["root_id"] == root["id"]
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "r", "root_id": reply["id"]})
+    assert (status, body["id"]) == (400, "api.post.create_post.root_id.app_error")
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "r", "root_id": "z" * 26})
+    assert (status, body["id"]) == (400, "api.post.create_post.root_id.app_error")
+    status, thread, _ = await bot.get(f"/posts/{reply['id']}/thread")
+    assert status == 200 and thread["order"] == [reply["id"], root["id"]]
+
+
+async def test_integration_is_stripped_everywhere_and_action_ids_assigned(api, events) -> None:
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    props = {"attachments": [{"text": "Checklist", "actions": [
+        {"name": "Done", "type": "button",
+         "integration": {"url": "http://bot/actions", "context": {"secret": "s3"}}}]}]}
+    status, post, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "m", "props": props})
+    assert status == 201
+    action = post["props"]["attachments"][0]["actions"][0]
+    assert "integration" not in action  # not even in the 201 to the creator
+    assert len(action["id"]) == 26 and action["id"].isalnum() and action["id"].islower()
+    status, fetched, _ = await bot.get(f"/posts/{post['id']}")
+    assert "integration" not in fetched["props"]["attachments"][0]["actions"][0]
+    assert fetched["props"]["attachments"][0]["actions"][0]["id"] == action["id"]
+    status, listing, _ = await bot.get(f"/channels/{channel['id']}/posts")
+    assert "integration" not in json.dumps(listing)
+    for data, _ in events.named("posted"):
+        assert "integration" not in data["post"]
+    # The server still has it, for the click.
+    assert api  # the stored post keeps the integration for the click route
+    status, edited, _ = await bot.put(f"/posts/{post['id']}", {"id": post["id"], "message": "m2", "props": props})
+    assert status == 200 and "integration" not in json.dumps(edited)
+    assert "integration" not in events.named("post_edited")[-1][0]["post"]
+
+
+async def test_update_replaces_props_wholesale_and_missing_post_is_403(api, events) -> None:
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    status, post, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "m",
+                                                "props": {"run_id": "r1"}})
+    status, edited, _ = await bot.put(f"/posts/{post['id']}", {"id": post["id"], "message": "m2"})
+    assert status == 200 and edited["message"] == "m2" and edited["edit_at"] > 0
+    assert "run_id" not in edited["props"]
+    status, patched, _ = await bot.put(f"/posts/{post['id']}/patch", {"props": {"k": "v"}})
+    assert status == 200 and patched["props"] == {"k": "v"} and patched["message"] == "m2"
+    missing = "q" * 26
+    status, body, _ = await bot.put(f"/posts/{missing}", {"id": missing, "message": "x"})
+    assert (status, body["id"]) == (403, "api.context.permissions.app_error")
+    status, body, _ = await bot.get(f"/posts/{missing}")
+    assert (status, body["id"]) == (404, "app.post.get.app_error")
+
+    status, body, _ = await bot.delete(f"/posts/{post['id']}")
+    assert (status, body) == (200, {"status": "OK"})
+    assert json.loads(events.named("post_deleted")[-1][0]["post"])["id"] == post["id"]
+    status, body, _ = await bot.get(f"/posts/{post['id']}")
+    assert (status, body["id"]) == (404, "app.post.get.app_error")
+
+
+async def test_paging_before_after_and_since(api) -> None:
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    ids = []
+    for i in range(5):
+        status, post, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": f"m{i}"})
+        ids.append(post["id"])
+    status, page, _ = await bot.get(f"/channels/{channel['id']}/posts?per_page=2")
+    assert page["order"] == [ids[4], ids[3]] and page["prev_post_id"] == ids[2]
+    status, page, _ = await bot.get(f"/channels/{channel['id']}/posts?per_page=2&page=1")
+    assert page["order"] == [ids[2], ids[1]]
+    status, page, _ = await bot.get(f"/channels/{channel['id']}/posts?before={ids[2]}&per_page=1")
+    assert page["order"] == [ids[1]]
+    status, page, _ = await bot.get(f"/channels/{channel['id']}/posts?after={ids[2]}")
+    assert page["order"] == [ids[4], ids[3]]
+    status, old, _ = await bot.get(f"/posts/{ids[4]}")
+    status, page, _ = await bot.get(f"/channels/{channel['id']}/posts?since={old['create_at']}")
+    assert ids[4] in page["order"]
+
+
+async def test_ephemeral_needs_system_permission(api, events) -> None:
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    request = {"user_id": world["alice"]["id"], "post": {"channel_id": channel["id"], "message": "psst"}}
+    status, body, _ = await world["bot"].post("/posts/ephemeral", request)
+    assert (status, body["id"]) == (403, "api.context.permissions.app_error")
+    assert not events.named("ephemeral_message")
+    status, body, _ = await api.post("/posts/ephemeral", request)
+    assert status == 201 and body["type"] == "system_ephemeral" and len(body["id"]) == 26
+    [(data, broadcast)] = events.named("ephemeral_message")
+    assert broadcast["user_id"] == world["alice"]["id"] and json.loads(data["post"])["message"] == "psst"
+    status, listing, _ = await api.get(f"/channels/{channel['id']}/posts")
+    assert body["id"] not in listing["posts"]  # never stored
