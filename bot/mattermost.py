@@ -148,6 +148,24 @@ class _PooledClient(Client):
     def delete(self, endpoint: str, options: Any = None, params: Any = None, data: Any = None) -> Any:
         return self._json(self.make_request("delete", endpoint, options, params, data), "DELETE", endpoint)
 
+    def absolute(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+        """A call outside /api/v4 (a slash command's response_url), or as another user (token)."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        path = urlsplit(url).path or url
+        try:
+            response = self.session.request(method, url, json=body, headers=headers,
+                                            timeout=self.request_timeout)
+        except requests.Timeout as exc:
+            raise _HttpError(0, TIMEOUT, f"no answer within {self.request_timeout}s: {exc}", "", method,
+                             path, not_sent=isinstance(exc, requests.ConnectTimeout)) from exc
+        except requests.ConnectionError as exc:
+            raise _HttpError(0, CONNECTION_ERROR, str(exc), "", method, path, not_sent=_never_sent(exc)) from exc
+        if response.status_code >= 400:
+            raise _error_from_response(response, method, path)
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            return response.json()
+        return response.text
+
     def close(self) -> None:
         self.session.close()
 
@@ -359,6 +377,9 @@ class MattermostGateway:
         return MMChannel.from_json(await self._call(self.driver.channels.create_direct_message_channel,
                                                     [user_a, user_b]))
 
+    async def archive_channel(self, channel_id: str) -> None:
+        await self._call(self.driver.channels.delete_channel, channel_id)
+
     # -- posts ---------------------------------------------------------------------------------------
 
     async def create_post(self, channel_id: str, message: str, *, props: dict[str, Any] | None = None,
@@ -392,6 +413,17 @@ class MattermostGateway:
         # Not retried on 5xx: a second open would show the dialog twice; trigger ids also expire fast.
         await self._call(self.driver.integration_actions.open_dialog,
                          {"trigger_id": trigger_id, "url": url, "dialog": dialog}, idempotent=False)
+
+    async def respond(self, response_url: str, text: str) -> None:
+        # Each use counts against the hook's 5 uses, and a repeat would show the text twice: no 5xx retry.
+        await self._call(self.driver.client.absolute, "POST", response_url,
+                         {"response_type": "ephemeral", "text": text}, idempotent=False)
+
+    async def whoami(self, token: str) -> tuple[MMUser, list[str]]:
+        base = self.driver.client.url
+        user = await self._call(self.driver.client.absolute, "GET", f"{base}/users/me", None, token)
+        teams = await self._call(self.driver.client.absolute, "GET", f"{base}/users/me/teams", None, token)
+        return MMUser.from_json(user), [t["id"] for t in teams]
 
     # -- sidebar categories --------------------------------------------------------------------------
 

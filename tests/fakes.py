@@ -79,6 +79,8 @@ class World:
     categories: dict[tuple[str, str], list[MMCategory]] = field(default_factory=dict)  # (user, team)
     ephemerals: list[Ephemeral] = field(default_factory=list)
     dialogs: list[OpenedDialog] = field(default_factory=list)
+    responses: list[tuple[str, str]] = field(default_factory=list)  # (response_url, text)
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> user id, for whoami
     clock: itertools.count = field(default_factory=lambda: itertools.count(1_700_000_000_000))
 
 
@@ -348,6 +350,14 @@ class FakeGateway:
             raise self._error(404, "app.channel.get_member.missing.app_error")
         self.world.channel_admins.add((channel_id, user_id))
 
+    async def archive_channel(self, channel_id: str) -> None:
+        self._call("archive_channel", channel_id=channel_id)
+        channel = self._channel(channel_id)
+        if not (self._me.is_admin or self._is_member(channel_id, self.bot_id)):
+            raise self._error(403, PERMISSIONS)
+        # The name stays taken: archived channels still block it (mattermost-api.md §7).
+        self.world.channels[channel_id] = replace(channel, delete_at=next(self.world.clock))
+
     def is_channel_admin(self, channel_id: str, user_id: str) -> bool:
         return (channel_id, user_id) in self.world.channel_admins
 
@@ -429,6 +439,19 @@ class FakeGateway:
         if not url:
             raise self._error(400, "api.context.invalid_body_param.app_error")
         self.world.dialogs.append(OpenedDialog(trigger_id, url, dialog))
+
+    async def respond(self, response_url: str, text: str) -> None:
+        self._call("respond", response_url=response_url, text=text)
+        user_id = response_url.rsplit("/", 1)[-1]  # tests make response URLs ending in the user's id
+        self.world.responses.append((response_url, text))
+        self.world.ephemerals.append(Ephemeral(user_id, "", text, {}, self.bot_id))
+
+    async def whoami(self, token: str) -> tuple[MMUser, list[str]]:
+        self._call("whoami", token=token)
+        user = self.world.tokens.get(token)
+        if user is None:
+            raise self._error(401, "api.context.session_expired.app_error")
+        return self.world.users[user], [t for (t, u) in self.world.team_members if u == user]
 
     # -- sidebar categories ----------------------------------------------------------------------------
 
