@@ -86,8 +86,8 @@ class Context:
     def dialog_url(self) -> str:
         return f"{self.public_url}/mattermost/dialog"
 
-    def render(self, name: str, **values: Any) -> str:
-        return self.renderer.render(name, **values)
+    def render(self, template: str, /, **values: Any) -> str:
+        return self.renderer.render(template, **values)
 
     async def is_admin(self, user_id: str) -> bool:
         user = await self.users.get(user_id)  # type: ignore[union-attr]

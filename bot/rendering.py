@@ -52,5 +52,5 @@ class Renderer:
         self.env.filters["defuse"] = defuse_mentions
         self.env.filters["time"] = fmt_time
 
-    def render(self, name: str, **values: Any) -> str:
-        return self.env.get_template(name).render(**values).strip()
+    def render(self, template: str, /, **values: Any) -> str:
+        return self.env.get_template(template).render(**values).strip()

@@ -33,7 +33,7 @@ async def repost_if_run_post(ctx: Context, post_id: str, channel_id: str) -> Non
     if not checklist_id:
         message, props = render_overview(ctx, view, names)
         post = await ctx.gateway.create_post(view.run.channel_id, message, props=props)
-        await ctx.db.run(queries.set_run_fields, run_id, overview_post_id=post.id)
+        await ctx.db.run(lambda s: queries.set_run_fields(s, run_id, overview_post_id=post.id))
         return
     for index, (checklist, items) in enumerate(view.checklists):
         if checklist.id == checklist_id:

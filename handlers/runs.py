@@ -78,7 +78,8 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     # One call for every username the playbook names (owner, members, item assignees).
     wanted = [pb.owner] if pb.owner else []
     wanted += list(pb.members)
-    wanted += [i.assignee for c in pb.checklists for i in c.items if i.assignee not in ("", "owner", "creator")]
+    wanted += [i.assignee.username for c in pb.checklists for i in c.items
+               if i.assignee is not None and i.assignee.kind == "user"]
     by_name = await ctx.users.by_username(wanted)  # type: ignore[union-attr]
     creator = await ctx.users.get(plan.creator_id)  # type: ignore[union-attr]
     owner = by_name.get(pb.owner.lower()) if pb.owner else creator
@@ -116,11 +117,12 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
               playbook_title=pb.title, team_id=plan.team_id, channel_id=channel.id,
               private=pb.private_channel, owner_id=owner_id, creator_id=plan.creator_id,
               created_at=now, status_updates_enabled=bool(pb.status_updates.enabled),
-              reminder_interval_s=int(pb.status_updates.interval_s or 0) if pb.status_updates.enabled else 0,
+              reminder_interval_s=int(pb.status_updates.interval.total_seconds()) if pb.status_updates.enabled else 0,
               retrospective_enabled=bool(pb.retrospective.enabled),
-              retrospective_reminder_s=int(pb.retrospective.reminder_s or 0),
+              retrospective_reminder_s=int(pb.retrospective.reminder_interval.total_seconds())
+              if pb.retrospective.reminder_interval else 0,
               participants_may_finish=bool(getattr(pb, "participants_may_finish", False)))
-    checklists = _build_checklists(pb, run.id, now, owner_id, plan.creator_id, by_name, outcome.problems)
+    checklists = _build_checklists(ctx, pb, run.id, now, owner_id, plan.creator_id, by_name, outcome.problems)
     participants = [uid for uid in member_ids if uid in added or uid == owner_id]
     try:
         await ctx.db.run(_store_new_run, run, checklists, participants, now)
@@ -157,26 +159,28 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     return outcome
 
 
-def _build_checklists(pb: Any, run_id: str, now: int, owner_id: str, creator_id: str,
+def _build_checklists(ctx: Context, pb: Any, run_id: str, now: int, owner_id: str, creator_id: str,
                       by_name: dict[str, MMUser], problems: list[str]) -> list[tuple[Checklist, list[ChecklistItem]]]:
     out = []
     for ci, spec in enumerate(pb.checklists):
         checklist = Checklist(id=new_id(), run_id=run_id, position=ci, title=spec.title)
         items = []
         for ii, item in enumerate(spec.items):
-            if item.assignee == "owner":
+            assignee = ""
+            if item.assignee is not None and item.assignee.kind == "owner":
                 assignee = owner_id
-            elif item.assignee == "creator":
+            elif item.assignee is not None and item.assignee.kind == "creator":
                 assignee = creator_id
-            elif item.assignee:
-                user = by_name.get(item.assignee.lower())
+            elif item.assignee is not None:
+                user = by_name.get(item.assignee.username)
+                if user is None:
+                    problems.append(ctx.render("run/problem_no_assignee.md.j2",
+                                               username=item.assignee.username, item=item.title))
                 assignee = user.id if user else ""
-            else:
-                assignee = ""
             items.append(ChecklistItem(
                 id=new_id(), run_id=run_id, checklist_id=checklist.id, position=ii, title=item.title,
                 description=item.description, assignee_id=assignee, command=item.command or "",
-                due_at=now + int(item.due_s) * 1000 if item.due_s else None, updated_at=now))
+                due_at=now + int(item.due.total_seconds() * 1000) if item.due else None, updated_at=now))
         out.append((checklist, items))
     return out
 
@@ -307,7 +311,7 @@ async def _broadcast_start(ctx: Context, run: Run, pb: Any, channel: MMChannel, 
                                                reason=ctx.render("run/reason_mattermost.md.j2",
                                                                  step="post there", err=err)))
     if threads:
-        await ctx.db.run(queries.set_run_fields, run.id, broadcast_threads=threads)
+        await ctx.db.run(lambda s: queries.set_run_fields(s, run.id, broadcast_threads=threads))
 
 
 async def _post_problems(ctx: Context, channel_id: str, problems: list[str]) -> None:

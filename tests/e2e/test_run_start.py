@@ -85,7 +85,8 @@ async def test_clicking_check_updates_the_post_and_the_run(world: World) -> None
     status, data = await world.run_json(run["id"])
     assert data["checklists"][0]["items"][1]["state"] == "closed"
     assert any(e["type"] == "item_state_changed" and e["actor_id"] == world["bob"].id for e in data["timeline"])
-    overview = await world.post(posts[[p["user_id"] for p in posts].index(world.bot_user_id)]["id"])
+    overview_id = next(p["id"] for p in posts if p["user_id"] == world.bot_user_id and not p["type"])
+    overview = await world.post(overview_id)
     assert "1/5" in overview["message"]
 
     # A double click acts once: the second "check" finds the item closed and records nothing.
