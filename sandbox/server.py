@@ -29,11 +29,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(data, status=status, headers=headers)
+    """JSON with `Content-Type: application/json` exactly, as the real server sends (no charset)."""
+    import json
+
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=headers,
+                        content_type="application/json")
 
 
 def ok_status() -> web.Response:
-    return web.json_response({"status": "OK"})
+    return json_response({"status": "OK"})
 
 
 @web.middleware
@@ -62,7 +66,7 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
                         return web.Response(status=429, text="limit exceeded",
                                             headers={**headers, "Retry-After": "1"})
                     err = AppError(fault.error_id, fault.status, "Injected by the sandbox for a test.")
-                    return web.json_response(err.body(request_id), status=fault.status, headers=headers)
+                    return json_response(err.body(request_id), status=fault.status, headers=headers)
                 break
         limited = request.app["rate_limiter"].check(request, caller.id if caller else None)
         if limited is not None:
@@ -71,16 +75,16 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except AppError as err:
-        return web.json_response(err.body(request_id), status=err.status_code, headers=headers)
+        return json_response(err.body(request_id), status=err.status_code, headers=headers)
     except web.HTTPNotFound:
         if path.startswith("/api/v4/"):
             err = AppError("api.context.404.app_error", 404)
-            return web.json_response(err.body(request_id), status=404, headers=headers)
+            return json_response(err.body(request_id), status=404, headers=headers)
         raise
     except web.HTTPMethodNotAllowed:
         if path.startswith("/api/v4/"):
             err = AppError("api.context.404.app_error", 404)
-            return web.json_response(err.body(request_id), status=404, headers=headers)
+            return json_response(err.body(request_id), status=404, headers=headers)
         raise
     for key, value in headers.items():
         if not response.prepared:
