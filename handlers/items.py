@@ -1,0 +1,86 @@
+"""Changing one checklist item, the same way from a button and from a command.
+
+The change is one conditional UPDATE of the item's row plus its timeline event, in one transaction;
+the checklist post is then re-rendered from the rows. A click returns that rendering as Mattermost's
+`update`; a command edits the post itself. Either way the overview's progress follows, coalesced.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.context import Context
+from bot.domain.permissions import Action, RunFacts, Viewer, decide
+from handlers.views import render_checklist, schedule_overview_refresh
+from storage import queries
+from storage.models import ChecklistItem, Run
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    item: ChecklistItem
+    changed: bool
+    message: str
+    props: dict[str, Any]
+    post_id: str
+
+
+def _facts(session: Any, run_id: str, user_id: str) -> tuple[Run, bool] | None:
+    run = queries.get_run(session, run_id)
+    if run is None:
+        return None
+    return run, queries.is_participant(session, run_id, user_id)
+
+
+async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Action.WORK) -> tuple[Run | None, str]:
+    """(run, "") when allowed, else (run or None, the reason to show)."""
+    found = await ctx.db.run(_facts, run_id, user_id)
+    if found is None:
+        return None, ctx.render("errors/run_gone.md.j2")
+    run, participant = found
+    if participant and action in (Action.WORK, Action.VIEW, Action.JOIN):
+        return run, ""  # the common case costs no Mattermost call
+    viewer_user = await ctx.users.get(user_id)  # type: ignore[union-attr]
+    viewer = Viewer(user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}))
+    facts = RunFacts(run.team_id, run.owner_id, frozenset({user_id} if participant else ()), run.private,
+                     run.participants_may_finish)
+    decision = decide(viewer, facts, action)
+    return run, "" if decision.allowed else ctx.render(decision.reason)
+
+
+def _apply_and_load(session: Any, run_id: str, item_id: str, verb: str, actor: str, target: str,
+                    now: int) -> tuple[Any, ...] | None:
+    if verb == "assign":
+        item, changed = queries.set_assignee(session, run_id, item_id, target, actor, now)
+    else:
+        item, _, changed = queries.apply_item_verb(session, run_id, item_id, verb, actor, now)
+    if item is None:
+        return None
+    loaded = queries.load_checklist(session, item.checklist_id)
+    assert loaded is not None
+    checklist, items = loaded
+    item = next(i for i in items if i.id == item_id)
+    return checklist, items, item, changed
+
+
+async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: str, *,
+                      assignee_id: str = "", edit_post: bool) -> ItemChange | None:
+    """Apply `verb` (check, uncheck, skip, restore, assign) and render the checklist post.
+
+    One lock per run: concurrent changes to one checklist post are rendered in commit order, so a
+    later answer never carries an older picture of the list. None when the item does not exist.
+    """
+    async with ctx.locks(run_id):
+        loaded = await ctx.db.run(_apply_and_load, run_id, item_id, verb, actor_id, assignee_id,
+                                  ctx.clock.now_ms())
+        if loaded is None:
+            return None
+        checklist, items, item, changed = loaded
+        names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
+        message, props = render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names,
+                                          ctx.clock.now_ms())
+        if edit_post and changed and checklist.post_id:
+            await ctx.gateway.update_post(checklist.post_id, message, props)
+    if changed:
+        schedule_overview_refresh(ctx, run_id)
+    return ItemChange(item, changed, message, props, checklist.post_id)
