@@ -1,0 +1,457 @@
+"""bot.toml plus `BOT_<SECTION>_<KEY>` environment overrides -> one frozen `Settings`.
+
+Every problem is a `ConfigError` whose str() is one line naming the file (or environment
+variable), the key and what was expected; `python -m bot` prints it and exits with status 2.
+
+Keys (see bot.toml for the commented example):
+
+    [mattermost] url, token, timeout, retries, verify_tls
+    [server]     listen, public_url
+    [storage]    url
+    [playbooks]  dir
+    [logging]    level
+    [security]   secret
+
+An empty or absent `[mattermost] url` means sandbox mode: `make run` starts the local stand-in and
+the app fills in its url and token with `Settings.with_mattermost`.
+Relative paths (`[playbooks] dir`, a relative `sqlite:///` file) are resolved against the folder of
+the config file, so the bot behaves the same whatever directory it is started from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from bot.domain.durations import DurationError, parse_duration
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "MattermostSettings",
+    "ServerSettings",
+    "StorageSettings",
+    "PlaybooksSettings",
+    "LoggingSettings",
+    "SecuritySettings",
+    "load_settings",
+    "derive_signing_key",
+    "log_level_number",
+    "ENV_PREFIX",
+]
+
+ENV_PREFIX = "BOT_"
+DEFAULT_CONFIG = "bot.toml"
+_SIGNING_LABEL = b"playbooks-for-mattermost/button-signing/v1"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """An unusable setting; str() is one line fit to print before exiting with status 2."""
+
+
+@dataclass(frozen=True)
+class MattermostSettings:
+    url: str = ""  # "" = sandbox mode
+    token: str = field(default="", repr=False)
+    timeout: float = 30.0  # seconds per HTTP call to Mattermost
+    retries: int = 3  # attempts after a 429 or 5xx before giving up
+    verify_tls: bool = True  # false only for test servers with self-signed certificates
+
+    @property
+    def sandbox(self) -> bool:
+        return not self.url
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    listen: str = "127.0.0.1:8081"
+    host: str = "127.0.0.1"
+    port: int = 8081
+    # How Mattermost reaches the bot, no trailing slash. Derived from listen when not set;
+    # "" only with port 0, where the app derives it from the port it actually bound.
+    public_url: str = "http://127.0.0.1:8081"
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    url: str = "sqlite:///data/playbooks.db"  # absolute after loading
+
+
+@dataclass(frozen=True)
+class PlaybooksSettings:
+    dir: Path = Path("playbooks")  # absolute after loading
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    # Key for the HMAC on buttons. Empty: derived from the bot token (see derive_signing_key).
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    mattermost: MattermostSettings = MattermostSettings()
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    playbooks: PlaybooksSettings = PlaybooksSettings()
+    logging: LoggingSettings = LoggingSettings()
+    security: SecuritySettings = SecuritySettings()
+    source: Path | None = None  # the config file read, None when it came from the environment only
+
+    @property
+    def signing_key(self) -> bytes:
+        """The key that signs button references; raises ConfigError if there is nothing to derive it from."""
+        if self.security.secret:
+            return self.security.secret.encode("utf-8")
+        if not self.mattermost.token:
+            raise ConfigError(
+                "[security] secret: not set and there is no [mattermost] token to derive it from; "
+                "set BOT_SECURITY_SECRET or BOT_MATTERMOST_TOKEN"
+            )
+        return derive_signing_key(self.mattermost.token)
+
+    def with_mattermost(self, *, url: str, token: str) -> "Settings":
+        """A copy pointing at another server (the app uses this for the sandbox in sandbox mode)."""
+        return dataclasses.replace(
+            self, mattermost=dataclasses.replace(self.mattermost, url=url.rstrip("/"), token=token)
+        )
+
+
+def derive_signing_key(token: str) -> bytes:
+    """HMAC-SHA256 of a fixed label keyed by the bot token.
+
+    Stable across restarts without storing anything, so buttons posted before a restart keep
+    working; never the token itself, so a leaked button signature says nothing about the token.
+    Rotating the token invalidates old buttons: set [security] secret to keep them across a rotation.
+    """
+    return hmac.new(token.encode("utf-8"), _SIGNING_LABEL, hashlib.sha256).digest()
+
+
+# --- value parsers: (value, from_env) -> parsed; ValueError(text after "expected"/"got") --------
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return f'"{text}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _bad(expected: str, value: object) -> ValueError:
+    return ValueError(f"expected {expected}, got {_shown(value)}")
+
+
+def _string(value: object, from_env: bool) -> str:
+    if not isinstance(value, str):
+        raise _bad("a string", value)
+    return value.strip()
+
+
+def _bool(value: object, from_env: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if from_env and isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "1", "yes", "on"):
+            return True
+        if word in ("false", "0", "no", "off"):
+            return False
+        raise _bad("true or false (also 1/0, yes/no, on/off)", value)
+    raise _bad("true or false", value)
+
+
+def _count(value: object, from_env: bool) -> int:
+    if from_env and isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise _bad("a whole number from 0 to 100", value)
+    return value
+
+
+def _seconds(value: object, from_env: bool) -> float:
+    """A timeout: a number of seconds (5, 2.5) or a duration string ("30s", "2m")."""
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            value = float(text)
+        else:
+            try:
+                return parse_duration(text, maximum=_MAX_TIMEOUT).total_seconds()
+            except DurationError as exc:
+                raise ValueError(f'expected seconds (like 30) or a duration (like "30s"): {exc}') from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise _bad('a number of seconds above 0 and at most 3600, or a duration like "30s"', value)
+    return float(value)
+
+
+_MAX_TIMEOUT = parse_duration("1h")
+
+
+def _http_url(value: object, *, allow_empty: bool, example: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(f'an http(s) URL like "{example}"', value)
+    url = value.strip().rstrip("/")
+    if not url and allow_empty:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise _bad(f'an http(s) URL like "{example}"', value)
+    try:
+        parts.port
+    except ValueError:
+        raise _bad(f'an http(s) URL with a valid port, like "{example}"', value) from None
+    return url
+
+
+def _mattermost_url(value: object, from_env: bool) -> str:
+    return _http_url(value, allow_empty=True, example="https://chat.example.com")
+
+
+def _public_url(value: object, from_env: bool) -> str:
+    return _http_url(value, allow_empty=True, example="http://127.0.0.1:8081")
+
+
+def _listen(value: object, from_env: bool) -> tuple[str, str, int]:
+    expected = '"host:port" like "127.0.0.1:8081" (port 0 picks a free one)'
+    if not isinstance(value, str):
+        raise _bad(expected, value)
+    text = value.strip()
+    match = re.fullmatch(r"(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]*)):(\d{1,5})", text)
+    if match is None:
+        raise _bad(expected, value)
+    host = match.group(1) or match.group(2) or "0.0.0.0"
+    port = int(match.group(3))
+    if port > 65535:
+        raise ValueError(f"expected a port from 0 to 65535, got {port}")
+    if match.group(1):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise _bad(expected, value) from None
+    return text, host, port
+
+
+def _log_level(value: object, from_env: bool) -> str:
+    if not isinstance(value, str) or value.strip().upper() not in _LOG_LEVELS:
+        raise _bad("one of " + ", ".join(_LOG_LEVELS), value)
+    return value.strip().upper()
+
+
+def _storage_url(value: object, from_env: bool) -> str:
+    expected = 'a database URL like "sqlite:///data/playbooks.db" or "postgresql+psycopg://user:pass@host/db"'
+    if not isinstance(value, str):
+        raise _bad(expected, value)
+    url = value.strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("postgres", "postgresql"):
+        # SQLAlchemy's default PostgreSQL driver is psycopg2, which is not installed; we ship psycopg 3.
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if scheme.split("+")[0] not in ("sqlite", "postgresql"):
+        raise _bad(expected, value)
+    return url
+
+
+def _directory(value: object, from_env: bool) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad('a folder path like "playbooks"', value)
+    return Path(value.strip()).expanduser()
+
+
+_Parser = Callable[[object, bool], Any]
+
+# section -> key -> parser. The order is the order of the bot.toml example.
+_SCHEMA: dict[str, dict[str, _Parser]] = {
+    "mattermost": {"url": _mattermost_url, "token": _string, "timeout": _seconds,
+                   "retries": _count, "verify_tls": _bool},
+    "server": {"listen": _listen, "public_url": _public_url},
+    "storage": {"url": _storage_url},
+    "playbooks": {"dir": _directory},
+    "logging": {"level": _log_level},
+    "security": {"secret": _string},
+}
+
+
+def _did_you_mean(word: str, choices: list[str], fmt: str = '"{}"') -> str:
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
+    return f"; did you mean {fmt.format(close[0])}?" if close else ""
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        text = str(exc)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
+        if match:
+            reason = text[: match.start()]
+            raise ConfigError(
+                f"{path}: line {match.group(1)}, column {match.group(2)}: invalid TOML: {reason}"
+            ) from None
+        raise ConfigError(f"{path}: invalid TOML: {text}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; expected a bot.toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(section, key) -> (variable name, raw value) for every BOT_<SECTION>_<KEY> variable.
+
+    Variables for an unknown section are ignored (BOT_ is a common prefix) unless the section is
+    a near miss of a real one, which is reported as the typo it probably is.
+    """
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in _SCHEMA:
+            hint = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.75)
+            if hint and key:
+                raise ConfigError(
+                    f"environment variable {name}: unknown section \"{section}\"; "
+                    f"did you mean BOT_{hint[0].upper()}_{key.upper()}?"
+                )
+            continue
+        if key not in _SCHEMA[section]:
+            keys = list(_SCHEMA[section])
+            close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+            hint = f"; did you mean BOT_{section.upper()}_{close[0].upper()}?" if close else ""
+            raise ConfigError(
+                f"environment variable {name}: [{section}] has no key \"{key}\"{hint}"
+                f" (keys: {', '.join(keys)})"
+            )
+        found[(section, key)] = (name, env[name])
+    return found
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    match = re.match(r"^(sqlite(?:\+\w+)?):///(.*)$", url, re.IGNORECASE)
+    if not match:
+        return url  # postgresql, or "sqlite://" (in memory)
+    prefix, rest = match.groups()
+    file_part, sep, query = rest.partition("?")
+    if not file_part or file_part == ":memory:" or file_part.startswith("/") or file_part.startswith("file:"):
+        return url
+    return f"{prefix}:///{(base / file_part).resolve()}{sep}{query}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file (default ./bot.toml), apply BOT_* overrides from env (default
+    os.environ) and validate. A missing file is an error unless at least one BOT_* setting is
+    given in the environment, in which case everything else takes its default."""
+    env = os.environ if env is None else env
+    config_path = Path(path if path is not None else DEFAULT_CONFIG)
+    overrides = _env_overrides(env)
+
+    data: dict[str, Any] = {}
+    source: Path | None = None
+    if config_path.exists():
+        data = _read_file(config_path)
+        source = config_path
+    elif not overrides:
+        raise ConfigError(
+            f"{config_path}: file not found; create it from the example in the README or set "
+            f"BOT_* environment variables (for example BOT_MATTERMOST_URL)"
+        )
+    base = config_path.resolve().parent
+
+    values: dict[str, dict[str, Any]] = {section: {} for section in _SCHEMA}
+    for section, table in data.items():
+        if section not in _SCHEMA:
+            raise ConfigError(
+                f"{config_path}: [{section}]: unknown section"
+                f"{_did_you_mean(section, list(_SCHEMA), fmt='[{}]')} "
+                f"(sections: {', '.join(_SCHEMA)})"
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(f"{config_path}: {section}: expected a table [{section}], got {_shown(table)}")
+        for key, raw in table.items():
+            parser = _SCHEMA[section].get(key)
+            if parser is None:
+                keys = list(_SCHEMA[section])
+                raise ConfigError(
+                    f"{config_path}: [{section}] {key}: unknown key{_did_you_mean(key, keys)}"
+                    f" (keys: {', '.join(keys)})"
+                )
+            try:
+                values[section][key] = parser(raw, False)
+            except ValueError as exc:
+                raise ConfigError(f"{config_path}: [{section}] {key}: {exc}") from None
+
+    for (section, key), (name, raw) in overrides.items():
+        try:
+            values[section][key] = _SCHEMA[section][key](raw, True)
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {name} ([{section}] {key}): {exc}") from None
+
+    return _build(values, base, source)
+
+
+def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -> Settings:
+    mm = values["mattermost"]
+    mattermost = MattermostSettings(**mm)
+
+    srv = values["server"]
+    server = ServerSettings()
+    if "listen" in srv:
+        listen, host, port = srv["listen"]
+        server = ServerSettings(listen=listen, host=host, port=port, public_url=_default_public_url(host, port))
+    if srv.get("public_url"):
+        server = dataclasses.replace(server, public_url=srv["public_url"])
+
+    storage_url = values["storage"].get("url", StorageSettings.url)
+    storage = StorageSettings(url=_resolve_sqlite(storage_url, base))
+
+    directory = values["playbooks"].get("dir", PlaybooksSettings.dir)
+    playbooks = PlaybooksSettings(dir=(base / directory).resolve())
+
+    return Settings(
+        mattermost=mattermost,
+        server=server,
+        storage=storage,
+        playbooks=playbooks,
+        logging=LoggingSettings(**values["logging"]),
+        security=SecuritySettings(**values["security"]),
+        source=source.resolve() if source else None,
+    )
+
+
+def _default_public_url(host: str, port: int) -> str:
+    if port == 0:
+        return ""  # a free port is picked at bind time; the app derives the URL from it
+    # A wildcard bind address is not reachable as such; assume Mattermost runs on this machine.
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def log_level_number(settings: Settings) -> int:
+    """The `logging` module's number for settings.logging.level."""
+    return int(logging.getLevelName(settings.logging.level))
