@@ -1,0 +1,37 @@
+# make run | make test | make bench — each creates .venv and installs the project on first use.
+# make test ARGS="-k storage -x" passes arguments to pytest.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# Re-install only when the project's requirements change; otherwise `make test` starts at once.
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench migration
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(PY) -m bot run --config bot.toml
+
+test: $(STAMP)
+	$(PY) -m pytest $(ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/run.py $(ARGS)
+
+# A new Alembic migration from the difference between storage/models.py and the migrations so far:
+#   make migration m="add item notes"   then read and tidy storage/migrations/versions/<rev>_*.py
+migration: $(STAMP)
+	@test -n "$(m)" || { echo 'usage: make migration m="what changes"' >&2; exit 2; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  BOT_STORAGE_URL="sqlite:///$$tmp/head.db" $(VENV)/bin/alembic -c storage/alembic.ini upgrade head && \
+	  BOT_STORAGE_URL="sqlite:///$$tmp/head.db" $(VENV)/bin/alembic -c storage/alembic.ini revision --autogenerate \
+	    --rev-id "$$(printf '%04d' $$(( $$(ls storage/migrations/versions | grep -c '^[0-9]\{4\}_') + 1 )))" -m "$(m)"
