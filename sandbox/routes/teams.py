@@ -110,6 +110,27 @@ async def get_member(request: web.Request) -> web.Response:
     return json_response(member.to_json())
 
 
+async def update_member_scheme_roles(request: web.Request) -> web.Response:
+    """PUT /teams/{team_id}/members/{user_id}/schemeRoles (api4/team.go updateTeamMemberSchemeRoles).
+
+    Needs manage_team_roles in the team; answers {"status": "OK"} like the real route.
+    """
+    state = state_of(request)
+    me = require_user(request)
+    team = get_team(state, url_id(request, "team_id"))
+    body = await read_object(request, "scheme_roles")
+    if not isinstance(body.get("scheme_user"), bool) or not isinstance(body.get("scheme_admin"), bool):
+        raise invalid_body("scheme_roles")
+    if not state.has_team_permission(me, team.id, "manage_team_roles"):
+        raise forbidden("manage_team_roles", me.id)
+    member = state.team_members.get((team.id, url_id(request, "user_id")))
+    if member is None or member.delete_at:
+        raise AppError("app.team.get_member.missing.app_error", 404,
+                       "No team member found for that user ID and team ID.")
+    member.roles = "team_user team_admin" if body["scheme_admin"] else "team_user"
+    return json_response({"status": "OK"})
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v4/teams", create_team)
@@ -119,3 +140,4 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/v4/teams/{team_id}/members", add_member)
     r.add_get("/api/v4/teams/{team_id}/members", list_members)
     r.add_get("/api/v4/teams/{team_id}/members/{user_id}", get_member)
+    r.add_put("/api/v4/teams/{team_id}/members/{user_id}/schemeRoles", update_member_scheme_roles)

@@ -228,6 +228,11 @@ async def world(tmp_path: Path, world_options: dict[str, Any]) -> AsyncIterator[
         await admin.post(f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": bot_id})
         status, body, _ = await admin.put(f"/users/{bot_id}/roles", {"roles": world_options["bot_roles"]})
         assert status == 200, body
+        if world_options.get("team_admin"):
+            # A plain bot may register slash commands once it is a team admin.
+            status, body, _ = await admin.put(f"/teams/{team['id']}/members/{bot_id}/schemeRoles",
+                                              {"scheme_admin": True, "scheme_user": True})
+            assert status == 200, body
         status, tok, _ = await admin.post(f"/users/{bot_id}/tokens", {"description": "bot"})
         assert status == 200, tok
         status, town, _ = await admin.get(f"/teams/{team['id']}/channels/name/town-square")
