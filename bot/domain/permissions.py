@@ -1,12 +1,14 @@
 """Who may see and change what. The one place these rules live: commands, buttons, dialogs and the
-HTTP API all ask here.
+HTTP API all ask here (docs/permissions.md says the same in words).
 
 - System admins may do everything.
-- The owner and participants work the run (check items, post updates, add items, assign).
-- Anyone in the team may view a run whose channel is public (and join or follow it); a private run is
-  visible to its participants only.
+- The owner and participants work the run: check, skip, add, remove, assign, set due dates, run an
+  item's command, post status updates.
+- Anyone in the team may view a run whose channel is public, and join or follow it. A private run is
+  visible to its participants and to the members of its channel (who read its posts anyway).
 - Finishing, restoring and changing the owner belong to the owner (and admins), unless the playbook
   lets participants do it too.
+- Anyone may leave a run they take part in, except its owner (hand the run over first).
 """
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from enum import Enum
 
 
 class Action(str, Enum):
-    VIEW = "view"
-    WORK = "work"
+    VIEW = "view"  # info, timeline, follow, the HTTP API
+    WORK = "work"  # items, status updates
     JOIN = "join"
+    LEAVE = "leave"
     FINISH = "finish"
+    RESTORE = "restore"
     CHANGE_OWNER = "change_owner"
 
 
@@ -27,6 +31,7 @@ class Viewer:
     user_id: str
     is_admin: bool = False
     team_ids: frozenset[str] = field(default_factory=frozenset)
+    channel_member: bool = False  # a member of the run's channel (known only where it was asked)
 
 
 @dataclass(frozen=True)
@@ -44,21 +49,39 @@ class Decision:
     reason: str = ""  # a template name under templates/permissions/ explaining the refusal
 
 
+ALLOWED = Decision(True)
+CANNOT_VIEW = Decision(False, "permissions/cannot_view.md.j2")
+NOT_PARTICIPANT = Decision(False, "permissions/not_participant.md.j2")
+OWNER_ONLY = Decision(False, "permissions/owner_only.md.j2")
+OWNER_CANNOT_LEAVE = Decision(False, "permissions/owner_cannot_leave.md.j2")
+NOTHING_TO_LEAVE = Decision(False, "permissions/nothing_to_leave.md.j2")
+
+
+def can_view(viewer: Viewer, run: RunFacts) -> bool:
+    if viewer.is_admin or viewer.user_id == run.owner_id or viewer.user_id in run.participant_ids:
+        return True
+    if viewer.channel_member:
+        return True
+    return not run.private and run.team_id in viewer.team_ids
+
+
 def decide(viewer: Viewer, run: RunFacts, action: Action) -> Decision:
-    if viewer.is_admin:
-        return Decision(True)
     is_owner = viewer.user_id == run.owner_id
     is_participant = is_owner or viewer.user_id in run.participant_ids
-    can_view = is_participant or (not run.private and run.team_id in viewer.team_ids)
-    if action is Action.VIEW:
-        return Decision(can_view, "" if can_view else "permissions/cannot_view.md.j2")
-    if not can_view:
-        return Decision(False, "permissions/cannot_view.md.j2")
-    if action is Action.JOIN:
-        return Decision(True)
+    if action is Action.LEAVE:
+        # Even an admin cannot leave a run they own: it would have nobody to answer for it.
+        if is_owner:
+            return OWNER_CANNOT_LEAVE
+        return ALLOWED if is_participant else NOTHING_TO_LEAVE
+    if viewer.is_admin:
+        return ALLOWED
+    if not can_view(viewer, run):
+        return CANNOT_VIEW
+    if action in (Action.VIEW, Action.JOIN):
+        return ALLOWED
     if action is Action.WORK:
-        return Decision(is_participant, "" if is_participant else "permissions/not_participant.md.j2")
-    if action in (Action.FINISH, Action.CHANGE_OWNER):
+        return ALLOWED if is_participant else NOT_PARTICIPANT
+    if action in (Action.FINISH, Action.RESTORE, Action.CHANGE_OWNER):
         ok = is_owner or (run.participants_may_finish and is_participant)
-        return Decision(ok, "" if ok else "permissions/owner_only.md.j2")
-    return Decision(False, "permissions/cannot_view.md.j2")
+        return ALLOWED if ok else OWNER_ONLY
+    return CANNOT_VIEW

@@ -1,0 +1,202 @@
+"""Checklist items from the message box: check, uncheck, skip, unskip, add, remove, assign, due,
+run-command.
+
+An item is named by its number as the checklist post shows it (`2.3`) or by words of its title. State
+and assignee changes go through handlers.items.change_item, the path the buttons use, so the checklist
+post, the overview and the timeline follow exactly as after a click.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.context import Context
+from bot.domain import args as A
+from bot.domain.durations import DurationError, parse_due
+from bot.domain.permissions import Action
+from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
+from commands.targets import (
+    Lists, add_to_channel, find_checklist, find_item, find_person, load_lists, target_run, usage_error,
+)
+from handlers.items import change_item
+from handlers.views import refresh_checklist_post, schedule_overview_refresh
+from storage import edits, queries
+
+router = Router("items")
+
+ITEM = "<item: 2.3 or title words>"
+
+
+async def _item_verb(cmd: SlashCommand, ctx: Context, name: str, verb: str) -> Reply:
+    target = await target_run(ctx, cmd, Action.WORK)
+    lists = await load_lists(ctx, target.run.id)
+    number, item = find_item(ctx, name, target.args, lists)
+    change = await change_item(ctx, target.run.id, item.id, verb, cmd.user_id, edit_post=True)
+    if change is None:
+        raise UserError(ctx.render("errors/item_gone.md.j2"))
+    return Ephemeral(ctx.render("commands/item_changed.md.j2", verb=verb, number=number,
+                                title=change.item.title, changed=change.changed, state=change.item.state))
+
+
+@router.command("check", usage=f"{ITEM} [--run <name>]")
+async def item_check(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Mark an item done."""
+    return await _item_verb(cmd, ctx, "check", "check")
+
+
+@router.command("uncheck", usage=f"{ITEM} [--run <name>]")
+async def item_uncheck(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Mark a done item as open again."""
+    return await _item_verb(cmd, ctx, "uncheck", "uncheck")
+
+
+@router.command("skip", usage=f"{ITEM} [--run <name>]")
+async def item_skip(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Skip an item that does not apply."""
+    return await _item_verb(cmd, ctx, "skip", "skip")
+
+
+@router.command("unskip", usage=f"{ITEM} [--run <name>]")
+async def item_restore(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Bring back a skipped (or done) item as open (the button's Restore)."""
+    # Named `unskip` because `/playbook restore` reopens a finished run (handlers/updates.py).
+    return await _item_verb(cmd, ctx, "unskip", "restore")
+
+
+async def _refresh(ctx: Context, run_id: str, checklist_index: int) -> None:
+    """Re-render one checklist post and the overview from rows, as after a click."""
+    view = await ctx.db.run(queries.load_view, run_id)
+    if view is not None and checklist_index < len(view.checklists):
+        await refresh_checklist_post(ctx, view, checklist_index)
+    schedule_overview_refresh(ctx, run_id)
+
+
+@router.command("add", usage="<checklist: number or title> <item title> [--run <name>]")
+async def item_add(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Add an item to the end of a checklist."""
+    target = await target_run(ctx, cmd, Action.WORK)
+    lists = await load_lists(ctx, target.run.id)
+    if not target.args:
+        raise usage_error(ctx, "add", "checklist_missing")
+    lookup, raw_title = A.split_checklist_and_title(target.args, [c.title for c, _ in lists])
+    number, checklist = find_checklist(ctx, "add", lookup, lists)
+    if not raw_title:
+        raise usage_error(ctx, "add", "title_missing")
+    title, problem = A.clean_title(raw_title)
+    if problem:
+        raise usage_error(ctx, "add", f"title_{problem}", length=len(raw_title), limit=A.MAX_TITLE)
+    async with ctx.locks(target.run.id):
+        item = await ctx.db.run(edits.add_item, target.run.id, checklist.id, title, cmd.user_id,
+                                ctx.clock.now_ms())
+        if item is None:
+            raise UserError(ctx.render("errors/item_gone.md.j2"))
+        await _refresh(ctx, target.run.id, number - 1)
+    return Ephemeral(ctx.render("commands/item_added.md.j2", number=f"{number}.{item.position + 1}",
+                                title=title, checklist=checklist.title))
+
+
+@router.command("remove", usage=f"{ITEM} [--run <name>]")
+async def item_remove(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Delete an item from its checklist."""
+    target = await target_run(ctx, cmd, Action.WORK)
+    lists = await load_lists(ctx, target.run.id)
+    number, item = find_item(ctx, "remove", target.args, lists)
+    async with ctx.locks(target.run.id):
+        removed = await ctx.db.run(edits.remove_item, target.run.id, item.id, cmd.user_id, ctx.clock.now_ms())
+        if removed is None:
+            raise UserError(ctx.render("errors/item_gone.md.j2"))
+        await _refresh(ctx, target.run.id, int(number.split(".")[0]) - 1)
+    return Ephemeral(ctx.render("commands/item_removed.md.j2", number=number, title=item.title))
+
+
+@router.command("assign", usage=f"{ITEM} <@user | me | nobody> [--run <name>]")
+async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Give an item to someone; they join the run if they have not yet."""
+    target = await target_run(ctx, cmd, Action.WORK)
+    if len(target.args) < 2:
+        raise usage_error(ctx, "assign", "assign_missing")
+    lists = await load_lists(ctx, target.run.id)
+    number, item = find_item(ctx, "assign", target.args[:-1], lists)
+    user = await find_person(ctx, cmd, "assign", target.args[-1], allow_nobody=True)
+    run = target.run
+    joined = False
+    if user is not None:
+        participant, _ = await ctx.db.run(edits.membership, run.id, user.id)
+        if not participant:
+            # Assigning someone makes them a participant and adds them to the run's channel. Mattermost
+            # refuses people outside the run's team (404) - that is the team-membership check.
+            refusal = await add_to_channel(ctx, run.channel_id, user.id)
+            if refusal:
+                raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=user.username,
+                                           reason=refusal, run=run.name))
+            joined = await ctx.db.run(edits.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
+                                     f"@{user.username} (assigned {number})")
+    change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
+                               assignee_id=user.id if user else "", edit_post=True)
+    if change is None:
+        raise UserError(ctx.render("errors/item_gone.md.j2"))
+    return Ephemeral(ctx.render("commands/item_assigned.md.j2", number=number, title=item.title,
+                                username=user.username if user else "", changed=change.changed,
+                                joined=joined))
+
+
+def _split_due(args: tuple[str, ...], now: Any) -> tuple[tuple[str, ...], int | None, str]:
+    """(item words, due ms or None for off, problem). The due date is the last one or two words."""
+    last_error = ""
+    for n in (2, 1):
+        if len(args) <= n:
+            continue
+        text = " ".join(args[-n:])
+        if len(text) > A.MAX_ARG:
+            return (), None, "due_bad:" + "that date is far too long to be one"
+        try:
+            due = parse_due(text, now, allow_off=True)
+        except DurationError as err:
+            if n == 1:
+                last_error = str(err)
+            continue
+        return args[:-n], None if due is None else int(due.timestamp() * 1000), ""
+    return (), None, "due_bad:" + last_error if last_error else "due_missing"
+
+
+@router.command("due", usage=f"{ITEM} <2h | 3d | 2026-03-01 | 2026-03-01 14:00 | off> [--run <name>]")
+async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Set when an item is due (from now, or a UTC date), or clear it with off."""
+    target = await target_run(ctx, cmd, Action.WORK)
+    if len(target.args) < 2:
+        raise usage_error(ctx, "due", "due_missing")
+    words, due_ms, problem = _split_due(target.args, ctx.clock.now())
+    if problem:
+        kind, _, reason = problem.partition(":")
+        raise usage_error(ctx, "due", kind, reason=reason)
+    lists = await load_lists(ctx, target.run.id)
+    number, item = find_item(ctx, "due", words, lists)
+    async with ctx.locks(target.run.id):
+        changed_item, changed = await ctx.db.run(edits.set_due, target.run.id, item.id, due_ms, cmd.user_id,
+                                                 ctx.clock.now_ms())
+        if changed_item is None:
+            raise UserError(ctx.render("errors/item_gone.md.j2"))
+        if changed:
+            await _refresh(ctx, target.run.id, int(number.split(".")[0]) - 1)
+    return Ephemeral(ctx.render("commands/item_due.md.j2", number=number, title=item.title, due_at=due_ms,
+                                changed=changed))
+
+
+@router.command("run-command", usage=f"{ITEM} [--run <name>]")
+async def item_run_command(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Prepare an item's slash command with $variables from the run summary, ready to send."""
+    target = await target_run(ctx, cmd, Action.WORK)
+    lists: Lists = await load_lists(ctx, target.run.id)
+    number, item = find_item(ctx, "run-command", target.args, lists)
+    if not item.command.strip():
+        raise UserError(ctx.render("commands/no_item_command.md.j2", number=number, title=item.title))
+    expansion = A.expand_command(item.command.strip(), A.summary_variables(target.run.summary))
+    if expansion.undefined:
+        raise UserError(ctx.render("commands/undefined_variables.md.j2", number=number, title=item.title,
+                                   command=item.command.strip(), names=expansion.undefined))
+    # A bot cannot run a slash command as the person who asked (the API runs commands as the caller,
+    # and the caller would be the bot). So the bot hands the expanded command over to be sent; the
+    # timeline records that it was prepared, with mode "handed_over" (see docs/permissions.md).
+    await ctx.db.run(edits.record_command, target.run.id, item.id, expansion.command, cmd.user_id,
+                     ctx.clock.now_ms(), "handed_over")
+    return Ephemeral(ctx.render("commands/command_ready.md.j2", number=number, title=item.title,
+                                command=expansion.command))

@@ -1,0 +1,116 @@
+"""Runs as a whole: list, info, owner, todo."""
+from __future__ import annotations
+
+from typing import Any
+
+from bot.context import Context
+from bot.domain import args as A
+from bot.domain.checklists import progress
+from bot.domain.permissions import Action
+from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
+from commands.targets import add_to_channel, find_person, target_run, usage_error
+from handlers.views import schedule_overview_refresh
+from storage import edits
+
+router = Router("runs")
+
+LIST_LIMIT = 25
+
+
+def run_handle(run: Any) -> str:
+    """How to type this run after `--run`: its name when that survives splitting, else its id."""
+    name = run.name
+    if name and len(name) <= 40 and all(c.isalnum() or c in "-_." for c in name):
+        return name
+    if name and len(name) <= 40 and not any(c in name for c in '"`\\') and name.isprintable():
+        return f'"{name}"'
+    return run.id
+
+
+@router.command("list", usage="[mine]")
+async def run_list(cmd: SlashCommand, ctx: Context) -> Reply:
+    """List the runs in progress in this team (or only yours)."""
+    if len(cmd.rest) > 1 or (cmd.rest and cmd.rest[0].lower() not in ("mine", "all")):
+        raise usage_error(ctx, "list", "list_filter", query=A.shown(" ".join(cmd.rest)))
+    mine = bool(cmd.rest) and cmd.rest[0].lower() == "mine"
+    is_admin = False if mine else await ctx.is_admin(cmd.user_id)
+    lines, total = await ctx.db.run(edits.team_runs, cmd.team_id, cmd.user_id, is_admin, mine, LIST_LIMIT)
+    names = await ctx.users.names([line.run.owner_id for line in lines])  # type: ignore[union-attr]
+    return Ephemeral(ctx.render("commands/list.md.j2", lines=lines, total=total, mine=mine, names=names,
+                                more=max(0, total - len(lines)), here=cmd.channel_id,
+                                handles={line.run.id: run_handle(line.run) for line in lines}))
+
+
+@router.command("info", usage="[--run <name>]")
+async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Show the run's summary, owner, progress and next status update."""
+    target = await target_run(ctx, cmd, Action.VIEW, statuses=("in_progress", "finished"))
+    if target.args:
+        raise usage_error(ctx, "info", "extra_args", what="arguments besides `--run`",
+                          query=A.shown(" ".join(target.args)))
+    run = target.run
+    lists = await ctx.db.run(edits.load_items, run.id)
+    reminder = await ctx.db.run(edits.status_reminder, run.id)
+    participants = await ctx.db.run(edits.participant_ids, run.id)
+    names = await ctx.users.names([run.owner_id])  # type: ignore[union-attr]
+    prog = progress([i.state for _, items in lists for i in items])
+    mine = [(f"{c.position + 1}.{i.position + 1}", i) for c, items in lists for i in items
+            if i.assignee_id == cmd.user_id and i.state in ("open", "in_progress")]
+    now = ctx.clock.now_ms()
+    next_at = reminder.due_at if reminder and run.status == "in_progress" else None
+    return Ephemeral(ctx.render(
+        "commands/info.md.j2", run=run, owner=names.get(run.owner_id, ""), done=prog.done, total=prog.total,
+        percent=prog.percent, participants=len(participants), next_at=next_at,
+        overdue=bool(next_at and next_at < now), checklists=[(c, items) for c, items in lists],
+        mine=mine, participant=target.participant or run.owner_id == cmd.user_id,
+        follower=target.follower, now=now))
+
+
+@router.command("owner", usage="[@user] [--run <name>]")
+async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Show the run's owner, or hand the run to someone else."""
+    probe = await target_run(ctx, cmd, Action.VIEW)
+    run = probe.run
+    if not probe.args:
+        names = await ctx.users.names([run.owner_id])  # type: ignore[union-attr]
+        return Ephemeral(ctx.render("commands/owner_show.md.j2", owner=names.get(run.owner_id, ""),
+                                    run=run.name))
+    if len(probe.args) > 1:
+        raise usage_error(ctx, "owner", "extra_args", what="more than one person",
+                          query=A.shown(" ".join(probe.args[1:])))
+    target = await target_run(ctx, cmd, Action.CHANGE_OWNER)
+    user = await find_person(ctx, cmd, "owner", target.args[0])
+    if user.id == run.owner_id:
+        return Ephemeral(ctx.render("commands/owner_same.md.j2", username=user.username))
+    participant, _ = await ctx.db.run(edits.membership, run.id, user.id)
+    if not participant:
+        refusal = await add_to_channel(ctx, run.channel_id, user.id)
+        if refusal:
+            raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=user.username,
+                                       reason=refusal, run=run.name))
+    names = await ctx.users.names([run.owner_id, cmd.user_id])  # type: ignore[union-attr]
+    async with ctx.locks(run.id):
+        before, changed = await ctx.db.run(
+            edits.set_owner, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
+            f"@{names.get(run.owner_id, run.owner_id)} to @{user.username}", f"@{user.username} (new owner)")
+    if before != run.owner_id:
+        names.update(await ctx.users.names([before]))  # type: ignore[union-attr]
+    if changed:
+        schedule_overview_refresh(ctx, run.id)
+        text = ctx.render("commands/owner_changed_post.md.j2", actor=names.get(cmd.user_id, ""),
+                          before=names.get(before, ""), after=user.username)
+        if run.channel_id:
+            ctx.tasks.spawn(ctx.gateway.create_post(run.channel_id, text), name=f"owner-post:{run.id}")
+    return Ephemeral(ctx.render("commands/owner_changed.md.j2", username=user.username,
+                                before=names.get(before, ""), changed=changed))
+
+
+@router.command("todo")
+async def run_todo(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Your open items and overdue status updates, across all runs."""
+    if cmd.rest:
+        raise usage_error(ctx, "todo", "extra_args", what="arguments", query=A.shown(" ".join(cmd.rest)))
+    now = ctx.clock.now_ms()
+    todo = await ctx.db.run(edits.todo, cmd.user_id, now)
+    return Ephemeral(ctx.render("commands/todo.md.j2", items=todo.items, overdue=todo.overdue_updates,
+                                now=now))
