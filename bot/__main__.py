@@ -102,6 +102,8 @@ async def _check(settings) -> int:
          + (f", {len(errors)} broken" if errors else ""))
     for err in errors:
         print(f"       {err}")
+    for text in _failing_webhooks(settings):
+        line(False, text)
     gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
     try:
         me = await gateway.me()
@@ -131,6 +133,29 @@ async def _check(settings) -> int:
               "host in ServiceSettings.AllowedUntrustedInternalConnections to call it")
     await gateway.close()
     return 0 if ok else 1
+
+
+def _failing_webhooks(settings) -> list[str]:
+    """Outgoing webhook URLs whose last delivery failed (recorded by handlers.webhooks)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.clock import iso
+    from storage.db import make_engine, session_scope
+    from storage.updates import failing_webhooks
+
+    try:
+        engine = make_engine(settings.storage.url, pool_size=1)
+    except (SQLAlchemyError, OSError) as err:
+        return [f"storage {settings.storage.url}: {err}"]
+    try:
+        with session_scope(engine, readonly=True) as session:
+            rows = failing_webhooks(session)
+    except SQLAlchemyError:
+        return []  # not migrated yet: no deliveries to report
+    finally:
+        engine.dispose()
+    return [f"webhook {r.url}: last {r.last_event} at {iso(r.last_at)} failed ({r.error}); "
+            f"{r.failures} failed deliver{'y' if r.failures == 1 else 'ies'} in a row" for r in rows]
 
 
 if __name__ == "__main__":

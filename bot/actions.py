@@ -185,3 +185,15 @@ class FinishDialog(ActionRef):
 @dataclasses.dataclass(frozen=True)
 class RetroDialog(ActionRef):
     run_id: str
+
+
+@action_kind("retrofill")
+@dataclasses.dataclass(frozen=True)
+class FillRetro(ActionRef):
+    run_id: str
+
+
+@action_kind("retrocancel")
+@dataclasses.dataclass(frozen=True)
+class CancelRetro(ActionRef):
+    run_id: str

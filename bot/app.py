@@ -174,6 +174,9 @@ class BotApp:
             return
         self.scheduler = ReminderService(self.ctx)
         self.ctx.reminders = self.scheduler
+        from handlers.webhooks import Webhooks
+
+        self.ctx.hooks = Webhooks(self.ctx)
 
     def _start_listener(self) -> None:
         assert self.ctx is not None

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.actions import CheckItem, RestoreItem, SkipItem, TakeItem, UncheckItem, button
+from bot.actions import (
+    CheckItem, FinishRun, PostUpdate, RestoreItem, SkipItem, TakeItem, UncheckItem, button,
+)
 from bot.context import Context
 from bot.domain.checklists import progress
 from storage.models import Checklist, ChecklistItem
@@ -75,7 +77,11 @@ def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple
 def overview_props(ctx: Context, view: RunView) -> dict[str, Any]:
     """Buttons on the overview post; other features add theirs through this one function."""
     hook = getattr(ctx, "overview_buttons", None)
-    actions = hook(view) if callable(hook) else []
+    actions = list(hook(view)) if callable(hook) else []
+    if view.run.status == "in_progress":
+        actions += [button(ctx.signer, "overviewupdate", "Post update", PostUpdate(view.run.id), ctx.action_url,
+                           "primary"),
+                    button(ctx.signer, "overviewfinish", "Finish", FinishRun(view.run.id), ctx.action_url)]
     if not actions:
         return {}
     return {"attachments": [{"fallback": "Run actions", "actions": actions}]}

@@ -129,3 +129,15 @@ class RunCounter(SQLModel, table=True):
     team_id: str = Field(primary_key=True, max_length=26)
     playbook_id: str = Field(primary_key=True, max_length=128)
     value: int = 0
+
+class WebhookStatus(SQLModel, table=True):
+    """The last delivery of each outgoing webhook URL, so `python -m bot check` can show failing ones."""
+
+    __tablename__ = "webhook_status"
+
+    url: str = Field(primary_key=True, max_length=2048)
+    last_event: str = Field(default="", max_length=64)
+    last_at: int = Field(default=0, sa_type=BigInteger)
+    ok: bool = True
+    failures: int = 0  # consecutive failed deliveries (each after all its retries)
+    error: str = ""
