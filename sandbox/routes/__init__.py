@@ -4,10 +4,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from sandbox.routes import (
-    actions, categories, channels, commands, posts, system, teams, testing, users, websocket,
+    actions, categories, channel_views, channels, commands, posts, system, teams, testing, users, webclient,
+    websocket,
 )
 
-MODULES = [system, users, teams, channels, posts, categories, commands, actions, websocket, testing]
+MODULES = [system, users, teams, channels, posts, categories, commands, actions, websocket, testing,
+           channel_views, webclient]
 
 
 def setup(app: web.Application) -> None:
