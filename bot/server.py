@@ -161,7 +161,15 @@ class BotServer:
         if isinstance(reply, OpenDialog):
             self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
             return web.json_response({})
-        return web.json_response(action_json(reply))
+        response = web.json_response(action_json(reply))
+        if isinstance(reply, UpdatePost) and reply.after_send is not None:
+            # Send the answer before letting the next click on this checklist answer (handlers.items).
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            finally:
+                reply.after_send()
+        return response
 
     async def dialog(self, request: web.Request) -> web.Response:
         body = await _json_body(request)

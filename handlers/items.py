@@ -7,7 +7,7 @@ the checklist post is then re-rendered from the rows. A click returns that rende
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from bot.context import Context
 from bot.domain.permissions import Action, RunFacts, Viewer, decide
@@ -23,6 +23,27 @@ class ItemChange:
     message: str
     props: dict[str, Any]
     post_id: str
+    release: Callable[[], None] | None = None  # held until the click's answer is sent
+
+
+# Items never move between checklists, so which checklist an item is in can be remembered.
+_CHECKLIST_OF: dict[str, str] = {}
+
+
+def _checklist_id(session: Any, item_id: str) -> str:
+    item = session.get(ChecklistItem, item_id)
+    return item.checklist_id if item is not None else ""
+
+
+async def checklist_of(ctx: Context, item_id: str) -> str:
+    found = _CHECKLIST_OF.get(item_id)
+    if found is None:
+        found = await ctx.db.run(_checklist_id, item_id, readonly=True)
+        if found:
+            if len(_CHECKLIST_OF) > 200_000:
+                _CHECKLIST_OF.clear()
+            _CHECKLIST_OF[item_id] = found
+    return found
 
 
 def _facts(session: Any, run_id: str, user_id: str) -> tuple[Run, bool] | None:
@@ -34,7 +55,8 @@ def _facts(session: Any, run_id: str, user_id: str) -> tuple[Run, bool] | None:
 
 async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Action.WORK) -> tuple[Run | None, str]:
     """(run, "") when allowed, else (run or None, the reason to show)."""
-    found = await ctx.db.run(_facts, run_id, user_id)
+    # Read-only: no write lock, so checks run beside concurrent clicks instead of queueing behind them.
+    found = await ctx.db.run(_facts, run_id, user_id, readonly=True)
     if found is None:
         return None, ctx.render("errors/run_gone.md.j2")
     run, participant = found
@@ -67,13 +89,24 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
                       assignee_id: str = "", edit_post: bool) -> ItemChange | None:
     """Apply `verb` (check, uncheck, skip, restore, assign) and render the checklist post.
 
-    One lock per run: concurrent changes to one checklist post are rendered in commit order, so a
-    later answer never carries an older picture of the list. None when the item does not exist.
+    The list is read in the same transaction that changes the item, so each rendering shows every
+    change committed before it. One lock per checklist keeps the renderings *delivered* in that order
+    too: it is held until the post is edited (`edit_post`) or, for a click, until the answer carrying
+    the `update` has been sent (the caller calls `release`), so Mattermost never applies an older
+    picture after a newer one. Other checklists of the run are not held up. Should a post still end up
+    stale (another bot process, someone's edit), its `post_edited` event mends it (handlers.events).
+    None when the item does not exist.
     """
-    async with ctx.locks(run_id):
+    checklist_id = await checklist_of(ctx, item_id)
+    if not checklist_id:
+        return None
+    lock = ctx.locks(checklist_id)
+    await lock.acquire()
+    try:
         loaded = await ctx.db.run(_apply_and_load, run_id, item_id, verb, actor_id, assignee_id,
                                   ctx.clock.now_ms())
         if loaded is None:
+            lock.release()
             return None
         checklist, items, item, changed = loaded
         names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
@@ -81,6 +114,12 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
                                           ctx.clock.now_ms())
         if edit_post and changed and checklist.post_id:
             await ctx.gateway.update_post(checklist.post_id, message, props)
+    except BaseException:
+        lock.release()
+        raise
     if changed:
         schedule_overview_refresh(ctx, run_id)
-    return ItemChange(item, changed, message, props, checklist.post_id)
+    if edit_post:
+        lock.release()
+        return ItemChange(item, changed, message, props, checklist.post_id)
+    return ItemChange(item, changed, message, props, checklist.post_id, release=lock.release)

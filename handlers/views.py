@@ -54,7 +54,19 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
         if interactive:
             attachment["actions"] = item_buttons(ctx, run_id, index, item)
         attachments.append(attachment)
-    return message, {"attachments": attachments}
+    return message, {"attachments": attachments, STATE_PROP: checklist_state(items, interactive)}
+
+
+# Props key holding a digest of what a checklist post shows: a `post_edited` carrying an older digest
+# than the rows give means Mattermost applied a stale update (handlers.events mends it).
+STATE_PROP = "playbooks_state"
+
+
+def checklist_state(items: list[ChecklistItem], interactive: bool = True) -> str:
+    import hashlib
+
+    raw = "|".join(f"{i.id}:{i.state}:{i.assignee_id}:{i.due_at}:{i.title}" for i in items)
+    return hashlib.sha256(f"{interactive}|{raw}".encode()).hexdigest()[:16]
 
 
 def assignee_ids(view: RunView) -> list[str]:

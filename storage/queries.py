@@ -139,12 +139,11 @@ def apply_item_verb(session: Session, run_id: str, item_id: str, verb: str, acto
         .execution_options(synchronize_session=False)
     )
     changed = result.rowcount == 1
-    session.refresh(item)
     if changed:
+        item.state, item.updated_at, item.updated_by = target, now, actor_id
         add_timeline(session, run_id, "item_state_changed", now, actor_id,
                      f"{item.title}: {before} -> {target}",
                      {"item_id": item_id, "from": before, "to": target})
-        bump_version(session, run_id)
     return item, before, changed
 
 
@@ -159,10 +158,9 @@ def set_assignee(session: Session, run_id: str, item_id: str, assignee_id: str, 
     session.execute(update(ChecklistItem).where(ChecklistItem.id == item_id)
                     .values(assignee_id=assignee_id, updated_at=now, updated_by=actor_id)
                     .execution_options(synchronize_session=False))
-    session.refresh(item)
+    item.assignee_id, item.updated_at, item.updated_by = assignee_id, now, actor_id
     add_timeline(session, run_id, "assignee_changed", now, actor_id, item.title,
                  {"item_id": item_id, "from": before, "to": assignee_id})
-    bump_version(session, run_id)
     return item, True
 
 
