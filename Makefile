@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# With [mattermost] url set (or BOT_MATTERMOST_URL): the bot alone. Without: the sandbox with demo data
+# and the bot against it; it prints where to open the web client. Ctrl-C stops both.
 run: $(STAMP)
-	$(PY) -m bot run --config bot.toml
+	$(PY) scripts/run.py --config bot.toml
 
 test: $(STAMP)
 	$(PY) -m pytest $(ARGS)

@@ -1,0 +1,235 @@
+"""`make run`: the bot against the configured Mattermost, or, with no url, against the local sandbox.
+
+    python scripts/run.py [--config bot.toml] [--sandbox-port 8065]
+
+With `[mattermost] url` (or BOT_MATTERMOST_URL) set, this is exactly `python -m bot run`. Without one it
+starts two processes and stops both on Ctrl-C:
+1. `python -m sandbox --demo` on 127.0.0.1:8065 (or a free port), with an admin token made up here;
+2. `python -m bot run`, pointed at it with BOT_* variables: a fresh token of the demo bot, which is made
+   a system admin first (it registers /playbook and files run channels into members' sidebar categories),
+   the example playbooks of bot.toml, a throwaway SQLite database (the sandbox forgets everything on exit,
+   so stored runs would point at channels that no longer exist), and its own free port if 8081 is taken.
+Then it waits for the bot's /healthz and prints the one line a newcomer needs.
+
+This launcher only talks to both over HTTP; the bot never imports the sandbox.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bot.config import ConfigError, load_settings  # noqa: E402 (needs the project root on sys.path)
+
+SANDBOX_PORT = 8065
+STARTUP_TIMEOUT_S = 60.0
+
+
+class LaunchError(Exception):
+    """One line for the person at the terminal."""
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+async def http(method: str, url: str, token: str = "", body: Any = None) -> tuple[int, Any]:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async with session.request(method, url, json=body, headers=headers) as resp:
+            text = await resp.text()
+            try:
+                return resp.status, json.loads(text) if text else None
+            except ValueError:
+                return resp.status, text
+
+
+class Demo:
+    """The two child processes. Each runs in its own session, so the terminal's Ctrl-C reaches only
+    this launcher, which then stops the bot first (it may still be talking to the sandbox) and then
+    the sandbox, each with SIGTERM, which both handle as a clean shutdown."""
+
+    def __init__(self, config: str, settings: Any, sandbox_port: int = SANDBOX_PORT) -> None:
+        self.config = config
+        self.settings = settings
+        self.sandbox_port = sandbox_port
+        self.sandbox: asyncio.subprocess.Process | None = None
+        self.bot: asyncio.subprocess.Process | None = None
+        self.workdir = tempfile.TemporaryDirectory(prefix="playbooks-demo-")
+
+    async def start_sandbox(self) -> tuple[str, str]:
+        host = "127.0.0.1"
+        port = self.sandbox_port if self.sandbox_port and port_free(host, self.sandbox_port) else 0
+        admin_token = secrets.token_hex(13)
+        self.sandbox = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sandbox", "--demo", "--host", host, "--port", str(port),
+            "--admin-token", admin_token, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+            start_new_session=True)
+        assert self.sandbox.stdout is not None
+        prefix = "Mattermost sandbox listening on "
+        while True:
+            line = (await self.sandbox.stdout.readline()).decode()
+            if not line:
+                raise LaunchError("the sandbox stopped while starting; see its message above")
+            if line.startswith(prefix):
+                url = line[len(prefix):].strip()
+                break
+        # The rest of its output is not needed; keep draining it so the pipe never fills up.
+        asyncio.get_running_loop().create_task(self._drain(self.sandbox.stdout))
+        return url, admin_token
+
+    @staticmethod
+    async def _drain(stream: asyncio.StreamReader) -> None:
+        while await stream.readline():
+            pass
+
+    async def prepare_bot_account(self, url: str, admin_token: str) -> str:
+        """Make the demo bot a system admin and give it a fresh token; returns the token."""
+        api = f"{url}/api/v4"
+        status, bot = await http("GET", f"{api}/users/username/playbooks", admin_token)
+        if status != 200:
+            raise LaunchError(f"the sandbox has no demo bot account ({status})")
+        status, body = await http("PUT", f"{api}/users/{bot['id']}/roles", admin_token,
+                                  {"roles": "system_user system_admin"})
+        if status != 200:
+            raise LaunchError(f"could not make the demo bot a system admin ({status}: {body})")
+        status, token = await http("POST", f"{api}/users/{bot['id']}/tokens", admin_token,
+                                   {"description": "make run"})
+        if status != 200:
+            raise LaunchError(f"could not create a token for the demo bot ({status}: {body})")
+        return token["token"]
+
+    async def start_bot(self, url: str, token: str) -> str:
+        server = self.settings.server
+        host = server.host if server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        port = server.port if server.port and port_free(server.host, server.port) else free_port(host)
+        public_url = f"http://{host}:{port}"
+        env = {**os.environ,
+               "BOT_MATTERMOST_URL": url, "BOT_MATTERMOST_TOKEN": token,
+               "BOT_SERVER_LISTEN": f"{host}:{port}", "BOT_SERVER_PUBLIC_URL": public_url,
+               "BOT_STORAGE_URL": f"sqlite:///{self.workdir.name}/demo.db",
+               "BOT_PLAYBOOKS_DIR": str(self.settings.playbooks.dir)}
+        # The bot logs warnings and errors; the chatter of a normal start would bury the one line.
+        env.setdefault("BOT_LOGGING_LEVEL", "WARNING")
+        self.bot = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", self.config, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.DEVNULL, start_new_session=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_TIMEOUT_S
+        while loop.time() < deadline:
+            if self.bot.returncode is not None:
+                raise LaunchError("the bot stopped while starting; see its message above")
+            try:
+                status, _ = await http("GET", f"{public_url}/healthz")
+            except OSError:
+                status = 0
+            except Exception:  # noqa: BLE001 - aiohttp's connection errors while it binds
+                status = 0
+            if status == 200:
+                return public_url
+            await asyncio.sleep(0.2)
+        raise LaunchError(f"the bot did not become healthy within {STARTUP_TIMEOUT_S:.0f}s ({public_url}/healthz)")
+
+    async def wait(self) -> str:
+        """Until one child exits; returns which."""
+        assert self.sandbox is not None and self.bot is not None
+        done, _ = await asyncio.wait([asyncio.ensure_future(self.sandbox.wait()),
+                                      asyncio.ensure_future(self.bot.wait())],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        return "the sandbox" if self.sandbox.returncode is not None else "the bot"
+
+    async def stop(self) -> None:
+        for proc in (self.bot, self.sandbox):
+            if proc is None or proc.returncode is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        self.workdir.cleanup()
+
+
+async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT) -> int:
+    launcher = Demo(config, settings, sandbox_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = asyncio.ensure_future(stop.wait())
+
+    async def until_stopped(coro: Any) -> Any:
+        task = asyncio.ensure_future(coro)
+        done, _ = await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            task.cancel()
+            raise KeyboardInterrupt
+        return task.result()
+
+    code = 0
+    try:
+        url, admin_token = await until_stopped(launcher.start_sandbox())
+        token = await until_stopped(launcher.prepare_bot_account(url, admin_token))
+        await until_stopped(launcher.start_bot(url, token))
+        print(f"Open {url} and sign in as alice (password demo), then type /playbook run "
+              f"in a channel. Ctrl-C stops.", flush=True)
+        which = await until_stopped(launcher.wait())
+        print(f"make run: {which} stopped unexpectedly; stopping the rest.", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        print("\nStopping...", flush=True)
+    except LaunchError as err:
+        print(f"make run: {err}", file=sys.stderr)
+        code = 1
+    finally:
+        stopper.cancel()
+        await launcher.stop()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="bot.toml")
+    parser.add_argument("--sandbox-port", type=int, default=SANDBOX_PORT,
+                        help="where the sandbox listens when it is used (0: any free port; taken: any free port)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 2
+    if settings.mattermost.url:
+        # A real server: the bot alone, as `python -m bot run` (same process, same signals).
+        os.execv(sys.executable, [sys.executable, "-m", "bot", "run", "--config", args.config])
+    return asyncio.run(demo(args.config, settings, args.sandbox_port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""`make run` without a Mattermost URL: sandbox and bot in two processes, one line to open, clean Ctrl-C."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_make_run_without_url_starts_sandbox_and_bot_and_stops_cleanly(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[mattermost]\nurl = ""\n[server]\nlisten = "127.0.0.1:0"\n'
+                      f'[playbooks]\ndir = "{ROOT / "playbooks"}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "scripts" / "run.py"), "--config", str(config), "--sandbox-port", "0",
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        assert line.startswith("Open http://127.0.0.1:"), line
+        assert "alice (password demo)" in line and "/playbook run" in line
+        url = line.split()[1]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "/") as resp:
+                assert resp.status == 200
+                assert "Mattermost sandbox" in await resp.text()
+            async with session.post(url + "/api/v4/users/login",
+                                    json={"login_id": "alice", "password": "demo"}) as resp:
+                assert resp.status == 200
+                token = resp.headers["Token"]
+            # The bot registered /playbook: it is connected and was made an admin that may do so.
+            async with session.get(url + "/api/v4/users/me/teams",
+                                   headers={"Authorization": f"Bearer {token}"}) as resp:
+                team_id = (await resp.json())[0]["id"]
+            async with session.get(url + f"/api/v4/teams/{team_id}/commands/autocomplete",
+                                   headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert [c["trigger"] for c in await resp.json()] == ["playbook"]
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the launcher
+        code = await asyncio.wait_for(proc.wait(), 30)
+        rest = (await proc.stdout.read()).decode()
+        err = (await proc.stderr.read()).decode()
+        assert code == 0, err
+        assert "Traceback" not in err + rest, err + rest
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
