@@ -70,8 +70,9 @@ class ReminderService:
         self.changed(due)
 
     async def _on_wake(self) -> None:
-        task = self.ctx.tasks.spawn(self.run_due(), name="reminders")
-        await task
+        # The APScheduler job returns at once: the next wake-up may be due while this round still
+        # posts, and a job still running would make APScheduler skip it. run_due's lock queues rounds.
+        self.ctx.tasks.spawn(self.run_due(), name="reminders")
 
     async def run_due(self) -> int:
         """Post every reminder due now; how many this call posted. Then set the next wake-up."""
@@ -87,10 +88,19 @@ class ReminderService:
                     if len(claimed) < self.batch and self.ctx.clock.now_ms() == now:
                         break
             finally:
-                if self.wakeup.running:
-                    self.wakeup.wake_at(await self.ctx.db.run(updates.next_due, readonly=True))
+                await self._rearm()
         self.sent += posted
         return posted
+
+    async def _rearm(self) -> None:
+        if not self.wakeup.running:
+            return
+        try:
+            due = await self.ctx.db.run(updates.next_due, readonly=True)
+        except Exception:
+            log.exception("reading the next due reminder failed; polling instead")
+            due = None
+        self.wakeup.wake_at(due)
 
     async def _deliver(self, claimed: list[Claimed], now: int) -> int:
         names = await self.ctx.users.names(sorted({c.run.owner_id for c in claimed if c.run}))  # type: ignore[union-attr]
