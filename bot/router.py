@@ -88,8 +88,6 @@ class UpdatePost:
     message: str
     props: dict[str, Any]
     ephemeral_text: str = ""
-    # Called once the answer has been sent (or failed): releases the checklist's ordering lock.
-    after_send: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

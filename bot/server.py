@@ -19,6 +19,7 @@ from aiohttp import web
 
 from bot.actions import ForgedAction
 from bot.context import Context
+from bot.tasks import KeyedLocks
 from bot.models import MattermostError, MMUser
 from bot.router import (
     Click, DialogErrors, DialogSubmission, Dispatcher, Ephemeral, NoReply, OpenDialog, Reply, SlashCommand,
@@ -106,6 +107,7 @@ class BotServer:
         self.tokens = tokens
         self.health = health
         self.viewers = ViewerCache()
+        self.post_locks = KeyedLocks()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -157,18 +159,17 @@ class BotServer:
                       channel_id=str(body.get("channel_id", "")), team_id=str(body.get("team_id", "")),
                       post_id=str(body.get("post_id", "")), trigger_id=str(body.get("trigger_id", "")),
                       ref=ref, selected_option=str(context.get("selected_option", "")))
-        reply = await self.dispatcher.click(click, self.ctx)
-        if isinstance(reply, OpenDialog):
-            self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
-            return web.json_response({})
-        response = web.json_response(action_json(reply))
-        if isinstance(reply, UpdatePost) and reply.after_send is not None:
-            # Send the answer before letting the next click on this checklist answer (handlers.items).
-            try:
-                await response.prepare(request)
-                await response.write_eof()
-            finally:
-                reply.after_send()
+        # Clicks on one post answer one at a time, each answer sent before the next is worked out:
+        # Mattermost applies each answer's `update` as it arrives, so an answer rendered earlier must
+        # never arrive after one rendered later.
+        async with self.post_locks(click.post_id):
+            reply = await self.dispatcher.click(click, self.ctx)
+            if isinstance(reply, OpenDialog):
+                self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
+                return web.json_response({})
+            response = web.json_response(action_json(reply))
+            await response.prepare(request)
+            await response.write_eof()
         return response
 
     async def dialog(self, request: web.Request) -> web.Response:

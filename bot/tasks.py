@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from typing import Any, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,25 @@ class Tasks:
 
 
 class KeyedLocks:
-    """One asyncio.Lock per key (a checklist), so concurrent clicks on one post render in order."""
+    """One asyncio.Lock per key, used as `async with locks(key):`; a key's lock is dropped once nobody
+    holds or waits for it, so a long-running bot does not keep one per checklist it ever saw."""
 
     def __init__(self) -> None:
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    def __call__(self, key: str) -> asyncio.Lock:
-        return self._locks[key]
+    @asynccontextmanager
+    async def __call__(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

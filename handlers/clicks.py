@@ -27,7 +27,7 @@ async def item_click(click: Click, ctx: Context, verb: str) -> Reply:
                                assignee_id=click.user_id, edit_post=False)
     if change is None:
         return Ephemeral(ctx.render("errors/item_gone.md.j2"))
-    return UpdatePost(change.message, change.props, after_send=change.release)
+    return UpdatePost(change.message, change.props)
 
 
 @router.click(CheckItem)

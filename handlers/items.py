@@ -7,7 +7,7 @@ the checklist post is then re-rendered from the rows. A click returns that rende
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bot.context import Context
 from bot.domain.permissions import Action, RunFacts, Viewer, decide
@@ -23,7 +23,6 @@ class ItemChange:
     message: str
     props: dict[str, Any]
     post_id: str
-    release: Callable[[], None] | None = None  # held until the click's answer is sent
 
 
 # Items never move between checklists, so which checklist an item is in can be remembered.
@@ -90,23 +89,18 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
     """Apply `verb` (check, uncheck, skip, restore, assign) and render the checklist post.
 
     The list is read in the same transaction that changes the item, so each rendering shows every
-    change committed before it. One lock per checklist keeps the renderings *delivered* in that order
-    too: it is held until the post is edited (`edit_post`) or, for a click, until the answer carrying
-    the `update` has been sent (the caller calls `release`), so Mattermost never applies an older
-    picture after a newer one. Other checklists of the run are not held up. Should a post still end up
-    stale (another bot process, someone's edit), its `post_edited` event mends it (handlers.events).
-    None when the item does not exist.
+    change committed before it; a lock per checklist keeps the edits a command makes in that order
+    too (bot/server.py keeps clicks' answers on one post in order likewise). Should a post still end
+    up stale (another bot process, someone's edit), its `post_edited` event mends it
+    (handlers.events). None when the item does not exist.
     """
     checklist_id = await checklist_of(ctx, item_id)
     if not checklist_id:
         return None
-    lock = ctx.locks(checklist_id)
-    await lock.acquire()
-    try:
+    async with ctx.locks(checklist_id):
         loaded = await ctx.db.run(_apply_and_load, run_id, item_id, verb, actor_id, assignee_id,
                                   ctx.clock.now_ms())
         if loaded is None:
-            lock.release()
             return None
         checklist, items, item, changed = loaded
         names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
@@ -114,12 +108,6 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
                                           ctx.clock.now_ms())
         if edit_post and changed and checklist.post_id:
             await ctx.gateway.update_post(checklist.post_id, message, props)
-    except BaseException:
-        lock.release()
-        raise
     if changed:
         schedule_overview_refresh(ctx, run_id)
-    if edit_post:
-        lock.release()
-        return ItemChange(item, changed, message, props, checklist.post_id)
-    return ItemChange(item, changed, message, props, checklist.post_id, release=lock.release)
+    return ItemChange(item, changed, message, props, checklist.post_id)

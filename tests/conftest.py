@@ -9,6 +9,9 @@ import pytest
 from sandbox import Sandbox
 from sandbox.validation import assert_no_violations
 
+# Real PostgreSQL fixtures (pg_url, db_url, db_engine): started from Debian's binaries when needed.
+pytest_plugins = ["tests.pg"]
+
 
 class Api:
     """Calls the sandbox's /api/v4 as one user (token), returning (status, json-or-text, headers)."""

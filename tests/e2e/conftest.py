@@ -21,6 +21,7 @@ from bot.app import BotApp
 from bot.clock import FakeClock
 from bot.config import load_settings
 from sandbox import Sandbox
+from sandbox.validation import assert_no_violations
 from tests.conftest import Api
 
 INCIDENT = """
@@ -259,6 +260,8 @@ async def world(tmp_path: Path, world_options: dict[str, Any]) -> AsyncIterator[
             for person in people.values():
                 await person.close()
             await app.stop()
+    # Every call the bot (and the people) made must have been valid API v4, by the OpenAPI file.
+    assert_no_violations(sb.state)
 
 
 def _now_ms() -> int:
