@@ -42,6 +42,7 @@ class Env:
         body = text.removeprefix("/playbook").strip()
         cmd = SlashCommand(user.id, user.username, channel, "", self.team_id, "eng", "/playbook", body,
                            args=split_args(body))
+        self.clock.advance(1)  # events of successive commands keep their order on the timeline
         reply = await self.dispatcher.command(cmd, self.ctx)
         await self.ctx.tasks.drain()
         assert isinstance(reply, Ephemeral), reply
