@@ -170,8 +170,9 @@ def split_checklist_and_title(args: tuple[str, ...], titles: list[str]) -> tuple
 
 def clean_title(text: str) -> tuple[str, str]:
     """(title, problem): control and format characters go; blank or too long is a problem."""
-    title = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf", "Co", "Cs")).strip()
-    title = re.sub(r"\s+", " ", title)
+    spaced = re.sub(r"\s+", " ", text)  # tabs and newlines are spaces: a title is one line
+    title = "".join(c for c in spaced if unicodedata.category(c) not in ("Cc", "Cf", "Co", "Cs"))
+    title = re.sub(r"\s+", " ", title).strip()
     if not title:
         return "", "empty"
     if len(title) > MAX_TITLE:
