@@ -83,11 +83,10 @@ def _too_long(words: tuple[str, ...]) -> bool:
 
 
 def _title_matches(query_words: list[str], title: str) -> bool:
-    folded = fold(title)
-    title_words = set(_WORD.findall(folded))
-    # A word matches a whole word of the title, or a part of it once it has 3 characters ("ack" finds
-    # "Acknowledge"); one-letter words would match nearly everything.
-    return all(w in title_words or (len(w) >= 3 and w in folded) for w in query_words)
+    title_words = _WORD.findall(fold(title))
+    # A word matches a whole word of the title, or the start of one once it has 3 characters ("ack"
+    # finds "Acknowledge"). Not any substring: "all" must not find "call".
+    return all(any(t == w or (len(w) >= 3 and t.startswith(w)) for t in title_words) for w in query_words)
 
 
 def _query_words(words: tuple[str, ...]) -> list[str]:
@@ -173,7 +172,7 @@ def clean_title(text: str) -> tuple[str, str]:
     spaced = re.sub(r"\s+", " ", text)  # tabs and newlines are spaces: a title is one line
     title = "".join(c for c in spaced if unicodedata.category(c) not in ("Cc", "Cf", "Co", "Cs"))
     title = re.sub(r"\s+", " ", title).strip()
-    if not title:
+    if not title or not _WORD.search(title):
         return "", "empty"
     if len(title) > MAX_TITLE:
         return "", "too_long"
