@@ -9,7 +9,7 @@ from bot.actions import Signer
 from bot.clock import Clock
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
 from bot.rendering import Renderer
-from bot.tasks import KeyedLocks, Tasks
+from bot.tasks import EditWatch, KeyedLocks, Tasks
 
 class UserDirectory:
     """Usernames and roles by id, cached briefly: rendering a checklist must not cost a call per item."""
@@ -67,6 +67,7 @@ class Context:
     public_url: str
     tasks: Tasks = field(default_factory=Tasks)
     locks: KeyedLocks = field(default_factory=KeyedLocks)
+    edits: EditWatch = field(default_factory=EditWatch)
     teams: dict[str, MMTeam] = field(default_factory=dict)
     users: UserDirectory | None = None
     reminders: Any = None  # handlers.reminders.ReminderService, wired by bot/app.py

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bot.actions import ForgedAction
 from bot.context import Context
-from bot.tasks import KeyedLocks
+from handlers.views import STATE_PROP, post_lock
 from bot.models import MattermostError, MMUser
 from bot.router import (
     Click, DialogErrors, DialogSubmission, Dispatcher, Ephemeral, NoReply, OpenDialog, Reply, SlashCommand,
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Mattermost reads at most 1 MiB of an integration's answer; bodies we accept are bounded likewise.
 MAX_BODY = 1024 * 1024
+# How long the next click on a post waits to see the previous click's update applied.
+APPLIED_TIMEOUT_S = 1.0
 
 
 class CommandTokens:
@@ -107,7 +109,6 @@ class BotServer:
         self.tokens = tokens
         self.health = health
         self.viewers = ViewerCache()
-        self.post_locks = KeyedLocks()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -159,17 +160,22 @@ class BotServer:
                       channel_id=str(body.get("channel_id", "")), team_id=str(body.get("team_id", "")),
                       post_id=str(body.get("post_id", "")), trigger_id=str(body.get("trigger_id", "")),
                       ref=ref, selected_option=str(context.get("selected_option", "")))
-        # Clicks on one post answer one at a time, each answer sent before the next is worked out:
-        # Mattermost applies each answer's `update` as it arrives, so an answer rendered earlier must
-        # never arrive after one rendered later.
-        async with self.post_locks(click.post_id):
+        # Clicks on one post are answered one at a time, and the next only once Mattermost has applied
+        # the previous answer's `update` (seen as its post_edited event): the server applies
+        # concurrent answers in no fixed order, and an older rendering must never win.
+        async with self.ctx.locks(post_lock(click.post_id)):
             reply = await self.dispatcher.click(click, self.ctx)
             if isinstance(reply, OpenDialog):
                 self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
                 return web.json_response({})
+            state = reply.props.get(STATE_PROP) if isinstance(reply, UpdatePost) else None
+            if state:
+                self.ctx.edits.expect(click.post_id, state)
             response = web.json_response(action_json(reply))
             await response.prepare(request)
             await response.write_eof()
+            if state and not await self.ctx.edits.wait(click.post_id, APPLIED_TIMEOUT_S):
+                log.info("no post_edited seen for a click's update post=%s", click.post_id)
         return response
 
     async def dialog(self, request: web.Request) -> web.Response:

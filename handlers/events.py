@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.context import Context
 from bot.models import MMPost, WsEvent
-from handlers.views import STATE_PROP, checklist_state, render_checklist
+from handlers.views import STATE_PROP, checklist_state, post_lock, render_checklist
 from storage import queries
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,13 @@ async def handle_event(ctx: Context, event: WsEvent, app: Any) -> None:
 
             await repost_if_run_post(ctx, post.id, post.channel_id)
         elif STATE_PROP in post.props:
-            await mend_checklist_post(ctx, post)
+            state = str(post.props[STATE_PROP])
+            ctx.edits.seen(post.id, state)
+            if state == ctx.edits.sent(post.id):
+                return  # what the bot rendered last: nothing to check
+            # Not awaited here: the mend takes the post's lock, whose holder may be waiting for the
+            # very events this listener delivers next.
+            ctx.tasks.spawn(mend_checklist_post(ctx, post), name=f"mend:{post.id}")
 
 
 def _checklist_for_post(session: Any, post_id: str) -> tuple[Any, list[Any], str] | None:
@@ -61,8 +67,17 @@ async def mend_checklist_post(ctx: Context, post: MMPost) -> None:
     checklist, items, status = found
     if post.props.get(STATE_PROP) == checklist_state(items, status == "in_progress"):
         return
-    log.info("checklist post was stale, rendering it again post=%s checklist=%s", post.id, checklist.id)
-    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
-    message, props = render_checklist(ctx, checklist.run_id, checklist.position + 1, checklist, items, names,
-                                      ctx.clock.now_ms(), interactive=status == "in_progress")
-    await ctx.gateway.update_post(post.id, message, props)
+    async with ctx.locks(post_lock(post.id)):
+        # Read again under the lock: answers in flight when the event came may have caught up.
+        found = await ctx.db.run(_checklist_for_post, post.id, readonly=True)
+        if found is None:
+            return
+        checklist, items, status = found
+        if ctx.edits.last(post.id) == checklist_state(items, status == "in_progress"):
+            return
+        log.info("checklist post was stale, rendering it again post=%s checklist=%s", post.id, checklist.id)
+        names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
+        message, props = render_checklist(ctx, checklist.run_id, checklist.position + 1, checklist, items,
+                                          names, ctx.clock.now_ms(), interactive=status == "in_progress")
+        ctx.edits.mark_sent(post.id, props[STATE_PROP])
+        await ctx.gateway.update_post(post.id, message, props)

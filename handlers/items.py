@@ -11,9 +11,9 @@ from typing import Any
 
 from bot.context import Context
 from bot.domain.permissions import Action, RunFacts, Viewer, decide
-from handlers.views import render_checklist, schedule_overview_refresh
+from handlers.views import STATE_PROP, post_lock, render_checklist, schedule_overview_refresh
 from storage import queries
-from storage.models import ChecklistItem, Run
+from storage.models import Checklist, ChecklistItem, Run
 
 
 @dataclass(frozen=True)
@@ -25,24 +25,35 @@ class ItemChange:
     post_id: str
 
 
-# Items never move between checklists, so which checklist an item is in can be remembered.
-_CHECKLIST_OF: dict[str, str] = {}
+# Items never move between checklists, and a checklist keeps its post unless it is reposted; both
+# are remembered so that finding the post's lock costs no query.
+_CHECKLIST_OF: dict[str, tuple[str, str]] = {}
 
 
-def _checklist_id(session: Any, item_id: str) -> str:
+def _checklist_and_post(session: Any, item_id: str) -> tuple[str, str]:
     item = session.get(ChecklistItem, item_id)
-    return item.checklist_id if item is not None else ""
+    if item is None:
+        return "", ""
+    checklist = session.get(Checklist, item.checklist_id)
+    return item.checklist_id, checklist.post_id if checklist is not None else ""
 
 
-async def checklist_of(ctx: Context, item_id: str) -> str:
+async def checklist_of(ctx: Context, item_id: str) -> tuple[str, str]:
+    """(checklist id, its post id) of an item."""
     found = _CHECKLIST_OF.get(item_id)
     if found is None:
-        found = await ctx.db.run(_checklist_id, item_id, readonly=True)
-        if found:
+        found = await ctx.db.run(_checklist_and_post, item_id, readonly=True)
+        if found[0] and found[1]:
             if len(_CHECKLIST_OF) > 200_000:
                 _CHECKLIST_OF.clear()
             _CHECKLIST_OF[item_id] = found
     return found
+
+
+def forget_post(item_ids: list[str]) -> None:
+    """A checklist was reposted: its items' cached post id is stale."""
+    for item_id in item_ids:
+        _CHECKLIST_OF.pop(item_id, None)
 
 
 def _facts(session: Any, run_id: str, user_id: str) -> tuple[Run, bool] | None:
@@ -89,25 +100,33 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
     """Apply `verb` (check, uncheck, skip, restore, assign) and render the checklist post.
 
     The list is read in the same transaction that changes the item, so each rendering shows every
-    change committed before it; a lock per checklist keeps the edits a command makes in that order
-    too (bot/server.py keeps clicks' answers on one post in order likewise). Should a post still end
-    up stale (another bot process, someone's edit), its `post_edited` event mends it
-    (handlers.events). None when the item does not exist.
+    change committed before it. With `edit_post` (commands) the post is edited here, under the post's
+    lock; for a click, bot/server.py holds that lock while it answers with the rendering as the
+    `update`. Should a post still end up stale (another bot process, someone's edit), its
+    `post_edited` event mends it (handlers.events). None when the item does not exist.
     """
-    checklist_id = await checklist_of(ctx, item_id)
+    checklist_id, post_id = await checklist_of(ctx, item_id)
     if not checklist_id:
         return None
-    async with ctx.locks(checklist_id):
-        loaded = await ctx.db.run(_apply_and_load, run_id, item_id, verb, actor_id, assignee_id,
-                                  ctx.clock.now_ms())
-        if loaded is None:
-            return None
-        checklist, items, item, changed = loaded
-        names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
-        message, props = render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names,
-                                          ctx.clock.now_ms())
-        if edit_post and changed and checklist.post_id:
-            await ctx.gateway.update_post(checklist.post_id, message, props)
+    if edit_post and post_id:
+        async with ctx.locks(post_lock(post_id)):
+            return await _change(ctx, run_id, item_id, verb, actor_id, assignee_id, edit_post=True)
+    return await _change(ctx, run_id, item_id, verb, actor_id, assignee_id, edit_post=False)
+
+
+async def _change(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: str, assignee_id: str, *,
+                  edit_post: bool) -> ItemChange | None:
+    loaded = await ctx.db.run(_apply_and_load, run_id, item_id, verb, actor_id, assignee_id,
+                              ctx.clock.now_ms())
+    if loaded is None:
+        return None
+    checklist, items, item, changed = loaded
+    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
+    message, props = render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names,
+                                      ctx.clock.now_ms())
+    if edit_post and changed and checklist.post_id:
+        ctx.edits.mark_sent(checklist.post_id, props[STATE_PROP])
+        await ctx.gateway.update_post(checklist.post_id, message, props)
     if changed:
         schedule_overview_refresh(ctx, run_id)
     return ItemChange(item, changed, message, props, checklist.post_id)

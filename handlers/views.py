@@ -57,6 +57,11 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
     return message, {"attachments": attachments, STATE_PROP: checklist_state(items, interactive)}
 
 
+def post_lock(post_id: str) -> str:
+    """The lock key of everything that writes one post (click answers, command edits, mends)."""
+    return f"post:{post_id}"
+
+
 # Props key holding a digest of what a checklist post shows: a `post_edited` carrying an older digest
 # than the rows give means Mattermost applied a stale update (handlers.events mends it).
 STATE_PROP = "playbooks_state"
@@ -106,7 +111,9 @@ async def refresh_checklist_post(ctx: Context, view: RunView, checklist_index: i
     names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
     message, props = render_checklist(ctx, view.run.id, checklist_index + 1, checklist, items, names,
                                       ctx.clock.now_ms(), interactive=view.run.status == "in_progress")
-    await ctx.gateway.update_post(checklist.post_id, message, props)
+    async with ctx.locks(post_lock(checklist.post_id)):
+        ctx.edits.mark_sent(checklist.post_id, props[STATE_PROP])
+        await ctx.gateway.update_post(checklist.post_id, message, props)
 
 
 async def refresh_overview(ctx: Context, run_id: str) -> None:

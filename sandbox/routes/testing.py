@@ -89,6 +89,15 @@ async def rate_limit(request: web.Request) -> web.Response:
     return json_response({"status": "OK"})
 
 
+async def request_counts(request: web.Request) -> web.Response:
+    """How many /api/v4 calls each user made so far (benchmarks count the bot's calls this way)."""
+    _admin(request)
+    counts: dict[str, int] = {}
+    for _method, _path, user_id in request.app["state"].request_log:
+        counts[user_id] = counts.get(user_id, 0) + 1
+    return web.json_response({"by_user": counts, "total": len(request.app["state"].request_log)})
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/sandbox/faults", add_fault)
@@ -96,3 +105,4 @@ def setup(app: web.Application) -> None:
     r.add_post("/sandbox/websockets/drop", drop_websockets)
     r.add_post("/sandbox/refuse_connections", refuse_connections)
     r.add_put("/sandbox/rate_limit", rate_limit)
+    r.add_get("/sandbox/request_counts", request_counts)

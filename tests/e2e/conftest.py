@@ -125,11 +125,13 @@ class Person:
         self._ws_task = asyncio.create_task(reader())
         await asyncio.wait_for(self._ws_ready.wait(), 5)
 
-    async def wait_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+    async def wait_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0,
+                         since: int = 0) -> dict[str, Any]:
+        """The first event (from index `since` on) that satisfies `predicate`, waiting for it if need be."""
         async def find() -> dict[str, Any]:
             async with self._new_event:
                 while True:
-                    for event in self.events:
+                    for event in self.events[since:]:
                         if predicate(event):
                             return event
                     await self._new_event.wait()
@@ -179,6 +181,27 @@ class World:
         status, body, _ = await self.people[who].api.get(f"/posts/{post_id}")
         assert status == 200, body
         return body
+
+    async def wait_post(self, post_id: str, predicate: Callable[[dict[str, Any]], bool], who: str = "alice",
+                        timeout: float = 5.0) -> dict[str, Any]:
+        """The post once `predicate` holds for it: now, or after a `post_edited` event that makes it so.
+
+        Two concurrent clicks' updates may be applied by Mattermost out of order; the bot then mends
+        the post when it sees the stale `post_edited`, so the final state arrives as one more edit.
+        """
+        since = len(self.people[who].events)  # before the read, so no later edit can slip past
+        current = await self.post(post_id, who)
+        if predicate(current):
+            return current
+
+        def edited(event: dict[str, Any]) -> bool:
+            if event.get("event") != "post_edited":
+                return False
+            post = json.loads(event["data"]["post"])
+            return post["id"] == post_id and predicate(post)
+
+        event = await self.people[who].wait_event(edited, timeout, since=since)
+        return json.loads(event["data"]["post"])
 
     async def channel_by_name(self, name: str) -> dict[str, Any]:
         status, body, _ = await self.admin.get(f"/teams/{self.team_id}/channels/name/{name}")

@@ -105,9 +105,12 @@ async def test_concurrent_clicks_on_one_checklist_both_stick(world: World) -> No
                                    world["carol"].click(triage["id"], "skip2"))
     assert [r[0] for r in results] == [200, 200]
     await world.settle()
-    after = await world.post(triage["id"])
-    states = [a["actions"][0]["name"] for a in after["props"]["attachments"]]
-    assert states == ["Uncheck", "Check", "Restore"]
+
+    def first_buttons(post: dict) -> list[str]:
+        return [a["actions"][0]["name"] for a in post["props"]["attachments"]]
+
+    after = await world.wait_post(triage["id"], lambda p: first_buttons(p) == ["Uncheck", "Check", "Restore"])
+    assert "2/3 done" in after["message"]
     status, data = await world.run_json(run["id"])
     assert [i["state"] for i in data["checklists"][0]["items"]] == ["closed", "open", "skipped"]
 
@@ -123,3 +126,22 @@ async def test_non_participant_click_is_explained_and_changes_nothing(world: Wor
     assert "/playbook join" in json.loads(text["data"]["post"])["message"]
     status, data = await world.run_json(run["id"])
     assert data["checklists"][0]["items"][0]["state"] == "open"
+
+
+async def test_a_stale_checklist_post_is_mended_from_the_rows(world: World) -> None:
+    """If Mattermost ends up showing an older picture (updates applied out of order, someone's edit),
+    the bot notices the `post_edited` and renders the post again from its rows."""
+    run = await start_incident(world)
+    posts = await world.posts(run["channel_id"])
+    triage = [p for p in posts if p["user_id"] == world.bot_user_id and "Triage" in p["message"]][0]
+    status, _ = await world["bob"].click(triage["id"], "check0")
+    assert status == 200
+    # An admin puts the old text back, as a late, stale update would.
+    status, body, _ = await world.admin.put(f"/posts/{triage['id']}/patch",
+                                            {"message": triage["message"], "props": triage["props"]})
+    assert status == 200, body
+    mended = await world.wait_post(triage["id"], lambda p: "1/3 done" in p["message"])
+    assert mended["props"]["attachments"][0]["actions"][0]["name"] == "Uncheck"
+    # The buttons work again after the mend (their integrations came back with the rendering).
+    status, _ = await world["bob"].click(triage["id"], "uncheck0")
+    assert status == 200
