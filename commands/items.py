@@ -2,8 +2,9 @@
 run-command.
 
 An item is named by its number as the checklist post shows it (`2.3`) or by words of its title. State
-and assignee changes go through handlers.items.change_item, the path the buttons use, so the checklist
-post, the overview and the timeline follow exactly as after a click.
+and assignee changes go through handlers.items.change_item, the path the buttons use, so the rows and
+the timeline change exactly as after a click; the checklist post and the overview are re-rendered from
+rows right after the answer (coalesced follow-ups), so a command answers in milliseconds.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from commands.targets import (
     Lists, add_to_channel, find_checklist, find_item, find_person, load_lists, target_run, usage_error,
 )
 from handlers.items import change_item
-from handlers.views import refresh_checklist_post, schedule_overview_refresh
+from handlers.views import STATE_PROP, post_lock, render_checklist, schedule_overview_refresh
 from storage import edits, queries
 
 router = Router("items")
@@ -30,9 +31,11 @@ async def _item_verb(cmd: SlashCommand, ctx: Context, name: str, verb: str) -> R
     target = await target_run(ctx, cmd, Action.WORK)
     lists = await load_lists(ctx, target.run.id)
     number, item = find_item(ctx, name, target.args, lists)
-    change = await change_item(ctx, target.run.id, item.id, verb, cmd.user_id, edit_post=True)
+    change = await change_item(ctx, target.run.id, item.id, verb, cmd.user_id, edit_post=False)
     if change is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
+    if change.changed:
+        refresh_later(ctx, target.run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_changed.md.j2", verb=verb, number=number,
                                 title=change.item.title, changed=change.changed, state=change.item.state))
 
@@ -62,11 +65,37 @@ async def item_restore(cmd: SlashCommand, ctx: Context) -> Reply:
     return await _item_verb(cmd, ctx, "unskip", "restore")
 
 
-async def _refresh(ctx: Context, run_id: str, checklist_index: int) -> None:
-    """Re-render one checklist post and the overview from rows, as after a click."""
-    view = await ctx.db.run(queries.load_view, run_id)
-    if view is not None and checklist_index < len(view.checklists):
-        await refresh_checklist_post(ctx, view, checklist_index)
+def _load_for_post(session: Any, run_id: str, checklist_id: str) -> tuple[Any, Any, list[Any]] | None:
+    run = queries.get_run(session, run_id)
+    loaded = queries.load_checklist(session, checklist_id)
+    if run is None or loaded is None:
+        return None
+    return run, loaded[0], loaded[1]
+
+
+async def _edit_checklist_post(ctx: Context, run_id: str, checklist_id: str) -> None:
+    loaded = await ctx.db.run(_load_for_post, run_id, checklist_id)
+    if loaded is None or not loaded[1].post_id:
+        return
+    run, checklist, items = loaded
+    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
+    message, props = render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names,
+                                      ctx.clock.now_ms(), interactive=run.status == "in_progress")
+    # Under the post's lock and marked as sent, like every other writer of the post (handlers.views),
+    # so click answers stay ordered and the stale-post mender knows this rendering is ours.
+    async with ctx.locks(post_lock(checklist.post_id)):
+        ctx.edits.mark_sent(checklist.post_id, props[STATE_PROP])
+        await ctx.gateway.update_post(checklist.post_id, message, props)
+
+
+def refresh_later(ctx: Context, run_id: str, checklist_id: str) -> None:
+    """Re-render a checklist post (and the overview) from rows after the answer, coalesced.
+
+    A command's answer does not wait for the post edit (a 50-item post is the slow part of a check);
+    rendering from rows when the edit runs means a burst of commands costs one or two edits, and the
+    last one always shows the latest state.
+    """
+    ctx.tasks.coalesce(f"checklist:{checklist_id}", lambda: _edit_checklist_post(ctx, run_id, checklist_id))
     schedule_overview_refresh(ctx, run_id)
 
 
@@ -84,12 +113,10 @@ async def item_add(cmd: SlashCommand, ctx: Context) -> Reply:
     title, problem = A.clean_title(raw_title)
     if problem:
         raise usage_error(ctx, "add", f"title_{problem}", length=len(raw_title), limit=A.MAX_TITLE)
-    async with ctx.locks(target.run.id):
-        item = await ctx.db.run(edits.add_item, target.run.id, checklist.id, title, cmd.user_id,
-                                ctx.clock.now_ms())
-        if item is None:
-            raise UserError(ctx.render("errors/item_gone.md.j2"))
-        await _refresh(ctx, target.run.id, number - 1)
+    item = await ctx.db.run(edits.add_item, target.run.id, checklist.id, title, cmd.user_id, ctx.clock.now_ms())
+    if item is None:
+        raise UserError(ctx.render("errors/item_gone.md.j2"))
+    refresh_later(ctx, target.run.id, checklist.id)
     return Ephemeral(ctx.render("commands/item_added.md.j2", number=f"{number}.{item.position + 1}",
                                 title=title, checklist=checklist.title))
 
@@ -100,11 +127,10 @@ async def item_remove(cmd: SlashCommand, ctx: Context) -> Reply:
     target = await target_run(ctx, cmd, Action.WORK)
     lists = await load_lists(ctx, target.run.id)
     number, item = find_item(ctx, "remove", target.args, lists)
-    async with ctx.locks(target.run.id):
-        removed = await ctx.db.run(edits.remove_item, target.run.id, item.id, cmd.user_id, ctx.clock.now_ms())
-        if removed is None:
-            raise UserError(ctx.render("errors/item_gone.md.j2"))
-        await _refresh(ctx, target.run.id, int(number.split(".")[0]) - 1)
+    removed = await ctx.db.run(edits.remove_item, target.run.id, item.id, cmd.user_id, ctx.clock.now_ms())
+    if removed is None:
+        raise UserError(ctx.render("errors/item_gone.md.j2"))
+    refresh_later(ctx, target.run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_removed.md.j2", number=number, title=item.title))
 
 
@@ -131,9 +157,11 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
             joined = await ctx.db.run(edits.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
                                      f"@{user.username} (assigned {number})")
     change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
-                               assignee_id=user.id if user else "", edit_post=True)
+                               assignee_id=user.id if user else "", edit_post=False)
     if change is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
+    if change.changed:
+        refresh_later(ctx, run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_assigned.md.j2", number=number, title=item.title,
                                 username=user.username if user else "", changed=change.changed,
                                 joined=joined))
@@ -170,13 +198,12 @@ async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
         raise usage_error(ctx, "due", kind, reason=reason)
     lists = await load_lists(ctx, target.run.id)
     number, item = find_item(ctx, "due", words, lists)
-    async with ctx.locks(target.run.id):
-        changed_item, changed = await ctx.db.run(edits.set_due, target.run.id, item.id, due_ms, cmd.user_id,
-                                                 ctx.clock.now_ms())
-        if changed_item is None:
-            raise UserError(ctx.render("errors/item_gone.md.j2"))
-        if changed:
-            await _refresh(ctx, target.run.id, int(number.split(".")[0]) - 1)
+    changed_item, changed = await ctx.db.run(edits.set_due, target.run.id, item.id, due_ms, cmd.user_id,
+                                             ctx.clock.now_ms())
+    if changed_item is None:
+        raise UserError(ctx.render("errors/item_gone.md.j2"))
+    if changed:
+        refresh_later(ctx, target.run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_due.md.j2", number=number, title=item.title, due_at=due_ms,
                                 changed=changed))
 
