@@ -88,6 +88,9 @@ class UpdatePost:
     message: str
     props: dict[str, Any]
     ephemeral_text: str = ""
+    # Renders the post again from the rows at the moment the answer is sent (bot/server.py), so an
+    # answer that waited its turn carries every change committed while it waited.
+    refresh: Callable[[], Awaitable["UpdatePost"]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -160,21 +160,27 @@ class BotServer:
                       channel_id=str(body.get("channel_id", "")), team_id=str(body.get("team_id", "")),
                       post_id=str(body.get("post_id", "")), trigger_id=str(body.get("trigger_id", "")),
                       ref=ref, selected_option=str(context.get("selected_option", "")))
-        # Clicks on one post are answered one at a time, and the next only once Mattermost has applied
-        # the previous answer's `update` (seen as its post_edited event): the server applies
-        # concurrent answers in no fixed order, and an older rendering must never win.
+        reply = await self.dispatcher.click(click, self.ctx)
+        if isinstance(reply, OpenDialog):
+            self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
+            return web.json_response({})
+        if not (isinstance(reply, UpdatePost) and reply.refresh is not None):
+            return web.json_response(action_json(reply))
+        # Answers carrying a post's new rendering are sent one at a time per post, each only once
+        # Mattermost has applied the previous one (seen as its post_edited event): the server applies
+        # concurrent answers in no fixed order, and an older rendering must never win. An answer that
+        # waited renders the latest rows; if Mattermost already shows exactly that, it carries no update.
         async with self.ctx.locks(post_lock(click.post_id)):
-            reply = await self.dispatcher.click(click, self.ctx)
-            if isinstance(reply, OpenDialog):
-                self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
-                return web.json_response({})
-            state = reply.props.get(STATE_PROP) if isinstance(reply, UpdatePost) else None
-            if state:
-                self.ctx.edits.expect(click.post_id, state)
+            reply = await reply.refresh()
+            state = reply.props[STATE_PROP]
+            if state == self.ctx.edits.last(click.post_id):
+                body = {"ephemeral_text": reply.ephemeral_text} if reply.ephemeral_text else {}
+                return web.json_response(body)
+            self.ctx.edits.expect(click.post_id, state)
             response = web.json_response(action_json(reply))
             await response.prepare(request)
             await response.write_eof()
-            if state and not await self.ctx.edits.wait(click.post_id, APPLIED_TIMEOUT_S):
+            if not await self.ctx.edits.wait(click.post_id, APPLIED_TIMEOUT_S):
                 log.info("no post_edited seen for a click's update post=%s", click.post_id)
         return response
 

@@ -10,7 +10,7 @@ from typing import Any
 from bot.actions import CheckItem, RestoreItem, SkipItem, TakeItem, UncheckItem
 from bot.context import Context
 from bot.router import Click, Ephemeral, Reply, Router, UpdatePost
-from handlers.items import authorize, change_item
+from handlers.items import authorize, change_item, render_latest
 
 router = Router("clicks")
 
@@ -24,10 +24,16 @@ async def item_click(click: Click, ctx: Context, verb: str) -> Reply:
     if run.status != "in_progress":
         return Ephemeral(ctx.render("errors/run_finished.md.j2", name=run.name))
     change = await change_item(ctx, ref.run_id, ref.item_id, verb, click.user_id,
-                               assignee_id=click.user_id, edit_post=False)
+                               assignee_id=click.user_id, edit_post=False, render=False)
     if change is None:
         return Ephemeral(ctx.render("errors/item_gone.md.j2"))
-    return UpdatePost(change.message, change.props)
+
+    async def latest() -> UpdatePost:
+        message, props = await render_latest(ctx, ref.run_id, change.item.checklist_id)
+        return UpdatePost(message, props)
+
+    # Rendered when the answer is sent (bot/server.py), from the rows as they are then.
+    return UpdatePost("", {}, refresh=latest)
 
 
 @router.click(CheckItem)

@@ -81,13 +81,15 @@ async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Ac
 
 
 def _apply_and_load(session: Any, run_id: str, item_id: str, verb: str, actor: str, target: str,
-                    now: int) -> tuple[Any, ...] | None:
+                    now: int, load: bool = True) -> tuple[Any, ...] | None:
     if verb == "assign":
         item, changed = queries.set_assignee(session, run_id, item_id, target, actor, now)
     else:
         item, _, changed = queries.apply_item_verb(session, run_id, item_id, verb, actor, now)
     if item is None:
         return None
+    if not load:
+        return None, None, item, changed
     loaded = queries.load_checklist(session, item.checklist_id)
     assert loaded is not None
     checklist, items = loaded
@@ -96,7 +98,7 @@ def _apply_and_load(session: Any, run_id: str, item_id: str, verb: str, actor: s
 
 
 async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: str, *,
-                      assignee_id: str = "", edit_post: bool) -> ItemChange | None:
+                      assignee_id: str = "", edit_post: bool, render: bool = True) -> ItemChange | None:
     """Apply `verb` (check, uncheck, skip, restore, assign) and render the checklist post.
 
     The list is read in the same transaction that changes the item, so each rendering shows every
@@ -111,16 +113,22 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
     if edit_post and post_id:
         async with ctx.locks(post_lock(post_id)):
             return await _change(ctx, run_id, item_id, verb, actor_id, assignee_id, edit_post=True)
-    return await _change(ctx, run_id, item_id, verb, actor_id, assignee_id, edit_post=False)
+    return await _change(ctx, run_id, item_id, verb, actor_id, assignee_id, edit_post=False, render=render)
 
 
 async def _change(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: str, assignee_id: str, *,
-                  edit_post: bool) -> ItemChange | None:
+                  edit_post: bool, render: bool = True) -> ItemChange | None:
+    # Without `render` the write transaction is only the change and its timeline event: it holds
+    # SQLite's single write lock for as short a time as possible (clicks render when they answer).
     loaded = await ctx.db.run(_apply_and_load, run_id, item_id, verb, actor_id, assignee_id,
-                              ctx.clock.now_ms())
+                              ctx.clock.now_ms(), render or edit_post)
     if loaded is None:
         return None
     checklist, items, item, changed = loaded
+    if checklist is None:
+        if changed:
+            schedule_overview_refresh(ctx, run_id)
+        return ItemChange(item, changed, "", {}, "")
     names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
     message, props = render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names,
                                       ctx.clock.now_ms())
@@ -130,3 +138,12 @@ async def _change(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: 
     if changed:
         schedule_overview_refresh(ctx, run_id)
     return ItemChange(item, changed, message, props, checklist.post_id)
+
+
+async def render_latest(ctx: Context, run_id: str, checklist_id: str) -> tuple[str, dict[str, Any]]:
+    """The checklist post as the rows are now (read-only: runs beside writers)."""
+    loaded = await ctx.db.run(queries.load_checklist, checklist_id, readonly=True)
+    assert loaded is not None
+    checklist, items = loaded
+    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
+    return render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names, ctx.clock.now_ms())
