@@ -10,21 +10,30 @@ from typing import Any
 from bot.actions import CheckItem, RestoreItem, SkipItem, TakeItem, UncheckItem
 from bot.context import Context
 from bot.router import Click, Ephemeral, Reply, Router, UpdatePost
-from handlers.items import authorize, change_item, render_latest
+from handlers.items import authorize, change_item, change_item_by_participant, render_latest
 
 router = Router("clicks")
 
 
 async def item_click(click: Click, ctx: Context, verb: str) -> Reply:
     ref: Any = click.ref
-    run, refusal = await authorize(ctx, ref.run_id, click.user_id)
-    if refusal:
-        return Ephemeral(refusal)
-    assert run is not None
-    if run.status != "in_progress":
+    # A participant's click is checked and applied in one transaction; anyone else goes the long way
+    # through bot.domain.permissions (an admin may still act; others are told why not).
+    outcome, run, change = await change_item_by_participant(ctx, ref.run_id, ref.item_id, verb, click.user_id)
+    if outcome == "gone":
+        return Ephemeral(ctx.render("errors/run_gone.md.j2"))
+    if outcome == "not_participant":
+        run, refusal = await authorize(ctx, ref.run_id, click.user_id)
+        if refusal:
+            return Ephemeral(refusal)
+        assert run is not None
+        if run.status == "in_progress":
+            change = await change_item(ctx, ref.run_id, ref.item_id, verb, click.user_id,
+                                       assignee_id=click.user_id, edit_post=False, render=False)
+            outcome = "ok" if change is not None else "gone_item"
+    if outcome == "finished" or (run is not None and run.status != "in_progress"):
+        assert run is not None
         return Ephemeral(ctx.render("errors/run_finished.md.j2", name=run.name))
-    change = await change_item(ctx, ref.run_id, ref.item_id, verb, click.user_id,
-                               assignee_id=click.user_id, edit_post=False, render=False)
     if change is None:
         return Ephemeral(ctx.render("errors/item_gone.md.j2"))
 

@@ -97,6 +97,39 @@ def _apply_and_load(session: Any, run_id: str, item_id: str, verb: str, actor: s
     return checklist, items, item, changed
 
 
+def _participant_apply(session: Any, run_id: str, item_id: str, verb: str, actor: str, now: int
+                       ) -> tuple[str, Run | None, ChecklistItem | None, bool]:
+    """The common click in one transaction: a participant changing an item of a run in progress.
+
+    Returns (outcome, run, item, changed); outcome "ok", "gone", "finished" or "not_participant"
+    (nothing changed: the caller decides through bot.domain.permissions).
+    """
+    run = queries.get_run(session, run_id)
+    if run is None:
+        return "gone", None, None, False
+    if not queries.is_participant(session, run_id, actor):
+        return "not_participant", run, None, False
+    if run.status != "in_progress":
+        return "finished", run, None, False
+    loaded = _apply_and_load(session, run_id, item_id, verb, actor, actor, now, False)
+    if loaded is None:
+        return "gone_item", run, None, False
+    return "ok", run, loaded[2], loaded[3]
+
+
+async def change_item_by_participant(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: str
+                                     ) -> tuple[str, Run | None, ItemChange | None]:
+    """One transaction for the permission check and the change, when the actor takes part in the run
+    (the common case); otherwise nothing is changed and the outcome says why."""
+    outcome, run, item, changed = await ctx.db.run(_participant_apply, run_id, item_id, verb, actor_id,
+                                                   ctx.clock.now_ms())
+    if outcome != "ok" or item is None:
+        return outcome, run, None
+    if changed:
+        schedule_overview_refresh(ctx, run_id)
+    return outcome, run, ItemChange(item, changed, "", {}, "")
+
+
 async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: str, *,
                       assignee_id: str = "", edit_post: bool, render: bool = True) -> ItemChange | None:
     """Apply `verb` (check, uncheck, skip, restore, assign) and render the checklist post.
