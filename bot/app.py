@@ -113,14 +113,14 @@ class BotApp:
         self._ws_task: asyncio.Task[Any] | None = None
 
     async def start(self) -> "BotApp":
-        from bot.mattermost import MattermostGateway
+        from bot.mattermost import MattermostGateway, RetryPolicy
         from bot.playbooks import load_playbooks
         from storage.db import Database, make_engine, migrate
 
         s = self.settings
         gateway = self._gateway or MattermostGateway(
             s.mattermost.url, s.mattermost.token, timeout=s.mattermost.timeout,
-            verify=s.mattermost.verify_tls)
+            retry=RetryPolicy(attempts=s.mattermost.retries + 1), verify=s.mattermost.verify_tls)
         me = await gateway.me()
         teams = await gateway.my_teams()
 
