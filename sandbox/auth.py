@@ -1,6 +1,7 @@
 """Who is calling: the real server's token lookup order (ParseAuthTokenFromRequest)."""
 from __future__ import annotations
 
+from sandbox.keys import STATE
 from aiohttp import web
 
 from sandbox.errors import AppError, session_expired
@@ -37,7 +38,7 @@ def user_for_token(state: State, token: str | None) -> User | None:
 
 
 def optional_user(request: web.Request) -> User | None:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     return user_for_token(state, token_from_request(request))
 
 

@@ -8,6 +8,7 @@ Middleware here does what every real route does: X-Request-ID / X-Version-ID hea
 """
 from __future__ import annotations
 
+from sandbox.keys import ADMIN_TOKEN, HUB, RATE_LIMITER, REQUEST_ID, SANDBOX, STATE
 import asyncio
 import logging
 import re
@@ -42,9 +43,9 @@ def ok_status() -> web.Response:
 
 @web.middleware
 async def _request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     request_id = new_id()
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     headers = {"X-Request-ID": request_id, "X-Version-ID": f"{SERVER_VERSION}.0.sandbox.false"}
     path = request.path
     if path.startswith("/api/v4/"):
@@ -68,7 +69,7 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
                     err = AppError(fault.error_id, fault.status, "Injected by the sandbox for a test.")
                     return json_response(err.body(request_id), status=fault.status, headers=headers)
                 break
-        limited = request.app["rate_limiter"].check(request, caller.id if caller else None)
+        limited = request.app[RATE_LIMITER].check(request, caller.id if caller else None)
         if limited is not None:
             limited.headers.update(headers)
             return limited
@@ -130,10 +131,10 @@ def create_app(state: State, admin_token: str, validate: bool = False) -> web.Ap
 
         middlewares.insert(0, openapi_middleware(state))
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
-    app["state"] = state
-    app["admin_token"] = admin_token
-    app["hub"] = Hub(state)
-    app["rate_limiter"] = RateLimiter(state)
+    app[STATE] = state
+    app[ADMIN_TOKEN] = admin_token
+    app[HUB] = Hub(state)
+    app[RATE_LIMITER] = RateLimiter(state)
     routes.setup(app)
     return app
 
@@ -155,7 +156,7 @@ class Sandbox:
 
             add_demo(self.state)
         self.app = create_app(self.state, self.admin_token, validate=validate)
-        self.app["sandbox"] = self  # for the /sandbox/... test routes (routes/testing.py)
+        self.app[SANDBOX] = self  # for the /sandbox/... test routes (routes/testing.py)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._reopen: asyncio.Task | None = None
@@ -165,7 +166,7 @@ class Sandbox:
 
     @property
     def hub(self):
-        return self.app["hub"]
+        return self.app[HUB]
 
     async def start(self) -> "Sandbox":
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
@@ -191,7 +192,7 @@ class Sandbox:
             self._reopen.cancel()
             self._reopen = None
         if self._runner is not None:
-            await self.app["hub"].close_all()
+            await self.app[HUB].close_all()
             await self._runner.cleanup()
             self._runner = None
             self._site = None
@@ -259,7 +260,7 @@ class Sandbox:
             self.state.rate_limit = None
         else:
             self.state.rate_limit = {"per_sec": per_sec, "max_burst": burst, "vary_by_user": vary_by_user}
-        self.app["rate_limiter"]._tat.clear()
+        self.app[RATE_LIMITER]._tat.clear()
 
     def set_clock(self, clock: "Callable[[], float]") -> None:
         """Replace the time source (seconds since the epoch) of trigger ids, response_url hooks and the

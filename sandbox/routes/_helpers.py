@@ -1,6 +1,7 @@
 """Request helpers shared by the REST route modules: body parsing, URL ids, paging, lookups."""
 from __future__ import annotations
 
+from sandbox.keys import HUB, STATE
 import json
 from typing import Any
 
@@ -15,11 +16,11 @@ MAX_PER_PAGE = 200
 
 
 def state_of(request: web.Request) -> State:
-    return request.app["state"]
+    return request.app[STATE]
 
 
 def hub_of(request: web.Request):
-    return request.app["hub"]
+    return request.app[HUB]
 
 
 async def read_json(request: web.Request, name: str) -> Any:

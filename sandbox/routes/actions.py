@@ -2,6 +2,7 @@
 api4/post.go doPostActionWithCookie)."""
 from __future__ import annotations
 
+from sandbox.keys import HUB, STATE
 import json
 from typing import Any
 
@@ -46,8 +47,8 @@ def _find_action(props: dict[str, Any], action_id: str) -> dict[str, Any] | None
 
 
 async def do_post_action(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
-    hub: Hub = request.app["hub"]
+    state: State = request.app[STATE]
+    hub: Hub = request.app[HUB]
     user = require_user(request)
     post_id = request.match_info["post_id"]
     action_id = request.match_info["action_id"]
@@ -197,8 +198,8 @@ def _dialog_json(dialog: Any) -> dict[str, Any]:
 
 async def open_dialog(request: web.Request) -> web.Response:
     """POST /actions/dialogs/open: no session; the trigger id is the credential."""
-    state: State = request.app["state"]
-    hub: Hub = request.app["hub"]
+    state: State = request.app[STATE]
+    hub: Hub = request.app[HUB]
     try:
         body = json.loads(await request.read() or b"null")
     except ValueError:
@@ -216,7 +217,7 @@ async def open_dialog(request: web.Request) -> web.Response:
 
 
 async def submit_dialog(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     user = require_user(request)
     try:
         body = json.loads(await request.read() or b"null")

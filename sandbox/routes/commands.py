@@ -2,6 +2,7 @@
 web/webhook.go). The outgoing request copies DoCommandRequest field for field."""
 from __future__ import annotations
 
+from sandbox.keys import HUB, STATE
 import asyncio
 import json
 import logging
@@ -273,7 +274,7 @@ async def _body(request: web.Request, name: str) -> dict[str, Any]:
 
 
 async def create_command(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     user = require_user(request)
     fields = _command_from_body(await _body(request, "command"))
     team_id = fields.get("team_id", "")
@@ -304,7 +305,7 @@ def _visible_commands(state: State, team_id: str) -> list[Command]:
 
 
 async def list_commands(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     user = require_user(request)
     team_id = request.query.get("team_id", "")
     if not is_valid_id(team_id):
@@ -329,7 +330,7 @@ async def list_commands(request: web.Request) -> web.Response:
 
 
 def _get_managed(request: web.Request, user: User, check_others_404: bool = True) -> Command:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     command_id = request.match_info["command_id"]
     if not is_valid_id(command_id):
         raise invalid_url("command_id")
@@ -355,7 +356,7 @@ async def get_command(request: web.Request) -> web.Response:
 
 
 async def update_command(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     user = require_user(request)
     command_id = request.match_info["command_id"]
     if not is_valid_id(command_id):
@@ -399,7 +400,7 @@ async def regen_token(request: web.Request) -> web.Response:
 
 
 async def move_command(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     user = require_user(request)
     body = await _body(request, "team_id")
     team = state.teams.get(str(body.get("team_id", "")))
@@ -415,7 +416,7 @@ async def move_command(request: web.Request) -> web.Response:
 
 
 async def autocomplete(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     user = require_user(request)
     team_id = request.match_info["team_id"]
     if not is_valid_id(team_id):
@@ -468,13 +469,13 @@ def _channel_mentions(state: State, text: str, team_id: str) -> list[tuple[str, 
 
 
 def site_url(request: web.Request) -> str:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     return state.site_url or f"{request.scheme}://{request.host}"
 
 
 async def execute_command(request: web.Request) -> web.Response:
-    state: State = request.app["state"]
-    hub: Hub = request.app["hub"]
+    state: State = request.app[STATE]
+    hub: Hub = request.app[HUB]
     user = require_user(request)
     try:
         args = json.loads(await request.read() or b"null")
@@ -526,7 +527,7 @@ async def _run_custom(request: web.Request, state: State, cmd: Command, user: Us
     """tryExecuteCustomCommand + DoCommandRequest."""
     team = state.teams.get(cmd.team_id)
     hook = CommandWebhook(id=new_id(), command_id=cmd.id, user_id=user.id, channel_id=channel.id,
-                          root_id=root_id, create_at=int(request.app["hub"].clock() * 1000))
+                          root_id=root_id, create_at=int(request.app[HUB].clock() * 1000))
     state.command_webhooks[hook.id] = hook
     fields: list[tuple[str, str]] = [
         ("token", cmd.token), ("team_id", cmd.team_id), ("team_domain", team.name if team else ""),
@@ -612,8 +613,8 @@ def _builtin(state: State, hub: Hub, trigger: str, text: str, user: User, channe
 
 async def command_webhook(request: web.Request) -> web.Response:
     """POST /hooks/commands/{id}: the response_url. No auth; 30 minutes; 5 uses; answers text/plain `ok`."""
-    state: State = request.app["state"]
-    hub: Hub = request.app["hub"]
+    state: State = request.app[STATE]
+    hub: Hub = request.app[HUB]
     hook_id = request.match_info["hook_id"]
     body = await request.read()
     try:

@@ -1,6 +1,7 @@
 """System routes: ping (api4/system.go getSystemPing) and the old-format client config."""
 from __future__ import annotations
 
+from sandbox.keys import REQUEST_ID
 from aiohttp import web
 
 from sandbox.state import SERVER_VERSION
@@ -23,7 +24,7 @@ async def client_config(request: web.Request) -> web.Response:
             "id": "api.config.client.old_format.app_error", "status_code": 501,
             "message": "New format for the client configuration is not supported yet. Please specify "
                        "?format=old in the query string.",
-            "detailed_error": "", "request_id": request["request_id"]}, status=501)
+            "detailed_error": "", "request_id": request[REQUEST_ID]}, status=501)
     state = state_of(request)
     config = state.config
     # Every value is a string, booleans as "true"/"false" (model.Config -> map[string]string).

@@ -2,6 +2,7 @@
 protected by the sandbox admin token (Authorization: Bearer <admin token>)."""
 from __future__ import annotations
 
+from sandbox.keys import ADMIN_TOKEN, SANDBOX, STATE
 import asyncio
 import json
 from typing import Any
@@ -15,7 +16,7 @@ from sandbox.routes._helpers import json_response
 def _admin(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() not in ("bearer", "token") or token.strip() != request.app["admin_token"]:
+    if scheme.lower() not in ("bearer", "token") or token.strip() != request.app[ADMIN_TOKEN]:
         raise session_expired()
 
 
@@ -30,7 +31,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _sandbox(request: web.Request):
-    sb = request.app.get("sandbox")
+    sb = request.app.get(SANDBOX)
     if sb is None:
         raise AppError("app.sandbox.not_available.app_error", 501, "Not available in this process.")
     return sb
@@ -93,9 +94,9 @@ async def request_counts(request: web.Request) -> web.Response:
     """How many /api/v4 calls each user made so far (benchmarks count the bot's calls this way)."""
     _admin(request)
     counts: dict[str, int] = {}
-    for _method, _path, user_id in request.app["state"].request_log:
+    for _method, _path, user_id in request.app[STATE].request_log:
         counts[user_id] = counts.get(user_id, 0) + 1
-    return web.json_response({"by_user": counts, "total": len(request.app["state"].request_log)})
+    return web.json_response({"by_user": counts, "total": len(request.app[STATE].request_log)})
 
 
 def setup(app: web.Application) -> None:

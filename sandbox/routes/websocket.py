@@ -2,6 +2,7 @@
 wsapi/*.go, app/platform/websocket_router.go)."""
 from __future__ import annotations
 
+from sandbox.keys import HUB, STATE
 import asyncio
 import json
 import logging
@@ -45,8 +46,8 @@ def _parse_resume(query: Any) -> tuple[str, int | None] | None:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    hub: Hub = request.app["hub"]
-    state: State = request.app["state"]
+    hub: Hub = request.app[HUB]
+    state: State = request.app[STATE]
     # APIHandlerTrustRequester: an invalid token is ignored (the socket opens unauthenticated), but a
     # personal/bot token in ?access_token= still gives 401 (token_from_request raises it).
     token = token_from_request(request)
