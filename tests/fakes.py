@@ -80,6 +80,7 @@ class World:
     ephemerals: list[Ephemeral] = field(default_factory=list)
     dialogs: list[OpenedDialog] = field(default_factory=list)
     responses: list[tuple[str, str]] = field(default_factory=list)  # (response_url, text)
+    hooks: dict[str, list[Any]] = field(default_factory=dict)  # response_url -> [user_id, channel_id, uses]
     tokens: dict[str, str] = field(default_factory=dict)  # token -> user id, for whoami
     clock: itertools.count = field(default_factory=lambda: itertools.count(1_700_000_000_000))
 
@@ -440,11 +441,23 @@ class FakeGateway:
             raise self._error(400, "api.context.invalid_body_param.app_error")
         self.world.dialogs.append(OpenedDialog(trigger_id, url, dialog))
 
+    def response_url(self, user_id: str, channel_id: str) -> str:
+        """Test helper: the `response_url` a slash command by `user_id` in `channel_id` would carry."""
+        url = f"http://fake.invalid/hooks/commands/{new_id()}"
+        self.world.hooks[url] = [user_id, channel_id, 0]
+        return url
+
     async def respond(self, response_url: str, text: str) -> None:
         self._call("respond", response_url=response_url, text=text)
-        user_id = response_url.rsplit("/", 1)[-1]  # tests make response URLs ending in the user's id
+        hook = self.world.hooks.get(response_url)
+        # As the server: unknown or expired hooks 404, a sixth use 400 (model.CommandWebhook, TryUse 5).
+        if hook is None:
+            raise self._error(404, "web.command_webhook.general.app_error")
+        if hook[2] >= 5:
+            raise self._error(400, "web.command_webhook.general.app_error")
+        hook[2] += 1
         self.world.responses.append((response_url, text))
-        self.world.ephemerals.append(Ephemeral(user_id, "", text, {}, self.bot_id))
+        self.world.ephemerals.append(Ephemeral(hook[0], hook[1], text, {}, self.bot_id))
 
     async def whoami(self, token: str) -> tuple[MMUser, list[str]]:
         self._call("whoami", token=token)

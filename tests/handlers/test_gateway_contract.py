@@ -7,6 +7,7 @@ the team; carol outside it.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable
@@ -17,6 +18,8 @@ import pytest
 from bot.mattermost import MattermostGateway, RetryPolicy
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
 from sandbox import Sandbox
+from sandbox.ids import new_id
+from sandbox.state import CommandWebhook
 from tests.fakes import FakeGateway
 
 PERMISSIONS = "api.context.permissions.app_error"
@@ -35,6 +38,9 @@ class Env:
     bob: MMUser
     carol: MMUser  # not in the team
     trigger_id: Callable[[str], str]  # a valid trigger id for a user, as a click or command would carry
+    alice_token: str = ""  # alice's own token, as a caller of the bot's REST API would send it
+    response_url: Callable[[str, str], Any] | None = None  # async (user_id, channel_id) -> a fresh hook URL
+    ephemerals_to: Callable[[str], list[str]] | None = None  # texts delivered ephemerally to a user
 
 
 async def _fake_env() -> Env:
@@ -44,8 +50,16 @@ async def _fake_env() -> Env:
     alice = fake.add_user("alice", teams=[team.id])
     bob = fake.add_user("bob", teams=[team.id])
     carol = fake.add_user("carol")
+    fake.world.tokens["alicetoken"] = alice.id
+
+    async def response_url(user_id: str, channel_id: str) -> str:
+        return fake.response_url(user_id, channel_id)
+
+    def ephemerals_to(user_id: str) -> list[str]:
+        return [e.message for e in fake.world.ephemerals if e.user_id == user_id]
+
     return Env("fake", fake, fake.as_user(plain_bot.id), team, fake.world.users[fake.bot_id], plain_bot,
-               alice, bob, carol, fake.trigger_id)
+               alice, bob, carol, fake.trigger_id, "alicetoken", response_url, ephemerals_to)
 
 
 class _Admin:
@@ -79,13 +93,37 @@ async def _sandbox_env(sb: Sandbox, session: aiohttp.ClientSession) -> Env:
     for name in ("playbooks", "plainbot", "alice", "bob"):
         await admin("POST", f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": users[name]["id"]},
                     201)
+    alice_token = (await admin("POST", f"/users/{users['alice']['id']}/tokens", {"description": "api"}, 200))["token"]
     retry = RetryPolicy(attempts=1)  # the contract is about answers, not retries
     gw = MattermostGateway(sb.url, tokens["playbooks"], retry=retry)
     plain = MattermostGateway(sb.url, tokens["plainbot"], retry=retry)
     get = gw.get_user
+
+    delivered: list[tuple[str, str]] = []
+    publish = sb.hub.publish
+
+    def recording_publish(event: str, data: dict[str, Any], **kw: Any) -> None:
+        if event == "ephemeral_message":
+            delivered.append((kw.get("user_id", ""), json.loads(data["post"])["message"]))
+        publish(event, data, **kw)
+
+    sb.hub.publish = recording_publish  # type: ignore[method-assign]
+
+    async def response_url(user_id: str, channel_id: str) -> str:
+        # What /commands/execute leaves behind for the command's integration: a hook for that user.
+        command = await gw.create_command(team["id"], f"hook{secrets.token_hex(3)}", "http://127.0.0.1:9/unused")
+        hook = CommandWebhook(id=new_id(), command_id=command.id, user_id=user_id, channel_id=channel_id,
+                              root_id="", create_at=int(sb.hub.clock() * 1000))
+        sb.state.command_webhooks[hook.id] = hook
+        return f"{sb.url}/hooks/commands/{hook.id}"
+
+    def ephemerals_to(user_id: str) -> list[str]:
+        return [text for uid, text in delivered if uid == user_id]
+
     return Env("sandbox", gw, plain, MMTeam.from_json(team), await get(users["playbooks"]["id"]),
                await get(users["plainbot"]["id"]), await get(users["alice"]["id"]), await get(users["bob"]["id"]),
-               await get(users["carol"]["id"]), lambda user_id: sb.hub.triggers.generate(user_id)[1])
+               await get(users["carol"]["id"]), lambda user_id: sb.hub.triggers.generate(user_id)[1],
+               alice_token, response_url, ephemerals_to)
 
 
 @pytest.fixture(params=["fake", "sandbox"])
@@ -325,3 +363,34 @@ async def test_fake_fail_next_and_records() -> None:
     assert fake.dialogs[0].trigger_id == trigger and fake.ephemerals[0].message == "hi"
     with pytest.raises(AttributeError):
         fake.fail_next("no_such_method", 500, "x")
+
+
+# -- what the bot's REST API, run start and slash-command follow-ups rely on ---------------------------
+
+async def test_whoami_names_a_token_owner_and_their_teams(env: Env) -> None:
+    user, team_ids = await env.gw.whoami(env.alice_token)
+    assert (user.id, user.username) == (env.alice.id, "alice")
+    assert team_ids == [env.team.id]
+    await expect_error(env.gw.whoami("not-a-token"), 401, "api.context.session_expired.app_error")
+
+
+async def test_archived_channel_keeps_its_name_reserved(env: Env) -> None:
+    channel = await env.gw.create_channel(env.team.id, "to-archive", "To archive", private=False)
+    await env.gw.archive_channel(channel.id)
+    assert (await env.gw.get_channel(channel.id)).delete_at > 0
+    await expect_error(env.gw.create_channel(env.team.id, "to-archive", "Again", private=False), 400,
+                       "store.sql_channel.save_channel.exists.app_error")
+
+
+async def test_respond_reaches_the_person_through_the_response_url_five_times(env: Env) -> None:
+    assert env.response_url is not None and env.ephemerals_to is not None
+    channel = await env.gw.create_channel(env.team.id, "hooks", "Hooks", private=False)
+    await env.gw.add_channel_member(channel.id, env.alice.id)
+    url = await env.response_url(env.alice.id, channel.id)
+    for n in range(5):
+        await env.gw.respond(url, f"answer {n}")
+    assert env.ephemerals_to(env.alice.id)[-5:] == [f"answer {n}" for n in range(5)]
+    # A hook serves five answers (TryUse(id, 5)); an unknown one is 404.
+    await expect_error(env.gw.respond(url, "sixth"), 400, "web.command_webhook.general.app_error")
+    await expect_error(env.gw.respond(url.rsplit("/", 1)[0] + "/" + UNKNOWN_ID, "lost"), 404,
+                       "web.command_webhook.general.app_error")
