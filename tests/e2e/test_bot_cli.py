@@ -1,0 +1,82 @@
+"""`python -m bot check|run` as an operator types it: one clear line and exit 2 for bad config,
+and `check` reporting what the bot may and may not do on a live (sandbox) server."""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from sandbox import Sandbox
+from tests.conftest import Api
+from tests.e2e.conftest import ONBOARDING
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, cwd=str(ROOT),
+                                                env={**clean, **env}, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_a_bad_config_value_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text('[server]\nlisten = "8081"\n')
+    code, out, err = await run_cli("check", "--config", str(config), env={})
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "[server] listen" in lines[0] and "host:port" in lines[0], err
+
+
+async def test_an_unknown_subcommand_is_one_line(tmp_path: Path) -> None:
+    code, out, err = await run_cli("start", env={})
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "run|check" in err
+
+
+async def make_bot(api: Api, team_id: str, roles: str) -> str:
+    status, bot, _ = await api.post("/bots", {"username": f"pb{roles.count(' ')}", "display_name": "Playbooks"})
+    assert status == 201, bot
+    await api.post(f"/teams/{team_id}/members", {"team_id": team_id, "user_id": bot["user_id"]})
+    await api.put(f"/users/{bot['user_id']}/roles", {"roles": roles})
+    status, tok, _ = await api.post(f"/users/{bot['user_id']}/tokens", {"description": "cli"})
+    return tok["token"]
+
+
+async def test_check_reports_what_is_granted_and_what_is_missing(tmp_path: Path) -> None:
+    pb_dir = tmp_path / "playbooks"
+    pb_dir.mkdir()
+    (pb_dir / "onboarding.toml").write_text(ONBOARDING)
+    async with Sandbox(admin_token="admintoken") as sb, aiohttp.ClientSession() as session:
+        api = Api(session, sb.url, sb.admin_token)
+        _, team, _ = await api.post("/teams", {"name": "eng", "display_name": "Eng", "type": "O"})
+        admin_token = await make_bot(api, team["id"], "system_user system_admin")
+        plain_token = await make_bot(api, team["id"], "system_user")
+        env = {"BOT_MATTERMOST_URL": sb.url, "BOT_PLAYBOOKS_DIR": str(pb_dir),
+               "BOT_STORAGE_URL": f"sqlite:///{tmp_path}/check.db"}
+
+        code, out, err = await run_cli("check", "--config", "/nonexistent.toml",
+                                       env={**env, "BOT_MATTERMOST_TOKEN": admin_token})
+        assert code == 0, out + err
+        assert "[ok] playbooks: 1 loaded" in out and "[ok] team eng: may register /playbook" in out
+        assert "edit_other_users" in out and "FAIL" not in out
+
+        code, out, err = await run_cli("check", "--config", "/nonexistent.toml",
+                                       env={**env, "BOT_MATTERMOST_TOKEN": plain_token})
+        assert code == 1
+        assert "[FAIL] team eng: may not manage slash commands" in out
+        assert "[FAIL] edit_other_users" in out and "without sidebar categories" in out
+
+        (pb_dir / "broken.toml").write_text('title = "B"\n[[checklists]]\ntitle = 3\n')
+        code, out, err = await run_cli("check", "--config", "/nonexistent.toml",
+                                       env={**env, "BOT_MATTERMOST_TOKEN": admin_token})
+        assert code == 1 and "broken.toml" in out and "checklists[1].title" in out
+
+        code, out, err = await run_cli("check", "--config", "/nonexistent.toml",
+                                       env={**env, "BOT_MATTERMOST_TOKEN": "wrongtoken"})
+        assert code == 1 and "401" in out
