@@ -98,7 +98,7 @@ class BotApp:
     def __init__(self, settings: Any, *, gateway: Gateway | None = None, clock: Clock | None = None,
                  database: Any = None, listener_factory: Any = None) -> None:
         self.settings = settings
-        self.clock = clock or Clock()
+        self.clock = clock or clock_for(settings)
         self._gateway = gateway
         self._database = database
         self._listener_factory = listener_factory
@@ -174,9 +174,10 @@ class BotApp:
             return
         self.scheduler = ReminderService(self.ctx)
         self.ctx.reminders = self.scheduler
+        from bot.outbound import HttpPoster
         from handlers.webhooks import Webhooks
 
-        self.ctx.hooks = Webhooks(self.ctx)
+        self.ctx.hooks = Webhooks(self.ctx, HttpPoster())
 
     def _start_listener(self) -> None:
         assert self.ctx is not None
@@ -223,6 +224,8 @@ class BotApp:
             await asyncio.gather(self._ws_task, return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.ctx is not None and self.ctx.hooks is not None:
+            await self.ctx.hooks.close()  # gives up pending retries, so stopping never waits a backoff
         if self.ctx is not None:
             await self.ctx.tasks.drain()
         if self._runner is not None:
@@ -234,6 +237,17 @@ class BotApp:
                 result = close()
                 if asyncio.iscoroutine(result):
                     await result
+
+
+def clock_for(settings: Any) -> Clock:
+    """The real clock, or (test-only, `[testing] clock_file`) one read from a file a test moves."""
+    clock_file = getattr(getattr(settings, "testing", None), "clock_file", None)
+    if clock_file is not None:
+        from bot.clock import FileClock
+
+        log.warning("test-only clock: now is read from %s", clock_file)
+        return FileClock(clock_file)
+    return Clock()
 
 
 def _help_reply(cmd: Any, ctx: Any, root: Router) -> Any:

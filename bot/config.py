@@ -11,6 +11,7 @@ Keys (see bot.toml for the commented example):
     [playbooks]  dir
     [logging]    level
     [security]   secret
+    [testing]    clock_file   (test-only; never set in production)
 
 An empty or absent `[mattermost] url` means sandbox mode: `make run` starts the local stand-in and
 the app fills in its url and token with `Settings.with_mattermost`.
@@ -44,6 +45,7 @@ __all__ = [
     "PlaybooksSettings",
     "LoggingSettings",
     "SecuritySettings",
+    "TestingSettings",
     "load_settings",
     "derive_signing_key",
     "log_level_number",
@@ -105,6 +107,13 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class TestingSettings:
+    # Test-only: read "now" from this file (epoch milliseconds; bot.clock.FileClock), so a test can move
+    # the time of a bot it runs as a separate process. None = the real clock.
+    clock_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     mattermost: MattermostSettings = MattermostSettings()
     server: ServerSettings = ServerSettings()
@@ -112,6 +121,7 @@ class Settings:
     playbooks: PlaybooksSettings = PlaybooksSettings()
     logging: LoggingSettings = LoggingSettings()
     security: SecuritySettings = SecuritySettings()
+    testing: TestingSettings = TestingSettings()
     source: Path | None = None  # the config file read, None when it came from the environment only
 
     @property
@@ -276,6 +286,12 @@ def _directory(value: object, from_env: bool) -> Path:
     return Path(value.strip()).expanduser()
 
 
+def _file_path(value: object, from_env: bool) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad('a file path like "clock.txt"', value)
+    return Path(value.strip()).expanduser()
+
+
 _Parser = Callable[[object, bool], Any]
 
 # section -> key -> parser. The order is the order of the bot.toml example.
@@ -287,6 +303,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "playbooks": {"dir": _directory},
     "logging": {"level": _log_level},
     "security": {"secret": _string},
+    "testing": {"clock_file": _file_path},
 }
 
 
@@ -437,8 +454,14 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
         playbooks=playbooks,
         logging=LoggingSettings(**values["logging"]),
         security=SecuritySettings(**values["security"]),
+        testing=_testing(values["testing"], base),
         source=source.resolve() if source else None,
     )
+
+
+def _testing(values: dict[str, Any], base: Path) -> TestingSettings:
+    clock_file = values.get("clock_file")
+    return TestingSettings(clock_file=(base / clock_file).resolve() if clock_file is not None else None)
 
 
 def _default_public_url(host: str, port: int) -> str:
