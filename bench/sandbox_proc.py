@@ -20,6 +20,7 @@ async def sandbox_process(admin_token: str = "benchadmin") -> AsyncIterator[str]
     """Yield the URL of a `python -m sandbox` started on a free port; stop it afterwards."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "sandbox", "--port", "0", "--admin-token", admin_token,
+        "--allow-internal", "127.0.0.1",  # the bot listens on loopback here
         cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         assert proc.stdout is not None

@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--admin-token", type=_token, default=None,
                         help="personal access token of `sysadmin` (random and printed when omitted)")
     parser.add_argument("--site-url", type=_url, default=None, help="ServiceSettings.SiteURL")
+    parser.add_argument("--allow-internal", default="", metavar="HOSTS",
+                        help="ServiceSettings.AllowedUntrustedInternalConnections: private hosts/IPs/CIDRs "
+                             "integrations may be called on, e.g. 127.0.0.1 (default: none, as a real server)")
     parser.add_argument("--demo", action="store_true",
                         help="add team `demo`, users alice/bob/carol (password demo) and a bot account")
     return parser.parse_args(argv)
@@ -58,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     from sandbox.seed import add_demo
 
-    sandbox = Sandbox(host=args.host, port=args.port, admin_token=args.admin_token, site_url=args.site_url or "")
+    sandbox = Sandbox(host=args.host, port=args.port, admin_token=args.admin_token, site_url=args.site_url or "",
+                      allow_internal=args.allow_internal)
     demo = add_demo(sandbox.state) if args.demo else None
     try:
         await sandbox.start()

@@ -1,10 +1,10 @@
 """Who is calling: the real server's token lookup order (ParseAuthTokenFromRequest)."""
 from __future__ import annotations
 
-from sandbox.keys import STATE
 from aiohttp import web
 
 from sandbox.errors import AppError, session_expired
+from sandbox.keys import STATE
 from sandbox.state import State, User
 
 

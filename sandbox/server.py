@@ -8,7 +8,6 @@ Middleware here does what every real route does: X-Request-ID / X-Version-ID hea
 """
 from __future__ import annotations
 
-from sandbox.keys import ADMIN_TOKEN, HUB, RATE_LIMITER, REQUEST_ID, SANDBOX, STATE
 import asyncio
 import logging
 import re
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from sandbox.errors import AppError
 from sandbox.ids import new_id
+from sandbox.keys import ADMIN_TOKEN, HUB, RATE_LIMITER, REQUEST_ID, SANDBOX, STATE
 from sandbox.state import SERVER_VERSION, State
 
 log = logging.getLogger(__name__)
@@ -143,12 +143,17 @@ class Sandbox:
     """Start the sandbox on a port (0 = any free one) for the life of an `async with` block."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, admin_token: str | None = None,
-                 site_url: str = "", demo: bool = False, validate: bool = False) -> None:
+                 site_url: str = "", demo: bool = False, validate: bool = False,
+                 allow_internal: str = "") -> None:
         from sandbox.seed import bootstrap
 
         self.host = host
         self.port = port
         self.state = State(site_url=site_url)
+        # ServiceSettings.AllowedUntrustedInternalConnections: hosts, IPs or CIDRs (space or comma
+        # separated) on private networks that integrations may be called on. Empty by default, as on a
+        # real server: a bot on 127.0.0.1 must be listed, exactly as an operator would list it.
+        self.state.config["AllowedUntrustedInternalConnections"] = allow_internal
         self.admin_token = bootstrap(self.state, admin_token)
         self.demo = demo
         if demo:

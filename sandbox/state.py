@@ -375,6 +375,7 @@ class State:
             "EnableUserAccessTokens": True,
             "MaxPostSize": 16383,
             "OutgoingIntegrationRequestsTimeout": 30,
+            "AllowedUntrustedInternalConnections": "",
             "CommandWebhookLifetimeMs": 30 * 60 * 1000,
         }
         # Every request the sandbox served, for tests that count the bot's calls.

@@ -87,7 +87,9 @@ class Demo:
         admin_token = secrets.token_hex(13)
         self.sandbox = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "sandbox", "--demo", "--host", host, "--port", str(port),
-            "--admin-token", admin_token, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+            "--admin-token", admin_token,
+            # The bot listens on loopback: list it, as an operator would in AllowedUntrustedInternalConnections.
+            "--allow-internal", "127.0.0.1 localhost", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
             start_new_session=True)
         assert self.sandbox.stdout is not None
         prefix = "Mattermost sandbox listening on "

@@ -1,7 +1,6 @@
 """Request helpers shared by the REST route modules: body parsing, URL ids, paging, lookups."""
 from __future__ import annotations
 
-from sandbox.keys import HUB, STATE
 import json
 from typing import Any
 
@@ -9,6 +8,7 @@ from aiohttp import web
 
 from sandbox.errors import AppError, invalid_body, invalid_url
 from sandbox.ids import is_valid_id
+from sandbox.keys import HUB, STATE
 from sandbox.state import Channel, Post, State, Team, User
 
 DEFAULT_PER_PAGE = 60

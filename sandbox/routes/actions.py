@@ -2,7 +2,6 @@
 api4/post.go doPostActionWithCookie)."""
 from __future__ import annotations
 
-from sandbox.keys import HUB, STATE
 import json
 from typing import Any
 
@@ -13,6 +12,7 @@ from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.hub import Hub
 from sandbox.ids import is_valid_id
+from sandbox.keys import HUB, STATE
 from sandbox.routes._helpers import json_response
 from sandbox.routes.commands import OutgoingError, call_integration, parse_slack_links, timeout_s
 from sandbox.state import State, User

@@ -2,8 +2,8 @@
 web/webhook.go). The outgoing request copies DoCommandRequest field for field."""
 from __future__ import annotations
 
-from sandbox.keys import HUB, STATE
 import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -18,6 +18,7 @@ from sandbox import ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body, invalid_url
 from sandbox.hub import Hub
+from sandbox.keys import HUB, STATE
 from sandbox.routes._helpers import json_response
 from sandbox.ids import is_valid_id, new_id, now_ms
 from sandbox.state import Command, CommandWebhook, State, User
@@ -51,6 +52,53 @@ class OutgoingError(Exception):
         self.status = status
 
 
+# Ranges the real server's integration client will not dial unless allowed (services/httpservice:
+# reserved IPs; newer code: loopback, private, link-local, unspecified and CGNAT 100.64.0.0/10).
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _reserved(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified or ip.is_multicast
+            or (ip.version == 4 and ip in _CGNAT))
+
+
+def _allowed(host: str, ips: list[Any], allowed: list[str]) -> bool:
+    """allowHost / allowIP: an entry names the host itself, one of its IPs, or a CIDR holding them."""
+    for entry in allowed:
+        if entry.lower() == host.lower():
+            return True
+    for ip in ips:
+        ok = False
+        for entry in allowed:
+            try:
+                ok = ip in ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                ok = False
+            if ok:
+                break
+        if not ok and _reserved(ip):
+            return False
+    return True
+
+
+async def check_untrusted(state: State, url: str) -> None:
+    """Refuse, as the real server does, an integration URL on a private or loopback address unless
+    its host is listed in ServiceSettings.AllowedUntrustedInternalConnections."""
+    host = (urlsplit(url).hostname or "").strip("[]")
+    allowed = [e for e in re.split(r"[ ,]+", str(state.config.get("AllowedUntrustedInternalConnections", ""))) if e]
+    try:
+        ips: list[Any] = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError as exc:
+            raise OutgoingError(f"err=lookup {host}: {exc}") from None
+        ips = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not _allowed(host, ips, allowed):
+        raise OutgoingError(f"err=address forbidden, you may need to set AllowedUntrustedInternalConnections to "
+                            f"allow an integration access to your internal network ({host})")
+
+
 async def call_integration(state: State, method: str, url: str, *, body: bytes | None = None,
                            headers: dict[str, str] | None = None) -> tuple[str, bytes]:
     """(content type, body up to 1 MiB) of a 200 answer; OutgoingError otherwise.
@@ -58,6 +106,7 @@ async def call_integration(state: State, method: str, url: str, *, body: bytes |
     Only the headers the real client sends: no aiohttp defaults such as a guessed Content-Type.
     """
     send_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+    await check_untrusted(state, url)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s(state))) as session:
             async with session.request(method, url, data=body, headers=send_headers,

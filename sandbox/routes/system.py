@@ -1,9 +1,9 @@
 """System routes: ping (api4/system.go getSystemPing) and the old-format client config."""
 from __future__ import annotations
 
-from sandbox.keys import REQUEST_ID
 from aiohttp import web
 
+from sandbox.keys import REQUEST_ID
 from sandbox.state import SERVER_VERSION
 from sandbox.routes._helpers import json_response, state_of
 

@@ -2,7 +2,6 @@
 protected by the sandbox admin token (Authorization: Bearer <admin token>)."""
 from __future__ import annotations
 
-from sandbox.keys import ADMIN_TOKEN, SANDBOX, STATE
 import asyncio
 import json
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.errors import AppError, invalid_body, session_expired
+from sandbox.keys import ADMIN_TOKEN, SANDBOX, STATE
 from sandbox.routes._helpers import json_response
 
 

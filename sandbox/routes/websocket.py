@@ -2,7 +2,6 @@
 wsapi/*.go, app/platform/websocket_router.go)."""
 from __future__ import annotations
 
-from sandbox.keys import HUB, STATE
 import asyncio
 import json
 import logging
@@ -14,6 +13,7 @@ from aiohttp import WSMsgType, web
 from sandbox.auth import token_from_request, user_for_token
 from sandbox.hub import Conn, Hub
 from sandbox.ids import is_valid_id, now_ms
+from sandbox.keys import HUB, STATE
 from sandbox.state import SERVER_VERSION, State
 
 log = logging.getLogger(__name__)

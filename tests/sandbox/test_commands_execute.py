@@ -307,3 +307,25 @@ async def test_builtin_echo_posts_as_user(sandbox, api, world):
     posts = [p for p in sandbox.state.posts.values() if p.message == "hello there"]
     assert len(posts) == 1 and posts[0].user_id == world["alice"].id
     assert "from_webhook" not in posts[0].props
+
+
+async def test_loopback_integrations_need_allowed_untrusted_internal_connections(sandbox, api, world, receiver):
+    """A real server will not call an integration on a private or loopback address unless its host is
+    in AllowedUntrustedInternalConnections (services/httpservice, ErrAddressForbidden); nor will the
+    sandbox, so a bot that works here was configured as it must be in production."""
+    cmd = await register(api, world["team"].id, receiver.url + "/cmd")
+    alice = api.as_(world["alice_token"])
+    sandbox.state.config["AllowedUntrustedInternalConnections"] = ""
+    status, body, _ = await alice.post("/commands/execute", {"channel_id": world["channel"].id,
+                                                             "command": "/playbook hi"})
+    assert (status, body["id"]) == (500, "api.command.execute_command.failed.app_error")
+    assert receiver.requests.empty()
+
+    # Listing the host by name, by IP, or a CIDR holding it, lets the call through.
+    for allowed in ("localhost 127.0.0.1", "10.0.0.0/8,127.0.0.0/8"):
+        sandbox.state.config["AllowedUntrustedInternalConnections"] = allowed
+        status, body, _ = await alice.post("/commands/execute", {"channel_id": world["channel"].id,
+                                                                 "command": "/playbook hi"})
+        assert status == 200, (allowed, body)
+        assert b"text=hi" in (await receiver.next())["body"]
+    assert cmd["trigger"] == "playbook"
