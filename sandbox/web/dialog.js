@@ -152,8 +152,13 @@ export function showDialog(request, { me, submit, choices }) {
         f.wrap.classList.toggle("has-error", Boolean(message));
         shown = shown || Boolean(message);
       }
-      if (answer.error) general.textContent = answer.error;
-      if (!shown && !answer.error) close();
+      // Errors for names the dialog has no element for still need to be seen somewhere.
+      const known = new Set(fields.map((f) => f.el.name));
+      const stray = Object.entries(errors).filter(([name, m]) => !known.has(name) && typeof m === "string");
+      const messages = [answer.error, ...stray.map(([, m]) => m)].filter(Boolean);
+      general.textContent = messages.join(" ");
+      shown = shown || messages.length > 0;
+      if (!shown) close();
     } catch (err) {
       general.textContent = err.message || "The dialog could not be submitted.";
     } finally {
