@@ -7,6 +7,17 @@ one PostgreSQL, post each reminder once. A reminder whose post fails is released
 later. After a restart, `start()` reads the earliest due time again; one already in the past fires at
 once, late, and the next comes one interval after that (never a burst of the ones missed).
 
+Claiming and marking sent are two steps. The claim only leases the reminder (due again after
+updates.LEASE_S); once posted, `mark_sent` arms the next one. So a process killed between claiming and
+posting delays that reminder by the lease instead of losing it. The one window left is a kill after a
+post and before its round's bookkeeping: that reminder is posted again after the lease (at least
+once, rather than at most once: a repeated reminder is better than a missing one).
+
+Reminder posts keep their buttons until answered: an update, finishing the run, or publishing or
+cancelling the retrospective edits every unanswered reminder post of the run (`answered`, from the
+ids on the row) to say what happened, without buttons. (A post that raced an update, posted while the
+update was being stored, keeps its buttons; they still work.)
+
 Status reminders repeat every interval while nobody posts an update, each saying how late the update
 is: at most one per interval, since claiming moves the reminder a whole interval past now.
 """
@@ -105,7 +116,7 @@ class ReminderService:
     async def _deliver(self, claimed: list[Claimed], now: int) -> int:
         names = await self.ctx.users.names(sorted({c.run.owner_id for c in claimed if c.run}))  # type: ignore[union-attr]
         gate = asyncio.Semaphore(self.concurrency)
-        sent: list[tuple[str, int, str, dict[str, Any]]] = []
+        sent: list[tuple[Claimed, str, str, dict[str, Any]]] = []
         failed: list[Claimed] = []
 
         async def one(c: Claimed) -> None:
@@ -121,20 +132,43 @@ class ReminderService:
                     log.exception("reminder failed run=%s kind=%s", c.run_id, c.kind)
                     failed.append(c)
                     return
-                sent.append((c.run_id, now, summary, {**details, "post_id": post_id, "kind": c.kind}))
+                sent.append((c, post_id, summary, {**details, "post_id": post_id, "kind": c.kind}))
 
         await asyncio.gather(*(one(c) for c in claimed))
         if sent or failed:
-            await self.ctx.db.run(self._bookkeep, sent, [(c.reminder_id, c.next_at) for c in failed],
-                                  now + RETRY_S * 1000)
+            owned = await self.ctx.db.run(self._bookkeep, sent, failed, now, now + RETRY_S * 1000)
+            for (c, post_id, _, _), mine in zip(sent, owned):
+                if not mine:
+                    log.info("reminder moved while posting run=%s kind=%s post=%s", c.run_id, c.kind, post_id)
         return len(sent)
 
     @staticmethod
-    def _bookkeep(session: Any, sent: list[tuple[str, int, str, dict[str, Any]]],
-                  failed: list[tuple[str, int | None]], retry_at: int) -> None:
-        updates.record_sent(session, sent)
-        for reminder_id, next_at in failed:
-            updates.release(session, reminder_id, next_at, retry_at)
+    def _bookkeep(session: Any, sent: list[tuple[Claimed, str, str, dict[str, Any]]], failed: list[Claimed],
+                  now: int, retry_at: int) -> list[bool]:
+        owned = [updates.mark_sent(session, c, now, post_id) for c, post_id, _, _ in sent]
+        updates.record_sent(session, [(c.run_id, now, summary, details) for c, _, summary, details in sent])
+        for c in failed:
+            updates.release(session, c, retry_at)
+        return owned
+
+    async def answered(self, run_id: str, kind: str, outcome: str, actor_id: str = "") -> None:
+        """The reminder was answered (outcome: updated, finished, published, cancelled): its last post
+        loses its buttons and says so."""
+        post_ids = await self.ctx.db.run(updates.take_posts, run_id, kind)
+        if not post_ids:
+            return
+        run = await self.ctx.db.run(queries.get_run, run_id, readonly=True)
+        actor = (await self.ctx.users.names([actor_id])).get(actor_id, "") if actor_id else ""  # type: ignore[union-attr]
+        text = self.ctx.render("reminders/answered.md.j2", kind=kind, outcome=outcome,
+                               name=run.name if run else "", actor=actor)
+        await asyncio.gather(*(self._retire(post_id, text) for post_id in post_ids))
+
+    async def _retire(self, post_id: str, text: str) -> None:
+        try:
+            await self.ctx.gateway.update_post(post_id, text, {})  # empty props: the buttons go
+        except MattermostError as err:
+            log.warning("editing an answered reminder failed post=%s status=%s id=%s", post_id, err.status,
+                        err.error_id)
 
     async def _post(self, c: Claimed, names: dict[str, str], now: int) -> tuple[str, str, dict[str, Any]]:
         ctx = self.ctx

@@ -131,6 +131,7 @@ async def _after_update(ctx: Context, run_id: str, author_id: str, message: str,
                    skip_user=author_id)
     if post_id:
         await ctx.db.run(_note_post, run_id, "status_updated", now, post_id)
+    await _answered(ctx, run_id, updates.STATUS, "updated", author_id)
     await _emit(ctx, "status_updated", run_id, author_id, {"message": message, "reminder_s": interval_s})
     if finish:
         await finish_run(ctx, run_id, author_id)
@@ -222,6 +223,7 @@ async def finish_run(ctx: Context, run_id: str, actor_id: str) -> bool:
                                             link=permalink(ctx, run.team_id, post_id) if post_id else ""))
     if post_id:
         await ctx.db.run(_note_post, run_id, "run_finished", now, post_id)
+    await _answered(ctx, run_id, updates.STATUS, "finished", actor_id)
     await _refresh_posts(ctx, run_id)
     if run.retrospective_enabled and not run.retrospective_status and remind:
         text = ctx.render("reminders/retro_due.md.j2", owner=names.get(run.owner_id, ""), name=run.name, count=1)
@@ -230,6 +232,8 @@ async def finish_run(ctx: Context, run_id: str, actor_id: str) -> bool:
                                      {"fallback": text, "actions": retro_buttons(ctx, run.id)}]})
         await ctx.db.run(updates.record_sent, [(run_id, now, "Retrospective reminder",
                                                 {"post_id": post_id, "kind": updates.RETRO})])
+        if post_id:
+            await ctx.db.run(updates.note_post, run_id, updates.RETRO, post_id)
     await _emit(ctx, "run_finished", run_id, actor_id, {})
     return True
 
@@ -328,6 +332,7 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         post = ctx.render("retro/published.md.j2", name=stored.name, actor=names.get(sub.user_id, ""), text=text)
         await announce(ctx, stored, channel_text=post, broadcast_text=post, follower_text=post,
                        follower_ids=followers, skip_user=sub.user_id)
+        await _answered(ctx, run_id, updates.RETRO, "published", sub.user_id)
         await _emit(ctx, "retrospective_published", run_id, sub.user_id, {"text": text})
 
     _follow_up(ctx, tell(), f"retro:{run_id}", sub.user_id, sub.channel_id)
@@ -346,6 +351,7 @@ async def _retro_cancel(ctx: Context, run_id: str, user_id: str, channel_id: str
         names = await ctx.users.names([user_id])  # type: ignore[union-attr]
         text = ctx.render("retro/cancelled.md.j2", name=stored.name, actor=names.get(user_id, ""))
         await announce(ctx, stored, channel_text=text, broadcast_text=None, follower_text=None, follower_ids=[])
+        await _answered(ctx, run_id, updates.RETRO, "cancelled", user_id)
 
     _follow_up(ctx, tell(), f"retro:{run_id}", user_id, channel_id)
     return NoReply()
@@ -410,6 +416,12 @@ def _note_post(session: Any, run_id: str, type_: str, at: int, post_id: str) -> 
             event.details = {**event.details, "post_id": post_id}
             session.add(event)
             return
+
+
+async def _answered(ctx: Context, run_id: str, kind: str, outcome: str, actor_id: str) -> None:
+    """Old reminder posts lose their buttons and say how they were answered (handlers.reminders)."""
+    if ctx.reminders is not None:
+        await ctx.reminders.answered(run_id, kind, outcome, actor_id)
 
 
 async def _emit(ctx: Context, event: str, run_id: str, actor_id: str, payload: dict[str, Any]) -> None:

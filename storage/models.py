@@ -104,10 +104,12 @@ class StatusUpdate(SQLModel, table=True):
     message: str
 
 class Reminder(SQLModel, table=True):
-    """One pending wake-up per (run, kind). `due_at` moves; `fired_at` marks the one that was sent.
+    """One pending wake-up per (run, kind). `due_at` moves: to a short lease while a claimed reminder is
+    being posted, then to the next one (storage.updates: claim_due, mark_sent).
 
-    A job claims a reminder with a conditional UPDATE (due_at unchanged, not yet fired), so a job that
-    runs twice, or in two bot processes at once, posts once.
+    A job claims a reminder with a conditional UPDATE (due_at unchanged), so a job that runs twice, or
+    in two bot processes at once, posts once; a claimer that dies before posting loses only its lease.
+    `post_ids` are its posts still showing buttons, edited when the reminder is answered.
     """
 
     __tablename__ = "reminders"
@@ -120,6 +122,8 @@ class Reminder(SQLModel, table=True):
     interval_s: int = 0
     last_sent_at: Optional[int] = Field(default=None, sa_type=BigInteger)
     sent_count: int = 0
+    # Reminder posts still showing buttons (the repeats since the last answer), edited once answered.
+    post_ids: list[str] = Field(default_factory=list, sa_type=JSON)
 
 class RunCounter(SQLModel, table=True):
     """The `{seq}` of channel-name templates: one counter per team and playbook."""

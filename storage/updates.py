@@ -19,6 +19,11 @@ from storage.queries import add_timeline, bump_version
 
 STATUS = "status_update"
 RETRO = "retrospective"
+# How long a claimed reminder is held while it is posted. A claimer killed before `mark_sent` loses only
+# this: the reminder is due again when the lease ends and another round (or process) posts it, late.
+# Longer than a post can take (gateway timeout and retries), so a slow post is not taken over and doubled.
+LEASE_S = 300
+MAX_LIVE_POSTS = 50  # reminder posts remembered per reminder; older unanswered ones keep their buttons
 
 
 # --- reminders --------------------------------------------------------------------------------------
@@ -61,34 +66,38 @@ class Claimed:
     run_id: str
     kind: str
     due_at: int  # the due time it was claimed at
-    next_at: int | None  # where the claim moved it
+    next_at: int | None  # where mark_sent moves it
     sent_count: int  # including this one
     interval_s: int
+    lease_until: int = 0  # due_at while claimed: mark_sent and release apply only if it is still this
+    post_ids: list[str] = field(default_factory=list)  # its earlier posts still showing buttons
     run: Run | None = None
     follower_ids: list[str] = field(default_factory=list)
     last_update_at: int | None = None
 
 
-def claim_due(session: Session, now: int, limit: int) -> list[Claimed]:
+def claim_due(session: Session, now: int, limit: int, lease_s: int = LEASE_S) -> list[Claimed]:
     """Claim up to `limit` reminders due at `now`, oldest first, and load their runs.
 
-    The next due time counts from `now`, not from the old due time: a bot that was down for three
-    intervals posts one late reminder, not three.
+    Claiming moves `due_at` to a lease (now + LEASE_S); the caller posts, then `mark_sent` moves it to the
+    next due time, or `release` to a retry. The next due time counts from `now`, not from the old due
+    time: a bot that was down for three intervals posts one late reminder, not three.
     """
+    lease = now + lease_s * 1000
     rows = list(session.exec(
         select(Reminder.id, Reminder.run_id, Reminder.kind, Reminder.due_at, Reminder.interval_s,
-               Reminder.sent_count)
+               Reminder.sent_count, Reminder.post_ids)
         .where(col(Reminder.due_at).is_not(None), col(Reminder.due_at) <= now)
         .order_by(Reminder.due_at, Reminder.id).limit(limit)))
     won: list[Claimed] = []
-    for rid, run_id, kind, due_at, interval_s, sent_count in rows:
+    for rid, run_id, kind, due_at, interval_s, sent_count, post_ids in rows:
         next_at = now + interval_s * 1000 if interval_s > 0 else None
         result = session.execute(
-            update(Reminder).where(Reminder.id == rid, Reminder.due_at == due_at)
-            .values(due_at=next_at, last_sent_at=now, sent_count=Reminder.sent_count + 1)
+            update(Reminder).where(Reminder.id == rid, Reminder.due_at == due_at).values(due_at=lease)
             .execution_options(synchronize_session=False))
         if result.rowcount == 1:
-            won.append(Claimed(rid, run_id, kind, due_at, next_at, sent_count + 1, interval_s))
+            won.append(Claimed(rid, run_id, kind, due_at, next_at, sent_count + 1, interval_s, lease,
+                               list(post_ids or [])))
     if not won:
         return won
     run_ids = sorted({c.run_id for c in won})
@@ -107,8 +116,8 @@ def claim_due(session: Session, now: int, limit: int) -> list[Claimed]:
         if not still_wanted(c):
             stale.append(c)
     for c in stale:  # the run moved on (finished, published): the reminder ends here
-        session.execute(update(Reminder).where(Reminder.id == c.reminder_id).values(due_at=None)
-                        .execution_options(synchronize_session=False))
+        session.execute(update(Reminder).where(Reminder.id == c.reminder_id, Reminder.due_at == c.lease_until)
+                        .values(due_at=None).execution_options(synchronize_session=False))
     return [c for c in won if c not in stale]
 
 
@@ -123,11 +132,46 @@ def still_wanted(c: Claimed) -> bool:
     return False
 
 
-def release(session: Session, reminder_id: str, claimed_next: int | None, retry_at: int) -> None:
+def mark_sent(session: Session, c: Claimed, now: int, post_id: str) -> bool:
+    """The claimed reminder was posted as `post_id`: arm the next one and remember the post. False when
+    someone moved the reminder meanwhile (an update, a snooze): their due time stands.
+
+    Holding the lease, this is the only writer of post_ids: take_post runs after an update or finish,
+    which first moves due_at, so a claim that raced them fails here instead of overwriting.
+    """
+    post_ids = [*c.post_ids, post_id][-MAX_LIVE_POSTS:]
+    result = session.execute(
+        update(Reminder).where(Reminder.id == c.reminder_id, Reminder.due_at == c.lease_until)
+        .values(due_at=c.next_at, last_sent_at=now, sent_count=Reminder.sent_count + 1, post_ids=post_ids)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def release(session: Session, c: Claimed, retry_at: int) -> None:
     """Posting a claimed reminder failed: try again at `retry_at`, unless someone moved it meanwhile."""
-    session.execute(update(Reminder).where(Reminder.id == reminder_id, Reminder.due_at == claimed_next)
-                    .values(due_at=retry_at, sent_count=Reminder.sent_count - 1)
+    session.execute(update(Reminder).where(Reminder.id == c.reminder_id, Reminder.due_at == c.lease_until)
+                    .values(due_at=retry_at).execution_options(synchronize_session=False))
+
+
+def take_posts(session: Session, run_id: str, kind: str) -> list[str]:
+    """The reminder posts still showing buttons, now forgotten, so only one caller edits them."""
+    row = session.exec(select(Reminder).where(Reminder.run_id == run_id, Reminder.kind == kind)
+                       .with_for_update()).first()
+    if row is None or not row.post_ids:
+        return []
+    taken = list(row.post_ids)
+    session.execute(update(Reminder).where(Reminder.id == row.id).values(post_ids=[])
                     .execution_options(synchronize_session=False))
+    return taken
+
+
+def note_post(session: Session, run_id: str, kind: str, post_id: str) -> None:
+    """A reminder posted outside the service (the first retrospective reminder, on finish)."""
+    row = get_reminder(session, run_id, kind)
+    if row is not None:
+        session.execute(update(Reminder).where(Reminder.id == row.id)
+                        .values(post_ids=[*(row.post_ids or []), post_id][-MAX_LIVE_POSTS:])
+                        .execution_options(synchronize_session=False))
 
 
 def record_sent(session: Session, sent: list[tuple[str, int, str, dict[str, Any]]]) -> None:
@@ -265,5 +309,6 @@ def _first_line(text: str, limit: int = 120) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-__all__ = ["STATUS", "RETRO", "Claimed", "arm", "move", "claim_due", "release", "record_sent", "next_due",
+__all__ = ["STATUS", "RETRO", "LEASE_S", "Claimed", "arm", "move", "claim_due", "mark_sent", "release",
+           "take_posts", "note_post", "record_sent", "next_due",
            "record_update", "snooze", "finish", "restore", "set_retrospective", "timeline", "bump_version"]
