@@ -155,7 +155,7 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     await notify_starter(ctx, plan, ctx.render("run/started.md.j2", name=plan.name,
                                                channel_name=channel.name, problems=outcome.problems))
     if ctx.hooks is not None:
-        await ctx.hooks.emit("run_started", run.id)
+        await ctx.hooks.emit("run_started", run.id, actor_id=plan.creator_id)
     return outcome
 
 

@@ -3,7 +3,7 @@ contiguous, so `2.3` is always the third item shown), due dates, the owner, part
 and what `list`, `info` and `todo` read.
 
 Each helper takes a Session and runs inside the caller's transaction (Database.run); each change records
-its timeline event (contracts.md types) in the same transaction and bumps the run's version.
+its timeline event (contracts.md types) in the same transaction.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from storage.ids import new_id
 from storage.models import Checklist, ChecklistItem, Follower, Participant, Reminder, Run
-from storage.queries import add_timeline, bump_version
+from storage.queries import add_timeline
 
 
 # -- items -----------------------------------------------------------------------------------------
@@ -33,7 +33,6 @@ def add_item(session: Session, run_id: str, checklist_id: str, title: str, actor
     session.flush()
     add_timeline(session, run_id, "item_added", now, actor_id, f"{checklist.title}: {title}",
                  {"item_id": item.id, "checklist_id": checklist_id})
-    bump_version(session, run_id)
     return item
 
 
@@ -53,7 +52,6 @@ def remove_item(session: Session, run_id: str, item_id: str, actor_id: str, now:
     add_timeline(session, run_id, "item_removed", now, actor_id,
                  f"{checklist.title if checklist else ''}: {item.title}",
                  {"item_id": item_id, "checklist_id": item.checklist_id, "state": item.state})
-    bump_version(session, run_id)
     return item
 
 
@@ -73,7 +71,6 @@ def set_due(session: Session, run_id: str, item_id: str, due_at: int | None, act
     session.refresh(item)
     add_timeline(session, run_id, "item_due_changed", now, actor_id, item.title,
                  {"item_id": item_id, "from": before, "to": due_at})
-    bump_version(session, run_id)
     return item, True
 
 
@@ -96,7 +93,6 @@ def add_participant(session: Session, run_id: str, user_id: str, actor_id: str, 
     session.flush()
     add_timeline(session, run_id, "participant_joined", now, actor_id, summary or user_id,
                  {"user_id": user_id, "by": actor_id})
-    bump_version(session, run_id)
     return True
 
 
@@ -109,7 +105,6 @@ def remove_participant(session: Session, run_id: str, user_id: str, actor_id: st
     session.flush()
     add_timeline(session, run_id, "participant_left", now, actor_id, summary or user_id,
                  {"user_id": user_id, "by": actor_id})
-    bump_version(session, run_id)
     return True
 
 
@@ -128,7 +123,6 @@ def set_owner(session: Session, run_id: str, owner_id: str, actor_id: str, now: 
     add_participant(session, run_id, owner_id, actor_id, now, joined_summary)
     add_timeline(session, run_id, "owner_changed", now, actor_id, summary or f"{before} -> {owner_id}",
                  {"from": before, "to": owner_id})
-    bump_version(session, run_id)
     return before, True
 
 

@@ -38,7 +38,6 @@ class Run(SQLModel, table=True):
     retrospective_status: str = ""  # "" | published | cancelled
     retrospective_reminder_s: int = 0
     participants_may_finish: bool = False
-    version: int = 0  # bumped on every change; guards concurrent rewrites of the overview
 
 class Checklist(SQLModel, table=True):
     __tablename__ = "checklists"

@@ -164,11 +164,6 @@ def set_assignee(session: Session, run_id: str, item_id: str, assignee_id: str, 
     return item, True
 
 
-def bump_version(session: Session, run_id: str) -> None:
-    session.execute(update(Run).where(Run.id == run_id).values(version=Run.version + 1)
-                    .execution_options(synchronize_session=False))
-
-
 def set_run_fields(session: Session, run_id: str, **values: Any) -> None:
     session.execute(update(Run).where(Run.id == run_id).values(**values)
                     .execution_options(synchronize_session=False))

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from storage.ids import new_id
 from storage.models import ChecklistItem, Follower, Reminder, Run, StatusUpdate, TimelineEvent, WebhookStatus
-from storage.queries import add_timeline, bump_version
+from storage.queries import add_timeline
 
 STATUS = "status_update"
 RETRO = "retrospective"
@@ -196,8 +196,7 @@ def record_update(session: Session, run_id: str, author_id: str, message: str, n
     row = StatusUpdate(id=new_id(), run_id=run_id, at=now, author_id=author_id, message=message)
     session.add(row)
     session.execute(update(Run).where(Run.id == run_id)
-                    .values(reminder_interval_s=interval_s, status_updates_enabled=True,
-                            version=Run.version + 1)
+                    .values(reminder_interval_s=interval_s, status_updates_enabled=True)
                     .execution_options(synchronize_session=False))
     arm(session, run_id, STATUS, now + interval_s * 1000 if interval_s > 0 else None, interval_s)
     add_timeline(session, run_id, "status_updated", now, author_id, _first_line(message),
@@ -229,7 +228,7 @@ def finish(session: Session, run_id: str, actor_id: str, now: int, retro_due: in
            retro_interval_s: int) -> Run | None:
     """Mark the run finished (once: a second finish changes nothing and returns None)."""
     result = session.execute(update(Run).where(Run.id == run_id, Run.status == "in_progress")
-                             .values(status="finished", finished_at=now, version=Run.version + 1)
+                             .values(status="finished", finished_at=now)
                              .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return None
@@ -246,7 +245,7 @@ def finish(session: Session, run_id: str, actor_id: str, now: int, retro_due: in
 def restore(session: Session, run_id: str, actor_id: str, now: int) -> Run | None:
     """Back to in progress; the status reminder restarts one interval from now."""
     result = session.execute(update(Run).where(Run.id == run_id, Run.status == "finished")
-                             .values(status="in_progress", finished_at=None, version=Run.version + 1)
+                             .values(status="in_progress", finished_at=None)
                              .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return None
@@ -266,7 +265,7 @@ def set_retrospective(session: Session, run_id: str, actor_id: str, now: int, st
     run = session.get(Run, run_id)
     if run is None or not run.retrospective_enabled:
         return None
-    values: dict[str, Any] = {"retrospective_status": status, "version": Run.version + 1}
+    values: dict[str, Any] = {"retrospective_status": status}
     if text is not None:
         values["retrospective_text"] = text
     session.execute(update(Run).where(Run.id == run_id).values(**values)
@@ -311,4 +310,4 @@ def _first_line(text: str, limit: int = 120) -> str:
 
 __all__ = ["STATUS", "RETRO", "LEASE_S", "Claimed", "arm", "move", "claim_due", "mark_sent", "release",
            "take_posts", "note_post", "record_sent", "next_due",
-           "record_update", "snooze", "finish", "restore", "set_retrospective", "timeline", "bump_version"]
+           "record_update", "snooze", "finish", "restore", "set_retrospective", "timeline"]

@@ -143,8 +143,8 @@ async def test_start_update_and_finish_each_post_the_run_and_event_signed_with_t
     [started] = receiver.bodies("/start")
     assert started["id"] == view.run.id and started["name"] == "Database down"
     assert started["status"] == "in_progress" and started["channel_id"] == view.run.channel_id
-    assert started["event"] == {"type": "run_started", "at": iso(env.clock.now_ms()), "user_id": "",
-                                "payload": {}}
+    assert started["event"] == {"type": "run_started", "at": iso(env.clock.now_ms()),
+                                "user_id": view.run.creator_id, "payload": {}}
     assert started["details_url"] == f"http://bot.test/api/v0/runs/{view.run.id}"
 
     env.clock.advance(60)

@@ -230,7 +230,7 @@ def test_a_run_with_everything_round_trips(db_engine: Engine) -> None:
         run = session.get(Run, run_id)
         assert run is not None
         assert run.broadcast_threads == {"town-square-id": "root-post-id"}
-        assert (run.status, run.private, run.version, run.finished_at) == ("in_progress", True, 0, None)
+        assert (run.status, run.private, run.finished_at) == ("in_progress", True, None)
         assert counts(session, run_id) == {"checklists": 2, "checklist_items": 4, "participants": 2,
                                            "followers": 1, "timeline_events": 1, "status_updates": 1,
                                            "reminders": 1}
@@ -438,10 +438,10 @@ async def test_a_real_postgresql_serialization_failure_is_retried(pg_url: str) -
         assert run is not None
         if len(attempts) == 1:  # another bot process changes the run after we read it
             with engine.begin() as other:
-                other.execute(text("UPDATE runs SET version = version + 1 WHERE id = :id"), {"id": run_id})
-        run.version += 1
+                other.execute(text("UPDATE runs SET seq = seq + 1 WHERE id = :id"), {"id": run_id})
+        run.seq += 1
         session.flush()
-        return run.version
+        return run.seq
 
     async with Database(engine, backoff=no_backoff) as db:
         assert await db.run(bump) == 2
