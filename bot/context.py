@@ -68,6 +68,7 @@ class Context:
     tasks: Tasks = field(default_factory=Tasks)
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     edits: EditWatch = field(default_factory=EditWatch)
+    batches: dict[str, Any] = field(default_factory=dict)  # bot.tasks.Batcher by name (group commits)
     teams: dict[str, MMTeam] = field(default_factory=dict)
     users: UserDirectory | None = None
     reminders: Any = None  # handlers.reminders.ReminderService, wired by bot/app.py

@@ -154,3 +154,54 @@ class EditWatch:
         finally:
             if self._waiting.get(post_id) is waiting:
                 del self._waiting[post_id]
+
+
+class Batcher:
+    """Group commit: calls that arrive while a batch is being written wait for the next one, which
+    writes them all at once.
+
+    `await batcher.submit(op)` returns that op's result. `write(ops)` gets the ops in arrival order and
+    returns one result per op (an Exception instance in a result's place is raised to that caller
+    only). Under a burst, twenty clicks cost two transactions instead of twenty, which matters most on
+    SQLite, where writers take turns.
+    """
+
+    def __init__(self, write: Callable[[list[Any]], Awaitable[list[Any]]], tasks: Tasks, *,
+                 most: int = 200, name: str = "batch") -> None:
+        self._write = write
+        self._tasks = tasks
+        self._most = most
+        self._name = name
+        self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._running = False
+
+    async def submit(self, op: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        if not self._running:
+            self._running = True
+            self._tasks.spawn(self._drain(), name=self._name)
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:self._most], self._pending[self._most:]
+                try:
+                    results = await self._write([op for op, _ in batch])
+                except BaseException as exc:  # noqa: BLE001 - every waiter hears about it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for (_, future), result in zip(batch, results):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._running = False

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.context import Context
+from bot.tasks import Batcher
 from bot.domain.permissions import Action, RunFacts, Viewer, decide
 from handlers.views import STATE_PROP, post_lock, render_checklist, schedule_overview_refresh
 from storage import queries
@@ -117,12 +118,29 @@ def _participant_apply(session: Any, run_id: str, item_id: str, verb: str, actor
     return "ok", run, loaded[2], loaded[3]
 
 
+def _participant_apply_many(session: Any, ops: list[tuple[str, str, str, str]], now: int) -> list[Any]:
+    """Several clicks in one transaction, in arrival order (a double click: the second finds the item
+    already changed and does nothing)."""
+    return [_participant_apply(session, run_id, item_id, verb, actor, now)
+            for run_id, item_id, verb, actor in ops]
+
+
+def _click_batcher(ctx: Context) -> Batcher:
+    batcher = ctx.batches.get("item_clicks")
+    if batcher is None:
+        async def write(ops: list[tuple[str, str, str, str]]) -> list[Any]:
+            return await ctx.db.run(_participant_apply_many, ops, ctx.clock.now_ms())
+
+        batcher = ctx.batches["item_clicks"] = Batcher(write, ctx.tasks, name="item-clicks")
+    return batcher
+
+
 async def change_item_by_participant(ctx: Context, run_id: str, item_id: str, verb: str, actor_id: str
                                      ) -> tuple[str, Run | None, ItemChange | None]:
-    """One transaction for the permission check and the change, when the actor takes part in the run
-    (the common case); otherwise nothing is changed and the outcome says why."""
-    outcome, run, item, changed = await ctx.db.run(_participant_apply, run_id, item_id, verb, actor_id,
-                                                   ctx.clock.now_ms())
+    """The permission check and the change in one transaction, when the actor takes part in the run
+    (the common case); otherwise nothing is changed and the outcome says why. Concurrent clicks share
+    transactions (group commit, bot.tasks.Batcher)."""
+    outcome, run, item, changed = await _click_batcher(ctx).submit((run_id, item_id, verb, actor_id))
     if outcome != "ok" or item is None:
         return outcome, run, None
     if changed:

@@ -5,6 +5,8 @@ always what the database holds. Texts come from templates; buttons are built her
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from bot.actions import (
@@ -68,8 +70,6 @@ STATE_PROP = "playbooks_state"
 
 
 def checklist_state(items: list[ChecklistItem], interactive: bool = True) -> str:
-    import hashlib
-
     raw = "|".join(f"{i.id}:{i.state}:{i.assignee_id}:{i.due_at}:{i.title}" for i in items)
     return hashlib.sha256(f"{interactive}|{raw}".encode()).hexdigest()[:16]
 
@@ -92,9 +92,8 @@ def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple
 
 
 def overview_props(ctx: Context, view: RunView) -> dict[str, Any]:
-    """Buttons on the overview post; other features add theirs through this one function."""
-    hook = getattr(ctx, "overview_buttons", None)
-    actions = list(hook(view)) if callable(hook) else []
+    """Buttons on the overview post."""
+    actions: list[dict[str, Any]] = []
     if view.run.status == "in_progress":
         actions += [button(ctx.signer, "overviewupdate", "Post update", PostUpdate(view.run.id), ctx.action_url,
                            "primary"),
@@ -117,15 +116,20 @@ async def refresh_checklist_post(ctx: Context, view: RunView, checklist_index: i
 
 
 async def refresh_overview(ctx: Context, run_id: str) -> None:
-    """Re-render the overview post from stored state (coalesced by the caller)."""
-    from storage.queries import load_view
+    """Re-render the overview post from stored state (coalesced by the caller); no call to
+    Mattermost when it would show exactly what it shows (an assignee change moves no progress)."""
+    from storage.queries import load_overview
 
-    view = await ctx.db.run(load_view, run_id)
+    view = await ctx.db.run(load_overview, run_id, readonly=True)
     if view is None or not view.run.overview_post_id:
         return
     names = await ctx.users.names([view.run.owner_id])  # type: ignore[union-attr]
     message, props = render_overview(ctx, view, names)
+    digest = hashlib.sha256(json.dumps([message, props], sort_keys=True).encode()).hexdigest()[:16]
+    if ctx.edits.sent(view.run.overview_post_id) == digest:
+        return
     await ctx.gateway.update_post(view.run.overview_post_id, message, props)
+    ctx.edits.mark_sent(view.run.overview_post_id, digest)
 
 
 def schedule_overview_refresh(ctx: Context, run_id: str) -> None:

@@ -27,7 +27,11 @@ class RunView:
     status_updates: list[StatusUpdate] = field(default_factory=list)
     reminder: Reminder | None = None
 
+    states: list[str] | None = None  # set by load_overview, which loads no item rows
+
     def item_states(self) -> list[str]:
+        if self.states is not None:
+            return self.states
         return [i.state for _, items in self.checklists for i in items]
 
     def find_item(self, item_id: str) -> tuple[int, Checklist, int, ChecklistItem] | None:
@@ -99,6 +103,18 @@ def load_view(session: Session, run_id: str, with_history: bool = False) -> RunV
                                           .order_by(TimelineEvent.at, TimelineEvent.id)))
         view.status_updates = list(session.exec(select(StatusUpdate).where(StatusUpdate.run_id == run_id)
                                                 .order_by(StatusUpdate.at)))
+    return view
+
+
+def load_overview(session: Session, run_id: str) -> RunView | None:
+    """What the overview post shows: the run, its items' states (no item rows) and its reminder."""
+    run = session.get(Run, run_id)
+    if run is None:
+        return None
+    states = list(session.exec(select(ChecklistItem.state).where(ChecklistItem.run_id == run_id)))
+    view = RunView(run=run, checklists=[], participant_ids=[], states=states)
+    view.reminder = session.exec(select(Reminder).where(Reminder.run_id == run_id,
+                                                        Reminder.kind == "status_update")).first()
     return view
 
 
