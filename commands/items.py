@@ -74,7 +74,7 @@ def _load_for_post(session: Any, run_id: str, checklist_id: str) -> tuple[Any, A
 
 
 async def _edit_checklist_post(ctx: Context, run_id: str, checklist_id: str) -> None:
-    loaded = await ctx.db.run(_load_for_post, run_id, checklist_id)
+    loaded = await ctx.db.run(_load_for_post, run_id, checklist_id, readonly=True)
     if loaded is None or not loaded[1].post_id:
         return
     run, checklist, items = loaded
@@ -146,7 +146,7 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
     run = target.run
     joined = False
     if user is not None:
-        participant, _ = await ctx.db.run(edits.membership, run.id, user.id)
+        participant, _ = await ctx.db.run(edits.membership, run.id, user.id, readonly=True)
         if not participant:
             # Assigning someone makes them a participant and adds them to the run's channel. Mattermost
             # refuses people outside the run's team (404) - that is the team-membership check.

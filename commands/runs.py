@@ -34,7 +34,7 @@ async def run_list(cmd: SlashCommand, ctx: Context) -> Reply:
         raise usage_error(ctx, "list", "list_filter", query=A.shown(" ".join(cmd.rest)))
     mine = bool(cmd.rest) and cmd.rest[0].lower() == "mine"
     is_admin = False if mine else await ctx.is_admin(cmd.user_id)
-    lines, total = await ctx.db.run(edits.team_runs, cmd.team_id, cmd.user_id, is_admin, mine, LIST_LIMIT)
+    lines, total = await ctx.db.run(edits.team_runs, cmd.team_id, cmd.user_id, is_admin, mine, LIST_LIMIT, readonly=True)
     names = await ctx.users.names([line.run.owner_id for line in lines])  # type: ignore[union-attr]
     return Ephemeral(ctx.render("commands/list.md.j2", lines=lines, total=total, mine=mine, names=names,
                                 more=max(0, total - len(lines)), here=cmd.channel_id,
@@ -49,9 +49,9 @@ async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
         raise usage_error(ctx, "info", "extra_args", what="arguments besides `--run`",
                           query=A.shown(" ".join(target.args)))
     run = target.run
-    lists = await ctx.db.run(edits.load_items, run.id)
-    reminder = await ctx.db.run(edits.status_reminder, run.id)
-    participants = await ctx.db.run(edits.participant_ids, run.id)
+    lists = await ctx.db.run(edits.load_items, run.id, readonly=True)
+    reminder = await ctx.db.run(edits.status_reminder, run.id, readonly=True)
+    participants = await ctx.db.run(edits.participant_ids, run.id, readonly=True)
     names = await ctx.users.names([run.owner_id])  # type: ignore[union-attr]
     prog = progress([i.state for _, items in lists for i in items])
     mine = [(f"{c.position + 1}.{i.position + 1}", i) for c, items in lists for i in items
@@ -82,7 +82,7 @@ async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
     user = await find_person(ctx, cmd, "owner", target.args[0])
     if user.id == run.owner_id:
         return Ephemeral(ctx.render("commands/owner_same.md.j2", username=user.username))
-    participant, _ = await ctx.db.run(edits.membership, run.id, user.id)
+    participant, _ = await ctx.db.run(edits.membership, run.id, user.id, readonly=True)
     if not participant:
         refusal = await add_to_channel(ctx, run.channel_id, user.id)
         if refusal:
@@ -111,6 +111,6 @@ async def run_todo(cmd: SlashCommand, ctx: Context) -> Reply:
     if cmd.rest:
         raise usage_error(ctx, "todo", "extra_args", what="arguments", query=A.shown(" ".join(cmd.rest)))
     now = ctx.clock.now_ms()
-    todo = await ctx.db.run(edits.todo, cmd.user_id, now)
+    todo = await ctx.db.run(edits.todo, cmd.user_id, now, readonly=True)
     return Ephemeral(ctx.render("commands/todo.md.j2", items=todo.items, overdue=todo.overdue_updates,
                                 now=now))

@@ -40,7 +40,7 @@ async def target_run(ctx: Context, cmd: SlashCommand, action: Action,
                      statuses: tuple[str, ...] = ("in_progress",)) -> RunTarget:
     """The run the command means, once the person is allowed `action` on it."""
     run, rest = await select_run(ctx, cmd, cmd.rest, statuses=statuses)
-    participant, follower = await ctx.db.run(edits.membership, run.id, cmd.user_id)
+    participant, follower = await ctx.db.run(edits.membership, run.id, cmd.user_id, readonly=True)
     decision = await check(ctx, cmd, run, action, participant)
     if not decision.allowed:
         raise UserError(ctx.render(decision.reason))
@@ -66,7 +66,7 @@ Lists = list[tuple[Checklist, list[ChecklistItem]]]
 
 
 async def load_lists(ctx: Context, run_id: str) -> Lists:
-    return await ctx.db.run(edits.load_items, run_id)
+    return await ctx.db.run(edits.load_items, run_id, readonly=True)
 
 
 def item_titles(lists: Lists) -> list[list[str]]:

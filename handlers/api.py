@@ -56,7 +56,7 @@ async def list_runs(ctx: Context, user: MMUser, team_ids: frozenset[str], query:
     team_id = query.get("team_id", "")
     teams = [team_id] if team_id else None
     runs, total = await ctx.db.run(_list, teams, query.get("channel_id", ""), status, user.id,
-                                   sorted(team_ids), user.is_admin, per_page, page * per_page)
+                                   sorted(team_ids), user.is_admin, per_page, page * per_page, readonly=True)
     return 200, {"items": [run_json(v) for v in runs], "total": total}
 
 
@@ -71,7 +71,7 @@ def _list(session: Any, teams: list[str] | None, channel_id: str, status: str, v
 
 async def get_run(ctx: Context, user: MMUser, team_ids: frozenset[str], query: dict[str, str],
                   params: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    view = await ctx.db.run(queries.load_view, params["run_id"], True)
+    view = await ctx.db.run(queries.load_view, params["run_id"], True, readonly=True)
     not_found = (404, {"error": "No run with this id, or you may not see it."})
     if view is None:
         return not_found

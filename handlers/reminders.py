@@ -73,7 +73,7 @@ class ReminderService:
             self.wakeup.wake_at(due_ms, replace=False)
 
     async def run_started(self, run_id: str) -> None:
-        run = await self.ctx.db.run(queries.get_run, run_id)
+        run = await self.ctx.db.run(queries.get_run, run_id, readonly=True)
         if run is None or not run.status_updates_enabled or run.reminder_interval_s <= 0:
             return
         due = run.created_at + run.reminder_interval_s * 1000

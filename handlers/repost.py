@@ -21,11 +21,11 @@ def _find(session: Any, post_id: str, channel_id: str) -> tuple[str, str] | None
 
 
 async def repost_if_run_post(ctx: Context, post_id: str, channel_id: str) -> None:
-    found = await ctx.db.run(_find, post_id, channel_id)
+    found = await ctx.db.run(_find, post_id, channel_id, readonly=True)
     if found is None:
         return
     run_id, checklist_id = found
-    view = await ctx.db.run(queries.load_view, run_id)
+    view = await ctx.db.run(queries.load_view, run_id, readonly=True)
     if view is None:
         return
     names = await ctx.users.names([view.run.owner_id] + [i.assignee_id for _, its in view.checklists  # type: ignore[union-attr]

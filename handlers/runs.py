@@ -228,7 +228,7 @@ async def _add_members(ctx: Context, channel: MMChannel, user_ids: list[str], by
 
 
 async def _post_run_messages(ctx: Context, run_id: str, pb: Any, outcome: RunOutcome) -> None:
-    view = await ctx.db.run(queries.load_view, run_id)
+    view = await ctx.db.run(queries.load_view, run_id, readonly=True)
     names = await ctx.users.names([view.run.owner_id] + [i.assignee_id for _, its in view.checklists  # type: ignore[union-attr]
                                                          for i in its])
     try:
