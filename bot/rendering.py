@@ -47,6 +47,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            # Templates do not change while the bot runs: no stat() of the file on every render, which
+            # would be file I/O on the event loop.
+            auto_reload=False,
         )
         self.env.filters["md"] = escape_md
         self.env.filters["defuse"] = defuse_mentions
