@@ -31,7 +31,7 @@ async def _item_verb(cmd: SlashCommand, ctx: Context, name: str, verb: str) -> R
     target = await target_run(ctx, cmd, Action.WORK)
     lists = await load_lists(ctx, target.run.id)
     number, item = find_item(ctx, name, target.args, lists)
-    change = await change_item(ctx, target.run.id, item.id, verb, cmd.user_id, edit_post=False, render=False)
+    change = await change_item(ctx, target.run.id, item.id, verb, cmd.user_id)
     if change is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
     if change.changed:
@@ -157,7 +157,7 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
             joined = await ctx.db.run(edits.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
                                      f"@{user.username} (assigned {number})")
     change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
-                               assignee_id=user.id if user else "", edit_post=False, render=False)
+                               assignee_id=user.id if user else "")
     if change is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
     if change.changed:

@@ -29,7 +29,7 @@ async def item_click(click: Click, ctx: Context, verb: str) -> Reply:
         assert run is not None
         if run.status == "in_progress":
             change = await change_item(ctx, ref.run_id, ref.item_id, verb, click.user_id,
-                                       assignee_id=click.user_id, edit_post=False, render=False)
+                                       assignee_id=click.user_id)
             outcome = "ok" if change is not None else "gone_item"
     if outcome == "finished" or (run is not None and run.status != "in_progress"):
         assert run is not None
