@@ -36,7 +36,8 @@ def build_router() -> Router:
     root = Router("root")
     for module in (help_cmds, run_cmds, clicks, dialogs):
         root.include(module.router)
-    for name in ("commands.items", "commands.runs", "commands.people", "handlers.updates"):
+    for name in ("commands.items", "commands.runs", "commands.people", "handlers.updates",
+                 "commands.settings"):
         try:
             module = __import__(name, fromlist=["router"])
         except ModuleNotFoundError as exc:
@@ -107,6 +108,7 @@ class BotApp:
         self.ctx: Context | None = None
         self.listener: Any = None
         self.scheduler: Any = None
+        self.digests: Any = None  # handlers.digests.DigestService
         self.command_status = CommandStatus()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -158,6 +160,8 @@ class BotApp:
             log.error("slash command not registered: %s", problem)
         if self.scheduler is not None:
             await self.scheduler.start()
+        if self.digests is not None:
+            await self.digests.start()
         self._start_listener()
         log.info("bot started url=%s public_url=%s teams=%d playbooks=%d", self.url, self.ctx.public_url,
                  len(teams), len(playbooks))
@@ -178,6 +182,9 @@ class BotApp:
         from handlers.webhooks import Webhooks
 
         self.ctx.hooks = Webhooks(self.ctx, HttpPoster())
+        from handlers.digests import DigestService
+
+        self.digests = DigestService(self.ctx)
 
     def _start_listener(self) -> None:
         assert self.ctx is not None
@@ -224,6 +231,8 @@ class BotApp:
             await asyncio.gather(self._ws_task, return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.digests is not None:
+            await self.digests.stop()
         if self.ctx is not None and self.ctx.hooks is not None:
             await self.ctx.hooks.close()  # gives up pending retries, so stopping never waits a backoff
         if self.ctx is not None:

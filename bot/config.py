@@ -11,6 +11,7 @@ Keys (see bot.toml for the commented example):
     [playbooks]  dir
     [logging]    level
     [security]   secret
+    [digests]    hour          (UTC hour of the daily digest, 0-23; default 9)
     [testing]    clock_file   (test-only; never set in production)
 
 An empty or absent `[mattermost] url` means sandbox mode: `make run` starts the local stand-in and
@@ -45,6 +46,7 @@ __all__ = [
     "PlaybooksSettings",
     "LoggingSettings",
     "SecuritySettings",
+    "DigestsSettings",
     "TestingSettings",
     "load_settings",
     "derive_signing_key",
@@ -107,6 +109,11 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class DigestsSettings:
+    hour: int = 9  # UTC hour at which the daily (and, on Mondays, weekly) digest is sent
+
+
+@dataclass(frozen=True)
 class TestingSettings:
     # Test-only: read "now" from this file (epoch milliseconds; bot.clock.FileClock), so a test can move
     # the time of a bot it runs as a separate process. None = the real clock.
@@ -121,6 +128,7 @@ class Settings:
     playbooks: PlaybooksSettings = PlaybooksSettings()
     logging: LoggingSettings = LoggingSettings()
     security: SecuritySettings = SecuritySettings()
+    digests: DigestsSettings = DigestsSettings()
     testing: TestingSettings = TestingSettings()
     source: Path | None = None  # the config file read, None when it came from the environment only
 
@@ -260,6 +268,14 @@ def _listen(value: object, from_env: bool) -> tuple[str, str, int]:
     return text, host, port
 
 
+def _hour(value: object, from_env: bool) -> int:
+    if from_env and isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23:
+        raise _bad("a whole hour from 0 to 23 (UTC)", value)
+    return value
+
+
 def _log_level(value: object, from_env: bool) -> str:
     if not isinstance(value, str) or value.strip().upper() not in _LOG_LEVELS:
         raise _bad("one of " + ", ".join(_LOG_LEVELS), value)
@@ -303,6 +319,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "playbooks": {"dir": _directory},
     "logging": {"level": _log_level},
     "security": {"secret": _string},
+    "digests": {"hour": _hour},
     "testing": {"clock_file": _file_path},
 }
 
@@ -454,6 +471,7 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
         playbooks=playbooks,
         logging=LoggingSettings(**values["logging"]),
         security=SecuritySettings(**values["security"]),
+        digests=DigestsSettings(**values["digests"]),
         testing=_testing(values["testing"], base),
         source=source.resolve() if source else None,
     )

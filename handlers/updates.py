@@ -21,6 +21,7 @@ from bot.router import (
     Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, SlashCommand, UserError,
 )
 from commands.selection import select_run
+from commands.timeline import timeline_add
 from handlers.announce import announce
 from handlers.items import authorize
 from handlers.reminders import permalink, retro_buttons
@@ -364,9 +365,11 @@ def _require_retro(ctx: Context, run: Run) -> None:
 
 # --- timeline ---------------------------------------------------------------------------------------
 
-@router.command("timeline", usage="[--run <name>]")
+@router.command("timeline", usage="[add <post id or link> [summary]] [--run <name>]")
 async def timeline_command(cmd: SlashCommand, ctx: Context) -> Reply:
-    """Show the run's timeline: what happened, when and by whom."""
+    """Show the run's timeline, or add a post to it: `add` and the post's link."""
+    if cmd.rest and cmd.rest[0].lower() == "add":
+        return await timeline_add(cmd, ctx)
     run, _ = await select_run(ctx, cmd, cmd.rest, statuses=BOTH)
     await _allowed(ctx, run.id, cmd.user_id, Action.VIEW)
     events = await ctx.db.run(updates.timeline, run.id, readonly=True)
@@ -384,6 +387,7 @@ TIMELINE_LABELS = {
     "item_removed": "Item removed", "command_ran": "Command ran", "participant_joined": "Joined",
     "participant_left": "Left", "run_finished": "Finished", "run_restored": "Restored",
     "retrospective_published": "Retrospective published", "retrospective_cancelled": "No retrospective",
+    "event_from_post": "Post",
 }
 
 

@@ -144,3 +144,18 @@ class WebhookStatus(SQLModel, table=True):
     ok: bool = True
     failures: int = 0  # consecutive failed deliveries (each after all its retries)
     error: str = ""
+
+class UserSettings(SQLModel, table=True):
+    """A person's own settings (`/playbook settings`) and the day their last digest went out.
+
+    `last_digest_day` (days since 0001-01-01, date.toordinal) is the digest's claim: a round sets it to
+    today with a conditional UPDATE before sending, so each person gets one digest a day however many
+    rounds or bot processes run. A row is created the first time someone changes a setting or is due.
+    """
+
+    __tablename__ = "user_settings"
+
+    user_id: str = Field(primary_key=True, max_length=26)
+    daily_digest: bool = True
+    weekly_digest: bool = True
+    last_digest_day: int = 0

@@ -1,0 +1,85 @@
+"""`/playbook timeline add <post id or permalink> [summary]`: put an existing post on a run's timeline
+(the plugin's `/playbook add <postID>`, reached from a post's menu). handlers.updates' `timeline` command
+hands its `add` form here, so there stays one `timeline` registration.
+
+The post must be one the person could read (a public channel of the run's team, or a private one they
+are in) and must belong to the run's team: adding a post copies its first words onto the timeline, which
+everyone who can see the run reads.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from bot.context import Context
+from bot.domain import args as A
+from bot.domain.permissions import Action
+from bot.models import MattermostError, MMChannel, MMPost
+from bot.router import Ephemeral, Reply, SlashCommand, UserError
+from commands.targets import target_run, usage_error
+from storage.timeline import add_post_event
+
+MAX_SUMMARY = 64  # the plugin's limit on a timeline summary
+DEFAULT_WORDS = 40  # the default summary: this many characters of the post, then "…"
+_POST_ID = re.compile(r"[a-z0-9]{26}")
+# A permalink, as Mattermost's "Copy Link" gives it: <site>/<team>/pl/<post id>.
+_PERMALINK = re.compile(r"https?://\S+?/[^/\s]+/pl/([a-z0-9]{26})/?(?:[?#]\S*)?")
+
+
+def parse_post_ref(text: str) -> str | None:
+    """The post id in `text` (an id or a permalink), or None."""
+    text = text.strip().strip("<>")
+    if _POST_ID.fullmatch(text):
+        return text
+    match = _PERMALINK.fullmatch(text)
+    return match.group(1) if match else None
+
+
+def default_summary(message: str) -> str:
+    one_line = " ".join(message.split())
+    return one_line if len(one_line) <= DEFAULT_WORDS else one_line[:DEFAULT_WORDS].rstrip() + "…"
+
+
+async def timeline_add(cmd: SlashCommand, ctx: Context) -> Reply:
+    """`cmd.rest` is ("add", <post>, [summary words], [--run <name>])."""
+    target = await target_run(ctx, replace(cmd, args=(cmd.args[0], *cmd.rest[1:])), Action.WORK)
+    run = target.run
+    if not target.args:
+        raise usage_error(ctx, "timeline", "post_missing")
+    post_id = parse_post_ref(target.args[0])
+    if post_id is None:
+        raise usage_error(ctx, "timeline", "post_bad", query=A.shown(target.args[0]))
+    words = " ".join(target.args[1:]).strip()
+    if len(words) > MAX_SUMMARY:
+        raise usage_error(ctx, "timeline", "summary_too_long", length=len(words), limit=MAX_SUMMARY)
+    post, channel = await _readable_post(ctx, cmd.user_id, post_id)
+    if post is None or channel is None:
+        raise UserError(ctx.render("updates/post_unreadable.md.j2", post_id=post_id))
+    if channel.team_id != run.team_id:
+        raise UserError(ctx.render("updates/post_other_team.md.j2", name=run.name))
+    summary = words or default_summary(post.message)
+    if not summary:
+        author = (await ctx.users.names([post.user_id])).get(post.user_id, "")  # type: ignore[union-attr]
+        summary = ctx.render("updates/post_summary_empty.md.j2", author=author).strip()
+    summary = summary[:MAX_SUMMARY]
+    async with ctx.locks(run.id):
+        event = await ctx.db.run(add_post_event, run.id, post.id, post.create_at or ctx.clock.now_ms(),
+                                 cmd.user_id, summary, {"channel_id": channel.id, "author_id": post.user_id})
+    if event is None:
+        raise UserError(ctx.render("updates/post_already.md.j2", name=run.name))
+    return Ephemeral(ctx.render("updates/post_added.md.j2", name=run.name, summary=summary))
+
+
+async def _readable_post(ctx: Context, user_id: str, post_id: str) -> tuple[MMPost | None, MMChannel | None]:
+    """The post and its channel when the bot can read it and the person could too; else (None, None),
+    the same for a missing post as for a hidden one, so the answer says nothing about what exists."""
+    try:
+        post = await ctx.gateway.get_post(post_id)
+        channel = await ctx.gateway.get_channel(post.channel_id)
+        if channel.type != "O" and user_id not in await ctx.gateway.get_channel_member_ids(channel.id):
+            return None, None
+    except MattermostError as err:
+        if err.status in (400, 403, 404):
+            return None, None
+        raise
+    return post, channel
