@@ -19,7 +19,7 @@ from commands.targets import (
     Lists, add_to_channel, find_checklist, find_item, find_person, load_lists, target_run, usage_error,
 )
 from handlers.items import change_item
-from handlers.views import STATE_PROP, post_lock, render_checklist, schedule_overview_refresh
+from handlers.views import edit_checklist_post, schedule_overview_refresh
 from storage import edits, queries
 
 router = Router("items")
@@ -65,27 +65,10 @@ async def item_restore(cmd: SlashCommand, ctx: Context) -> Reply:
     return await _item_verb(cmd, ctx, "unskip", "restore")
 
 
-def _load_for_post(session: Any, run_id: str, checklist_id: str) -> tuple[Any, Any, list[Any]] | None:
-    run = queries.get_run(session, run_id)
-    loaded = queries.load_checklist(session, checklist_id)
-    if run is None or loaded is None:
-        return None
-    return run, loaded[0], loaded[1]
-
-
-async def _edit_checklist_post(ctx: Context, run_id: str, checklist_id: str) -> None:
-    loaded = await ctx.db.run(_load_for_post, run_id, checklist_id, readonly=True)
-    if loaded is None or not loaded[1].post_id:
-        return
-    run, checklist, items = loaded
-    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
-    message, props = render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names,
-                                      ctx.clock.now_ms(), interactive=run.status == "in_progress")
-    # Under the post's lock and marked as sent, like every other writer of the post (handlers.views),
-    # so click answers stay ordered and the stale-post mender knows this rendering is ours.
-    async with ctx.locks(post_lock(checklist.post_id)):
-        ctx.edits.mark_sent(checklist.post_id, props[STATE_PROP])
-        await ctx.gateway.update_post(checklist.post_id, message, props)
+async def _edit_checklist_post(ctx: Context, checklist_id: str) -> None:
+    post_id = await ctx.db.run(queries.checklist_post_id, checklist_id, readonly=True)
+    if post_id:
+        await edit_checklist_post(ctx, checklist_id, post_id)
 
 
 def refresh_later(ctx: Context, run_id: str, checklist_id: str) -> None:
@@ -95,7 +78,7 @@ def refresh_later(ctx: Context, run_id: str, checklist_id: str) -> None:
     rendering from rows when the edit runs means a burst of commands costs one or two edits, and the
     last one always shows the latest state.
     """
-    ctx.tasks.coalesce(f"checklist:{checklist_id}", lambda: _edit_checklist_post(ctx, run_id, checklist_id))
+    ctx.tasks.coalesce(f"checklist:{checklist_id}", lambda: _edit_checklist_post(ctx, checklist_id))
     schedule_overview_refresh(ctx, run_id)
 
 

@@ -104,15 +104,27 @@ def overview_props(ctx: Context, view: RunView) -> dict[str, Any]:
 
 
 async def refresh_checklist_post(ctx: Context, view: RunView, checklist_index: int) -> None:
-    checklist, items = view.checklists[checklist_index]
-    if not checklist.post_id:
-        return
-    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
-    message, props = render_checklist(ctx, view.run.id, checklist_index + 1, checklist, items, names,
-                                      ctx.clock.now_ms(), interactive=view.run.status == "in_progress")
-    async with ctx.locks(post_lock(checklist.post_id)):
-        ctx.edits.mark_sent(checklist.post_id, props[STATE_PROP])
-        await ctx.gateway.update_post(checklist.post_id, message, props)
+    checklist, _ = view.checklists[checklist_index]
+    if checklist.post_id:
+        await edit_checklist_post(ctx, checklist.id, checklist.post_id)
+
+
+async def edit_checklist_post(ctx: Context, checklist_id: str, post_id: str) -> None:
+    """Edit a checklist post to show its rows. Read and rendered under the post's lock, like every
+    writer of the post, so a click answered meanwhile is never overtaken by an older picture; marked
+    as sent so the stale-post mender (handlers.events) knows the rendering is the bot's."""
+    from storage.queries import load_checklist_with_run
+
+    async with ctx.locks(post_lock(post_id)):
+        loaded = await ctx.db.run(load_checklist_with_run, checklist_id, readonly=True)
+        if loaded is None:
+            return
+        run, checklist, items = loaded
+        names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
+        message, props = render_checklist(ctx, run.id, checklist.position + 1, checklist, items, names,
+                                          ctx.clock.now_ms(), interactive=run.status == "in_progress")
+        ctx.edits.mark_sent(post_id, props[STATE_PROP])
+        await ctx.gateway.update_post(post_id, message, props)
 
 
 async def refresh_overview(ctx: Context, run_id: str) -> None:

@@ -118,6 +118,20 @@ def load_overview(session: Session, run_id: str) -> RunView | None:
     return view
 
 
+def load_checklist_with_run(session: Session, checklist_id: str) -> tuple[Run, Checklist, list[ChecklistItem]] | None:
+    """What a checklist post shows: its run (for the status), the checklist and its items."""
+    loaded = load_checklist(session, checklist_id)
+    if loaded is None:
+        return None
+    run = session.get(Run, loaded[0].run_id)
+    return None if run is None else (run, loaded[0], loaded[1])
+
+
+def checklist_post_id(session: Session, checklist_id: str) -> str:
+    checklist = session.get(Checklist, checklist_id)
+    return checklist.post_id if checklist is not None else ""
+
+
 def load_checklist(session: Session, checklist_id: str) -> tuple[Checklist, list[ChecklistItem]] | None:
     checklist = session.get(Checklist, checklist_id)
     if checklist is None:
