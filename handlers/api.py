@@ -65,8 +65,7 @@ def _list(session: Any, teams: list[str] | None, channel_id: str, status: str, v
     runs, total = queries.list_runs(session, team_ids=teams, channel_id=channel_id, status=status,
                                     viewer_id=viewer_id, viewer_team_ids=viewer_teams, is_admin=is_admin,
                                     limit=limit, offset=offset)
-    views = [queries.load_view(session, r.id, with_history=True) for r in runs]
-    return [v for v in views if v is not None], total
+    return queries.load_views(session, runs, with_history=True), total
 
 
 async def get_run(ctx: Context, user: MMUser, team_ids: frozenset[str], query: dict[str, str],

@@ -82,28 +82,41 @@ def get_run(session: Session, run_id: str) -> Run | None:
 
 def load_view(session: Session, run_id: str, with_history: bool = False) -> RunView | None:
     run = session.get(Run, run_id)
-    if run is None:
-        return None
-    checklists = list(session.exec(select(Checklist).where(Checklist.run_id == run_id)
-                                   .order_by(Checklist.position)))
-    items = list(session.exec(select(ChecklistItem).where(ChecklistItem.run_id == run_id)
-                              .order_by(ChecklistItem.position)))
-    by_list: dict[str, list[ChecklistItem]] = {c.id: [] for c in checklists}
-    for item in items:
-        by_list.setdefault(item.checklist_id, []).append(item)
-    participants = list(session.exec(select(Participant.user_id).where(Participant.run_id == run_id)
-                                     .order_by(Participant.joined_at, Participant.user_id)))
-    followers = list(session.exec(select(Follower.user_id).where(Follower.run_id == run_id)))
-    view = RunView(run=run, checklists=[(c, by_list[c.id]) for c in checklists],
-                   participant_ids=participants, follower_ids=followers)
-    view.reminder = session.exec(select(Reminder).where(Reminder.run_id == run_id,
-                                                        Reminder.kind == "status_update")).first()
-    if with_history:
-        view.timeline = list(session.exec(select(TimelineEvent).where(TimelineEvent.run_id == run_id)
-                                          .order_by(TimelineEvent.at, TimelineEvent.id)))
-        view.status_updates = list(session.exec(select(StatusUpdate).where(StatusUpdate.run_id == run_id)
-                                                .order_by(StatusUpdate.at)))
-    return view
+    return None if run is None else load_views(session, [run], with_history)[0]
+
+
+def load_views(session: Session, runs: list[Run], with_history: bool = False) -> list[RunView]:
+    """Views of several runs with one query per table, not one per run (the HTTP API lists pages of
+    runs)."""
+    if not runs:
+        return []
+    ids = [r.id for r in runs]
+
+    def rows(model: Any, *order: Any) -> dict[str, list[Any]]:
+        grouped: dict[str, list[Any]] = {run_id: [] for run_id in ids}
+        for row in session.exec(select(model).where(col(model.run_id).in_(ids)).order_by(*order)):
+            grouped[row.run_id].append(row)
+        return grouped
+
+    checklists = rows(Checklist, Checklist.position)
+    items = rows(ChecklistItem, ChecklistItem.position)
+    participants = rows(Participant, Participant.joined_at, Participant.user_id)
+    followers = rows(Follower, Follower.user_id)
+    reminders = {r.run_id: r for r in session.exec(select(Reminder).where(
+        col(Reminder.run_id).in_(ids), Reminder.kind == "status_update"))}
+    timeline = rows(TimelineEvent, TimelineEvent.at, TimelineEvent.id) if with_history else {}
+    updates = rows(StatusUpdate, StatusUpdate.at) if with_history else {}
+    views = []
+    for run in runs:
+        by_list: dict[str, list[ChecklistItem]] = {c.id: [] for c in checklists[run.id]}
+        for item in items[run.id]:
+            by_list.setdefault(item.checklist_id, []).append(item)
+        views.append(RunView(run=run, checklists=[(c, by_list[c.id]) for c in checklists[run.id]],
+                             participant_ids=[p.user_id for p in participants[run.id]],
+                             follower_ids=[f.user_id for f in followers[run.id]],
+                             timeline=timeline.get(run.id, []), status_updates=updates.get(run.id, []),
+                             reminder=reminders.get(run.id)))
+    return views
 
 
 def load_overview(session: Session, run_id: str) -> RunView | None:

@@ -453,3 +453,29 @@ async def test_in_memory_sqlite_uses_one_worker() -> None:
         await db.migrate()
         run_id = await db.run(lambda s: s.merge(make_run()).id)
         assert await asyncio.gather(*(db.run(lambda s: s.get(Run, run_id).id) for _ in range(5))) == [run_id] * 5
+
+
+def test_load_views_reads_many_runs_in_a_few_queries_and_matches_load_view(db_engine: Engine) -> None:
+    from sqlalchemy import event
+
+    from storage.queries import load_view, load_views
+
+    with session_scope(db_engine) as session:
+        ids = [add_run_with_everything(session, items_per_checklist=n).id for n in (1, 3, 2)]
+    statements: list[str] = []
+    event.listen(db_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with session_scope(db_engine, readonly=True) as session:
+        runs = [session.get(Run, run_id) for run_id in ids]
+        statements.clear()
+        views = load_views(session, runs, with_history=True)
+        queries_for_three = len(statements)
+        singles = [load_view(session, run_id, True) for run_id in ids]
+    assert [v.run.id for v in views] == ids
+    for many, one in zip(views, singles):
+        assert [(c.id, [i.id for i in items]) for c, items in many.checklists] == \
+            [(c.id, [i.id for i in items]) for c, items in one.checklists]
+        assert many.participant_ids == one.participant_ids and many.follower_ids == one.follower_ids
+        assert [e.id for e in many.timeline] == [e.id for e in one.timeline]
+        assert (many.reminder.id if many.reminder else None) == (one.reminder.id if one.reminder else None)
+    # One query per table whatever the number of runs (7 with history), not one set per run.
+    assert queries_for_three <= 7
