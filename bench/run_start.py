@@ -61,7 +61,7 @@ class Client:
             return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
 
 
-async def main(runs: int, rounds: int) -> dict[str, Any]:
+async def main(runs: int, rounds: int, storage_url: str = "") -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-run-"))
     async with sandbox_process("benchadmin") as url, aiohttp.ClientSession() as session:
         admin = Client(session, url, "benchadmin")
@@ -86,7 +86,7 @@ async def main(runs: int, rounds: int) -> dict[str, Any]:
         port = _free_port()
         env = {"BOT_MATTERMOST_URL": url, "BOT_MATTERMOST_TOKEN": tok["token"],
                "BOT_SERVER_LISTEN": f"127.0.0.1:{port}", "BOT_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-               "BOT_STORAGE_URL": f"sqlite:///{tmp}/bench.db", "BOT_PLAYBOOKS_DIR": str(pb_dir),
+               "BOT_STORAGE_URL": storage_url or f"sqlite:///{tmp}/bench.db", "BOT_PLAYBOOKS_DIR": str(pb_dir),
                "BOT_LOGGING_LEVEL": "WARNING"}
         # The bot in its own process, as in production: the load generator here does not share its CPU.
         async with bot_process(env, f"http://127.0.0.1:{port}/healthz"):
@@ -298,8 +298,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--storage-url", default="", help="the bot's database (default: a fresh SQLite file); "
+                        "e.g. postgresql+psycopg://user@127.0.0.1:5432/db (empty database)")
     args = parser.parse_args()
-    out = asyncio.run(main(args.runs, args.rounds))
+    out = asyncio.run(main(args.runs, args.rounds, args.storage_url))
     print(render(out))
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
