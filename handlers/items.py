@@ -81,8 +81,11 @@ def _participant_apply(session: Any, run_id: str, item_id: str, verb: str, actor
 def _participant_apply_many(session: Any, ops: list[tuple[str, str, str, str]], now: int) -> list[Any]:
     """Several clicks in one transaction, in arrival order (a double click: the second finds the item
     already changed and does nothing)."""
-    return [_participant_apply(session, run_id, item_id, verb, actor, now)
-            for run_id, item_id, verb, actor in ops]
+    # The ops read rows (runs, participants, items) and change items with plain UPDATEs; only their
+    # timeline events are pending ORM objects, so nothing needs flushing until the batch commits.
+    with session.no_autoflush:
+        return [_participant_apply(session, run_id, item_id, verb, actor, now)
+                for run_id, item_id, verb, actor in ops]
 
 
 def _click_batcher(ctx: Context) -> Batcher:
