@@ -16,7 +16,7 @@ from bot.domain.durations import DurationError, parse_due
 from bot.domain.permissions import Action
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.targets import (
-    Lists, add_to_channel, find_checklist, find_item, find_person, load_lists, target_run, usage_error,
+    Lists, add_to_channel, find_checklist, find_item, find_person, target_run, usage_error,
 )
 from handlers.items import change_item
 from handlers.views import edit_checklist_post, schedule_overview_refresh
@@ -28,8 +28,8 @@ ITEM = "<item: 2.3 or title words>"
 
 
 async def _item_verb(cmd: SlashCommand, ctx: Context, name: str, verb: str) -> Reply:
-    target = await target_run(ctx, cmd, Action.WORK)
-    lists = await load_lists(ctx, target.run.id)
+    target = await target_run(ctx, cmd, Action.WORK, with_items=True)
+    lists = target.lists or []
     number, item = find_item(ctx, name, target.args, lists)
     change = await change_item(ctx, target.run.id, item.id, verb, cmd.user_id)
     if change is None:
@@ -85,8 +85,8 @@ def refresh_later(ctx: Context, run_id: str, checklist_id: str) -> None:
 @router.command("add", usage="<checklist: number or title> <item title> [--run <name>]")
 async def item_add(cmd: SlashCommand, ctx: Context) -> Reply:
     """Add an item to the end of a checklist."""
-    target = await target_run(ctx, cmd, Action.WORK)
-    lists = await load_lists(ctx, target.run.id)
+    target = await target_run(ctx, cmd, Action.WORK, with_items=True)
+    lists = target.lists or []
     if not target.args:
         raise usage_error(ctx, "add", "checklist_missing")
     lookup, raw_title = A.split_checklist_and_title(target.args, [c.title for c, _ in lists])
@@ -107,8 +107,8 @@ async def item_add(cmd: SlashCommand, ctx: Context) -> Reply:
 @router.command("remove", usage=f"{ITEM} [--run <name>]")
 async def item_remove(cmd: SlashCommand, ctx: Context) -> Reply:
     """Delete an item from its checklist."""
-    target = await target_run(ctx, cmd, Action.WORK)
-    lists = await load_lists(ctx, target.run.id)
+    target = await target_run(ctx, cmd, Action.WORK, with_items=True)
+    lists = target.lists or []
     number, item = find_item(ctx, "remove", target.args, lists)
     removed = await ctx.db.run(edits.remove_item, target.run.id, item.id, cmd.user_id, ctx.clock.now_ms())
     if removed is None:
@@ -120,10 +120,10 @@ async def item_remove(cmd: SlashCommand, ctx: Context) -> Reply:
 @router.command("assign", usage=f"{ITEM} <@user | me | nobody> [--run <name>]")
 async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
     """Give an item to someone; they join the run if they have not yet."""
-    target = await target_run(ctx, cmd, Action.WORK)
+    target = await target_run(ctx, cmd, Action.WORK, with_items=True)
     if len(target.args) < 2:
         raise usage_error(ctx, "assign", "assign_missing")
-    lists = await load_lists(ctx, target.run.id)
+    lists = target.lists or []
     number, item = find_item(ctx, "assign", target.args[:-1], lists)
     user = await find_person(ctx, cmd, "assign", target.args[-1], allow_nobody=True)
     run = target.run
@@ -172,14 +172,14 @@ def _split_due(args: tuple[str, ...], now: Any) -> tuple[tuple[str, ...], int | 
 @router.command("due", usage=f"{ITEM} <2h | 3d | 2026-03-01 | 2026-03-01 14:00 | off> [--run <name>]")
 async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
     """Set when an item is due (from now, or a UTC date), or clear it with off."""
-    target = await target_run(ctx, cmd, Action.WORK)
+    target = await target_run(ctx, cmd, Action.WORK, with_items=True)
     if len(target.args) < 2:
         raise usage_error(ctx, "due", "due_missing")
     words, due_ms, problem = _split_due(target.args, ctx.clock.now())
     if problem:
         kind, _, reason = problem.partition(":")
         raise usage_error(ctx, "due", kind, reason=reason)
-    lists = await load_lists(ctx, target.run.id)
+    lists = target.lists or []
     number, item = find_item(ctx, "due", words, lists)
     changed_item, changed = await ctx.db.run(edits.set_due, target.run.id, item.id, due_ms, cmd.user_id,
                                              ctx.clock.now_ms())
@@ -194,8 +194,8 @@ async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
 @router.command("run-command", usage=f"{ITEM} [--run <name>]")
 async def item_run_command(cmd: SlashCommand, ctx: Context) -> Reply:
     """Prepare an item's slash command with $variables from the run summary, ready to send."""
-    target = await target_run(ctx, cmd, Action.WORK)
-    lists: Lists = await load_lists(ctx, target.run.id)
+    target = await target_run(ctx, cmd, Action.WORK, with_items=True)
+    lists: Lists = target.lists or []
     number, item = find_item(ctx, "run-command", target.args, lists)
     if not item.command.strip():
         raise UserError(ctx.render("commands/no_item_command.md.j2", number=number, title=item.title))

@@ -34,17 +34,24 @@ class RunTarget:
     args: tuple[str, ...]
     participant: bool
     follower: bool
+    lists: "Lists | None" = None  # the run's checklists and items, when asked for (with_items)
 
 
 async def target_run(ctx: Context, cmd: SlashCommand, action: Action,
-                     statuses: tuple[str, ...] = ("in_progress",)) -> RunTarget:
-    """The run the command means, once the person is allowed `action` on it."""
+                     statuses: tuple[str, ...] = ("in_progress",), *, with_items: bool = False) -> RunTarget:
+    """The run the command means, once the person is allowed `action` on it; `with_items` also reads
+    its checklists and items in the same read-only transaction (item commands need them anyway)."""
     run, rest = await select_run(ctx, cmd, cmd.rest, statuses=statuses)
-    participant, follower = await ctx.db.run(edits.membership, run.id, cmd.user_id, readonly=True)
+    (participant, follower), lists = await ctx.db.run(_membership_and_items, run.id, cmd.user_id, with_items,
+                                                      readonly=True)
     decision = await check(ctx, cmd, run, action, participant)
     if not decision.allowed:
         raise UserError(ctx.render(decision.reason))
-    return RunTarget(run, rest, participant, follower)
+    return RunTarget(run, rest, participant, follower, lists)
+
+
+def _membership_and_items(session: Any, run_id: str, user_id: str, with_items: bool) -> tuple[Any, Any]:
+    return edits.membership(session, run_id, user_id), edits.load_items(session, run_id) if with_items else None
 
 
 async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, participant: bool) -> Any:
@@ -63,10 +70,6 @@ async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, parti
 
 
 Lists = list[tuple[Checklist, list[ChecklistItem]]]
-
-
-async def load_lists(ctx: Context, run_id: str) -> Lists:
-    return await ctx.db.run(edits.load_items, run_id, readonly=True)
 
 
 def item_titles(lists: Lists) -> list[list[str]]:
