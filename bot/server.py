@@ -171,7 +171,13 @@ class BotServer:
         # concurrent answers in no fixed order, and an older rendering must never win. An answer that
         # waited renders the latest rows; if Mattermost already shows exactly that, it carries no update.
         async with self.ctx.locks(post_lock(click.post_id)):
-            reply = await reply.refresh()
+            try:
+                reply = await reply.refresh()
+            except Exception:
+                # The click itself is stored; only its picture failed. Say so; the post catches up on the
+                # next click or edit (the change is already in the rows and on the timeline).
+                log.exception("rendering a click's answer failed post=%s user=%s", click.post_id, click.user_id)
+                return web.json_response({"ephemeral_text": self.ctx.render("errors/render_failed.md.j2")})
             state = reply.props[STATE_PROP]
             if state == self.ctx.edits.last(click.post_id):
                 body = {"ephemeral_text": reply.ephemeral_text} if reply.ephemeral_text else {}

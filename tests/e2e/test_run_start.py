@@ -145,3 +145,21 @@ async def test_a_stale_checklist_post_is_mended_from_the_rows(world: World) -> N
     # The buttons work again after the mend (their integrations came back with the rendering).
     status, _ = await world["bob"].click(triage["id"], "uncheck0")
     assert status == 200
+
+
+async def test_a_click_whose_picture_cannot_be_drawn_is_still_kept_and_explained(world: World, monkeypatch) -> None:
+    run = await start_incident(world)
+    posts = await world.posts(run["channel_id"])
+    triage = [p for p in posts if p["user_id"] == world.bot_user_id and "Triage" in p["message"]][0]
+    import handlers.clicks
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(handlers.clicks, "render_latest", broken)
+    status, body = await world["bob"].click(triage["id"], "check0")
+    assert status == 200, body
+    await world["bob"].wait_event(lambda e: e.get("event") == "ephemeral_message"
+                                  and "could not redraw" in json.loads(e["data"]["post"])["message"])
+    _, data = await world.run_json(run["id"])
+    assert data["checklists"][0]["items"][0]["state"] == "closed"
