@@ -83,7 +83,8 @@ async def register_commands(gateway: Gateway, teams: list[MMTeam], url: str, tok
                     f"team {team.name}: the bot may not manage slash commands ({err.error_id}). Make the bot "
                     f"account a team admin of {team.name} or a system admin (System Console > Users > the bot > "
                     f"Manage roles), or create the command by hand: Integrations > Slash Commands > Add, trigger "
-                    f"`{TRIGGER}`, request URL {url}, method POST, then set its token in BOT_COMMAND_TOKENS."
+                    f"`{TRIGGER}`, request URL {url}, method POST, then give the bot its token with "
+                    f"[mattermost] command_tokens (or BOT_MATTERMOST_COMMAND_TOKENS) and restart it."
                 )
             elif err.status == 501:
                 status.problems.append("slash commands are disabled on this server "
@@ -154,6 +155,8 @@ class BotApp:
             self.ctx.public_url = self.url
 
         self._wire_features()
+        for n, token in enumerate(s.mattermost.command_tokens):
+            self.tokens.set(f"configured-{n}", token)  # commands an admin created by hand
         self.command_status = await register_commands(gateway, teams, f"{self.ctx.public_url}/mattermost/command",
                                                       self.tokens)
         for problem in self.command_status.problems:

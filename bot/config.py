@@ -71,6 +71,8 @@ class MattermostSettings:
     timeout: float = 30.0  # seconds per HTTP call to Mattermost
     retries: int = 3  # attempts after a 429 or 5xx before giving up
     verify_tls: bool = True  # false only for test servers with self-signed certificates
+    # Tokens of /playbook commands an admin created by hand (when the bot may not register them).
+    command_tokens: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def sandbox(self) -> bool:
@@ -182,6 +184,18 @@ def _string(value: object, from_env: bool) -> str:
     if not isinstance(value, str):
         raise _bad("a string", value)
     return value.strip()
+
+
+def _tokens(value: object, from_env: bool) -> tuple[str, ...]:
+    if isinstance(value, str):
+        parts = value.replace(",", " ").split()
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        parts = [v.strip() for v in value if v.strip()]
+    else:
+        raise _bad('a list of tokens like ["abc123..."] (in the environment: separated by commas)', value)
+    if not all(p.isalnum() for p in parts):
+        raise _bad("slash command tokens (letters and digits)", value)
+    return tuple(parts)
 
 
 def _bool(value: object, from_env: bool) -> bool:
@@ -313,7 +327,7 @@ _Parser = Callable[[object, bool], Any]
 # section -> key -> parser. The order is the order of the bot.toml example.
 _SCHEMA: dict[str, dict[str, _Parser]] = {
     "mattermost": {"url": _mattermost_url, "token": _string, "timeout": _seconds,
-                   "retries": _count, "verify_tls": _bool},
+                   "retries": _count, "verify_tls": _bool, "command_tokens": _tokens},
     "server": {"listen": _listen, "public_url": _public_url},
     "storage": {"url": _storage_url},
     "playbooks": {"dir": _directory},

@@ -274,3 +274,20 @@ def test_with_mattermost_points_at_the_sandbox(tmp_path: Path) -> None:
     assert live.mattermost.url == "http://127.0.0.1:8065" and live.mattermost.token == "sandbox-token"
     assert live.signing_key == derive_signing_key("sandbox-token")
     assert s.mattermost.url == ""  # the original is unchanged
+
+
+def test_command_tokens_come_from_the_file_or_the_environment(tmp_path) -> None:
+    from bot.config import ConfigError, load_settings
+
+    config = tmp_path / "bot.toml"
+    config.write_text('[mattermost]\ncommand_tokens = ["abc123", "def456"]\n')
+    assert load_settings(config, env={}).mattermost.command_tokens == ("abc123", "def456")
+    env = {"BOT_MATTERMOST_COMMAND_TOKENS": "x1y2, z3"}
+    assert load_settings(config, env=env).mattermost.command_tokens == ("x1y2", "z3")
+    config.write_text('[mattermost]\ncommand_tokens = "not a token!"\n')
+    try:
+        load_settings(config, env={})
+    except ConfigError as err:
+        assert "[mattermost] command_tokens" in str(err) and "\n" not in str(err)
+    else:
+        raise AssertionError("a bad token was accepted")
