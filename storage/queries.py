@@ -69,13 +69,6 @@ def insert_run(session: Session, run: Run, checklists: list[tuple[Checklist, lis
     session.flush()
 
 
-def delete_run(session: Session, run_id: str) -> None:
-    """Remove a run that never came to exist (its channel could not be created)."""
-    for model in (TimelineEvent, StatusUpdate, Reminder, Follower, Participant, ChecklistItem, Checklist):
-        session.execute(model.__table__.delete().where(model.__table__.c.run_id == run_id))
-    session.execute(Run.__table__.delete().where(Run.__table__.c.id == run_id))
-
-
 def get_run(session: Session, run_id: str) -> Run | None:
     return session.get(Run, run_id)
 
@@ -220,13 +213,6 @@ def set_checklist_post(session: Session, checklist_id: str, post_id: str) -> Non
 
 def is_participant(session: Session, run_id: str, user_id: str) -> bool:
     return session.get(Participant, (run_id, user_id)) is not None
-
-
-def runs_in_channel(session: Session, channel_id: str, status: str | None = "in_progress") -> list[Run]:
-    query = select(Run).where(Run.channel_id == channel_id)
-    if status:
-        query = query.where(Run.status == status)
-    return list(session.exec(query.order_by(col(Run.created_at).desc())))
 
 
 def list_runs(session: Session, *, team_ids: list[str] | None = None, channel_id: str = "",
