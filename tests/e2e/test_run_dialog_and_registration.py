@@ -96,3 +96,26 @@ async def test_playbook_is_registered_with_autocomplete_and_re_pointed_on_restar
         assert status == 200 and "/playbook run" in body["text"]
     finally:
         await moved.stop()
+
+
+async def test_added_to_a_new_team_the_bot_registers_playbook_there(world: World) -> None:
+    import asyncio
+
+    resynced = asyncio.Event()
+    original = world.bot._on_resync
+
+    async def watched() -> None:
+        await original()
+        resynced.set()
+
+    world.bot._on_resync = watched  # type: ignore[method-assign]
+    status, team, _ = await world.admin.post("/teams", {"name": "ops", "display_name": "Ops", "type": "O"})
+    assert status == 201, team
+    status, body, _ = await world.admin.post(f"/teams/{team['id']}/members",
+                                             {"team_id": team["id"], "user_id": world.bot_user_id})
+    assert status == 201, body
+    # The bot learns it from its WebSocket (added_to_team) and registers /playbook in the new team.
+    await asyncio.wait_for(resynced.wait(), 5)
+    status, commands, _ = await world.admin.get(f"/commands?team_id={team['id']}&custom_only=true")
+    assert [c["trigger"] for c in commands] == ["playbook"]
+    assert commands[0]["url"] == f"{world.bot.ctx.public_url}/mattermost/command"
