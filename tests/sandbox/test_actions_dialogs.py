@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from sandbox import ops
+from tests.sandbox.conftest import make_world
 
 TIMEOUT = 3.0
 
@@ -49,18 +50,7 @@ async def integration() -> AsyncIterator[Integration]:
 
 @pytest.fixture
 def world(sandbox) -> dict[str, Any]:
-    st, hub = sandbox.state, sandbox.hub
-    admin = st.user_by_username("sysadmin")
-    team = ops.create_team(st, hub, name="eng", display_name="Eng", creator=admin)
-    w: dict[str, Any] = {"team": team, "admin": admin}
-    for name in ("alice", "bob", "carol"):
-        user = ops.create_user(st, hub, username=name, email=f"{name}@example.com")
-        ops.add_team_member(st, hub, team, user)
-        w[name], w[name + "_token"] = user, ops.create_token(st, user.id)
-    w["channel"] = ops.create_channel(st, hub, team=team, creator=w["alice"], name="incidents",
-                                      display_name="Incidents", type="P")
-    ops.add_channel_member(st, hub, w["channel"], w["bob"], w["alice"])
-    return w
+    return make_world(sandbox, private=True)
 
 
 def button_post(sandbox, world, url: str) -> Any:

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from sandbox import ops
+from tests.sandbox.conftest import make_world
 
 TIMEOUT = 3.0
 
@@ -50,19 +51,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 def world(sandbox) -> dict[str, Any]:
-    st, hub = sandbox.state, sandbox.hub
-    admin = st.user_by_username("sysadmin")
-    team = ops.create_team(st, hub, name="eng", display_name="Eng", creator=admin)
-    w: dict[str, Any] = {"team": team, "admin": admin}
-    for name in ("alice", "bob", "carol"):
-        user = ops.create_user(st, hub, username=name, email=f"{name}@example.com")
-        ops.add_team_member(st, hub, team, user)
-        w[name], w[name + "_token"] = user, ops.create_token(st, user.id)
-    channel = ops.create_channel(st, hub, team=team, creator=w["alice"], name="incidents",
-                                 display_name="Incidents")
-    ops.add_channel_member(st, hub, channel, w["bob"], w["alice"])
-    w["channel"] = channel
-    return w
+    return make_world(sandbox)
 
 
 async def register(api, team_id: str, url: str, trigger: str = "playbook", method: str = "P") -> dict:

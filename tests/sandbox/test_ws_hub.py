@@ -9,26 +9,14 @@ import aiohttp
 import pytest
 
 from sandbox import Sandbox, ops
+from tests.sandbox.conftest import make_world
 
 TIMEOUT = 3.0
 
 
 @pytest.fixture
 def world(sandbox) -> dict[str, Any]:
-    st, hub = sandbox.state, sandbox.hub
-    admin = st.user_by_username("sysadmin")
-    team = ops.create_team(st, hub, name="eng", display_name="Eng", creator=admin)
-    people: dict[str, Any] = {"team": team, "admin": admin}
-    for name in ("alice", "bob", "carol"):
-        user = ops.create_user(st, hub, username=name, email=f"{name}@example.com")
-        ops.add_team_member(st, hub, team, user)
-        people[name] = user
-        people[name + "_token"] = ops.create_token(st, user.id)
-    channel = ops.create_channel(st, hub, team=team, creator=people["alice"], name="ops-room",
-                                 display_name="Ops room", type="P")
-    ops.add_channel_member(st, hub, channel, people["bob"], people["alice"])
-    people["channel"] = channel
-    return people
+    return make_world(sandbox, channel="ops-room", display_name="Ops room", private=True)
 
 
 @pytest.fixture
