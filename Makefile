@@ -1,4 +1,4 @@
-# make run | make test | make bench — each creates .venv and installs the project on first use.
+# make run | make test | make lint | make bench — each creates .venv and installs the project on first use.
 # make test ARGS="-k storage -x" passes arguments to pytest.
 
 PYTHON ?= python3
@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # Re-install only when the project's requirements change; otherwise `make test` starts at once.
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench migration
+.PHONY: install run test lint bench migration
 
 install: $(STAMP)
 
@@ -23,8 +23,15 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(PY) scripts/run.py --config bot.toml
 
-test: $(STAMP)
+# The checks run first: a layering, typing or lint error fails `make test` before the suite starts.
+test: $(STAMP) lint
 	$(PY) -m pytest $(ARGS)
+
+# ruff (a small chosen rule set, pyproject.toml) and mypy (strict on bot/ commands/ handlers/ storage/).
+# The layering test (tests/unit/test_layering.py) runs with the suite.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) bench/run.py $(ARGS)

@@ -77,7 +77,8 @@ async def main(rounds: int, checklists: int) -> dict[str, Any]:
 
             async def timed(command: str, expect: str) -> float:
                 t = time.perf_counter()
-                status, body = await owner.call("POST", "/commands/execute", {"channel_id": channel, "command": command})
+                status, body = await owner.call("POST", "/commands/execute",
+                                                {"channel_id": channel, "command": command})
                 elapsed = (time.perf_counter() - t) * 1000
                 assert status == 200 and expect in body.get("text", ""), (command, status, body)
                 return elapsed

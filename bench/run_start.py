@@ -101,15 +101,18 @@ async def main(runs: int, rounds: int, storage_url: str = "") -> dict[str, Any]:
                 t1 = time.perf_counter()
                 assert status == 200 and "Starting" in body.get("text", ""), body
                 # The bot tells the starter last, once channel, members, categories and posts are in place.
-                await ws.wait_for(lambda e: e.get("event") == "ephemeral_message" and "has started" in e["data"]["post"])
+                await ws.wait_for(lambda e: e.get("event") == "ephemeral_message"
+                                  and "has started" in e["data"]["post"])
                 t2 = time.perf_counter()
                 answer_ms.append((t1 - t0) * 1000)
                 ready_ms.append((t2 - t0) * 1000)
                 calls.append(await _bot_calls(admin, bot["user_id"]) - before)
 
             # Click round trips on a run with 20 participants, each clicker on their own item.
-            await owner.call("POST", "/commands/execute", {"channel_id": town["id"], "command": "/playbook run twenty clicks"})
-            await ws.wait_for(lambda e: e.get("event") == "ephemeral_message" and "has started" in e["data"]["post"] and "clicks" in e["data"]["post"])
+            await owner.call("POST", "/commands/execute",
+                             {"channel_id": town["id"], "command": "/playbook run twenty clicks"})
+            await ws.wait_for(lambda e: e.get("event") == "ephemeral_message"
+                              and "has started" in e["data"]["post"] and "clicks" in e["data"]["post"])
             channel = await _channel_of(owner, team["id"], "clicks")
             _, posts = await owner.call("GET", f"/channels/{channel}/posts?per_page=200")
             checklist_posts = [p for p in (posts["posts"][i] for i in reversed(posts["order"]))
@@ -127,7 +130,8 @@ async def main(runs: int, rounds: int, storage_url: str = "") -> dict[str, Any]:
                         for r in range(rounds):
                             verb = "check" if r % 2 == 0 else "uncheck"
 
-                            async def one(i: int) -> float:
+                            async def one(i: int, label: str = label, verb: str = verb,
+                                          concurrency: int = concurrency, r: int = r) -> float:
                                 who, post_id, idx = targets[i]
                                 if label == "floor":
                                     post_id, action = floor_post, f"floor{i}"
@@ -163,7 +167,7 @@ async def _await_consistent(owner: Client, targets: list[Any], verb: str) -> int
     """
     want = "Uncheck" if verb == "check" else "Check"
     waited = 0
-    for attempt in range(200):
+    for _attempt in range(200):
         ok = True
         for post_id in {t[1] for t in targets}:
             _, post = await owner.call("GET", f"/posts/{post_id}")

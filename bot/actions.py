@@ -84,7 +84,7 @@ class Signer:
         names = [f.name for f in dataclasses.fields(cls)]
         if len(names) != len(fields):
             raise ForgedAction("wrong number of fields")
-        return cls(**dict(zip(names, fields)))
+        return cls(**dict(zip(names, fields, strict=True)))
 
     def pack_state(self, ref: ActionRef) -> str:
         """For dialogs: the same signed reference as an opaque `state` string."""

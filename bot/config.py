@@ -248,7 +248,7 @@ def _http_url(value: object, *, allow_empty: bool, example: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise _bad(f'an http(s) URL like "{example}"', value)
     try:
-        parts.port
+        _ = parts.port  # raises ValueError for a port that is not a number from 0 to 65535
     except ValueError:
         raise _bad(f'an http(s) URL with a valid port, like "{example}"', value) from None
     return url

@@ -11,6 +11,7 @@ from bot.models import Gateway, MattermostError, MMTeam, MMUser
 from bot.rendering import Renderer
 from bot.tasks import EditWatch, KeyedLocks, Tasks
 
+
 class UserDirectory:
     """Usernames and roles by id, cached briefly: rendering a checklist must not cost a call per item."""
 

@@ -468,7 +468,7 @@ def _webhooks(r: _Reader, data: Mapping[str, Any]) -> Webhooks:
 def _is_http_url(url: str) -> bool:
     parts = urlsplit(url)
     try:
-        parts.port  # raises ValueError for a port that is not a number from 0 to 65535
+        _ = parts.port  # raises ValueError for a port that is not a number from 0 to 65535
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
@@ -534,7 +534,8 @@ def _items(r: _Reader, checklist: Mapping[str, Any], c_path: str) -> tuple[ItemS
             _, due = r.duration(item, "due", path + ".due", off_ok=False)
         command = r.text(item, "command", path + ".command", limit=COMMAND_MAX)
         if command and not _COMMAND_RE.match(command):
-            r.error(path + ".command", f'expected a slash command starting with "/", like "/echo hello", got "{command}"')
+            r.error(path + ".command",
+                    f'expected a slash command starting with "/", like "/echo hello", got "{command}"')
         if title is not None:
             items.append(ItemSpec(title=title, description=description or "", assignee=assignee,
                                   due=due, command=command or ""))

@@ -19,12 +19,21 @@ from aiohttp import web
 
 from bot.actions import ForgedAction
 from bot.context import Context
-from handlers.views import STATE_PROP, post_lock
 from bot.models import MattermostError, MMUser
 from bot.router import (
-    Click, DialogErrors, DialogSubmission, Dispatcher, Ephemeral, NoReply, OpenDialog, Reply, SlashCommand,
-    UpdatePost, split_args,
+    Click,
+    DialogErrors,
+    DialogSubmission,
+    Dispatcher,
+    Ephemeral,
+    NoReply,
+    OpenDialog,
+    Reply,
+    SlashCommand,
+    UpdatePost,
+    split_args,
 )
+from handlers.views import STATE_PROP, post_lock
 
 log = logging.getLogger(__name__)
 

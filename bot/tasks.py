@@ -196,7 +196,7 @@ class Batcher:
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     continue
-                for (_, future), result in zip(batch, results):
+                for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         continue
                     if isinstance(result, Exception):

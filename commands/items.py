@@ -16,7 +16,13 @@ from bot.domain.durations import DurationError, parse_due
 from bot.domain.permissions import Action
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.targets import (
-    Lists, add_to_channel, find_checklist, find_item, find_person, target_run, usage_error,
+    Lists,
+    add_to_channel,
+    find_checklist,
+    find_item,
+    find_person,
+    target_run,
+    usage_error,
 )
 from handlers.items import change_item
 from handlers.views import edit_checklist_post, schedule_overview_refresh

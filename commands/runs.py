@@ -34,7 +34,8 @@ async def run_list(cmd: SlashCommand, ctx: Context) -> Reply:
         raise usage_error(ctx, "list", "list_filter", query=A.shown(" ".join(cmd.rest)))
     mine = bool(cmd.rest) and cmd.rest[0].lower() == "mine"
     is_admin = False if mine else await ctx.is_admin(cmd.user_id)
-    lines, total = await ctx.db.run(edits.team_runs, cmd.team_id, cmd.user_id, is_admin, mine, LIST_LIMIT, readonly=True)
+    lines, total = await ctx.db.run(edits.team_runs, cmd.team_id, cmd.user_id, is_admin, mine, LIST_LIMIT,
+                                    readonly=True)
     names = await ctx.users.names([line.run.owner_id for line in lines])  # type: ignore[union-attr]
     return Ephemeral(ctx.render("commands/list.md.j2", lines=lines, total=total, mine=mine, names=names,
                                 more=max(0, total - len(lines)), here=cmd.channel_id,

@@ -57,7 +57,8 @@ async def select_run(ctx: Context, cmd: SlashCommand, args: tuple[str, ...], *,
     query, rest = take_run_flag(args)
     is_admin = await ctx.is_admin(cmd.user_id) if query is not None else False
     if query is None:
-        here = await ctx.db.run(_candidates, cmd.team_id, cmd.channel_id, cmd.user_id, True, statuses, True, readonly=True)
+        here = await ctx.db.run(_candidates, cmd.team_id, cmd.channel_id, cmd.user_id, True, statuses, True,
+                                readonly=True)
         if len(here) == 1:
             return here[0], rest
         if not here:
@@ -68,7 +69,8 @@ async def select_run(ctx: Context, cmd: SlashCommand, args: tuple[str, ...], *,
                                        statuses=statuses))
         raise UserError(ctx.render("commands/which_run.md.j2", command=cmd.subcommand,
                                    choices=here[:MAX_CHOICES], more=max(0, len(here) - MAX_CHOICES)))
-    runs = await ctx.db.run(_candidates, cmd.team_id, cmd.channel_id, cmd.user_id, is_admin, statuses, False, readonly=True)
+    runs = await ctx.db.run(_candidates, cmd.team_id, cmd.channel_id, cmd.user_id, is_admin, statuses, False,
+                            readonly=True)
     wanted = query.strip().lower()
     exact = [r for r in runs if r.id == query or r.name.lower() == wanted]
     if len(exact) == 1:

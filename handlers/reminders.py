@@ -137,7 +137,7 @@ class ReminderService:
         await asyncio.gather(*(one(c) for c in claimed))
         if sent or failed:
             owned = await self.ctx.db.run(self._bookkeep, sent, failed, now, now + RETRY_S * 1000)
-            for (c, post_id, _, _), mine in zip(sent, owned):
+            for (c, post_id, _, _), mine in zip(sent, owned, strict=True):
                 if not mine:
                     log.info("reminder moved while posting run=%s kind=%s post=%s", c.run_id, c.kind, post_id)
         return len(sent)

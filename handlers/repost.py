@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import select
+
 from bot.context import Context
 from handlers.views import render_checklist, render_overview
 from storage import queries
 from storage.models import Checklist, Run
-from sqlmodel import select
 
 
 def _find(session: Any, post_id: str, channel_id: str) -> tuple[str, str] | None:

@@ -139,7 +139,8 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
         try:
             await ctx.gateway.set_channel_admin(channel.id, owner_id)
         except MattermostError as err:
-            outcome.problems.append(ctx.render("run/reason_mattermost.md.j2", step="make the owner a channel admin", err=err))
+            outcome.problems.append(ctx.render("run/reason_mattermost.md.j2", step="make the owner a channel admin",
+                                               err=err))
 
     # Posts, sidebar categories and broadcasts are independent: run them side by side.
     humans = [uid for uid in participants if uid in added and uid != ctx.bot_user.id]

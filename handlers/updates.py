@@ -12,13 +12,29 @@ from datetime import timedelta
 from typing import Any
 
 from bot.actions import (
-    CancelRetro, FillRetro, FinishDialog, FinishRun, PostUpdate, RetroDialog, Snooze, UpdateDialog,
+    CancelRetro,
+    FillRetro,
+    FinishDialog,
+    FinishRun,
+    PostUpdate,
+    RetroDialog,
+    Snooze,
+    UpdateDialog,
 )
 from bot.context import Context
 from bot.domain.durations import DurationError, format_duration, format_duration_compact, parse_duration_or_off
 from bot.domain.permissions import Action
 from bot.router import (
-    Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, SlashCommand, UserError,
+    Click,
+    DialogErrors,
+    DialogSubmission,
+    Ephemeral,
+    NoReply,
+    OpenDialog,
+    Reply,
+    Router,
+    SlashCommand,
+    UserError,
 )
 from commands.selection import select_run
 from commands.timeline import timeline_add

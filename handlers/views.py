@@ -10,7 +10,14 @@ import json
 from typing import Any
 
 from bot.actions import (
-    CheckItem, FinishRun, PostUpdate, RestoreItem, SkipItem, TakeItem, UncheckItem, button,
+    CheckItem,
+    FinishRun,
+    PostUpdate,
+    RestoreItem,
+    SkipItem,
+    TakeItem,
+    UncheckItem,
+    button,
 )
 from bot.context import Context
 from bot.domain.checklists import progress

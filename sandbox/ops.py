@@ -14,7 +14,14 @@ from typing import Any
 from sandbox.errors import AppError
 from sandbox.ids import is_valid_id, new_id, now_ms
 from sandbox.state import (
-    Channel, ChannelMember, Post, State, Team, TeamMember, Token, User,
+    Channel,
+    ChannelMember,
+    Post,
+    State,
+    Team,
+    TeamMember,
+    Token,
+    User,
 )
 
 # model.IsValidUsername: lowercase letters, digits, '.', '-', '_'; 1..64; a few reserved words.
@@ -587,11 +594,11 @@ def send_ephemeral(state: State, hub, user_id: str, channel_id: str, message: st
                   type="system_ephemeral", props=props, root_id=root_id, create_at=now, update_at=now)
     post_json = record.to_json()
     for attachment, client_attachment in zip(props.get("attachments") or [],
-                                            post_json["props"].get("attachments") or []):
+                                            post_json["props"].get("attachments") or [], strict=False):
         if not isinstance(attachment, dict):
             continue
         for action, client_action in zip(attachment.get("actions") or [],
-                                         client_attachment.get("actions") or []):
+                                         client_attachment.get("actions") or [], strict=False):
             if isinstance(action, dict) and action.get("integration"):
                 client_action["cookie"] = encode_action_cookie(post_json, action)
     hub.publish("ephemeral_message", {"post": json.dumps(post_json, separators=(",", ":"))},

@@ -9,7 +9,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.ids import new_id, now_ms
+from sandbox.ids import now_ms
 
 SERVER_VERSION = "10.5.0"
 
@@ -435,7 +435,8 @@ class State:
             return True
         if channel.team_id:
             return self.has_team_permission(user, channel.team_id, permission) and (
-                member is not None or channel.type == "O" and permission in {"read_channel", "read_public_channel", "read_channel_content"}
+                member is not None or channel.type == "O"
+                and permission in {"read_channel", "read_public_channel", "read_channel_content"}
             )
         return False
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from sandbox.errors import AppError
 from sandbox.ids import new_id
 
+
 def _trigger_error(suffix: str) -> AppError:
     return AppError(f"interactive_message.decode_trigger_id.{suffix}", 400,
                     "Unable to decode the trigger id for the interactive dialog.")

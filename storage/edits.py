@@ -8,13 +8,13 @@ its timeline event (contracts.md types) in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy import case, func, update
 from sqlmodel import Session, col, select
 
 from storage.ids import new_id
 from storage.models import Checklist, ChecklistItem, Follower, Participant, Reminder, Run
 from storage.queries import add_timeline
-
 
 # -- items -----------------------------------------------------------------------------------------
 

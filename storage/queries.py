@@ -10,7 +10,14 @@ from sqlmodel import Session, col, select
 from bot.domain.checklists import TRANSITIONS
 from storage.ids import new_id
 from storage.models import (
-    Checklist, ChecklistItem, Follower, Participant, Reminder, Run, RunCounter, StatusUpdate,
+    Checklist,
+    ChecklistItem,
+    Follower,
+    Participant,
+    Reminder,
+    Run,
+    RunCounter,
+    StatusUpdate,
     TimelineEvent,
 )
 

@@ -157,7 +157,8 @@ class _LocalServer:
             try:
                 user = pwd.getpwnam(_SYSTEM_USER)
             except KeyError:
-                raise Unavailable(f"running as root and there is no '{_SYSTEM_USER}' user to run PostgreSQL as") from None
+                raise Unavailable(
+                    f"running as root and there is no '{_SYSTEM_USER}' user to run PostgreSQL as") from None
             if shutil.which("runuser") is None:
                 raise Unavailable("running as root and runuser(1) is missing")
             os.chown(self.base, user.pw_uid, user.pw_gid)

@@ -224,11 +224,13 @@ _CYRILLIC = dict(zip(
     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r",
      "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya", "i", "ye",
      "yi", "g", "u"],
+    strict=True,
 ))
 _GREEK = dict(zip(
     "αβγδεζηθικλμνξοπρσςτυφχψω",
     ["a", "v", "g", "d", "e", "z", "i", "th", "i", "k", "l", "m", "n", "x", "o", "p", "r", "s",
      "s", "t", "y", "f", "ch", "ps", "o"],
+    strict=True,
 ))
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from sandbox.routes import (
-    actions, categories, channel_views, channels, commands, posts, system, teams, testing, users, webclient,
+    actions,
+    categories,
+    channel_views,
+    channels,
+    commands,
+    posts,
+    system,
+    teams,
+    testing,
+    users,
+    webclient,
     websocket,
 )
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import new_id
-from sandbox.routes._helpers import json_response, hub_of, read_json, state_of, url_id, user_id_param
+from sandbox.routes._helpers import hub_of, json_response, read_json, state_of, url_id, user_id_param
 from sandbox.state import DEFAULT_CATEGORY_TYPES, Category, State, User
 
 SORTINGS = {"", "manual", "recent", "alpha"}

@@ -17,7 +17,13 @@ from sandbox.auth import require_user
 from sandbox.errors import forbidden, invalid_body, invalid_url
 from sandbox.ids import is_valid_id, now_ms
 from sandbox.routes._helpers import (
-    get_team, hub_of, json_response, read_json, state_of, url_id, user_id_param,
+    get_team,
+    hub_of,
+    json_response,
+    read_json,
+    state_of,
+    url_id,
+    user_id_param,
 )
 
 

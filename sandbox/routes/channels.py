@@ -10,9 +10,18 @@ from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import is_valid_id
 from sandbox.routes._helpers import (
+    created,
+    get_channel,
+    get_team,
+    get_user,
+    hub_of,
     json_response,
-    created, get_channel, get_team, get_user, hub_of, page_slice, query_bool, read_json, read_object,
-    state_of, url_id,
+    page_slice,
+    query_bool,
+    read_json,
+    read_object,
+    state_of,
+    url_id,
 )
 from sandbox.state import Channel, State, User
 

@@ -18,9 +18,9 @@ from sandbox import ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body, invalid_url
 from sandbox.hub import Hub
+from sandbox.ids import is_valid_id, new_id, now_ms
 from sandbox.keys import HUB, STATE
 from sandbox.routes._helpers import json_response
-from sandbox.ids import is_valid_id, new_id, now_ms
 from sandbox.state import Command, CommandWebhook, State, User
 
 log = logging.getLogger(__name__)

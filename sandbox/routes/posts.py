@@ -13,8 +13,16 @@ from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import is_valid_id
 from sandbox.routes._helpers import (
+    created,
+    get_channel,
+    get_post,
+    hub_of,
     json_response,
-    created, get_channel, get_post, hub_of, paging, query_bool, read_object, state_of, url_id,
+    paging,
+    query_bool,
+    read_object,
+    state_of,
+    url_id,
 )
 from sandbox.state import Channel, Post, State, User
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from sandbox.keys import REQUEST_ID
-from sandbox.state import SERVER_VERSION
 from sandbox.routes._helpers import json_response, state_of
+from sandbox.state import SERVER_VERSION
 
 
 async def ping(request: web.Request) -> web.Response:

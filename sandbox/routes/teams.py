@@ -7,8 +7,15 @@ from sandbox import ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.routes._helpers import (
+    created,
+    get_team,
+    get_user,
+    hub_of,
     json_response,
-    created, get_team, get_user, hub_of, page_slice, read_object, state_of, url_id,
+    page_slice,
+    read_object,
+    state_of,
+    url_id,
 )
 from sandbox.state import State, Team, User
 

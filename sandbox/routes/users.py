@@ -7,9 +7,18 @@ from sandbox import ops
 from sandbox.auth import require_user, token_from_request
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.routes._helpers import (
+    created,
+    get_team,
+    get_user,
+    hub_of,
     json_response,
-    created, get_team, get_user, hub_of, page_slice, read_json, read_object, state_of, url_id,
-    user_id_param, user_json,
+    page_slice,
+    read_json,
+    read_object,
+    state_of,
+    url_id,
+    user_id_param,
+    user_json,
 )
 from sandbox.state import ROLE_PERMISSIONS, User
 

@@ -11,7 +11,14 @@ from typing import Any
 from sqlmodel import select
 
 from storage.models import (
-    Checklist, ChecklistItem, Follower, Participant, Reminder, Run, StatusUpdate, TimelineEvent,
+    Checklist,
+    ChecklistItem,
+    Follower,
+    Participant,
+    Reminder,
+    Run,
+    StatusUpdate,
+    TimelineEvent,
 )
 from tests.e2e.conftest import World
 from tests.e2e.test_run_start import start_incident

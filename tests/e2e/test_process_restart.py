@@ -148,7 +148,8 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with Sandbox(admin_token="admintoken", validate=True, allow_internal="127.0.0.1 localhost") as sb, aiohttp.ClientSession() as session:
+    async with Sandbox(admin_token="admintoken", validate=True, allow_internal="127.0.0.1 localhost") as sb, \
+            aiohttp.ClientSession() as session:
         # The bots listen on 127.0.0.1: list it, as an operator would, for Mattermost to call them.
         sb.state.config["AllowedUntrustedInternalConnections"] = "127.0.0.1"
         admin = Api(session, sb.url, sb.admin_token)

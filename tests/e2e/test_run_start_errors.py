@@ -194,7 +194,8 @@ async def test_forged_and_unsigned_clicks_are_refused(world: World) -> None:
                                     json={"user_id": world["alice"].id, "context": context}) as resp:
                 assert resp.status == 403
         async with session.post(f"{world.bot.url}/mattermost/command",
-                                data={"token": "wrong", "text": "run onboarding x", "user_id": world["alice"].id}) as resp:
+                                data={"token": "wrong", "text": "run onboarding x",
+                                      "user_id": world["alice"].id}) as resp:
             assert resp.status == 401
     _, data = await world.run_json(run["id"])
     assert data["checklists"][0]["items"][0]["state"] == "open"

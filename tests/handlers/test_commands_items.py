@@ -130,7 +130,8 @@ async def test_assign_to_participant_team_member_and_outsider(env: Env) -> None:
     assert "is a bot" in await env.type("alice", "/playbook assign 2.1 @playbooks", channel)
     assert "no longer assigned" in await env.type("alice", "/playbook assign 2.1 nobody", channel)
     assert "already unassigned" in await env.type("alice", "/playbook assign 2.1 nobody", channel)
-    assert "Assigned **1.2** Open a bridge call to @alice" in await env.type("alice", "/playbook assign 1.2 me", channel)
+    text = await env.type("alice", "/playbook assign 1.2 me", channel)
+    assert "Assigned **1.2** Open a bridge call to @alice" in text
 
 
 async def test_due_dates(env: Env) -> None:
@@ -186,3 +187,4 @@ async def test_admin_may_work_any_run(env: Env) -> None:
     view = await env.start()
     text = await env.type("root", '/playbook check 1.1 --run "Database down"')
     assert text.startswith("Checked **1.1**")
+    assert item_states(await env.view(view.run.id))[0][0] == "closed"

@@ -174,7 +174,8 @@ async def test_start_update_and_finish_each_post_the_run_and_event_signed_with_t
     assert all(s.ok and s.failures == 0 for s in (await statuses(env)).values())
 
 
-async def test_5xx_and_429_are_retried_with_backoff_and_one_delivery_id(tmp_path: Path, receiver: Receiver, envs: list[Env]) -> None:
+async def test_5xx_and_429_are_retried_with_backoff_and_one_delivery_id(tmp_path: Path, receiver: Receiver,
+                                                                      envs: list[Env]) -> None:
     sleeps = Sleeps()
     env = await hooked_env(tmp_path, envs, on_start=[f"{receiver.url}/start"], sleep=sleeps)
     receiver.statuses = [500, 503, (429, {"Retry-After": "30"})]

@@ -265,7 +265,7 @@ def test_signing_key_is_derived_from_the_token_when_no_secret(tmp_path: Path) ->
 
 def test_signing_key_needs_a_secret_or_a_token() -> None:
     with pytest.raises(ConfigError, match="BOT_SECURITY_SECRET or BOT_MATTERMOST_TOKEN"):
-        Settings().signing_key
+        _ = Settings().signing_key
 
 
 def test_with_mattermost_points_at_the_sandbox(tmp_path: Path) -> None:

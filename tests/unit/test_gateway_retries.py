@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from bot.mattermost import RATE_LIMITED, TIMEOUT, CONNECTION_ERROR, MattermostGateway, RetryPolicy
+from bot.mattermost import CONNECTION_ERROR, RATE_LIMITED, TIMEOUT, MattermostGateway, RetryPolicy
 from bot.models import MattermostError
 
 USER = {"id": "u" * 26, "username": "bot", "roles": "system_user", "is_bot": True}

@@ -23,11 +23,25 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, select
 
 from storage.db import (
-    DEFAULT_URL, Database, alembic_config, is_conflict, make_engine, migrate, normalize_url, session_scope,
+    DEFAULT_URL,
+    Database,
+    alembic_config,
+    is_conflict,
+    make_engine,
+    migrate,
+    normalize_url,
+    session_scope,
 )
 from storage.ids import ALPHABET, is_id, new_id
 from storage.models import (
-    Checklist, ChecklistItem, Follower, Participant, Reminder, Run, StatusUpdate, TimelineEvent,
+    Checklist,
+    ChecklistItem,
+    Follower,
+    Participant,
+    Reminder,
+    Run,
+    StatusUpdate,
+    TimelineEvent,
 )
 
 # Harmless if tests/conftest.py registers the plugin too.
@@ -471,7 +485,7 @@ def test_load_views_reads_many_runs_in_a_few_queries_and_matches_load_view(db_en
         queries_for_three = len(statements)
         singles = [load_view(session, run_id, True) for run_id in ids]
     assert [v.run.id for v in views] == ids
-    for many, one in zip(views, singles):
+    for many, one in zip(views, singles, strict=True):
         assert [(c.id, [i.id for i in items]) for c, items in many.checklists] == \
             [(c.id, [i.id for i in items]) for c, items in one.checklists]
         assert many.participant_ids == one.participant_ids and many.follower_ids == one.follower_ids
