@@ -143,7 +143,10 @@ class WebSocketListener:
 
     def _backoff(self, failures: int) -> float:
         """Exponential backoff with equal jitter; `failures` counts connections in a row with no frame."""
-        nominal = min(self.backoff_max, self.backoff_base * (2 ** failures))
+        # The exponent is capped: `failures` has no bound, and from 1024 on 2 ** failures no longer
+        # converts to a float (OverflowError), which would end run() after a long outage. 2.0 ** 64 is
+        # far past any backoff_max / backoff_base, so the cap changes no delay.
+        nominal = min(self.backoff_max, self.backoff_base * 2.0 ** min(failures, 64))
         return nominal / 2 + nominal / 2 * self._random()
 
     # -- reading ------------------------------------------------------------------------------------
