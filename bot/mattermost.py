@@ -54,7 +54,7 @@ class RetryPolicy:
     def backoff(self, attempt: int, rnd: float) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random, so retries of many
         concurrent calls spread out while each still waits at least half the nominal delay."""
-        nominal = min(self.backoff_max, self.backoff_base * (2 ** attempt))
+        nominal = min(self.backoff_max, self.backoff_base * 2.0 ** attempt)
         return nominal / 2 + nominal / 2 * rnd
 
 
@@ -82,7 +82,7 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class _PooledClient(Client):
+class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no types: Client is Any
     """mattermostdriver's Client with one pooled Session, timeouts and MattermostError.
 
     One attempt per call: retrying is the gateway's job (see module docstring).

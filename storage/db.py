@@ -217,7 +217,7 @@ def migrate(target: Engine | str | URL | None = None, revision: str = "head") ->
 
 def default_backoff(attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...): 10 ms doubling to 0.5 s, jittered."""
-    return min(0.5, 0.01 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+    return min(0.5, 0.01 * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
 class Database:
