@@ -16,7 +16,8 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 _ACTION_ID = re.compile(r"^[A-Za-z0-9]+$")
 
@@ -33,11 +34,13 @@ class ActionRef:
 
 _KINDS: dict[str, type[ActionRef]] = {}
 
+_Ref = TypeVar("_Ref", bound=ActionRef)
 
-def action_kind(kind: str, version: int = 1):
+
+def action_kind(kind: str, version: int = 1) -> Callable[[type[_Ref]], type[_Ref]]:
     """Register a button kind; a duplicate kind is a programming error."""
 
-    def register(cls: type[ActionRef]) -> type[ActionRef]:
+    def register(cls: type[_Ref]) -> type[_Ref]:
         if kind in _KINDS:
             raise ValueError(f"button kind {kind!r} is registered twice")
         if not _ACTION_ID.match(kind):
