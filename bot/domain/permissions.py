@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import assert_never
 
 
 class Action(str, Enum):
@@ -84,4 +85,4 @@ def decide(viewer: Viewer, run: RunFacts, action: Action) -> Decision:
     if action in (Action.FINISH, Action.RESTORE, Action.CHANGE_OWNER):
         ok = is_owner or (run.participants_may_finish and is_participant)
         return ALLOWED if ok else OWNER_ONLY
-    return CANNOT_VIEW
+    assert_never(action)  # every Action is decided above; a new one must be given its rule here
