@@ -387,9 +387,9 @@ def _env_overrides(env: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, s
         if key not in _SCHEMA[section]:
             keys = list(_SCHEMA[section])
             close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
-            hint = f"; did you mean BOT_{section.upper()}_{close[0].upper()}?" if close else ""
+            suggestion = f"; did you mean BOT_{section.upper()}_{close[0].upper()}?" if close else ""
             raise ConfigError(
-                f"environment variable {name}: [{section}] has no key \"{key}\"{hint}"
+                f"environment variable {name}: [{section}] has no key \"{key}\"{suggestion}"
                 f" (keys: {', '.join(keys)})"
             )
         found[(section, key)] = (name, env[name])
