@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from logging.config import fileConfig
+from typing import Any, Literal, TypedDict
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
@@ -23,14 +27,23 @@ def _url() -> str:
     return os.environ.get("BOT_STORAGE_URL") or config.get_main_option("sqlalchemy.url") or DEFAULT_URL
 
 
-def _render_item(kind: str, obj: object, _autogen_context: object) -> str | bool:
+def _render_item(kind: str, obj: object, _autogen_context: object) -> str | Literal[False]:
     # Autogenerate would write sqlmodel's AutoString (and need sqlmodel imported); it is a VARCHAR.
     if kind == "type" and isinstance(obj, AutoString):
         return f"sa.String({obj.length})" if obj.length else "sa.String()"
     return False
 
 
-def _options(dialect_name: str) -> dict[str, object]:
+class _Options(TypedDict):
+    """The keyword arguments both modes give context.configure()."""
+
+    target_metadata: MetaData
+    compare_type: bool
+    render_item: Callable[[str, Any, AutogenContext], str | Literal[False]]
+    render_as_batch: bool
+
+
+def _options(dialect_name: str) -> _Options:
     # SQLite can't ALTER most things in place; batch mode rebuilds the table instead.
     return {"target_metadata": target_metadata, "compare_type": True, "render_item": _render_item,
             "render_as_batch": dialect_name == "sqlite"}
