@@ -7,13 +7,17 @@ import ipaddress
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlparse
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.app import BotApp
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line, exit status 2 (contracts.md)
+    def error(self, message: str) -> NoReturn:  # one clear line, exit status 2 (contracts.md)
         print(f"python -m bot: {message} (try: python -m bot run|check [--config bot.toml])", file=sys.stderr)
         raise SystemExit(2)
 
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_check(settings))
 
 
-async def _run(settings) -> int:
+async def _run(settings: Settings) -> int:
     from bot.app import BotApp
     from bot.models import MattermostError
 
@@ -55,6 +59,8 @@ async def _run(settings) -> int:
               f"{err.message}", file=sys.stderr)
         await _close_quietly(app)
         return 1
+    ctx = app.ctx
+    assert ctx is not None  # start() returned, so the context exists (and is never replaced)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,19 +68,19 @@ async def _run(settings) -> int:
     # SIGUSR1: post the reminders due now and print how many. The wake-up is set on the wall clock, so a
     # test that moved a `[testing] clock_file` nudges the bot with this; the printed line tells it the
     # round (and every round before it) is done. Harmless in production: a round finds nothing new.
-    loop.add_signal_handler(signal.SIGUSR1, lambda: app.ctx.tasks.spawn(_due_now(app), name="sigusr1"))
-    print(f"bot listening on {app.url}; Mattermost reaches it at {app.ctx.public_url}", flush=True)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: ctx.tasks.spawn(_due_now(app), name="sigusr1"))
+    print(f"bot listening on {app.url}; Mattermost reaches it at {ctx.public_url}", flush=True)
     await stop.wait()
     await app.stop()
     return 0
 
 
-async def _due_now(app) -> None:
+async def _due_now(app: BotApp) -> None:
     posted = await app.scheduler.run_due() if app.scheduler is not None else 0
     print(f"reminders due now: {posted} posted", flush=True)
 
 
-async def _close_quietly(app) -> None:
+async def _close_quietly(app: BotApp) -> None:
     try:
         await app.stop()
     except Exception:  # noqa: BLE001 - best effort on a failed start
@@ -92,7 +98,7 @@ def _is_private(url: str) -> bool:
     return ip.is_private or ip.is_loopback
 
 
-async def _check(settings) -> int:
+async def _check(settings: Settings) -> int:
     """Config, playbooks, Mattermost reachability and the bot's permissions; 0 only when all is well."""
     from bot.mattermost import MattermostGateway
     from bot.models import MattermostError
@@ -144,7 +150,7 @@ async def _check(settings) -> int:
     return 0 if ok else 1
 
 
-def _failing_webhooks(settings) -> list[str]:
+def _failing_webhooks(settings: Settings) -> list[str]:
     """Outgoing webhook URLs whose last delivery failed (recorded by handlers.webhooks)."""
     from sqlalchemy.exc import SQLAlchemyError
 
