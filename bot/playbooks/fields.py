@@ -5,7 +5,7 @@ import difflib
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from bot.domain.durations import DurationError, parse_duration, parse_duration_or_off
 from bot.playbooks.errors import PlaybookError
@@ -55,7 +55,7 @@ class _Reader:
     def error(self, key: str, problem: str) -> None:
         self.errors.append(PlaybookError(self.path, key, problem))
 
-    def keys(self, table: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    def keys(self, table: Mapping[str, object], allowed: tuple[str, ...], prefix: str) -> None:
         for key in table:
             if key in allowed:
                 continue
@@ -65,7 +65,7 @@ class _Reader:
             hint = f'; did you mean "{guess}"?' if guess else f" (allowed: {', '.join(allowed)})"
             self.error(prefix + key, f"unknown key{hint}")
 
-    def text(self, table: Mapping[str, Any], key: str, path: str, *, default: str = "",
+    def text(self, table: Mapping[str, object], key: str, path: str, *, default: str = "",
              required: bool = False, blank_ok: bool = True, limit: int = TEXT_MAX) -> str | None:
         """A string value (stripped of surrounding whitespace), or None after reporting a problem."""
         if key not in table:
@@ -86,7 +86,7 @@ class _Reader:
             return None
         return value
 
-    def boolean(self, table: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+    def boolean(self, table: Mapping[str, object], key: str, path: str, default: bool) -> bool:
         value = table.get(key, default)
         if not isinstance(value, bool):
             hint = " (without quotes)" if isinstance(value, str) and value.lower() in ("true", "false") else ""
@@ -94,7 +94,7 @@ class _Reader:
             return default
         return value
 
-    def string_list(self, table: Mapping[str, Any], key: str, path: str) -> list[tuple[str, str]]:
+    def string_list(self, table: Mapping[str, object], key: str, path: str) -> list[tuple[str, str]]:
         """(key path, value) for each string in a list value."""
         if key not in table:
             return []
@@ -114,7 +114,7 @@ class _Reader:
             out.append((entry_path, entry.strip()))
         return out
 
-    def table(self, data: Mapping[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    def table(self, data: Mapping[str, object], key: str, path: str) -> dict[str, object] | None:
         value = data.get(key)
         if value is None:
             return None
@@ -135,7 +135,7 @@ class _Reader:
             return None
         return name
 
-    def duration(self, table: Mapping[str, Any], key: str, path: str, *, off_ok: bool,
+    def duration(self, table: Mapping[str, object], key: str, path: str, *, off_ok: bool,
                  minimum: timedelta = timedelta(seconds=1)) -> tuple[bool, timedelta | None]:
         """(ok, value); value None means "off" when off_ok."""
         value = table[key]

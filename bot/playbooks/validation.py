@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
@@ -31,6 +31,8 @@ from bot.playbooks.model import (
 
 _TEAM_RE = re.compile(r"^[a-z0-9]+([a-z\-0-9]+|(__)?)[a-z0-9]+$")
 _COMMAND_RE = re.compile(r"^/[^\s/]\S*")
+# The assignee words that name a role rather than a user, typed so that Assignee.kind stays a Literal.
+_ASSIGNEE_ROLES: dict[str, Literal["owner", "creator"]] = {"owner": "owner", "creator": "creator"}
 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_name", "category", "owner",
              "members", "broadcast_channels", "welcome", "status_updates", "retrospective",
@@ -42,7 +44,7 @@ _CHECKLIST_KEYS = ("title", "items")
 _ITEM_KEYS = ("title", "description", "assignee", "due", "command")
 
 
-def parse_playbook(data: Mapping[str, Any], *, playbook_id: str, path: Path | str) -> Playbook:
+def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path | str) -> Playbook:
     """Validate parsed TOML into a Playbook; raises PlaybookInvalid listing every problem."""
     path = Path(path)
     r = _Reader(path)
@@ -116,7 +118,7 @@ def _channel_name(r: _Reader, key: str, raw: str) -> str | None:
     return None
 
 
-def _status_updates(r: _Reader, data: Mapping[str, Any]) -> StatusUpdates:
+def _status_updates(r: _Reader, data: Mapping[str, object]) -> StatusUpdates:
     table = r.table(data, "status_updates", "status_updates")
     if table is None:
         return StatusUpdates()
@@ -136,7 +138,7 @@ def _status_updates(r: _Reader, data: Mapping[str, Any]) -> StatusUpdates:
     return StatusUpdates(enabled=enabled, interval=interval, template=template)
 
 
-def _retrospective(r: _Reader, data: Mapping[str, Any]) -> Retrospective:
+def _retrospective(r: _Reader, data: Mapping[str, object]) -> Retrospective:
     table = r.table(data, "retrospective", "retrospective")
     if table is None:
         return Retrospective()
@@ -152,7 +154,7 @@ def _retrospective(r: _Reader, data: Mapping[str, Any]) -> Retrospective:
                          remind=remind, reminder_interval=interval)
 
 
-def _webhooks(r: _Reader, data: Mapping[str, Any]) -> Webhooks:
+def _webhooks(r: _Reader, data: Mapping[str, object]) -> Webhooks:
     table = r.table(data, "webhooks", "webhooks")
     if table is None:
         return Webhooks()
@@ -182,7 +184,7 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
-def _checklists(r: _Reader, data: Mapping[str, Any]) -> tuple[ChecklistSpec, ...]:
+def _checklists(r: _Reader, data: Mapping[str, object]) -> tuple[ChecklistSpec, ...]:
     if "checklists" not in data:
         return ()
     value = data["checklists"]
@@ -206,7 +208,7 @@ def _checklists(r: _Reader, data: Mapping[str, Any]) -> tuple[ChecklistSpec, ...
     return tuple(result)
 
 
-def _items(r: _Reader, checklist: Mapping[str, Any], c_path: str) -> tuple[ItemSpec, ...]:
+def _items(r: _Reader, checklist: Mapping[str, object], c_path: str) -> tuple[ItemSpec, ...]:
     if "items" not in checklist:
         return ()
     value = checklist["items"]
@@ -229,8 +231,9 @@ def _items(r: _Reader, checklist: Mapping[str, Any], c_path: str) -> tuple[ItemS
         if "assignee" in item:
             raw = r.text(item, "assignee", path + ".assignee", blank_ok=False)
             if raw is not None:
-                if raw.lower() in ("owner", "creator"):
-                    assignee = Assignee(kind=raw.lower())  # type: ignore[arg-type]
+                role = _ASSIGNEE_ROLES.get(raw.lower())
+                if role is not None:
+                    assignee = Assignee(kind=role)
                 else:
                     # "@owner" is the user named owner; bare "owner" is the run's owner.
                     name = r.username(path + ".assignee", raw,
