@@ -1,0 +1,106 @@
+"""The frozen definitions a playbook file turns into, with the format's defaults and limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_CHANNEL_NAME = "{name}"
+DEFAULT_CATEGORY = "Playbook runs"
+DEFAULT_STATUS_INTERVAL = timedelta(days=1)
+DEFAULT_RETROSPECTIVE_TEMPLATE = (
+    "### Summary\n\n### Impact\n\n### Contributing factors\n\n### What was done\n\n"
+    "### What did we learn?\n\n### Follow-up tasks\n\n### Timeline highlights\n"
+)
+
+# Limits, and where they come from.
+CATEGORY_MAX_BYTES = 22  # Mattermost sidebar category names (playbooks-reference.md §8)
+WEBHOOKS_MAX = 64  # per list, as the plugin allows
+TITLE_MAX = 1024  # a run name's limit; titles also become channel and run names
+ITEM_DESCRIPTION_MAX = 4000  # the item dialog's limit
+TEXT_MAX = 16000  # texts become posts; Mattermost posts hold 16383 runes
+COMMAND_MAX = 4000
+ID_MAX = 64
+FILE_MAX_BYTES = 1 << 20
+REMINDER_MIN = timedelta(minutes=1)  # anything shorter would flood the channel
+
+
+@dataclass(frozen=True)
+class Assignee:
+    """Who an item goes to at run start: the run's owner, its creator, or one user."""
+    kind: Literal["owner", "creator", "user"]
+    username: str = ""  # only for kind "user", lower-case, without "@"
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    title: str
+    description: str = ""
+    assignee: Assignee | None = None
+    due: timedelta | None = None  # after the run starts
+    command: str = ""  # slash command, may contain $vars
+
+
+@dataclass(frozen=True)
+class ChecklistSpec:
+    title: str
+    items: tuple[ItemSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusUpdates:
+    enabled: bool = False  # on when the file has a [status_updates] table, unless enabled = false
+    interval: timedelta = DEFAULT_STATUS_INTERVAL  # first reminder after start, then after each update
+    template: str = ""
+
+
+@dataclass(frozen=True)
+class Retrospective:
+    enabled: bool = False  # on when the file has a [retrospective] table, unless enabled = false
+    template: str = DEFAULT_RETROSPECTIVE_TEMPLATE
+    remind: bool = True  # false with reminder = "off"
+    reminder_interval: timedelta | None = None  # repeat interval; None = remind once at finish
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    on_start: tuple[str, ...] = ()
+    on_status_update: tuple[str, ...] = ()
+    on_finish: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Playbook:
+    id: str
+    title: str
+    description: str = ""
+    team: str | None = None  # team URL name; None = every team the bot belongs to
+    private_channel: bool = True
+    channel_name: str = DEFAULT_CHANNEL_NAME  # display-name template, see bot.domain.naming
+    category: str = DEFAULT_CATEGORY  # "" = leave the channel where Mattermost puts it
+    owner: str | None = None  # username; None = whoever starts the run
+    members: tuple[str, ...] = ()
+    broadcast_channels: tuple[str, ...] = ()  # channel URL names in the run's team
+    welcome: str = ""
+    status_updates: StatusUpdates = StatusUpdates()
+    retrospective: Retrospective = Retrospective()
+    webhooks: Webhooks = Webhooks()
+    checklists: tuple[ChecklistSpec, ...] = ()
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def channel_type(self) -> Literal["O", "P"]:
+        """Mattermost's channel type for run channels: "P" private, "O" public."""
+        return "P" if self.private_channel else "O"
+
+    def usernames(self) -> set[str]:
+        """Every username the playbook names (owner, members, item assignees), for `bot check`."""
+        names = set(self.members)
+        if self.owner:
+            names.add(self.owner)
+        for checklist in self.checklists:
+            for item in checklist.items:
+                if item.assignee and item.assignee.kind == "user":
+                    names.add(item.assignee.username)
+        return names
