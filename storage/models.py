@@ -105,7 +105,7 @@ class StatusUpdate(SQLModel, table=True):
 
 class Reminder(SQLModel, table=True):
     """One pending wake-up per (run, kind). `due_at` moves: to a short lease while a claimed reminder is
-    being posted, then to the next one (storage.updates: claim_due, mark_sent).
+    being posted, then to the next one (storage.reminders: claim_due, mark_sent).
 
     A job claims a reminder with a conditional UPDATE (due_at unchanged), so a job that runs twice, or
     in two bot processes at once, posts once; a claimer that dies before posting loses only its lease.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from storage import digests
+from storage import settings as digests
 from storage.db import session_scope
 
 pytest_plugins = ["tests.pg"]

@@ -472,7 +472,7 @@ async def test_in_memory_sqlite_uses_one_worker() -> None:
 def test_load_views_reads_many_runs_in_a_few_queries_and_matches_load_view(db_engine: Engine) -> None:
     from sqlalchemy import event
 
-    from storage.queries import load_view, load_views
+    from storage.runs import load_view, load_views
 
     with session_scope(db_engine) as session:
         ids = [add_run_with_everything(session, items_per_checklist=n).id for n in (1, 3, 2)]

@@ -8,10 +8,15 @@ from sqlalchemy import or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage._sql import rowcount
 from storage.models import ChecklistItem, Participant, Reminder, Run, UserSettings
 
 DAILY = "daily"
+
+
 WEEKLY = "weekly"
+
+
 FLAGS = {"digest": "daily_digest", "weekly-digest": "weekly_digest"}
 
 
@@ -23,7 +28,7 @@ def get_settings(session: Session, user_id: str) -> UserSettings:
 def set_setting(session: Session, user_id: str, flag: str, on: bool) -> UserSettings:
     """Set `flag` (a key of FLAGS); the settings after the change."""
     _ensure_rows(session, [user_id])
-    session.execute(update(UserSettings).where(UserSettings.user_id == user_id)
+    session.execute(update(UserSettings).where(col(UserSettings.user_id) == user_id)
                     .values({FLAGS[flag]: on}).execution_options(synchronize_session=False))
     row = session.get(UserSettings, user_id, populate_existing=True)
     assert row is not None
@@ -60,9 +65,10 @@ def claim(session: Session, user_ids: list[str], day: int, monday: bool) -> list
     won: list[tuple[str, str]] = []
     for user_id in user_ids:
         result = session.execute(
-            update(UserSettings).where(UserSettings.user_id == user_id, UserSettings.last_digest_day < day, wanted)
+            update(UserSettings).where(col(UserSettings.user_id) == user_id, col(UserSettings.last_digest_day) < day,
+                                       wanted)
             .values(last_digest_day=day).execution_options(synchronize_session=False))
-        if result.rowcount == 1:
+        if rowcount(result) == 1:
             row = session.get(UserSettings, user_id, populate_existing=True)
             assert row is not None
             won.append((user_id, WEEKLY if monday and row.weekly_digest else DAILY))
@@ -71,7 +77,8 @@ def claim(session: Session, user_ids: list[str], day: int, monday: bool) -> list
 
 def release(session: Session, user_id: str, day: int) -> None:
     """Sending the claimed digest failed: a later round today may try again."""
-    session.execute(update(UserSettings).where(UserSettings.user_id == user_id, UserSettings.last_digest_day == day)
+    session.execute(update(UserSettings).where(col(UserSettings.user_id) == user_id,
+                                               col(UserSettings.last_digest_day) == day)
                     .values(last_digest_day=day - 1).execution_options(synchronize_session=False))
 
 

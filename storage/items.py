@@ -1,0 +1,230 @@
+"""Checklists and their items: state changes (one conditional UPDATE each), assignees, items added and
+removed (positions kept contiguous, so `2.3` is always the third item shown), due dates, and what a
+checklist post shows.
+
+Each helper takes a Session and runs inside the caller's transaction (Database.run); each change records
+its timeline event (contracts.md types) in the same transaction.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from bot.domain.checklists import TRANSITIONS
+from storage._sql import rowcount
+from storage.ids import new_id
+from storage.models import Checklist, ChecklistItem, Run
+from storage.people import is_participant, membership
+from storage.timeline import add_timeline
+
+
+def apply_item_verb(session: Session, run_id: str, item_id: str, verb: str, actor_id: str,
+                    now: int) -> tuple[ChecklistItem | None, str, bool]:
+    """Move one item's state in one conditional UPDATE, so concurrent clicks on other items of the
+    same checklist never overwrite each other, and a repeated click changes nothing.
+
+    Returns (item after, state before, changed).
+    """
+    item = session.get(ChecklistItem, item_id)
+    if item is None or item.run_id != run_id:
+        return None, "", False
+    before = item.state
+    sources, target = TRANSITIONS[verb]
+    result = session.execute(
+        update(ChecklistItem)
+        .where(col(ChecklistItem.id) == item_id, col(ChecklistItem.state).in_(sorted(sources)))
+        .values(state=target, updated_at=now, updated_by=actor_id)
+        .execution_options(synchronize_session=False)
+    )
+    changed = rowcount(result) == 1
+    if changed:
+        item.state, item.updated_at, item.updated_by = target, now, actor_id
+        add_timeline(session, run_id, "item_state_changed", now, actor_id,
+                     f"{item.title}: {before} -> {target}",
+                     {"item_id": item_id, "from": before, "to": target})
+    return item, before, changed
+
+
+def set_assignee(session: Session, run_id: str, item_id: str, assignee_id: str, actor_id: str,
+                 now: int) -> tuple[ChecklistItem | None, bool]:
+    item = session.get(ChecklistItem, item_id)
+    if item is None or item.run_id != run_id:
+        return None, False
+    if item.assignee_id == assignee_id:
+        return item, False
+    before = item.assignee_id
+    session.execute(update(ChecklistItem).where(col(ChecklistItem.id) == item_id)
+                    .values(assignee_id=assignee_id, updated_at=now, updated_by=actor_id)
+                    .execution_options(synchronize_session=False))
+    item.assignee_id, item.updated_at, item.updated_by = assignee_id, now, actor_id
+    add_timeline(session, run_id, "assignee_changed", now, actor_id, item.title,
+                 {"item_id": item_id, "from": before, "to": assignee_id})
+    return item, True
+
+
+def apply_change(session: Session, run_id: str, item_id: str, verb: str, actor: str, target: str,
+                 now: int) -> tuple[ChecklistItem, bool] | None:
+    """One item's change and its timeline event; (item after, changed) or None when it is not there."""
+    if verb == "assign":
+        item, changed = set_assignee(session, run_id, item_id, target, actor, now)
+    else:
+        item, _, changed = apply_item_verb(session, run_id, item_id, verb, actor, now)
+    return None if item is None else (item, changed)
+
+
+ClickOutcome = tuple[str, Run | None, ChecklistItem | None, bool]
+
+
+def participant_apply(session: Session, run_id: str, item_id: str, verb: str, actor: str, now: int
+                      ) -> ClickOutcome:
+    """The common click in one transaction: a participant changing an item of a run in progress.
+
+    Returns (outcome, run, item, changed); outcome "ok", "gone", "finished" or "not_participant"
+    (nothing changed: the caller decides through bot.domain.permissions).
+    """
+    run = session.get(Run, run_id)
+    if run is None:
+        return "gone", None, None, False
+    if not is_participant(session, run_id, actor):
+        return "not_participant", run, None, False
+    if run.status != "in_progress":
+        return "finished", run, None, False
+    applied = apply_change(session, run_id, item_id, verb, actor, actor, now)
+    if applied is None:
+        return "gone_item", run, None, False
+    return "ok", run, applied[0], applied[1]
+
+
+def participant_apply_many(session: Session, ops: list[tuple[str, str, str, str]], now: int
+                           ) -> list[ClickOutcome]:
+    """Several clicks in one transaction, in arrival order (a double click: the second finds the item
+    already changed and does nothing)."""
+    # The ops read rows (runs, participants, items) and change items with plain UPDATEs; only their
+    # timeline events are pending ORM objects, so nothing needs flushing until the batch commits.
+    with session.no_autoflush:
+        return [participant_apply(session, run_id, item_id, verb, actor, now)
+                for run_id, item_id, verb, actor in ops]
+
+
+def add_item(session: Session, run_id: str, checklist_id: str, title: str, actor_id: str,
+             now: int) -> ChecklistItem | None:
+    """Append an item to the end of a checklist; None when the checklist is not the run's."""
+    checklist = session.get(Checklist, checklist_id)
+    if checklist is None or checklist.run_id != run_id:
+        return None
+    last = session.exec(select(func.max(ChecklistItem.position))
+                        .where(ChecklistItem.checklist_id == checklist_id)).one()
+    item = ChecklistItem(id=new_id(), run_id=run_id, checklist_id=checklist_id,
+                         position=0 if last is None else int(last) + 1, title=title, updated_at=now,
+                         updated_by=actor_id)
+    session.add(item)
+    session.flush()
+    add_timeline(session, run_id, "item_added", now, actor_id, f"{checklist.title}: {title}",
+                 {"item_id": item.id, "checklist_id": checklist_id})
+    return item
+
+
+def remove_item(session: Session, run_id: str, item_id: str, actor_id: str, now: int) -> ChecklistItem | None:
+    """Delete an item and close the gap it leaves; None when it is already gone."""
+    item = session.get(ChecklistItem, item_id)
+    if item is None or item.run_id != run_id:
+        return None
+    checklist = session.get(Checklist, item.checklist_id)
+    session.delete(item)
+    session.flush()
+    session.execute(update(ChecklistItem)
+                    .where(col(ChecklistItem.checklist_id) == item.checklist_id,
+                           col(ChecklistItem.position) > item.position)
+                    .values(position=ChecklistItem.position - 1)
+                    .execution_options(synchronize_session=False))
+    add_timeline(session, run_id, "item_removed", now, actor_id,
+                 f"{checklist.title if checklist else ''}: {item.title}",
+                 {"item_id": item_id, "checklist_id": item.checklist_id, "state": item.state})
+    return item
+
+
+def set_due(session: Session, run_id: str, item_id: str, due_at: int | None, actor_id: str,
+            now: int) -> tuple[ChecklistItem | None, bool]:
+    """Set or clear an item's due date. The contract has no due-date event type; the change is
+    recorded as `item_due_changed` (an extension: contracts.md lets types be added)."""
+    item = session.get(ChecklistItem, item_id)
+    if item is None or item.run_id != run_id:
+        return None, False
+    if item.due_at == due_at:
+        return item, False
+    before = item.due_at
+    session.execute(update(ChecklistItem).where(col(ChecklistItem.id) == item_id)
+                    .values(due_at=due_at, updated_at=now, updated_by=actor_id)
+                    .execution_options(synchronize_session=False))
+    session.refresh(item)
+    add_timeline(session, run_id, "item_due_changed", now, actor_id, item.title,
+                 {"item_id": item_id, "from": before, "to": due_at})
+    return item, True
+
+
+def record_command(session: Session, run_id: str, item_id: str, command: str, actor_id: str,
+                   now: int, mode: str) -> None:
+    add_timeline(session, run_id, "command_ran", now, actor_id, command,
+                 {"item_id": item_id, "mode": mode})
+
+
+def load_checklist(session: Session, checklist_id: str) -> tuple[Checklist, list[ChecklistItem]] | None:
+    checklist = session.get(Checklist, checklist_id)
+    if checklist is None:
+        return None
+    items = list(session.exec(select(ChecklistItem).where(ChecklistItem.checklist_id == checklist_id)
+                              .order_by(col(ChecklistItem.position))))
+    return checklist, items
+
+
+def load_checklist_with_run(session: Session, checklist_id: str) -> tuple[Run, Checklist, list[ChecklistItem]] | None:
+    """What a checklist post shows: its run (for the status), the checklist and its items."""
+    loaded = load_checklist(session, checklist_id)
+    if loaded is None:
+        return None
+    run = session.get(Run, loaded[0].run_id)
+    return None if run is None else (run, loaded[0], loaded[1])
+
+
+def checklist_for_post(session: Session, post_id: str) -> tuple[Checklist, list[ChecklistItem], str] | None:
+    """The checklist shown by a post, its items and its run's status; None for any other post."""
+    checklist = session.exec(select(Checklist).where(Checklist.post_id == post_id)).first()
+    if checklist is None:
+        return None
+    loaded = load_checklist(session, checklist.id)
+    run = session.get(Run, checklist.run_id)
+    if loaded is None or run is None:
+        return None
+    return loaded[0], loaded[1], run.status
+
+
+def checklist_post_id(session: Session, checklist_id: str) -> str:
+    checklist = session.get(Checklist, checklist_id)
+    return checklist.post_id if checklist is not None else ""
+
+
+def set_checklist_post(session: Session, checklist_id: str, post_id: str) -> None:
+    session.execute(update(Checklist).where(col(Checklist.id) == checklist_id).values(post_id=post_id)
+                    .execution_options(synchronize_session=False))
+
+
+def load_items(session: Session, run_id: str) -> list[tuple[Checklist, list[ChecklistItem]]]:
+    checklists = list(session.exec(select(Checklist).where(Checklist.run_id == run_id)
+                                   .order_by(col(Checklist.position))))
+    items = list(session.exec(select(ChecklistItem).where(ChecklistItem.run_id == run_id)
+                              .order_by(col(ChecklistItem.position))))
+    by_list: dict[str, list[ChecklistItem]] = {c.id: [] for c in checklists}
+    for item in items:
+        by_list.setdefault(item.checklist_id, []).append(item)
+    return [(c, by_list[c.id]) for c in checklists]
+
+
+def membership_and_items(session: Session, run_id: str, user_id: str, with_items: bool
+                         ) -> tuple[tuple[bool, bool], list[tuple[Checklist, list[ChecklistItem]]] | None]:
+    """(participant, follower) and, when asked, the run's checklists and items: one read for a command."""
+    return membership(session, run_id, user_id), load_items(session, run_id) if with_items else None
+
+
+def open_item_count(session: Session, run_id: str) -> int:
+    return int(session.exec(select(func.count()).select_from(ChecklistItem).where(
+        ChecklistItem.run_id == run_id, col(ChecklistItem.state).in_(("open", "in_progress")))).one())

@@ -1,0 +1,359 @@
+"""Runs as a whole: storing a new one, loading what its posts and the API show, who may see which runs,
+finishing and restoring, the retrospective, and the lists `list` and `todo` read.
+
+Each helper takes a Session and runs inside the caller's transaction (Database.run).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, true, update
+from sqlmodel import Session, col, select
+
+from bot.domain.permissions import Viewer
+from storage._sql import rowcount
+from storage.models import (
+    Checklist,
+    ChecklistItem,
+    Follower,
+    Participant,
+    Reminder,
+    Run,
+    RunCounter,
+    StatusUpdate,
+    TimelineEvent,
+)
+from storage.reminders import RETRO, STATUS, arm, move
+from storage.timeline import add_timeline
+
+
+@dataclass
+class RunView:
+    """A run with everything needed to render it or answer the HTTP API, detached from the session."""
+
+    run: Run
+    checklists: list[tuple[Checklist, list[ChecklistItem]]]
+    participant_ids: list[str]
+    follower_ids: list[str] = field(default_factory=list)
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    status_updates: list[StatusUpdate] = field(default_factory=list)
+    reminder: Reminder | None = None
+
+    states: list[str] | None = None  # set by load_overview, which loads no item rows
+
+    def item_states(self) -> list[str]:
+        if self.states is not None:
+            return self.states
+        return [i.state for _, items in self.checklists for i in items]
+
+    def find_item(self, item_id: str) -> tuple[int, Checklist, int, ChecklistItem] | None:
+        for ci, (checklist, items) in enumerate(self.checklists):
+            for ii, item in enumerate(items):
+                if item.id == item_id:
+                    return ci, checklist, ii, item
+        return None
+
+
+def next_seq(session: Session, team_id: str, playbook_id: str) -> int:
+    """Allocate the next `{seq}` for a team's playbook; the row lock makes it safe across processes."""
+    counter = session.exec(
+        select(RunCounter).where(RunCounter.team_id == team_id, RunCounter.playbook_id == playbook_id)
+        .with_for_update()
+    ).first()
+    if counter is None:
+        counter = RunCounter(team_id=team_id, playbook_id=playbook_id, value=0)
+        session.add(counter)
+    counter.value += 1
+    session.flush()
+    return counter.value
+
+
+def insert_run(session: Session, run: Run, checklists: list[tuple[Checklist, list[ChecklistItem]]],
+               participant_ids: Iterable[str], now: int) -> None:
+    session.add(run)
+    session.flush()
+    for checklist, items in checklists:
+        session.add(checklist)
+        session.flush()
+        session.add_all(items)
+    for uid in dict.fromkeys(participant_ids):
+        session.add(Participant(run_id=run.id, user_id=uid, joined_at=now))
+    session.flush()
+
+
+def store_new_run(session: Session, run: Run, checklists: list[tuple[Checklist, list[ChecklistItem]]],
+                  participants: list[str], now: int) -> None:
+    """A new run with its checklists, items, participants and its `run_started` event."""
+    insert_run(session, run, checklists, participants, now)
+    add_timeline(session, run.id, "run_started", now, run.creator_id,
+                 f"Run started from {run.playbook_title}", {"channel_id": run.channel_id})
+
+
+def get_run(session: Session, run_id: str) -> Run | None:
+    return session.get(Run, run_id)
+
+
+def set_run_fields(session: Session, run_id: str, **values: Any) -> None:
+    session.execute(update(Run).where(col(Run.id) == run_id).values(**values)
+                    .execution_options(synchronize_session=False))
+
+
+def set_broadcast_threads(session: Session, run_id: str, threads: dict[str, str]) -> None:
+    """Remember the run's thread in each broadcast channel (channel id -> root post id)."""
+    set_run_fields(session, run_id, broadcast_threads=threads)
+
+
+def set_overview_post(session: Session, run_id: str, post_id: str) -> None:
+    set_run_fields(session, run_id, overview_post_id=post_id)
+
+
+def save_post_ids(session: Session, run_id: str, overview_id: str, post_ids: dict[str, str]) -> None:
+    """Remember the run's overview post (unless empty) and each checklist's post."""
+    if overview_id:
+        set_overview_post(session, run_id, overview_id)
+    for checklist_id, post_id in post_ids.items():
+        session.execute(update(Checklist).where(col(Checklist.id) == checklist_id).values(post_id=post_id)
+                        .execution_options(synchronize_session=False))
+
+
+def run_post(session: Session, post_id: str) -> tuple[str, str] | None:
+    """(run id, checklist id or "" for the overview) of a run post, or None for any other post."""
+    run = session.exec(select(Run).where(Run.overview_post_id == post_id)).first()
+    if run is not None:
+        return run.id, ""
+    checklist = session.exec(select(Checklist).where(Checklist.post_id == post_id)).first()
+    if checklist is not None:
+        return checklist.run_id, checklist.id
+    return None
+
+
+def load_view(session: Session, run_id: str, with_history: bool = False) -> RunView | None:
+    run = session.get(Run, run_id)
+    return None if run is None else load_views(session, [run], with_history)[0]
+
+
+def load_views(session: Session, runs: list[Run], with_history: bool = False) -> list[RunView]:
+    """Views of several runs with one query per table, not one per run (the HTTP API lists pages of
+    runs)."""
+    if not runs:
+        return []
+    ids = [r.id for r in runs]
+
+    def rows(model: Any, *order: Any) -> dict[str, list[Any]]:
+        grouped: dict[str, list[Any]] = {run_id: [] for run_id in ids}
+        for row in session.exec(select(model).where(col(model.run_id).in_(ids)).order_by(*order)):
+            grouped[row.run_id].append(row)
+        return grouped
+
+    checklists = rows(Checklist, Checklist.position)
+    items = rows(ChecklistItem, ChecklistItem.position)
+    participants = rows(Participant, Participant.joined_at, Participant.user_id)
+    followers = rows(Follower, Follower.user_id)
+    reminders = {r.run_id: r for r in session.exec(select(Reminder).where(
+        col(Reminder.run_id).in_(ids), Reminder.kind == "status_update"))}
+    timeline = rows(TimelineEvent, TimelineEvent.at, TimelineEvent.id) if with_history else {}
+    updates = rows(StatusUpdate, StatusUpdate.at) if with_history else {}
+    views = []
+    for run in runs:
+        by_list: dict[str, list[ChecklistItem]] = {c.id: [] for c in checklists[run.id]}
+        for item in items[run.id]:
+            by_list.setdefault(item.checklist_id, []).append(item)
+        views.append(RunView(run=run, checklists=[(c, by_list[c.id]) for c in checklists[run.id]],
+                             participant_ids=[p.user_id for p in participants[run.id]],
+                             follower_ids=[f.user_id for f in followers[run.id]],
+                             timeline=timeline.get(run.id, []), status_updates=updates.get(run.id, []),
+                             reminder=reminders.get(run.id)))
+    return views
+
+
+def load_overview(session: Session, run_id: str) -> RunView | None:
+    """What the overview post shows: the run, its items' states (no item rows) and its reminder."""
+    run = session.get(Run, run_id)
+    if run is None:
+        return None
+    states = list(session.exec(select(ChecklistItem.state).where(ChecklistItem.run_id == run_id)))
+    view = RunView(run=run, checklists=[], participant_ids=[], states=states)
+    view.reminder = session.exec(select(Reminder).where(Reminder.run_id == run_id,
+                                                        Reminder.kind == "status_update")).first()
+    return view
+
+
+def visible_views(session: Session, viewer: Viewer, team_ids: list[str] | None, channel_id: str,
+                  statuses: list[str], limit: int, offset: int) -> tuple[list[RunView], int]:
+    """A page of the runs the viewer may see, each with its history (the HTTP API's list)."""
+    found, total = visible_runs(session, viewer, team_ids=team_ids, channel_id=channel_id, statuses=statuses,
+                                limit=limit, offset=offset)
+    return load_views(session, found, with_history=True), total
+
+
+# --- who may see which runs -------------------------------------------------------------------------
+
+def visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    """The SQL form of bot.domain.permissions.can_view, the one rule for every list of runs: admins see
+    every run; others the runs they own or take part in, runs with a public channel in one of their
+    teams, and runs whose channel they are known to be in (`viewer.member_of`).
+
+    tests/unit/test_storage_visibility.py holds this against can_view, case by case."""
+    if viewer.is_admin:
+        return true()
+    mine = select(Participant.run_id).where(Participant.user_id == viewer.user_id)
+    conditions: list[ColumnElement[bool]] = [col(Run.id).in_(mine), col(Run.owner_id) == viewer.user_id]
+    if viewer.team_ids:
+        conditions.append(and_(col(Run.private) == false(), col(Run.team_id).in_(sorted(viewer.team_ids))))
+    if viewer.member_of:
+        conditions.append(col(Run.channel_id).in_(sorted(viewer.member_of)))
+    return or_(*conditions)
+
+
+def visible_runs(session: Session, viewer: Viewer, team_ids: Iterable[str] | None = None,
+                 channel_id: str = "", statuses: Iterable[str] = (), mine: bool = False,
+                 limit: int = 100, offset: int = 0) -> tuple[list[Run], int]:
+    """(runs the viewer may see, newest first, and how many there are in all) among the runs of
+    `team_ids` (None: every team), in `channel_id`, with one of `statuses` (empty: any). `mine` keeps
+    only the runs the viewer owns or takes part in, whoever they are. Serves run selection, `list`,
+    `todo` and the HTTP API, so each shows exactly what the permissions allow."""
+    query = select(Run)
+    if team_ids is not None:
+        query = query.where(col(Run.team_id).in_(sorted(set(team_ids))))
+    if channel_id:
+        query = query.where(Run.channel_id == channel_id)
+    wanted = sorted(set(statuses))
+    if wanted:
+        query = query.where(col(Run.status).in_(wanted))
+    if mine:
+        query = query.where(visible_to(Viewer(viewer.user_id)))
+    else:
+        query = query.where(visible_to(viewer))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = list(session.exec(query.order_by(col(Run.created_at).desc(), Run.id).offset(offset).limit(limit)))
+    return rows, int(total)
+
+
+@dataclass(frozen=True)
+class RunLine:
+    run: Run
+    done: int
+    total: int
+    participant: bool
+
+
+def progress_of(session: Session, run_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """run id -> (done, total) in one query; closed and skipped count as done."""
+    if not run_ids:
+        return {}
+    done = func.sum(case((col(ChecklistItem.state).in_(("closed", "skipped")), 1), else_=0))
+    rows = session.exec(select(ChecklistItem.run_id, func.count(), done)
+                        .where(col(ChecklistItem.run_id).in_(run_ids)).group_by(ChecklistItem.run_id))
+    return {rid: (int(d or 0), int(t)) for rid, t, d in rows}
+
+
+def run_lines(session: Session, viewer: Viewer, team_id: str, mine: bool, limit: int = 25
+              ) -> tuple[list[RunLine], int]:
+    """`/playbook list`: runs in progress in a team that the viewer may see (or, with `mine`, owns or
+    takes part in), with their progress."""
+    runs, total = visible_runs(session, viewer, team_ids=[team_id], statuses=["in_progress"], mine=mine,
+                               limit=limit)
+    ids = [r.id for r in runs]
+    counts = progress_of(session, ids)
+    joined = set(session.exec(select(Participant.run_id).where(Participant.user_id == viewer.user_id,
+                                                               col(Participant.run_id).in_(ids)))) if ids else set()
+    return [RunLine(r, *counts.get(r.id, (0, 0)), r.id in joined or r.owner_id == viewer.user_id)
+            for r in runs], total
+
+
+@dataclass(frozen=True)
+class TodoItem:
+    run: Run
+    number: str
+    title: str
+    state: str
+    due_at: int | None
+
+
+@dataclass(frozen=True)
+class Todo:
+    items: list[TodoItem]
+    overdue_updates: list[tuple[Run, int]]  # (run, due_at)
+
+
+def todo(session: Session, user_id: str, now: int, limit: int = 50) -> Todo:
+    """Open items assigned to the user and overdue status updates of runs they own or take part in,
+    across every run in progress (all teams: a to-do list that hides work is no to-do list)."""
+    rows = session.exec(
+        select(ChecklistItem, Checklist.position, Run)
+        .join(Checklist, col(Checklist.id) == ChecklistItem.checklist_id)
+        .join(Run, col(Run.id) == ChecklistItem.run_id)
+        .where(ChecklistItem.assignee_id == user_id, col(ChecklistItem.state).in_(("open", "in_progress")),
+               Run.status == "in_progress")
+        .order_by(func.coalesce(ChecklistItem.due_at, 2**62), col(Run.created_at), col(Checklist.position),
+                  col(ChecklistItem.position))
+        .limit(limit))
+    items = [TodoItem(run, f"{cpos + 1}.{item.position + 1}", item.title, item.state, item.due_at)
+             for item, cpos, run in rows]
+    overdue = session.exec(
+        select(Run, Reminder.due_at).join(Reminder, col(Reminder.run_id) == Run.id)
+        .where(Reminder.kind == "status_update", Run.status == "in_progress",
+               col(Reminder.due_at).is_not(None), col(Reminder.due_at) < now,
+               visible_to(Viewer(user_id)))  # runs they own or take part in
+        .order_by(col(Reminder.due_at)).limit(limit))
+    # `due` is never None here (the WHERE excludes NULL); the check only narrows its type.
+    return Todo(items, [(run, int(due)) for run, due in overdue if due is not None])
+
+
+# --- finish, restore, retrospective -----------------------------------------------------------------
+
+
+def finish(session: Session, run_id: str, actor_id: str, now: int, retro_due: int | None,
+           retro_interval_s: int) -> Run | None:
+    """Mark the run finished (once: a second finish changes nothing and returns None)."""
+    result = session.execute(update(Run).where(col(Run.id) == run_id, col(Run.status) == "in_progress")
+                             .values(status="finished", finished_at=now)
+                             .execution_options(synchronize_session=False))
+    if rowcount(result) != 1:
+        return None
+    move(session, run_id, STATUS, None)
+    run = session.get(Run, run_id)
+    assert run is not None
+    session.refresh(run)
+    if run.retrospective_enabled and not run.retrospective_status:
+        arm(session, run_id, RETRO, retro_due, retro_interval_s)
+    add_timeline(session, run_id, "run_finished", now, actor_id, "Run finished")
+    return run
+
+
+def restore(session: Session, run_id: str, actor_id: str, now: int) -> Run | None:
+    """Back to in progress; the status reminder restarts one interval from now."""
+    result = session.execute(update(Run).where(col(Run.id) == run_id, col(Run.status) == "finished")
+                             .values(status="in_progress", finished_at=None)
+                             .execution_options(synchronize_session=False))
+    if rowcount(result) != 1:
+        return None
+    run = session.get(Run, run_id)
+    assert run is not None
+    session.refresh(run)
+    move(session, run_id, RETRO, None)
+    if run.status_updates_enabled and run.reminder_interval_s > 0:
+        arm(session, run_id, STATUS, now + run.reminder_interval_s * 1000, run.reminder_interval_s)
+    add_timeline(session, run_id, "run_restored", now, actor_id, "Run restored to in progress")
+    return run
+
+
+def set_retrospective(session: Session, run_id: str, actor_id: str, now: int, status: str,
+                      text: str | None) -> Run | None:
+    """Publish (status "published", with text) or cancel ("cancelled") the retrospective."""
+    run = session.get(Run, run_id)
+    if run is None or not run.retrospective_enabled:
+        return None
+    values: dict[str, Any] = {"retrospective_status": status}
+    if text is not None:
+        values["retrospective_text"] = text
+    session.execute(update(Run).where(col(Run.id) == run_id).values(**values)
+                    .execution_options(synchronize_session=False))
+    move(session, run_id, RETRO, None)
+    kind = "retrospective_published" if status == "published" else "retrospective_cancelled"
+    add_timeline(session, run_id, kind, now, actor_id,
+                 "Retrospective published" if status == "published" else "No retrospective for this run")
+    session.refresh(run)
+    return run
