@@ -152,23 +152,13 @@ async def _check(settings: Settings) -> int:
 
 def _failing_webhooks(settings: Settings) -> list[str]:
     """Outgoing webhook URLs whose last delivery failed (recorded by handlers.webhooks)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from bot.clock import iso
-    from storage.db import make_engine, session_scope
-    from storage.updates import failing_webhooks
+    from storage.webhooks import StorageUnavailable, read_failing_webhooks
 
     try:
-        engine = make_engine(settings.storage.url, pool_size=1)
-    except (SQLAlchemyError, OSError) as err:
+        rows = read_failing_webhooks(settings.storage.url)
+    except StorageUnavailable as err:
         return [f"storage {settings.storage.url}: {err}"]
-    try:
-        with session_scope(engine, readonly=True) as session:
-            rows = failing_webhooks(session)
-    except SQLAlchemyError:
-        return []  # not migrated yet: no deliveries to report
-    finally:
-        engine.dispose()
     return [f"webhook {r.url}: last {r.last_event} at {iso(r.last_at)} failed ({r.error}); "
             f"{r.failures} failed deliver{'y' if r.failures == 1 else 'ies'} in a row" for r in rows]
 

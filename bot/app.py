@@ -8,18 +8,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
 
+import commands.help
+import commands.items
+import commands.lifecycle
+import commands.people
+import commands.run
+import commands.runs
+import commands.settings
+import commands.timeline
+import handlers.api
+import handlers.digests
+import handlers.events
+import handlers.finish
+import handlers.items
+import handlers.reminders
+import handlers.retro
+import handlers.runs
+import handlers.status
+import handlers.webhooks
 from bot.actions import Signer
-from bot.clock import Clock
+from bot.clock import Clock, FileClock
+from bot.config import Settings
 from bot.context import Context
+from bot.mattermost import MattermostGateway, RetryPolicy
 from bot.models import Gateway, MattermostError, MMCommand, MMTeam, WsEvent
+from bot.playbooks import load_playbooks
 from bot.rendering import Renderer
-from bot.router import Dispatcher, Router
+from bot.router import Dispatcher, Reply, Router, SlashCommand
 from bot.server import BotServer, CommandTokens
+from bot.websocket import WebSocketListener
+from storage.db import Database, make_engine, migrate
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +53,18 @@ AUTOCOMPLETE_DESC = "Run playbooks: start runs, work checklists, post status upd
 
 
 def build_router() -> Router:
-    from commands import help as help_cmds
-    from commands import run as run_cmds
-    from handlers import clicks, dialogs
-
+    """Every feature, included explicitly: a feature module that is missing or fails to import stops
+    the bot at start-up with that error, instead of quietly leaving a smaller bot."""
     root = Router("root")
-    for module in (help_cmds, run_cmds, clicks, dialogs):
-        root.include(module.router)
-    for name in ("commands.items", "commands.runs", "commands.people", "handlers.updates",
-                 "commands.settings"):
-        try:
-            module = __import__(name, fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        root.include(module.router)
+    for feature in (
+        commands.help.router, commands.run.router, commands.runs.router, commands.items.router,
+        commands.people.router, commands.lifecycle.router, commands.timeline.router, commands.settings.router,
+        handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
+        handlers.retro.router, handlers.events.router, handlers.api.router,
+        # Scheduled work and outgoing webhooks start after everything above is registered.
+        handlers.reminders.router, handlers.digests.router, handlers.webhooks.router,
+    ):
+        root.include(feature)
     return root
 
 
@@ -66,8 +86,6 @@ async def register_commands(gateway: Gateway, teams: list[MMTeam], url: str, tok
                 command = existing[0]
                 if (command.url != url or not command.auto_complete
                         or command.auto_complete_hint != autocomplete_hint):
-                    from dataclasses import replace
-
                     command = await gateway.update_command(replace(
                         command, url=url, method="P", auto_complete=True, auto_complete_hint=autocomplete_hint,
                         auto_complete_desc=AUTOCOMPLETE_DESC))
@@ -94,11 +112,16 @@ async def register_commands(gateway: Gateway, teams: list[MMTeam], url: str, tok
     return status
 
 
-class BotApp:
-    """The running bot. `await start()`, then `await stop()`; tests pass doubles to the constructor."""
+# What makes the WebSocket listener: (Mattermost URL, token, on_event, on_resync) -> a listener.
+ListenerFactory = Callable[..., Any]
 
-    def __init__(self, settings: Any, *, gateway: Gateway | None = None, clock: Clock | None = None,
-                 database: Any = None, listener_factory: Any = None) -> None:
+
+class BotApp:
+    """The running bot. `await start()`, then `await stop()`; tests pass doubles to the constructor
+    (a fake gateway, a database, `listener_factory=False` for no WebSocket) and get the real core."""
+
+    def __init__(self, settings: Settings, *, gateway: Gateway | None = None, clock: Clock | None = None,
+                 database: Database | None = None, listener_factory: ListenerFactory | bool | None = None) -> None:
         self.settings = settings
         self.clock = clock or clock_for(settings)
         self._gateway = gateway
@@ -106,20 +129,34 @@ class BotApp:
         self._listener_factory = listener_factory
         self.tokens = CommandTokens()
         self.router = build_router()
-        self.ctx: Context | None = None
-        self.listener: Any = None
-        self.scheduler: Any = None
-        self.digests: Any = None  # handlers.digests.DigestService
+        self.dispatcher = Dispatcher(self.router, help_reply)
+        self._ctx: Context | None = None
+        self.listener: Any = None  # bot.websocket.WebSocketListener or a test's stand-in
         self.command_status = CommandStatus()
         self._runner: web.AppRunner | None = None
+        self._started: list[Callable[[Context], Coroutine[Any, Any, None]]] = []
         self.url = ""
         self._ws_task: asyncio.Task[Any] | None = None
 
-    async def start(self) -> "BotApp":
-        from bot.mattermost import MattermostGateway, RetryPolicy
-        from bot.playbooks import load_playbooks
-        from storage.db import Database, make_engine, migrate
+    @property
+    def ctx(self) -> Context:
+        """The context every feature sees; exists once `start()` has reached Mattermost."""
+        if self._ctx is None:
+            raise RuntimeError("the bot has not started")
+        return self._ctx
 
+    @property
+    def scheduler(self) -> handlers.reminders.ReminderService | None:
+        """The reminder service (tests and `SIGUSR1` run its rounds by hand)."""
+        job = self._ctx.jobs.get("reminders") if self._ctx is not None else None
+        return job if isinstance(job, handlers.reminders.ReminderService) else None
+
+    @property
+    def digests(self) -> handlers.digests.DigestService | None:
+        job = self._ctx.jobs.get("digests") if self._ctx is not None else None
+        return job if isinstance(job, handlers.digests.DigestService) else None
+
+    async def start(self) -> BotApp:
         s = self.settings
         gateway = self._gateway or MattermostGateway(
             s.mattermost.url, s.mattermost.token, timeout=s.mattermost.timeout,
@@ -136,94 +173,70 @@ class BotApp:
         for err in errors:
             log.error("playbook not loaded: %s", err)
 
-        public_url = s.server.public_url
-        self.ctx = Context(gateway=gateway, db=database, clock=self.clock, renderer=Renderer(),
-                           signer=Signer(s.signing_key), playbooks=playbooks, settings=s, bot_user=me,
-                           public_url=public_url.rstrip("/"), teams={t.id: t for t in teams},
-                           playbook_errors=list(errors))
-        self.ctx.router = self.router
-        dispatcher = Dispatcher(self.router, _help_reply)
-        server = BotServer(self.ctx, dispatcher, self.tokens, self.health)
+        ctx = self._ctx = Context(
+            gateway=gateway, db=database, clock=self.clock, renderer=Renderer(), signer=Signer(s.signing_key),
+            playbooks=playbooks, settings=s, bot_user=me, public_url=s.server.public_url.rstrip("/"),
+            router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors))
+        server = BotServer(ctx, self.dispatcher, self.tokens, self.health)
         self._runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.server.host, s.server.port)
         await site.start()
         # With port 0 (tests) the public URL is only known once bound.
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1] if site._server is not None else s.server.port  # type: ignore[attr-defined]  # aiohttp's Server has no typed sockets
         self.url = f"http://{s.server.host}:{port}"
         if s.server.port == 0:
-            self.ctx.public_url = self.url
+            ctx.public_url = self.url
 
-        self._wire_features()
         for n, token in enumerate(s.mattermost.command_tokens):
             self.tokens.set(f"configured-{n}", token)  # commands an admin created by hand
-        self.command_status = await register_commands(gateway, teams, f"{self.ctx.public_url}/mattermost/command",
+        self.command_status = await register_commands(gateway, teams, f"{ctx.public_url}/mattermost/command",
                                                       self.tokens)
         for problem in self.command_status.problems:
             log.error("slash command not registered: %s", problem)
-        if self.scheduler is not None:
-            await self.scheduler.start()
-        if self.digests is not None:
-            await self.digests.start()
+        for hook in self.router.startup:  # each feature starts its own jobs (reminders, digests, webhooks)
+            await hook(ctx)
         self._start_listener()
-        log.info("bot started url=%s public_url=%s teams=%d playbooks=%d", self.url, self.ctx.public_url,
+        log.info("bot started url=%s public_url=%s teams=%d playbooks=%d", self.url, ctx.public_url,
                  len(teams), len(playbooks))
         return self
 
-    def _wire_features(self) -> None:
-        """Optional features (reminders, webhooks) plug into the context here."""
-        assert self.ctx is not None
-        try:
-            from handlers.reminders import ReminderService
-        except ModuleNotFoundError as exc:
-            if exc.name != "handlers.reminders":
-                raise
-            return
-        self.scheduler = ReminderService(self.ctx)
-        self.ctx.reminders = self.scheduler
-        from bot.outbound import HttpPoster
-        from handlers.webhooks import Webhooks
-
-        self.ctx.hooks = Webhooks(self.ctx, HttpPoster())
-        from handlers.digests import DigestService
-
-        self.digests = DigestService(self.ctx)
-
     def _start_listener(self) -> None:
-        assert self.ctx is not None
         if self._listener_factory is False:
             return
-        from bot.websocket import WebSocketListener
-
-        factory = self._listener_factory or WebSocketListener
+        factory = self._listener_factory if callable(self._listener_factory) else WebSocketListener
         self.listener = factory(self.settings.mattermost.url, self.settings.mattermost.token,
-                                self._on_event, on_resync=self._on_resync)
+                                self.on_event, on_resync=self.resync)
         self._ws_task = asyncio.create_task(self.listener.run(), name="websocket")
 
-    async def _on_event(self, event: WsEvent) -> None:
-        from handlers.events import handle_event
+    async def on_event(self, event: WsEvent) -> None:
+        """A WebSocket event: the bot joining a team is the core's; everything else goes to the features
+        that registered for it."""
+        ctx = self.ctx
+        if event.event == "added_to_team" and event.data.get("user_id") == ctx.bot_user.id:
+            await self.resync()
+        for handler in self.router.events.get(event.event, []):
+            await handler(event, ctx)
 
-        assert self.ctx is not None
-        await handle_event(self.ctx, event, self)
-
-    async def _on_resync(self) -> None:
+    async def resync(self) -> None:
         """A fresh WebSocket session may have missed events: re-read teams and re-check commands."""
-        assert self.ctx is not None
-        teams = await self.ctx.gateway.my_teams()
-        new = [t for t in teams if t.id not in self.ctx.teams]
-        self.ctx.teams = {t.id: t for t in teams}
+        ctx = self.ctx
+        teams = await ctx.gateway.my_teams()
+        new = [t for t in teams if t.id not in ctx.teams]
+        ctx.teams = {t.id: t for t in teams}
         if new:
-            status = await register_commands(self.ctx.gateway, new, f"{self.ctx.public_url}/mattermost/command",
+            status = await register_commands(ctx.gateway, new, f"{ctx.public_url}/mattermost/command",
                                              self.tokens)
             self.command_status.registered.update(status.registered)
             self.command_status.problems.extend(status.problems)
 
     def health(self) -> dict[str, bool]:
+        jobs = self._ctx.jobs.values() if self._ctx is not None else []
         return {
             "http": True,
             "mattermost_websocket": bool(self.listener is None or getattr(self.listener, "connected", False)),
             "slash_command": len(self.tokens) > 0,
-            "scheduler": bool(self.scheduler is None or getattr(self.scheduler, "running", True)),
+            "scheduler": all(job.running for job in jobs),
         }
 
     async def stop(self) -> None:
@@ -232,37 +245,26 @@ class BotApp:
         if self._ws_task is not None:
             self._ws_task.cancel()
             await asyncio.gather(self._ws_task, return_exceptions=True)
-        if self.scheduler is not None:
-            await self.scheduler.stop()
-        if self.digests is not None:
-            await self.digests.stop()
-        if self.ctx is not None and self.ctx.hooks is not None:
-            await self.ctx.hooks.close()  # gives up pending retries, so stopping never waits a backoff
-        if self.ctx is not None:
-            await self.ctx.tasks.drain()
+        ctx = self._ctx
+        if ctx is not None:
+            for hook in reversed(self.router.shutdown):
+                await hook(ctx)
+            await ctx.tasks.drain()
         if self._runner is not None:
             await self._runner.cleanup()
-        if self.ctx is not None:
-            await self.ctx.gateway.close()
-            close = getattr(self.ctx.db, "close", None)
-            if close is not None:
-                result = close()
-                if asyncio.iscoroutine(result):
-                    await result
+        if ctx is not None:
+            await ctx.gateway.close()
+            await ctx.db.close()
 
 
-def clock_for(settings: Any) -> Clock:
+def clock_for(settings: Settings) -> Clock:
     """The real clock, or (test-only, `[testing] clock_file`) one read from a file a test moves."""
-    clock_file = getattr(getattr(settings, "testing", None), "clock_file", None)
+    clock_file = settings.testing.clock_file
     if clock_file is not None:
-        from bot.clock import FileClock
-
         log.warning("test-only clock: now is read from %s", clock_file)
         return FileClock(clock_file)
     return Clock()
 
 
-def _help_reply(cmd: Any, ctx: Any, root: Router) -> Any:
-    from commands.help import help_reply
-
-    return help_reply(cmd, ctx, root)
+def help_reply(cmd: SlashCommand, ctx: Context, root: Router) -> Reply:
+    return commands.help.help_reply(cmd, ctx, root)

@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bot.actions import Signer
 from bot.clock import Clock
+from bot.config import Settings
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
+from bot.notify import DirectChannels
+from bot.playbooks import Playbook, PlaybookError
+from bot.posts import EditWatch
 from bot.rendering import Renderer
-from bot.tasks import EditWatch, KeyedLocks, Tasks
+from bot.router import Router
+from bot.tasks import Batcher, KeyedLocks, Tasks
+from storage.db import Database
+
 
 
 class UserDirectory:
@@ -55,31 +62,61 @@ class UserDirectory:
         return {u.username: u for u in users}
 
 
+class ReminderHub(Protocol):
+    """The reminder service as features see it (handlers/reminders.py registers it at start-up)."""
+
+    def changed(self, due_ms: int | None) -> None: ...
+
+    async def run_started(self, run_id: str) -> None: ...
+
+    async def answered(self, run_id: str, kind: str, outcome: str, actor_id: str = "") -> None: ...
+
+
+class Job(Protocol):
+    """A feature's scheduled work (reminders, digests): health reads `running`; shutdown calls `stop`."""
+
+    @property
+    def running(self) -> bool: ...
+
+    async def stop(self) -> None: ...
+
+
+class EventHooks(Protocol):
+    """Outgoing webhooks as features see them (handlers/webhooks.py registers them at start-up)."""
+
+    async def emit(self, event: str, run_id: str, *, actor_id: str = "",
+                   payload: dict[str, Any] | None = None) -> None: ...
+
+
 @dataclass
 class Context:
     gateway: Gateway
-    db: Any  # storage.db.Database: `await db.run(fn, *args)` runs fn(session, *args) off the loop
+    db: Database  # `await db.run(fn, *args)` runs fn(session, *args) off the loop, in a transaction
     clock: Clock
     renderer: Renderer
     signer: Signer
-    playbooks: Any  # bot.playbooks registry: dict id -> Playbook
-    settings: Any
+    playbooks: dict[str, Playbook]
+    settings: Settings
     bot_user: MMUser
     public_url: str
+    router: Router
     tasks: Tasks = field(default_factory=Tasks)
     locks: KeyedLocks = field(default_factory=KeyedLocks)
     edits: EditWatch = field(default_factory=EditWatch)
-    batches: dict[str, Any] = field(default_factory=dict)  # bot.tasks.Batcher by name (group commits)
+    batches: dict[str, Batcher[Any, Any]] = field(default_factory=dict)  # group commits by name
     teams: dict[str, MMTeam] = field(default_factory=dict)
-    users: UserDirectory | None = None
-    reminders: Any = None  # handlers.reminders.ReminderService, wired by bot/app.py
-    hooks: Any = None  # outgoing webhooks, wired by bot/app.py
-    router: Any = None  # the root Router, for generated help
-    playbook_errors: list[Any] = field(default_factory=list)
+    users: UserDirectory = field(init=False)
+    dms: DirectChannels = field(init=False)
+    # Wired at start-up by the features that provide them (their routers' on_startup); None until then,
+    # and in a bot built without them, so every caller checks.
+    reminders: ReminderHub | None = None
+    hooks: EventHooks | None = None
+    jobs: dict[str, Job] = field(default_factory=dict)
+    playbook_errors: list[PlaybookError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.users is None:
-            self.users = UserDirectory(self.gateway)
+        self.users = UserDirectory(self.gateway)
+        self.dms = DirectChannels(self.gateway, self.bot_user.id)
 
     @property
     def action_url(self) -> str:
@@ -89,12 +126,17 @@ class Context:
     def dialog_url(self) -> str:
         return f"{self.public_url}/mattermost/dialog"
 
+    @property
+    def mattermost_url(self) -> str:
+        """The Mattermost site as people open it (permalinks, channel links)."""
+        return self.settings.mattermost.url.rstrip("/")
+
     def render(self, template: str, /, **values: Any) -> str:
         return self.renderer.render(template, **values)
 
     async def is_admin(self, user_id: str) -> bool:
-        user = await self.users.get(user_id)  # type: ignore[union-attr]
+        user = await self.users.get(user_id)
         return bool(user and user.is_admin)
 
 
-__all__ = ["Context", "UserDirectory", "MattermostError"]
+__all__ = ["Context", "EventHooks", "Job", "MattermostError", "ReminderHub", "UserDirectory"]

@@ -10,12 +10,21 @@ from __future__ import annotations
 import inspect
 import logging
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.actions import ActionRef
+from bot.models import MMUser, WsEvent
+
+if TYPE_CHECKING:
+    from bot.context import Context
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R", "SlashCommand", "Click", "DialogSubmission")
 
 
 class UserError(Exception):
@@ -118,9 +127,25 @@ def split_args(text: str) -> tuple[str, ...]:
 
 # -- routing --------------------------------------------------------------------------------------
 
-CommandHandler = Callable[[SlashCommand, Any], Awaitable[Reply]]
-ClickHandler = Callable[[Click, Any], Awaitable[Reply]]
-DialogHandler = Callable[[DialogSubmission, Any], Awaitable[Reply]]
+CommandHandler = Callable[[SlashCommand, "Context"], Awaitable[Reply]]
+ClickHandler = Callable[[Click, "Context"], Awaitable[Reply]]
+DialogHandler = Callable[[DialogSubmission, "Context"], Awaitable[Reply]]
+EventHandler = Callable[[WsEvent, "Context"], Awaitable[None]]
+# A feature's start-up or shutdown step (start its scheduler, close its HTTP session).
+Hook = Callable[["Context"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """What an HTTP API handler sees of a request: who asks (proven by their own Mattermost token)."""
+
+    user: MMUser
+    team_ids: frozenset[str]
+    query: dict[str, str]
+    params: dict[str, str]
+
+
+HttpHandler = Callable[[HttpRequest, "Context"], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -133,13 +158,23 @@ class CommandSpec:
 
 
 class Router:
+    """One feature's registrations; included into the root router by the composition root (bot/app.py).
+
+    Besides commands, clicks and dialogs, a feature registers its HTTP API routes and its start-up and
+    shutdown steps here, so the core never names a feature (aiogram's routers work the same way)."""
+
     def __init__(self, name: str = "") -> None:
         self.name = name
         self.commands: dict[str, CommandSpec] = {}
         self.clicks: dict[type[ActionRef], ClickHandler] = {}
         self.dialogs: dict[type[ActionRef], DialogHandler] = {}
+        self.http_routes: dict[tuple[str, str], HttpHandler] = {}
+        self.events: dict[str, list[EventHandler]] = {}
+        self.startup: list[Hook] = []
+        self.shutdown: list[Hook] = []
 
-    def command(self, name: str, usage: str = "", hidden: bool = False):
+    def command(self, name: str, usage: str = "", hidden: bool = False
+                ) -> Callable[[CommandHandler], CommandHandler]:
         """Register `/playbook <name>`; the handler's docstring's first line is its help text."""
 
         def register(fn: CommandHandler) -> CommandHandler:
@@ -151,7 +186,7 @@ class Router:
 
         return register
 
-    def click(self, kind: type[ActionRef]):
+    def click(self, kind: type[ActionRef]) -> Callable[[ClickHandler], ClickHandler]:
         def register(fn: ClickHandler) -> ClickHandler:
             if kind in self.clicks:
                 raise ValueError(f"button kind {kind.kind!r} has two handlers")
@@ -160,7 +195,7 @@ class Router:
 
         return register
 
-    def dialog(self, kind: type[ActionRef]):
+    def dialog(self, kind: type[ActionRef]) -> Callable[[DialogHandler], DialogHandler]:
         def register(fn: DialogHandler) -> DialogHandler:
             if kind in self.dialogs:
                 raise ValueError(f"dialog kind {kind.kind!r} has two handlers")
@@ -169,41 +204,81 @@ class Router:
 
         return register
 
-    def include(self, other: "Router") -> None:
-        for table, theirs in ((self.commands, other.commands), (self.clicks, other.clicks),
-                              (self.dialogs, other.dialogs)):
-            for key, value in theirs.items():
-                if key in table:
-                    raise ValueError(f"{key!r} from router {other.name!r} is already registered")
-                table[key] = value  # type: ignore[index]
+    def http(self, method: str, path: str) -> Callable[[HttpHandler], HttpHandler]:
+        """Register an HTTP API route (`/api/v0/...`); bot/server.py proves the caller first."""
+
+        def register(fn: HttpHandler) -> HttpHandler:
+            key = (method.upper(), path)
+            if key in self.http_routes:
+                raise ValueError(f"HTTP route {method} {path} has two handlers")
+            self.http_routes[key] = fn
+            return fn
+
+        return register
+
+    def event(self, name: str) -> Callable[[EventHandler], EventHandler]:
+        """Register for a WebSocket event (`post_edited`...); every handler of an event runs, in order."""
+
+        def register(fn: EventHandler) -> EventHandler:
+            self.events.setdefault(name, []).append(fn)
+            return fn
+
+        return register
+
+    def on_startup(self, fn: Hook) -> Hook:
+        """Run `fn(ctx)` once the bot is wired and serving, in the order features were included."""
+        self.startup.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: Hook) -> Hook:
+        """Run `fn(ctx)` when the bot stops, in the reverse order of start-up."""
+        self.shutdown.append(fn)
+        return fn
+
+    def include(self, other: Router) -> None:
+        _merge(self.commands, other.commands, other.name)
+        _merge(self.clicks, other.clicks, other.name)
+        _merge(self.dialogs, other.dialogs, other.name)
+        _merge(self.http_routes, other.http_routes, other.name)
+        for name, handlers in other.events.items():
+            self.events.setdefault(name, []).extend(handlers)
+        self.startup.extend(other.startup)
+        self.shutdown.extend(other.shutdown)
+
+
+def _merge(table: dict[K, V], theirs: dict[K, V], name: str) -> None:
+    for key, value in theirs.items():
+        if key in table:
+            raise ValueError(f"{key!r} from router {name!r} is already registered")
+        table[key] = value
 
 
 class Dispatcher:
     """The root router plus error mapping: UserError -> ephemeral text; anything else is logged."""
 
-    def __init__(self, router: Router, help_reply: Callable[[SlashCommand, Any, Router], Reply]) -> None:
+    def __init__(self, router: Router, help_reply: Callable[[SlashCommand, Context, Router], Reply]) -> None:
         self.router = router
         self._help = help_reply
 
-    async def command(self, cmd: SlashCommand, ctx: Any) -> Reply:
+    async def command(self, cmd: SlashCommand, ctx: Context) -> Reply:
         spec = self.router.commands.get(cmd.subcommand)
         if spec is None:
             return self._help(cmd, ctx, self.router)
         return await self._guard(spec.handler, cmd, ctx, f"command={spec.name}")
 
-    async def click(self, click: Click, ctx: Any) -> Reply:
+    async def click(self, click: Click, ctx: Context) -> Reply:
         handler = self.router.clicks.get(type(click.ref))
         if handler is None:
             return Ephemeral(ctx.renderer.render("errors/unknown_button.md.j2"))
         return await self._guard(handler, click, ctx, f"click={click.ref.kind}")
 
-    async def dialog(self, sub: DialogSubmission, ctx: Any) -> Reply:
+    async def dialog(self, sub: DialogSubmission, ctx: Context) -> Reply:
         handler = self.router.dialogs.get(type(sub.ref))
         if handler is None:
             return DialogErrors(error=ctx.renderer.render("errors/unknown_dialog.md.j2"))
         return await self._guard(handler, sub, ctx, f"dialog={sub.ref.kind}")
 
-    async def _guard(self, handler: Callable[..., Awaitable[Reply]], request: Any, ctx: Any,
+    async def _guard(self, handler: Callable[[R, Context], Awaitable[Reply]], request: R, ctx: Context,
                      what: str) -> Reply:
         try:
             return await handler(request, ctx)

@@ -13,19 +13,24 @@ import hmac
 import json
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
+from bot import posts
 from bot.actions import ForgedAction
 from bot.context import Context
 from bot.models import MattermostError, MMUser
+from bot.notify import follow_up
 from bot.router import (
     Click,
     DialogErrors,
     DialogSubmission,
     Dispatcher,
     Ephemeral,
+    HttpHandler,
+    HttpRequest,
     NoReply,
     OpenDialog,
     Reply,
@@ -33,14 +38,11 @@ from bot.router import (
     UpdatePost,
     split_args,
 )
-from handlers.views import STATE_PROP, post_lock
 
 log = logging.getLogger(__name__)
 
 # Mattermost reads at most 1 MiB of an integration's answer; bodies we accept are bounded likewise.
 MAX_BODY = 1024 * 1024
-# How long the next click on a post waits to see the previous click's update applied.
-APPLIED_TIMEOUT_S = 1.0
 
 
 class CommandTokens:
@@ -125,10 +127,8 @@ class BotServer:
         app.router.add_post("/mattermost/action", self.action)
         app.router.add_post("/mattermost/dialog", self.dialog)
         app.router.add_get("/healthz", self.healthz)
-        from handlers import api
-
-        app.router.add_get("/api/v0/runs", self._api(api.list_runs))
-        app.router.add_get("/api/v0/runs/{run_id}", self._api(api.get_run))
+        for (method, path), handler in sorted(self.dispatcher.router.http_routes.items()):
+            app.router.add_route(method, path, self._api(handler))
         return app
 
     # -- Mattermost -> bot -------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class BotServer:
             return web.json_response({})
         return web.json_response(command_json(reply))
 
-    async def action(self, request: web.Request) -> web.Response:
+    async def action(self, request: web.Request) -> web.StreamResponse:
         body = await _json_body(request)
         if body is None:
             return web.json_response({"error": "The request body is not JSON."}, status=400)
@@ -175,30 +175,18 @@ class BotServer:
             return web.json_response({})
         if not (isinstance(reply, UpdatePost) and reply.refresh is not None):
             return web.json_response(action_json(reply))
-        # Answers carrying a post's new rendering are sent one at a time per post, each only once
-        # Mattermost has applied the previous one (seen as its post_edited event): the server applies
-        # concurrent answers in no fixed order, and an older rendering must never win. An answer that
-        # waited renders the latest rows; if Mattermost already shows exactly that, it carries no update.
-        async with self.ctx.locks(post_lock(click.post_id)):
-            try:
-                reply = await reply.refresh()
-            except Exception:
-                # The click itself is stored; only its picture failed. Say so; the post catches up on the
-                # next click or edit (the change is already in the rows and on the timeline).
-                log.exception("rendering a click's answer failed post=%s user=%s", click.post_id, click.user_id)
-                return web.json_response({"ephemeral_text": self.ctx.render("errors/render_failed.md.j2")})
-            state = reply.props[STATE_PROP]
-            if state == self.ctx.edits.last(click.post_id):
-                body = {"ephemeral_text": reply.ephemeral_text} if reply.ephemeral_text else {}
-                return web.json_response(body)
-            self.ctx.edits.expect(click.post_id, state)
-            response = web.json_response(action_json(reply))
+        response: web.StreamResponse | None = None
+
+        async def send(answer: Reply) -> None:
+            nonlocal response
+            response = web.json_response(action_json(answer))
             await response.prepare(request)
             await response.write_eof()
-            # Without a WebSocket no post_edited can come: do not hold the next click up for nothing.
-            if self.health().get("mattermost_websocket", True) and \
-                    not await self.ctx.edits.wait(click.post_id, APPLIED_TIMEOUT_S):
-                log.info("no post_edited seen for a click's update post=%s", click.post_id)
+
+        # Without a WebSocket no post_edited can come: do not hold the next click up for nothing.
+        await posts.answer_click(self.ctx, click.post_id, reply, send,
+                                 wait_applied=self.health().get("mattermost_websocket", True))
+        assert response is not None
         return response
 
     async def dialog(self, request: web.Request) -> web.Response:
@@ -222,17 +210,9 @@ class BotServer:
                      response_url: str = "") -> None:
         """Opening a dialog is a Mattermost call: do it right after answering, not before."""
         ctx = self.ctx
-
-        async def open_it() -> None:
-            await ctx.gateway.open_dialog(trigger_id, reply.url or ctx.dialog_url, reply.dialog)
-
-        async def report(exc: BaseException) -> None:
-            from handlers.notify import notify
-
-            await notify(ctx, user_id, channel_id, ctx.render("errors/dialog_failed.md.j2"),
-                         response_url=response_url)
-
-        ctx.tasks.spawn(open_it(), name="open-dialog", on_error=report)
+        follow_up(ctx, ctx.gateway.open_dialog(trigger_id, reply.url or ctx.dialog_url, reply.dialog),
+                  name="open-dialog", user_id=user_id, channel_id=channel_id, response_url=response_url,
+                  failure=lambda: ctx.render("errors/dialog_failed.md.j2"))
 
     # -- health and REST API -----------------------------------------------------------------------
     async def healthz(self, request: web.Request) -> web.Response:
@@ -240,7 +220,7 @@ class BotServer:
         return web.json_response({"ok": all(checks.values()), "checks": checks},
                                  status=200 if all(checks.values()) else 503)
 
-    def _api(self, handler: Callable[..., Any]) -> Callable[[web.Request], Any]:
+    def _api(self, handler: HttpHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def route(request: web.Request) -> web.Response:
             header = request.headers.get("Authorization", "")
             if not header.lower().startswith("bearer ") or not header[7:].strip():
@@ -257,8 +237,8 @@ class BotServer:
                     return web.json_response({"error": f"Mattermost did not answer ({err.status})."}, status=502)
                 who = (user, frozenset(team_ids))
                 self.viewers.put(token, *who)
-            status, body = await handler(self.ctx, who[0], who[1], dict(request.query),
-                                         dict(request.match_info))
+            status, body = await handler(HttpRequest(who[0], who[1], dict(request.query),
+                                                     dict(request.match_info)), self.ctx)
             return web.json_response(body, status=status)
 
         return route

@@ -1,4 +1,4 @@
-"""Tracked follow-up tasks, keyed locks and coalesced refreshes.
+"""Tracked follow-up tasks, keyed locks, coalesced refreshes and group commits.
 
 Slow work (many Mattermost calls) runs after the HTTP answer, in a task the bot tracks: its errors are
 logged and reported, shutdown waits for it, and tests `await tasks.drain()` instead of sleeping.
@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
+
+Op = TypeVar("Op")
+Result = TypeVar("Result")
 
 
 class Tasks:
@@ -102,61 +106,7 @@ class KeyedLocks:
         return len(self._locks)
 
 
-class EditWatch:
-    """What Mattermost last showed of each bot post, learned from `post_edited` events.
-
-    A click's answer carries the post's new rendering as an `update`, which Mattermost applies when it
-    reads the answer. Concurrent answers for one post can be applied out of order (the server handles
-    each click on its own), so the bot sends the next answer for a post only once the previous one was
-    seen applied, or after `timeout` (WebSocket down: slower, never stuck).
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, str] = {}
-        self._sent: dict[str, str] = {}
-        self._waiting: dict[str, tuple[str, asyncio.Future[None]]] = {}
-
-    def mark_sent(self, post_id: str, state: str) -> None:
-        """The bot just rendered `state` into the post (an answer's update, or its own edit)."""
-        if len(self._sent) > 100_000:
-            self._sent.clear()
-        self._sent[post_id] = state
-
-    def sent(self, post_id: str) -> str | None:
-        return self._sent.get(post_id)
-
-    def expect(self, post_id: str, state: str) -> None:
-        self.mark_sent(post_id, state)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting[post_id] = (state, future)
-
-    def seen(self, post_id: str, state: str) -> None:
-        if len(self._last) > 100_000:
-            self._last.clear()
-        self._last[post_id] = state
-        waiting = self._waiting.get(post_id)
-        if waiting is not None and waiting[0] == state and not waiting[1].done():
-            waiting[1].set_result(None)
-
-    def last(self, post_id: str) -> str | None:
-        return self._last.get(post_id)
-
-    async def wait(self, post_id: str, timeout: float) -> bool:
-        """True when the expected state was seen; False on timeout."""
-        waiting = self._waiting.get(post_id)
-        if waiting is None:
-            return True
-        try:
-            await asyncio.wait_for(asyncio.shield(waiting[1]), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
-        finally:
-            if self._waiting.get(post_id) is waiting:
-                del self._waiting[post_id]
-
-
-class Batcher:
+class Batcher(Generic[Op, Result]):
     """Group commit: calls that arrive while a batch is being written wait for the next one, which
     writes them all at once.
 
@@ -166,17 +116,17 @@ class Batcher:
     SQLite, where writers take turns.
     """
 
-    def __init__(self, write: Callable[[list[Any]], Awaitable[list[Any]]], tasks: Tasks, *,
+    def __init__(self, write: Callable[[list[Op]], Awaitable[list[Result | Exception]]], tasks: Tasks, *,
                  most: int = 200, name: str = "batch") -> None:
         self._write = write
         self._tasks = tasks
         self._most = most
         self._name = name
-        self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Op, asyncio.Future[Result]]] = []
         self._running = False
 
-    async def submit(self, op: Any) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def submit(self, op: Op) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append((op, future))
         if not self._running:
             self._running = True

@@ -32,7 +32,9 @@ class Viewer:
     user_id: str
     is_admin: bool = False
     team_ids: frozenset[str] = field(default_factory=frozenset)
-    channel_member: bool = False  # a member of the run's channel (known only where it was asked)
+    # Channels the viewer is known to be a member of (known only where it was asked, e.g. the channel a
+    # command was typed in: Mattermost runs a command only for someone who may post there).
+    member_of: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class RunFacts:
     participant_ids: frozenset[str]
     private: bool
     participants_may_finish: bool = False
+    channel_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,8 @@ NOTHING_TO_LEAVE = Decision(False, "permissions/nothing_to_leave.md.j2")
 def can_view(viewer: Viewer, run: RunFacts) -> bool:
     if viewer.is_admin or viewer.user_id == run.owner_id or viewer.user_id in run.participant_ids:
         return True
-    if viewer.channel_member:
-        return True
+    if run.channel_id and run.channel_id in viewer.member_of:
+        return True  # a private run is visible to the members of its channel, who read its posts anyway
     return not run.private and run.team_id in viewer.team_ids
 
 

@@ -5,7 +5,8 @@ import asyncio
 
 import pytest
 
-from bot.tasks import Batcher, EditWatch, KeyedLocks, Tasks
+from bot.posts import EditWatch
+from bot.tasks import Batcher, KeyedLocks, Tasks
 
 
 async def test_batcher_writes_a_burst_in_one_call_and_answers_each_caller() -> None:
