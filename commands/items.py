@@ -4,11 +4,12 @@ run-command.
 An item is named by its number as the checklist post shows it (`2.3`) or by words of its title. State
 and assignee changes go through handlers.items.change_item, the path the buttons use, so the rows and
 the timeline change exactly as after a click; the checklist post and the overview are re-rendered from
-rows right after the answer (coalesced follow-ups), so a command answers in milliseconds.
+rows right after the answer (handlers.views.refresh_checklist_later: coalesced follow-ups), so a
+command answers in milliseconds.
 """
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from bot.context import Context
 from bot.domain import args as A
@@ -25,8 +26,8 @@ from commands.targets import (
     usage_error,
 )
 from handlers.items import change_item
-from handlers.views import edit_checklist_post, schedule_overview_refresh
-from storage import edits, queries
+from handlers.views import refresh_checklist_later
+from storage import items, people
 
 router = Router("items")
 
@@ -41,7 +42,7 @@ async def _item_verb(cmd: SlashCommand, ctx: Context, name: str, verb: str) -> R
     if change is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
     if change.changed:
-        refresh_later(ctx, target.run.id, item.checklist_id)
+        refresh_checklist_later(ctx, target.run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_changed.md.j2", verb=verb, number=number,
                                 title=change.item.title, changed=change.changed, state=change.item.state))
 
@@ -67,25 +68,8 @@ async def item_skip(cmd: SlashCommand, ctx: Context) -> Reply:
 @router.command("unskip", usage=f"{ITEM} [--run <name>]")
 async def item_restore(cmd: SlashCommand, ctx: Context) -> Reply:
     """Bring back a skipped (or done) item as open (the button's Restore)."""
-    # Named `unskip` because `/playbook restore` reopens a finished run (handlers/updates.py).
+    # Named `unskip` because `/playbook restore` reopens a finished run (commands/lifecycle.py).
     return await _item_verb(cmd, ctx, "unskip", "restore")
-
-
-async def _edit_checklist_post(ctx: Context, checklist_id: str) -> None:
-    post_id = await ctx.db.run(queries.checklist_post_id, checklist_id, readonly=True)
-    if post_id:
-        await edit_checklist_post(ctx, checklist_id, post_id)
-
-
-def refresh_later(ctx: Context, run_id: str, checklist_id: str) -> None:
-    """Re-render a checklist post (and the overview) from rows after the answer, coalesced.
-
-    A command's answer does not wait for the post edit (a 50-item post is the slow part of a check);
-    rendering from rows when the edit runs means a burst of commands costs one or two edits, and the
-    last one always shows the latest state.
-    """
-    ctx.tasks.coalesce(f"checklist:{checklist_id}", lambda: _edit_checklist_post(ctx, checklist_id))
-    schedule_overview_refresh(ctx, run_id)
 
 
 @router.command("add", usage="<checklist: number or title> <item title> [--run <name>]")
@@ -102,10 +86,10 @@ async def item_add(cmd: SlashCommand, ctx: Context) -> Reply:
     title, problem = A.clean_title(raw_title)
     if problem:
         raise usage_error(ctx, "add", f"title_{problem}", length=len(raw_title), limit=A.MAX_TITLE)
-    item = await ctx.db.run(edits.add_item, target.run.id, checklist.id, title, cmd.user_id, ctx.clock.now_ms())
+    item = await ctx.db.run(items.add_item, target.run.id, checklist.id, title, cmd.user_id, ctx.clock.now_ms())
     if item is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
-    refresh_later(ctx, target.run.id, checklist.id)
+    refresh_checklist_later(ctx, target.run.id, checklist.id)
     return Ephemeral(ctx.render("commands/item_added.md.j2", number=f"{number}.{item.position + 1}",
                                 title=title, checklist=checklist.title))
 
@@ -116,10 +100,10 @@ async def item_remove(cmd: SlashCommand, ctx: Context) -> Reply:
     target = await target_run(ctx, cmd, Action.WORK, with_items=True)
     lists = target.lists or []
     number, item = find_item(ctx, "remove", target.args, lists)
-    removed = await ctx.db.run(edits.remove_item, target.run.id, item.id, cmd.user_id, ctx.clock.now_ms())
+    removed = await ctx.db.run(items.remove_item, target.run.id, item.id, cmd.user_id, ctx.clock.now_ms())
     if removed is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
-    refresh_later(ctx, target.run.id, item.checklist_id)
+    refresh_checklist_later(ctx, target.run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_removed.md.j2", number=number, title=item.title))
 
 
@@ -135,7 +119,7 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
     run = target.run
     joined = False
     if user is not None:
-        participant, _ = await ctx.db.run(edits.membership, run.id, user.id, readonly=True)
+        participant, _ = await ctx.db.run(people.membership, run.id, user.id, readonly=True)
         if not participant:
             # Assigning someone makes them a participant and adds them to the run's channel. Mattermost
             # refuses people outside the run's team (404) - that is the team-membership check.
@@ -143,20 +127,20 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
             if refusal:
                 raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=user.username,
                                            reason=refusal, run=run.name))
-            joined = await ctx.db.run(edits.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
+            joined = await ctx.db.run(people.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
                                      f"@{user.username} (assigned {number})")
     change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
                                assignee_id=user.id if user else "")
     if change is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
     if change.changed:
-        refresh_later(ctx, run.id, item.checklist_id)
+        refresh_checklist_later(ctx, run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_assigned.md.j2", number=number, title=item.title,
                                 username=user.username if user else "", changed=change.changed,
                                 joined=joined))
 
 
-def _split_due(args: tuple[str, ...], now: Any) -> tuple[tuple[str, ...], int | None, str]:
+def _split_due(args: tuple[str, ...], now: datetime) -> tuple[tuple[str, ...], int | None, str]:
     """(item words, due ms or None for off, problem). The due date is the last one or two words."""
     last_error = ""
     for n in (2, 1):
@@ -187,12 +171,12 @@ async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
         raise usage_error(ctx, "due", kind, reason=reason)
     lists = target.lists or []
     number, item = find_item(ctx, "due", words, lists)
-    changed_item, changed = await ctx.db.run(edits.set_due, target.run.id, item.id, due_ms, cmd.user_id,
+    changed_item, changed = await ctx.db.run(items.set_due, target.run.id, item.id, due_ms, cmd.user_id,
                                              ctx.clock.now_ms())
     if changed_item is None:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
     if changed:
-        refresh_later(ctx, target.run.id, item.checklist_id)
+        refresh_checklist_later(ctx, target.run.id, item.checklist_id)
     return Ephemeral(ctx.render("commands/item_due.md.j2", number=number, title=item.title, due_at=due_ms,
                                 changed=changed))
 
@@ -212,7 +196,7 @@ async def item_run_command(cmd: SlashCommand, ctx: Context) -> Reply:
     # A bot cannot run a slash command as the person who asked (the API runs commands as the caller,
     # and the caller would be the bot). So the bot hands the expanded command over to be sent; the
     # timeline records that it was prepared, with mode "handed_over" (see docs/permissions.md).
-    await ctx.db.run(edits.record_command, target.run.id, item.id, expansion.command, cmd.user_id,
+    await ctx.db.run(items.record_command, target.run.id, item.id, expansion.command, cmd.user_id,
                      ctx.clock.now_ms(), "handed_over")
     return Ephemeral(ctx.render("commands/command_ready.md.j2", number=number, title=item.title,
                                 command=expansion.command))

@@ -7,26 +7,18 @@ keeps following until `unfollow`.
 from __future__ import annotations
 
 from bot.context import Context
-from bot.domain import args as A
 from bot.domain.permissions import Action
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
-from commands.targets import add_to_channel, target_run, usage_error
-from storage import edits
+from commands.targets import add_to_channel, target_run
+from storage import people
 
 router = Router("people")
-
-
-def _no_args(ctx: Context, name: str, args: tuple[str, ...]) -> None:
-    if args:
-        raise usage_error(ctx, name, "extra_args", what="arguments besides `--run`",
-                          query=A.shown(" ".join(args)))
 
 
 @router.command("join", usage="[--run <name>]")
 async def run_join(cmd: SlashCommand, ctx: Context) -> Reply:
     """Become a participant: work the run and join its channel."""
-    target = await target_run(ctx, cmd, Action.JOIN)
-    _no_args(ctx, "join", target.args)
+    target = await target_run(ctx, cmd, Action.JOIN, takes_args=False)
     run = target.run
     if target.participant:
         return Ephemeral(ctx.render("commands/joined.md.j2", run=run.name, already=True))
@@ -35,7 +27,7 @@ async def run_join(cmd: SlashCommand, ctx: Context) -> Reply:
     if refusal:
         raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=cmd.user_name,
                                    reason=refusal, run=run.name))
-    await ctx.db.run(edits.add_participant, run.id, cmd.user_id, cmd.user_id, ctx.clock.now_ms(),
+    await ctx.db.run(people.add_participant, run.id, cmd.user_id, cmd.user_id, ctx.clock.now_ms(),
                      f"@{cmd.user_name}")
     return Ephemeral(ctx.render("commands/joined.md.j2", run=run.name, already=False))
 
@@ -43,9 +35,8 @@ async def run_join(cmd: SlashCommand, ctx: Context) -> Reply:
 @router.command("leave", usage="[--run <name>]")
 async def run_leave(cmd: SlashCommand, ctx: Context) -> Reply:
     """Stop being a participant (the owner hands the run over first)."""
-    target = await target_run(ctx, cmd, Action.LEAVE)
-    _no_args(ctx, "leave", target.args)
-    await ctx.db.run(edits.remove_participant, target.run.id, cmd.user_id, cmd.user_id, ctx.clock.now_ms(),
+    target = await target_run(ctx, cmd, Action.LEAVE, takes_args=False)
+    await ctx.db.run(people.remove_participant, target.run.id, cmd.user_id, cmd.user_id, ctx.clock.now_ms(),
                      f"@{cmd.user_name}")
     return Ephemeral(ctx.render("commands/left.md.j2", run=target.run.name))
 
@@ -53,16 +44,14 @@ async def run_leave(cmd: SlashCommand, ctx: Context) -> Reply:
 @router.command("follow", usage="[--run <name>]")
 async def run_follow(cmd: SlashCommand, ctx: Context) -> Reply:
     """Get the run's status updates and news by direct message."""
-    target = await target_run(ctx, cmd, Action.VIEW)
-    _no_args(ctx, "follow", target.args)
-    changed = await ctx.db.run(edits.follow, target.run.id, cmd.user_id)
+    target = await target_run(ctx, cmd, Action.VIEW, takes_args=False)
+    changed = await ctx.db.run(people.follow, target.run.id, cmd.user_id)
     return Ephemeral(ctx.render("commands/followed.md.j2", run=target.run.name, follow=True, changed=changed))
 
 
 @router.command("unfollow", usage="[--run <name>]")
 async def run_unfollow(cmd: SlashCommand, ctx: Context) -> Reply:
     """Stop getting the run's updates by direct message."""
-    target = await target_run(ctx, cmd, Action.VIEW)
-    _no_args(ctx, "unfollow", target.args)
-    changed = await ctx.db.run(edits.unfollow, target.run.id, cmd.user_id)
+    target = await target_run(ctx, cmd, Action.VIEW, takes_args=False)
+    changed = await ctx.db.run(people.unfollow, target.run.id, cmd.user_id)
     return Ephemeral(ctx.render("commands/followed.md.j2", run=target.run.name, follow=False, changed=changed))

@@ -1,17 +1,15 @@
-"""`/playbook run`: start a run now, or choose the playbook in a dialog."""
+"""`/playbook run`: start a run now, or choose the playbook in a dialog (handlers/runs.py starts it)."""
 from __future__ import annotations
 
-from typing import Any
-
-from bot.actions import StartRunDialog
 from bot.context import Context
+from bot.playbooks import Playbook
 from bot.router import Ephemeral, OpenDialog, Reply, Router, SlashCommand, UserError
-from handlers.runs import execute_run, notify_starter, prepare_run, team_playbooks
+from handlers.runs import prepare_run, spawn_run, start_dialog, team_playbooks
 
 router = Router("run")
 
 
-def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
+def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[Playbook, tuple[str, ...]]:
     """The playbook named by the leading words (id, or title case-insensitively), and the words left.
 
     The longest leading run of words that is a whole title wins, so "Incident response db down" picks
@@ -36,29 +34,6 @@ def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[An
                                choices=choices))
 
 
-def start_dialog(ctx: Context, team_id: str, channel_id: str) -> dict[str, Any]:
-    choices = team_playbooks(ctx, team_id)
-    if not choices:
-        raise UserError(ctx.render("commands/unknown_playbook.md.j2", query="", choices=[]))
-    options = [{"text": p.title[:150], "value": p.id} for p in choices]
-    return {
-        "callback_id": "start_run",
-        "title": "Run a playbook",
-        "introduction_text": ctx.render("run/dialog_intro.md.j2"),
-        "submit_label": "Start run",
-        "state": ctx.signer.pack_state(StartRunDialog(team_id, channel_id)),
-        "elements": [
-            {"display_name": "Playbook", "name": "playbook", "type": "select", "options": options,
-             "default": choices[0].id if len(choices) == 1 else ""},
-            {"display_name": "Run name", "name": "name", "type": "text", "max_length": 150,
-             "optional": True, "default": choices[0].title[:150] if len(choices) == 1 else "",
-             "help_text": "Left empty, the playbook's title is used."},
-            {"display_name": "Summary", "name": "summary", "type": "textarea", "optional": True,
-             "max_length": 3000, "placeholder": "What is going on? Shown on the run's overview."},
-        ],
-    }
-
-
 @router.command("run", usage="[playbook] [run name]")
 async def run_start(cmd: SlashCommand, ctx: Context) -> Reply:
     """Start a run of a playbook; with no arguments, choose it in a dialog."""
@@ -69,11 +44,3 @@ async def run_start(cmd: SlashCommand, ctx: Context) -> Reply:
                        cmd.response_url)
     spawn_run(ctx, plan)
     return Ephemeral(ctx.render("run/starting.md.j2", name=plan.name, playbook=playbook.title))
-
-
-def spawn_run(ctx: Context, plan: Any) -> None:
-    async def report(exc: BaseException) -> None:
-        await notify_starter(ctx, plan, ctx.render("run/start_failed.md.j2", name=plan.name,
-                                                   reason=ctx.render("errors/internal.md.j2")))
-
-    ctx.tasks.spawn(execute_run(ctx, plan), name=f"run-start:{plan.playbook.id}", on_error=report)

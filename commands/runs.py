@@ -1,23 +1,23 @@
 """Runs as a whole: list, info, owner, todo."""
 from __future__ import annotations
 
-from typing import Any
-
 from bot.context import Context
 from bot.domain import args as A
 from bot.domain.checklists import progress
-from bot.domain.permissions import Action
+from bot.domain.permissions import Action, Viewer
+from bot.notify import follow_up
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.targets import add_to_channel, find_person, target_run, usage_error
 from handlers.views import schedule_overview_refresh
-from storage import edits
+from storage import people, reminders, runs
+from storage.models import Run
 
 router = Router("runs")
 
 LIST_LIMIT = 25
 
 
-def run_handle(run: Any) -> str:
+def run_handle(run: Run) -> str:
     """How to type this run after `--run`: its name when that survives splitting, else its id."""
     name = run.name
     if name and len(name) <= 40 and all(c.isalnum() or c in "-_." for c in name):
@@ -34,9 +34,9 @@ async def run_list(cmd: SlashCommand, ctx: Context) -> Reply:
         raise usage_error(ctx, "list", "list_filter", query=A.shown(" ".join(cmd.rest)))
     mine = bool(cmd.rest) and cmd.rest[0].lower() == "mine"
     is_admin = False if mine else await ctx.is_admin(cmd.user_id)
-    lines, total = await ctx.db.run(edits.team_runs, cmd.team_id, cmd.user_id, is_admin, mine, LIST_LIMIT,
-                                    readonly=True)
-    names = await ctx.users.names([line.run.owner_id for line in lines])  # type: ignore[union-attr]
+    viewer = Viewer(cmd.user_id, is_admin, frozenset({cmd.team_id}))
+    lines, total = await ctx.db.run(runs.run_lines, viewer, cmd.team_id, mine, LIST_LIMIT, readonly=True)
+    names = await ctx.users.names([line.run.owner_id for line in lines])
     return Ephemeral(ctx.render("commands/list.md.j2", lines=lines, total=total, mine=mine, names=names,
                                 more=max(0, total - len(lines)), here=cmd.channel_id,
                                 handles={line.run.id: run_handle(line.run) for line in lines}))
@@ -45,15 +45,13 @@ async def run_list(cmd: SlashCommand, ctx: Context) -> Reply:
 @router.command("info", usage="[--run <name>]")
 async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
     """Show the run's summary, owner, progress and next status update."""
-    target = await target_run(ctx, cmd, Action.VIEW, statuses=("in_progress", "finished"))
-    if target.args:
-        raise usage_error(ctx, "info", "extra_args", what="arguments besides `--run`",
-                          query=A.shown(" ".join(target.args)))
+    target = await target_run(ctx, cmd, Action.VIEW, statuses=("in_progress", "finished"), with_items=True,
+                              takes_args=False)
     run = target.run
-    lists = await ctx.db.run(edits.load_items, run.id, readonly=True)
-    reminder = await ctx.db.run(edits.status_reminder, run.id, readonly=True)
-    participants = await ctx.db.run(edits.participant_ids, run.id, readonly=True)
-    names = await ctx.users.names([run.owner_id])  # type: ignore[union-attr]
+    lists = target.lists or []
+    reminder = await ctx.db.run(reminders.status_reminder, run.id, readonly=True)
+    participants = await ctx.db.run(people.participant_ids, run.id, readonly=True)
+    names = await ctx.users.names([run.owner_id])
     prog = progress([i.state for _, items in lists for i in items])
     mine = [(f"{c.position + 1}.{i.position + 1}", i) for c, items in lists for i in items
             if i.assignee_id == cmd.user_id and i.state in ("open", "in_progress")]
@@ -73,7 +71,7 @@ async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
     probe = await target_run(ctx, cmd, Action.VIEW)
     run = probe.run
     if not probe.args:
-        names = await ctx.users.names([run.owner_id])  # type: ignore[union-attr]
+        names = await ctx.users.names([run.owner_id])
         return Ephemeral(ctx.render("commands/owner_show.md.j2", owner=names.get(run.owner_id, ""),
                                     run=run.name))
     if len(probe.args) > 1:
@@ -81,27 +79,29 @@ async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
                           query=A.shown(" ".join(probe.args[1:])))
     target = await target_run(ctx, cmd, Action.CHANGE_OWNER)
     user = await find_person(ctx, cmd, "owner", target.args[0])
+    assert user is not None  # "nobody" is not allowed here
     if user.id == run.owner_id:
         return Ephemeral(ctx.render("commands/owner_same.md.j2", username=user.username))
-    participant, _ = await ctx.db.run(edits.membership, run.id, user.id, readonly=True)
+    participant, _ = await ctx.db.run(people.membership, run.id, user.id, readonly=True)
     if not participant:
         refusal = await add_to_channel(ctx, run.channel_id, user.id)
         if refusal:
             raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=user.username,
                                        reason=refusal, run=run.name))
-    names = await ctx.users.names([run.owner_id, cmd.user_id])  # type: ignore[union-attr]
+    names = await ctx.users.names([run.owner_id, cmd.user_id])
     async with ctx.locks(run.id):
         before, changed = await ctx.db.run(
-            edits.set_owner, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
+            people.set_owner, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
             f"@{names.get(run.owner_id, run.owner_id)} to @{user.username}", f"@{user.username} (new owner)")
     if before != run.owner_id:
-        names.update(await ctx.users.names([before]))  # type: ignore[union-attr]
+        names.update(await ctx.users.names([before]))
     if changed:
         schedule_overview_refresh(ctx, run.id)
         text = ctx.render("commands/owner_changed_post.md.j2", actor=names.get(cmd.user_id, ""),
                           before=names.get(before, ""), after=user.username)
         if run.channel_id:
-            ctx.tasks.spawn(ctx.gateway.create_post(run.channel_id, text), name=f"owner-post:{run.id}")
+            follow_up(ctx, ctx.gateway.create_post(run.channel_id, text), name=f"owner-post:{run.id}",
+                      user_id=cmd.user_id, channel_id=cmd.channel_id, response_url=cmd.response_url)
     return Ephemeral(ctx.render("commands/owner_changed.md.j2", username=user.username,
                                 before=names.get(before, ""), changed=changed))
 
@@ -112,6 +112,6 @@ async def run_todo(cmd: SlashCommand, ctx: Context) -> Reply:
     if cmd.rest:
         raise usage_error(ctx, "todo", "extra_args", what="arguments", query=A.shown(" ".join(cmd.rest)))
     now = ctx.clock.now_ms()
-    todo = await ctx.db.run(edits.todo, cmd.user_id, now, readonly=True)
+    todo = await ctx.db.run(runs.todo, cmd.user_id, now, readonly=True)
     return Ephemeral(ctx.render("commands/todo.md.j2", items=todo.items, overdue=todo.overdue_updates,
                                 now=now))

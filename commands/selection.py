@@ -6,15 +6,14 @@ see are ever matched or listed.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from sqlmodel import col, select
-
 from bot.context import Context
+from bot.domain.permissions import Viewer
 from bot.router import SlashCommand, UserError
-from storage.models import Participant, Run
+from storage import runs
+from storage.models import Run
 
 MAX_CHOICES = 10
+MAX_CANDIDATES = 500  # runs a name is matched against
 
 
 def take_run_flag(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
@@ -40,45 +39,39 @@ def take_run_flag(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
     return query, tuple(out)
 
 
-def _candidates(session: Any, team_id: str, channel_id: str, user_id: str, is_admin: bool,
-                statuses: tuple[str, ...], in_channel: bool) -> list[Run]:
-    query = select(Run).where(Run.team_id == team_id, col(Run.status).in_(statuses))
-    if in_channel:
-        query = query.where(Run.channel_id == channel_id)
-    if not is_admin:
-        mine = select(Participant.run_id).where(Participant.user_id == user_id)
-        query = query.where(col(Run.id).in_(mine) | (Run.private == False) | (Run.owner_id == user_id))  # noqa: E712
-    return list(session.exec(query.order_by(col(Run.created_at).desc()).limit(500)))
+def _viewer(cmd: SlashCommand, is_admin: bool) -> Viewer:
+    # Mattermost runs a command only for someone who may post in its channel: that proves membership.
+    return Viewer(cmd.user_id, is_admin, frozenset({cmd.team_id}), member_of=frozenset({cmd.channel_id}))
 
 
 async def select_run(ctx: Context, cmd: SlashCommand, args: tuple[str, ...], *,
                      statuses: tuple[str, ...] = ("in_progress",)) -> tuple[Run, tuple[str, ...]]:
     """The run `cmd` is about and the arguments left once `--run` is taken out."""
     query, rest = take_run_flag(args)
-    is_admin = await ctx.is_admin(cmd.user_id) if query is not None else False
     if query is None:
-        here = await ctx.db.run(_candidates, cmd.team_id, cmd.channel_id, cmd.user_id, True, statuses, True,
-                                readonly=True)
+        # Everyone in a channel sees the runs in it (they read its posts), so no admin check is needed.
+        here, _ = await ctx.db.run(runs.visible_runs, _viewer(cmd, False), [cmd.team_id], cmd.channel_id,
+                                   statuses, False, MAX_CANDIDATES, readonly=True)
         if len(here) == 1:
             return here[0], rest
         if not here:
-            others = await ctx.db.run(_candidates, cmd.team_id, cmd.channel_id, cmd.user_id,
-                                      await ctx.is_admin(cmd.user_id), statuses, False, readonly=True)
+            others, _ = await ctx.db.run(runs.visible_runs, _viewer(cmd, await ctx.is_admin(cmd.user_id)),
+                                         [cmd.team_id], "", statuses, False, MAX_CANDIDATES, readonly=True)
             raise UserError(ctx.render("commands/no_run_here.md.j2", command=cmd.subcommand,
                                        choices=others[:MAX_CHOICES], more=max(0, len(others) - MAX_CHOICES),
                                        statuses=statuses))
         raise UserError(ctx.render("commands/which_run.md.j2", command=cmd.subcommand,
                                    choices=here[:MAX_CHOICES], more=max(0, len(here) - MAX_CHOICES)))
-    runs = await ctx.db.run(_candidates, cmd.team_id, cmd.channel_id, cmd.user_id, is_admin, statuses, False,
-                            readonly=True)
+    found, _ = await ctx.db.run(runs.visible_runs, _viewer(cmd, await ctx.is_admin(cmd.user_id)), [cmd.team_id],
+                                "", statuses, False, MAX_CANDIDATES, readonly=True)
     wanted = query.strip().lower()
-    exact = [r for r in runs if r.id == query or r.name.lower() == wanted]
+    exact = [r for r in found if r.id == query or r.name.lower() == wanted]
     if len(exact) == 1:
         return exact[0], rest
-    partial = exact or [r for r in runs if wanted and wanted in r.name.lower()]
+    partial = exact or [r for r in found if wanted and wanted in r.name.lower()]
     if len(partial) == 1:
         return partial[0], rest
     raise UserError(ctx.render("commands/unknown_run.md.j2", query=query, command=cmd.subcommand,
-                               choices=(partial or runs)[:MAX_CHOICES],
+                               choices=(partial or found)[:MAX_CHOICES],
                                ambiguous=len(partial) > 1,
-                               more=max(0, len(partial or runs) - MAX_CHOICES)))
+                               more=max(0, len(partial or found) - MAX_CHOICES)))

@@ -5,7 +5,7 @@ from bot.context import Context
 from bot.domain import args as A
 from bot.router import Ephemeral, Reply, Router, SlashCommand
 from commands.targets import usage_error
-from storage import digests
+from storage import settings as digests
 
 router = Router("settings")
 
@@ -26,4 +26,4 @@ async def settings_command(cmd: SlashCommand, ctx: Context) -> Reply:
 
 
 def _hour(ctx: Context) -> int:
-    return int(getattr(getattr(ctx.settings, "digests", None), "hour", 9))
+    return ctx.settings.digests.hour

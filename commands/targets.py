@@ -9,16 +9,16 @@ from typing import Any
 
 from bot.context import Context
 from bot.domain import args as A
-from bot.domain.permissions import Action, RunFacts, Viewer, decide
-from bot.models import MattermostError
+from bot.domain.permissions import Action, Decision, RunFacts, Viewer, decide
+from bot.models import MattermostError, MMUser
 from bot.router import SlashCommand, UserError
 from commands.selection import select_run
-from storage import edits
+from storage import items
 from storage.models import Checklist, ChecklistItem, Run
 
 
 def usage_of(ctx: Context, name: str) -> str:
-    spec = ctx.router.commands.get(name) if ctx.router is not None else None
+    spec = ctx.router.commands.get(name)
     return f"/playbook {name} {spec.usage}".strip() if spec else f"/playbook {name}"
 
 
@@ -38,23 +38,27 @@ class RunTarget:
 
 
 async def target_run(ctx: Context, cmd: SlashCommand, action: Action,
-                     statuses: tuple[str, ...] = ("in_progress",), *, with_items: bool = False) -> RunTarget:
-    """The run the command means, once the person is allowed `action` on it; `with_items` also reads
-    its checklists and items in the same read-only transaction (item commands need them anyway)."""
-    run, rest = await select_run(ctx, cmd, cmd.rest, statuses=statuses)
-    (participant, follower), lists = await ctx.db.run(_membership_and_items, run.id, cmd.user_id, with_items,
-                                                      readonly=True)
+                     statuses: tuple[str, ...] = ("in_progress",), *, with_items: bool = False,
+                     takes_args: bool = True, args: tuple[str, ...] | None = None) -> RunTarget:
+    """The run the command means, once the person is allowed `action` on it. The one place `--run` is
+    taken out of what was typed (`args`, default everything after the subcommand), for every command.
+
+    `with_items` also reads the run's checklists and items in the same read-only transaction (item
+    commands need them anyway). A command that `takes_args=False` refuses any other word, the same
+    way for every such command, instead of ignoring it."""
+    run, rest = await select_run(ctx, cmd, cmd.rest if args is None else args, statuses=statuses)
+    if rest and not takes_args:
+        raise usage_error(ctx, cmd.subcommand, "extra_args", what="arguments besides `--run`",
+                          query=A.shown(" ".join(rest)))
+    (participant, follower), lists = await ctx.db.run(items.membership_and_items, run.id, cmd.user_id,
+                                                      with_items, readonly=True)
     decision = await check(ctx, cmd, run, action, participant)
     if not decision.allowed:
         raise UserError(ctx.render(decision.reason))
     return RunTarget(run, rest, participant, follower, lists)
 
 
-def _membership_and_items(session: Any, run_id: str, user_id: str, with_items: bool) -> tuple[Any, Any]:
-    return edits.membership(session, run_id, user_id), edits.load_items(session, run_id) if with_items else None
-
-
-async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, participant: bool) -> Any:
+async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, participant: bool) -> Decision:
     is_owner = cmd.user_id == run.owner_id
     # The common case (a participant working their run) costs no Mattermost call.
     if (participant or is_owner) and action in (Action.VIEW, Action.WORK, Action.JOIN):
@@ -63,9 +67,9 @@ async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, parti
     viewer = Viewer(cmd.user_id, await ctx.is_admin(cmd.user_id), frozenset({cmd.team_id}),
                     # Mattermost only runs a command for someone who may post in the channel, so typing
                     # it in the run's channel proves membership without asking.
-                    channel_member=cmd.channel_id == run.channel_id)
+                    member_of=frozenset({cmd.channel_id}))
     facts = RunFacts(run.team_id, run.owner_id, frozenset({cmd.user_id}) if participant else frozenset(),
-                     run.private, run.participants_may_finish)
+                     run.private, run.participants_may_finish, run.channel_id)
     return decide(viewer, facts, action)
 
 
@@ -108,7 +112,7 @@ def find_checklist(ctx: Context, name: str, found: A.Lookup, lists: Lists) -> tu
 
 
 async def find_person(ctx: Context, cmd: SlashCommand, name: str, text: str,
-                      allow_nobody: bool = False) -> Any:
+                      allow_nobody: bool = False) -> MMUser | None:
     """The MMUser named `@name` (or `me`); None for `nobody` when allowed."""
     ref = A.parse_person(text, allow_nobody=allow_nobody)
     if ref.problem:
@@ -116,9 +120,9 @@ async def find_person(ctx: Context, cmd: SlashCommand, name: str, text: str,
     if ref.nobody:
         return None
     if ref.me:
-        user = await ctx.users.get(cmd.user_id)  # type: ignore[union-attr]
+        user = await ctx.users.get(cmd.user_id)
     else:
-        user = (await ctx.users.by_username([ref.username])).get(ref.username)  # type: ignore[union-attr]
+        user = (await ctx.users.by_username([ref.username])).get(ref.username)
     if user is None or user.delete_at:
         raise usage_error(ctx, name, "person_unknown", query=A.shown(text))
     if user.is_bot:

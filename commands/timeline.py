@@ -1,6 +1,5 @@
-"""`/playbook timeline add <post id or permalink> [summary]`: put an existing post on a run's timeline
-(the plugin's `/playbook add <postID>`, reached from a post's menu). handlers.updates' `timeline` command
-hands its `add` form here, so there stays one `timeline` registration.
+"""`/playbook timeline`: show a run's timeline; `/playbook timeline add <post id or permalink> [summary]`
+puts an existing post on it (the plugin's `/playbook add <postID>`, reached from a post's menu).
 
 The post must be one the person could read (a public channel of the run's team, or a private one they
 are in) and must belong to the run's team: adding a post copies its first words onto the timeline, which
@@ -9,15 +8,16 @@ everyone who can see the run reads.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from bot.context import Context
 from bot.domain import args as A
 from bot.domain.permissions import Action
 from bot.models import MattermostError, MMChannel, MMPost
-from bot.router import Ephemeral, Reply, SlashCommand, UserError
+from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.targets import target_run, usage_error
-from storage.timeline import add_post_event
+from storage import timeline
+
+router = Router("timeline")
 
 MAX_SUMMARY = 64  # the plugin's limit on a timeline summary
 DEFAULT_WORDS = 40  # the default summary: this many characters of the post, then "…"
@@ -40,9 +40,36 @@ def default_summary(message: str) -> str:
     return one_line if len(one_line) <= DEFAULT_WORDS else one_line[:DEFAULT_WORDS].rstrip() + "…"
 
 
+MAX_TIMELINE_ROWS = 100
+TIMELINE_LABELS = {
+    "run_started": "Run started", "status_updated": "Status update", "reminder_sent": "Reminder",
+    "reminder_snoozed": "Reminder snoozed", "owner_changed": "Owner changed",
+    "item_state_changed": "Item changed", "assignee_changed": "Assignee changed", "item_added": "Item added",
+    "item_removed": "Item removed", "command_ran": "Command ran", "participant_joined": "Joined",
+    "participant_left": "Left", "run_finished": "Finished", "run_restored": "Restored",
+    "retrospective_published": "Retrospective published", "retrospective_cancelled": "No retrospective",
+    "event_from_post": "Post",
+}
+BOTH = ("in_progress", "finished")
+
+
+@router.command("timeline", usage="[add <post id or link> [summary]] [--run <name>]")
+async def timeline_command(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Show the run's timeline, or add a post to it: `add` and the post's link."""
+    if cmd.rest and cmd.rest[0].lower() == "add":
+        return await timeline_add(cmd, ctx)
+    target = await target_run(ctx, cmd, Action.VIEW, statuses=BOTH, takes_args=False)
+    run = target.run
+    events = await ctx.db.run(timeline.timeline, run.id, readonly=True)
+    names = await ctx.users.names(sorted({e.actor_id for e in events if e.actor_id}))
+    shown = events[-MAX_TIMELINE_ROWS:]
+    return Ephemeral(ctx.render("updates/timeline.md.j2", name=run.name, events=shown, names=names,
+                                hidden=len(events) - len(shown), labels=TIMELINE_LABELS))
+
+
 async def timeline_add(cmd: SlashCommand, ctx: Context) -> Reply:
     """`cmd.rest` is ("add", <post>, [summary words], [--run <name>])."""
-    target = await target_run(ctx, replace(cmd, args=(cmd.args[0], *cmd.rest[1:])), Action.WORK)
+    target = await target_run(ctx, cmd, Action.WORK, args=cmd.rest[1:])
     run = target.run
     if not target.args:
         raise usage_error(ctx, "timeline", "post_missing")
@@ -59,11 +86,11 @@ async def timeline_add(cmd: SlashCommand, ctx: Context) -> Reply:
         raise UserError(ctx.render("updates/post_other_team.md.j2", name=run.name))
     summary = words or default_summary(post.message)
     if not summary:
-        author = (await ctx.users.names([post.user_id])).get(post.user_id, "")  # type: ignore[union-attr]
+        author = (await ctx.users.names([post.user_id])).get(post.user_id, "")
         summary = ctx.render("updates/post_summary_empty.md.j2", author=author).strip()
     summary = summary[:MAX_SUMMARY]
     async with ctx.locks(run.id):
-        event = await ctx.db.run(add_post_event, run.id, post.id, post.create_at or ctx.clock.now_ms(),
+        event = await ctx.db.run(timeline.add_post_event, run.id, post.id, post.create_at or ctx.clock.now_ms(),
                                  cmd.user_id, summary, {"channel_id": channel.id, "author_id": post.user_id})
     if event is None:
         raise UserError(ctx.render("updates/post_already.md.j2", name=run.name))

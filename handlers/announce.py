@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from bot.context import Context
@@ -16,24 +17,10 @@ from storage.models import Run
 log = logging.getLogger(__name__)
 
 
-class DirectChannels:
-    """The bot's DM channel with each person, remembered: a reminder must not cost two calls per follower."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self._ids: dict[str, str] = {}
-
-    async def send(self, user_id: str, text: str, props: dict[str, Any] | None = None) -> None:
-        channel_id = self._ids.get(user_id)
-        if channel_id is None:
-            channel = await self.ctx.gateway.direct_channel(self.ctx.bot_user.id, user_id)
-            channel_id = self._ids[user_id] = channel.id
-        await self.ctx.gateway.create_post(channel_id, text, props=props)
-
-
-def direct_channels(ctx: Context) -> DirectChannels:
-    dms = getattr(ctx.reminders, "dms", None)
-    return dms if isinstance(dms, DirectChannels) else DirectChannels(ctx)
+def permalink(ctx: Context, team_id: str, post_id: str) -> str:
+    """A post's permalink as Mattermost's "Copy Link" gives it: <site>/<team>/pl/<post id>."""
+    team = ctx.teams.get(team_id)
+    return f"{ctx.mattermost_url}/{team.name if team else team_id}/pl/{post_id}"
 
 
 async def announce(ctx: Context, run: Run, *, channel_text: str | None, broadcast_text: str | None,
@@ -53,15 +40,14 @@ async def announce(ctx: Context, run: Run, *, channel_text: str | None, broadcas
             jobs.append(_safe(ctx.gateway.create_post(channel_id, broadcast_text, root_id=root_id),
                               f"broadcast run={run.id} channel={channel_id}"))
     if follower_text is not None:
-        dms = direct_channels(ctx)
         for uid in follower_ids:
             if uid and uid != skip_user and uid != ctx.bot_user.id:
-                jobs.append(_safe(dms.send(uid, follower_text), f"follower DM run={run.id} user={uid}"))
+                jobs.append(_safe(ctx.dms.send(uid, follower_text), f"follower DM run={run.id} user={uid}"))
     await asyncio.gather(*jobs)
     return post_id
 
 
-async def _safe(coro: Any, what: str) -> None:
+async def _safe(coro: Awaitable[object], what: str) -> None:
     try:
         await coro
     except MattermostError as err:

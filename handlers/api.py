@@ -6,9 +6,11 @@ from typing import Any
 from bot.clock import iso
 from bot.context import Context
 from bot.domain.permissions import Action, RunFacts, Viewer, decide
-from bot.models import MMUser
-from storage import queries
-from storage.queries import RunView
+from bot.router import HttpRequest, Router
+from storage import runs
+from storage.runs import RunView
+
+router = Router("http-api")
 
 STATUSES = ("in_progress", "finished")
 
@@ -44,8 +46,9 @@ def _page(query: dict[str, str], key: str, default: int, most: int) -> int | Non
     return min(int(raw), most)
 
 
-async def list_runs(ctx: Context, user: MMUser, team_ids: frozenset[str], query: dict[str, str],
-                    params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+@router.http("GET", "/api/v0/runs")
+async def list_runs(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, Any]]:
+    query = request.query
     status = query.get("status", "")
     if status and status not in STATUSES:
         return 400, {"error": f"status must be one of {', '.join(STATUSES)}, not {status!r}."}
@@ -54,29 +57,23 @@ async def list_runs(ctx: Context, user: MMUser, team_ids: frozenset[str], query:
     if per_page is None or page is None:
         return 400, {"error": "page and per_page must be whole numbers."}
     team_id = query.get("team_id", "")
-    teams = [team_id] if team_id else None
-    runs, total = await ctx.db.run(_list, teams, query.get("channel_id", ""), status, user.id,
-                                   sorted(team_ids), user.is_admin, per_page, page * per_page, readonly=True)
-    return 200, {"items": [run_json(v) for v in runs], "total": total}
+    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids)
+    views, total = await ctx.db.run(runs.visible_views, viewer, [team_id] if team_id else None,
+                                    query.get("channel_id", ""), [status] if status else [], per_page,
+                                    page * per_page, readonly=True)
+    return 200, {"items": [run_json(v) for v in views], "total": total}
 
 
-def _list(session: Any, teams: list[str] | None, channel_id: str, status: str, viewer_id: str,
-          viewer_teams: list[str], is_admin: bool, limit: int, offset: int) -> tuple[list[RunView], int]:
-    runs, total = queries.list_runs(session, team_ids=teams, channel_id=channel_id, status=status,
-                                    viewer_id=viewer_id, viewer_team_ids=viewer_teams, is_admin=is_admin,
-                                    limit=limit, offset=offset)
-    return queries.load_views(session, runs, with_history=True), total
-
-
-async def get_run(ctx: Context, user: MMUser, team_ids: frozenset[str], query: dict[str, str],
-                  params: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    view = await ctx.db.run(queries.load_view, params["run_id"], True, readonly=True)
+@router.http("GET", "/api/v0/runs/{run_id}")
+async def get_run(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, Any]]:
+    view = await ctx.db.run(runs.load_view, request.params["run_id"], True, readonly=True)
     not_found = (404, {"error": "No run with this id, or you may not see it."})
     if view is None:
         return not_found
     run = view.run
     facts = RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
-                     run.participants_may_finish)
-    if not decide(Viewer(user.id, user.is_admin, team_ids), facts, Action.VIEW).allowed:
+                     run.participants_may_finish, run.channel_id)
+    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids)
+    if not decide(viewer, facts, Action.VIEW).allowed:
         return not_found  # the same answer as a missing run, so ids do not leak
     return 200, run_json(view)

@@ -2,7 +2,7 @@
 updates gets one direct message with what `/playbook todo` shows; on Mondays the weekly digest instead,
 for those who keep it on (so people who turned the daily one off still hear once a week).
 
-Rows are the truth: storage.digests.claim moves the person's `last_digest_day` to today with a
+Rows are the truth: storage.settings.claim moves the person's `last_digest_day` to today with a
 conditional UPDATE before the message is sent, so a round that runs twice, a restart, or two bot processes
 send each digest once a day. A send that fails releases the claim for a later round; a process killed
 between claiming and sending loses that person's digest for the day (at most once: a missed digest is
@@ -19,11 +19,14 @@ from datetime import datetime, timezone
 
 from bot.context import Context
 from bot.models import MattermostError
+from bot.router import Router
 from bot.scheduler import Wakeup
-from handlers.announce import direct_channels
-from storage import digests, edits
+from storage import runs
+from storage import settings as digests
 
 log = logging.getLogger(__name__)
+
+router = Router("digests")
 
 DAY_MS = 86_400_000
 
@@ -31,8 +34,7 @@ DAY_MS = 86_400_000
 class DigestService:
     def __init__(self, ctx: Context, *, hour: int | None = None, concurrency: int = 8) -> None:
         self.ctx = ctx
-        settings = getattr(ctx.settings, "digests", None)
-        self.hour = hour if hour is not None else getattr(settings, "hour", 9)
+        self.hour = hour if hour is not None else ctx.settings.digests.hour
         self.concurrency = concurrency
         # Poll at most once an hour: another process's round needs no help, the claims are in the rows.
         self.wakeup = Wakeup(ctx.clock, self._on_wake, poll_s=3600.0)
@@ -85,15 +87,14 @@ class DigestService:
         users = await self.ctx.db.run(digests.due_users, now, readonly=True)
         claimed = await self.ctx.db.run(digests.claim, users, day, monday)
         gate = asyncio.Semaphore(self.concurrency)
-        dms = direct_channels(self.ctx)
 
         async def one(user_id: str, kind: str) -> bool:
             async with gate:
                 try:
-                    todo = await self.ctx.db.run(edits.todo, user_id, now, readonly=True)
+                    todo = await self.ctx.db.run(runs.todo, user_id, now, readonly=True)
                     text = self.ctx.render("digests/digest.md.j2", kind=kind, items=todo.items,
                                            overdue=todo.overdue_updates, now=now)
-                    await dms.send(user_id, text)
+                    await self.ctx.dms.send(user_id, text)
                     return True
                 except Exception as err:
                     level = logging.WARNING if isinstance(err, MattermostError) else logging.ERROR
@@ -105,6 +106,20 @@ class DigestService:
         results = await asyncio.gather(*(one(u, k) for u, k in claimed))
         log.info("digests round day=%s due=%d claimed=%d sent=%d", date, len(users), len(claimed), sum(results))
         return sum(results)
+
+
+@router.on_startup
+async def start_digests(ctx: Context) -> None:
+    service = DigestService(ctx)
+    ctx.jobs["digests"] = service
+    await service.start()
+
+
+@router.on_shutdown
+async def stop_digests(ctx: Context) -> None:
+    job = ctx.jobs.get("digests")
+    if job is not None:
+        await job.stop()
 
 
 __all__ = ["DigestService"]

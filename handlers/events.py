@@ -1,83 +1,74 @@
-"""WebSocket events the bot acts on.
+"""WebSocket events the features act on (the core handles `added_to_team` for the bot itself).
 
-- `added_to_team` for the bot: register /playbook in that team straight away.
 - `post_deleted` of a run's overview or checklist post: post it again, so a run never loses its
   buttons to a stray delete (the plugin's reminder broke that way, playbooks-reference §7.5).
-- `post_edited` of a checklist post showing an older state than its rows (two concurrent clicks whose
-  updates Mattermost applied out of order, or someone else's edit): render it again from the rows.
-Everything else is ignored, including the bot's own posts (Mattermost sends `posted` to the author too).
+- `post_edited` of a checklist post: bot/posts.py notes what it shows and mends it from the rows when
+  it shows an older state (two concurrent clicks whose updates Mattermost applied out of order, or
+  someone else's edit).
+Everything else is ignored, including other people's posts.
 """
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
+from bot import posts
 from bot.context import Context
 from bot.models import MMPost, WsEvent
-from handlers.views import STATE_PROP, checklist_state, post_lock, render_checklist
-from storage import queries
+from bot.router import Router
+from handlers.views import checklist_source, render_checklist, render_overview
+from storage import runs
 
 log = logging.getLogger(__name__)
 
-
-async def handle_event(ctx: Context, event: WsEvent, app: Any) -> None:
-    if event.event == "added_to_team" and event.data.get("user_id") == ctx.bot_user.id:
-        await app._on_resync()
-    elif event.event in ("post_deleted", "post_edited"):
-        raw = event.data.get("post")
-        try:
-            post = MMPost.from_json(json.loads(raw) if isinstance(raw, str) else raw)
-        except (TypeError, ValueError, KeyError):
-            return
-        if post.user_id != ctx.bot_user.id:
-            return
-        if event.event == "post_deleted":
-            from handlers.repost import repost_if_run_post
-
-            await repost_if_run_post(ctx, post.id, post.channel_id)
-        elif STATE_PROP in post.props:
-            state = str(post.props[STATE_PROP])
-            ctx.edits.seen(post.id, state)
-            if state == ctx.edits.sent(post.id):
-                return  # what the bot rendered last: nothing to check
-            # Not awaited here: the mend takes the post's lock, whose holder may be waiting for the
-            # very events this listener delivers next.
-            ctx.tasks.spawn(mend_checklist_post(ctx, post), name=f"mend:{post.id}")
+router = Router("events")
 
 
-def _checklist_for_post(session: Any, post_id: str) -> tuple[Any, list[Any], str] | None:
-    from sqlmodel import select
-
-    from storage.models import Checklist
-
-    checklist = session.exec(select(Checklist).where(Checklist.post_id == post_id)).first()
-    if checklist is None:
+def _bot_post(ctx: Context, event: WsEvent) -> MMPost | None:
+    raw = event.data.get("post")
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(data, dict):
+            return None
+        post = MMPost.from_json(data)
+    except (TypeError, ValueError, KeyError):
         return None
-    loaded = queries.load_checklist(session, checklist.id)
-    run = queries.get_run(session, checklist.run_id)
-    assert loaded is not None and run is not None
-    return loaded[0], loaded[1], run.status
+    return post if post.user_id == ctx.bot_user.id else None
 
 
-async def mend_checklist_post(ctx: Context, post: MMPost) -> None:
-    found = await ctx.db.run(_checklist_for_post, post.id, readonly=True)
+@router.event("post_edited")
+async def post_edited(event: WsEvent, ctx: Context) -> None:
+    post = _bot_post(ctx, event)
+    if post is not None:
+        posts.edited(ctx, post, lambda p: checklist_source(ctx, p))
+
+
+@router.event("post_deleted")
+async def post_deleted(event: WsEvent, ctx: Context) -> None:
+    post = _bot_post(ctx, event)
+    if post is not None:
+        await repost_if_run_post(ctx, post.id)
+
+
+async def repost_if_run_post(ctx: Context, post_id: str) -> None:
+    """Bring back a run's overview or checklist post when someone deletes it."""
+    found = await ctx.db.run(runs.run_post, post_id, readonly=True)
     if found is None:
         return
-    checklist, items, status = found
-    if post.props.get(STATE_PROP) == checklist_state(items, status == "in_progress"):
+    run_id, checklist_id = found
+    view = await ctx.db.run(runs.load_view, run_id, readonly=True)
+    if view is None:
         return
-    async with ctx.locks(post_lock(post.id)):
-        # Read again under the lock: answers in flight when the event came may have caught up.
-        found = await ctx.db.run(_checklist_for_post, post.id, readonly=True)
-        if found is None:
-            return
-        checklist, items, status = found
-        if ctx.edits.last(post.id) == checklist_state(items, status == "in_progress"):
-            return
-        log.info("checklist post was stale, rendering it again post=%s checklist=%s", post.id, checklist.id)
-        names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
-        message, props = render_checklist(ctx, checklist.run_id, checklist.position + 1, checklist, items,
-                                          names, ctx.clock.now_ms(), interactive=status == "in_progress")
-        ctx.edits.mark_sent(post.id, props[STATE_PROP])
-        await ctx.gateway.update_post(post.id, message, props)
+    names = await ctx.users.names([view.run.owner_id] + [i.assignee_id for _, its in view.checklists
+                                                         for i in its])
+    if not checklist_id:
+        message, props = render_overview(ctx, view, names)
+        post = await ctx.gateway.create_post(view.run.channel_id, message, props=props)
+        await ctx.db.run(runs.set_overview_post, run_id, post.id)
+        return
+    for index, (checklist, items) in enumerate(view.checklists):
+        if checklist.id == checklist_id:
+            message, props = render_checklist(ctx, run_id, index + 1, checklist, items, names,
+                                              ctx.clock.now_ms(), interactive=view.run.status == "in_progress")
+            post = await ctx.gateway.create_post(view.run.channel_id, message, props=props)
+            await ctx.db.run(runs.save_post_ids, run_id, "", {checklist_id: post.id})

@@ -1,21 +1,30 @@
-"""Changing one checklist item, the same way from a button and from a command.
+"""Changing one checklist item, the same way from a button and from a command; and the item buttons
+(Check, Uncheck, Skip, Restore, Assign to me).
 
 The change is one conditional UPDATE of the item's row plus its timeline event, in one transaction;
 the checklist post is then rendered from the rows: a click returns that rendering as Mattermost's
-`update` (bot/server.py), a command edits the post in a follow-up. Either way the overview follows,
-coalesced.
+`update` (bot/posts.py keeps answers on one post in order), a command edits the post in a follow-up.
+Either way the overview follows, coalesced. A click is verified (the signature, by bot/server.py),
+authorised (participants and admins) and applied here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from bot.actions import CheckItem, RestoreItem, SkipItem, TakeItem, UncheckItem
 from bot.context import Context
-from bot.domain.permissions import Action, RunFacts, Viewer, decide
+from bot.router import Click, Ephemeral, Reply, Router, UpdatePost
 from bot.tasks import Batcher
+from handlers.access import authorize
 from handlers.views import render_checklist, schedule_overview_refresh
-from storage import queries
+from storage import items
+from storage.items import ClickOutcome
 from storage.models import ChecklistItem, Run
+
+router = Router("item-buttons")
+
+ClickOp = tuple[str, str, str, str]  # run id, item id, verb, actor id
+ITEM_BUTTONS = (CheckItem, UncheckItem, SkipItem, RestoreItem, TakeItem)
 
 
 @dataclass(frozen=True)
@@ -24,75 +33,11 @@ class ItemChange:
     changed: bool
 
 
-def _facts(session: Any, run_id: str, user_id: str) -> tuple[Run, bool] | None:
-    run = queries.get_run(session, run_id)
-    if run is None:
-        return None
-    return run, queries.is_participant(session, run_id, user_id)
-
-
-async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Action.WORK) -> tuple[Run | None, str]:
-    """(run, "") when allowed, else (run or None, the reason to show)."""
-    # Read-only: no write lock, so checks run beside concurrent clicks instead of queueing behind them.
-    found = await ctx.db.run(_facts, run_id, user_id, readonly=True)
-    if found is None:
-        return None, ctx.render("errors/run_gone.md.j2")
-    run, participant = found
-    if participant and action in (Action.WORK, Action.VIEW, Action.JOIN):
-        return run, ""  # the common case costs no Mattermost call
-    viewer_user = await ctx.users.get(user_id)  # type: ignore[union-attr]
-    viewer = Viewer(user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}))
-    facts = RunFacts(run.team_id, run.owner_id, frozenset({user_id} if participant else ()), run.private,
-                     run.participants_may_finish)
-    decision = decide(viewer, facts, action)
-    return run, "" if decision.allowed else ctx.render(decision.reason)
-
-
-def _apply(session: Any, run_id: str, item_id: str, verb: str, actor: str, target: str,
-           now: int) -> tuple[ChecklistItem, bool] | None:
-    """One item's change and its timeline event; (item after, changed) or None when it is not there."""
-    if verb == "assign":
-        item, changed = queries.set_assignee(session, run_id, item_id, target, actor, now)
-    else:
-        item, _, changed = queries.apply_item_verb(session, run_id, item_id, verb, actor, now)
-    return None if item is None else (item, changed)
-
-
-def _participant_apply(session: Any, run_id: str, item_id: str, verb: str, actor: str, now: int
-                       ) -> tuple[str, Run | None, ChecklistItem | None, bool]:
-    """The common click in one transaction: a participant changing an item of a run in progress.
-
-    Returns (outcome, run, item, changed); outcome "ok", "gone", "finished" or "not_participant"
-    (nothing changed: the caller decides through bot.domain.permissions).
-    """
-    run = queries.get_run(session, run_id)
-    if run is None:
-        return "gone", None, None, False
-    if not queries.is_participant(session, run_id, actor):
-        return "not_participant", run, None, False
-    if run.status != "in_progress":
-        return "finished", run, None, False
-    applied = _apply(session, run_id, item_id, verb, actor, actor, now)
-    if applied is None:
-        return "gone_item", run, None, False
-    return "ok", run, applied[0], applied[1]
-
-
-def _participant_apply_many(session: Any, ops: list[tuple[str, str, str, str]], now: int) -> list[Any]:
-    """Several clicks in one transaction, in arrival order (a double click: the second finds the item
-    already changed and does nothing)."""
-    # The ops read rows (runs, participants, items) and change items with plain UPDATEs; only their
-    # timeline events are pending ORM objects, so nothing needs flushing until the batch commits.
-    with session.no_autoflush:
-        return [_participant_apply(session, run_id, item_id, verb, actor, now)
-                for run_id, item_id, verb, actor in ops]
-
-
-def _click_batcher(ctx: Context) -> Batcher:
+def _click_batcher(ctx: Context) -> Batcher[ClickOp, ClickOutcome]:
     batcher = ctx.batches.get("item_clicks")
     if batcher is None:
-        async def write(ops: list[tuple[str, str, str, str]]) -> list[Any]:
-            return await ctx.db.run(_participant_apply_many, ops, ctx.clock.now_ms())
+        async def write(ops: list[ClickOp]) -> list[ClickOutcome | Exception]:
+            return list(await ctx.db.run(items.participant_apply_many, ops, ctx.clock.now_ms()))
 
         batcher = ctx.batches["item_clicks"] = Batcher(write, ctx.tasks, name="item-clicks")
     return batcher
@@ -115,10 +60,11 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
                       assignee_id: str = "") -> ItemChange | None:
     """Apply `verb` (check, uncheck, skip, restore, assign) to one item, with its timeline event, in
     one short transaction; None when the item does not exist. The posts follow from the rows: a click
-    answers with `render_latest` (bot/server.py keeps answers on one post in order), a command edits
-    the post in a follow-up, and the overview refresh is coalesced.
+    answers with `render_latest`, a command edits the post in a follow-up, and the overview refresh is
+    coalesced.
     """
-    applied = await ctx.db.run(_apply, run_id, item_id, verb, actor_id, assignee_id, ctx.clock.now_ms())
+    applied = await ctx.db.run(items.apply_change, run_id, item_id, verb, actor_id, assignee_id,
+                               ctx.clock.now_ms())
     if applied is None:
         return None
     item, changed = applied
@@ -127,10 +73,69 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
     return ItemChange(item, changed)
 
 
-async def render_latest(ctx: Context, run_id: str, checklist_id: str) -> tuple[str, dict[str, Any]]:
+async def render_latest(ctx: Context, run_id: str, checklist_id: str) -> tuple[str, dict[str, object]]:
     """The checklist post as the rows are now (read-only: runs beside writers)."""
-    loaded = await ctx.db.run(queries.load_checklist, checklist_id, readonly=True)
+    loaded = await ctx.db.run(items.load_checklist, checklist_id, readonly=True)
     assert loaded is not None
-    checklist, items = loaded
-    names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
-    return render_checklist(ctx, run_id, checklist.position + 1, checklist, items, names, ctx.clock.now_ms())
+    checklist, rows = loaded
+    names = await ctx.users.names([i.assignee_id for i in rows])
+    return render_checklist(ctx, run_id, checklist.position + 1, checklist, rows, names, ctx.clock.now_ms())
+
+
+# --- the item buttons -------------------------------------------------------------------------------
+
+async def item_click(click: Click, ctx: Context, verb: str) -> Reply:
+    ref = click.ref
+    assert isinstance(ref, ITEM_BUTTONS)
+    # A participant's click is checked and applied in one transaction; anyone else goes the long way
+    # through bot.domain.permissions (an admin may still act; others are told why not).
+    outcome, run, change = await change_item_by_participant(ctx, ref.run_id, ref.item_id, verb, click.user_id)
+    if outcome == "gone":
+        return Ephemeral(ctx.render("errors/run_gone.md.j2"))
+    if outcome == "not_participant":
+        run, refusal = await authorize(ctx, ref.run_id, click.user_id)
+        if refusal:
+            return Ephemeral(refusal)
+        assert run is not None
+        if run.status == "in_progress":
+            change = await change_item(ctx, ref.run_id, ref.item_id, verb, click.user_id,
+                                       assignee_id=click.user_id)
+            outcome = "ok" if change is not None else "gone_item"
+    if outcome == "finished" or (run is not None and run.status != "in_progress"):
+        assert run is not None
+        return Ephemeral(ctx.render("errors/run_finished.md.j2", name=run.name))
+    if change is None:
+        return Ephemeral(ctx.render("errors/item_gone.md.j2"))
+    checklist_id = change.item.checklist_id
+
+    async def latest() -> UpdatePost:
+        message, props = await render_latest(ctx, ref.run_id, checklist_id)
+        return UpdatePost(message, props)
+
+    # Rendered when the answer is sent (bot/posts.py answer_click), from the rows as they are then.
+    return UpdatePost("", {}, refresh=latest)
+
+
+@router.click(CheckItem)
+async def item_check(click: Click, ctx: Context) -> Reply:
+    return await item_click(click, ctx, "check")
+
+
+@router.click(UncheckItem)
+async def item_uncheck(click: Click, ctx: Context) -> Reply:
+    return await item_click(click, ctx, "uncheck")
+
+
+@router.click(SkipItem)
+async def item_skip(click: Click, ctx: Context) -> Reply:
+    return await item_click(click, ctx, "skip")
+
+
+@router.click(RestoreItem)
+async def item_restore(click: Click, ctx: Context) -> Reply:
+    return await item_click(click, ctx, "restore")
+
+
+@router.click(TakeItem)
+async def item_take(click: Click, ctx: Context) -> Reply:
+    return await item_click(click, ctx, "assign")

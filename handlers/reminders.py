@@ -2,13 +2,13 @@
 
 The rows (storage.models.Reminder, one per run and kind) are the truth; bot.scheduler.Wakeup only wakes
 this service at the earliest due time. `run_due()` claims every reminder due at the clock's now with a
-conditional UPDATE (storage.updates.claim_due), so a wake-up that runs twice, or two bot processes on
+conditional UPDATE (storage.reminders.claim_due), so a wake-up that runs twice, or two bot processes on
 one PostgreSQL, post each reminder once. A reminder whose post fails is released and retried a minute
 later. After a restart, `start()` reads the earliest due time again; one already in the past fires at
 once, late, and the next comes one interval after that (never a burst of the ones missed).
 
 Claiming and marking sent are two steps. The claim only leases the reminder (due again after
-updates.LEASE_S); once posted, `mark_sent` arms the next one. So a process killed between claiming and
+storage.reminders.LEASE_S); once posted, `mark_sent` arms the next one. So a process killed between claiming and
 posting delays that reminder by the lease instead of losing it. The one window left is a kill after a
 post and before its round's bookkeeping: that reminder is posted again after the lease (at least
 once, rather than at most once: a repeated reminder is better than a missing one).
@@ -32,12 +32,16 @@ from bot.actions import CancelRetro, FillRetro, PostUpdate, Snooze, button
 from bot.context import Context
 from bot.domain.durations import format_duration
 from bot.models import MattermostError
+from bot.router import Router
 from bot.scheduler import Wakeup
-from handlers.announce import DirectChannels
-from storage import queries, updates
-from storage.updates import Claimed
+from handlers.announce import permalink
+from storage import reminders as rows
+from storage import runs
+from storage.reminders import Claimed
 
 log = logging.getLogger(__name__)
+
+router = Router("reminders")
 
 SNOOZES = ((900, "15m"), (3600, "1h"), (4 * 3600, "4h"), (86400, "1d"))
 RETRY_S = 60  # a reminder whose post failed (Mattermost down) is tried again this much later
@@ -48,7 +52,6 @@ class ReminderService:
         self.ctx = ctx
         self.batch = batch
         self.concurrency = concurrency
-        self.dms = DirectChannels(ctx)
         self.wakeup = Wakeup(ctx.clock, self._on_wake, poll_s=poll_s)
         self._lock = asyncio.Lock()
         self.sent = 0  # reminders posted by this process (bench, health)
@@ -59,7 +62,7 @@ class ReminderService:
 
     async def start(self) -> None:
         self.wakeup.start()
-        self.wakeup.wake_at(await self.ctx.db.run(updates.next_due, readonly=True))
+        self.wakeup.wake_at(await self.ctx.db.run(rows.next_due, readonly=True))
         log.info("reminders started")
 
     async def stop(self) -> None:
@@ -73,11 +76,11 @@ class ReminderService:
             self.wakeup.wake_at(due_ms, replace=False)
 
     async def run_started(self, run_id: str) -> None:
-        run = await self.ctx.db.run(queries.get_run, run_id, readonly=True)
+        run = await self.ctx.db.run(runs.get_run, run_id, readonly=True)
         if run is None or not run.status_updates_enabled or run.reminder_interval_s <= 0:
             return
         due = run.created_at + run.reminder_interval_s * 1000
-        await self.ctx.db.run(updates.arm, run_id, updates.STATUS, due, run.reminder_interval_s)
+        await self.ctx.db.run(rows.arm, run_id, rows.STATUS, due, run.reminder_interval_s)
         self.changed(due)
 
     async def _on_wake(self) -> None:
@@ -92,7 +95,7 @@ class ReminderService:
             try:
                 while True:
                     now = self.ctx.clock.now_ms()
-                    claimed = await self.ctx.db.run(updates.claim_due, now, self.batch)
+                    claimed = await self.ctx.db.run(rows.claim_due, now, self.batch)
                     if not claimed:
                         break
                     posted += await self._deliver(claimed, now)
@@ -107,14 +110,14 @@ class ReminderService:
         if not self.wakeup.running:
             return
         try:
-            due = await self.ctx.db.run(updates.next_due, readonly=True)
+            due = await self.ctx.db.run(rows.next_due, readonly=True)
         except Exception:
             log.exception("reading the next due reminder failed; polling instead")
             due = None
         self.wakeup.wake_at(due)
 
     async def _deliver(self, claimed: list[Claimed], now: int) -> int:
-        names = await self.ctx.users.names(sorted({c.run.owner_id for c in claimed if c.run}))  # type: ignore[union-attr]
+        names = await self.ctx.users.names(sorted({c.run.owner_id for c in claimed if c.run}))
         gate = asyncio.Semaphore(self.concurrency)
         sent: list[tuple[Claimed, str, str, dict[str, Any]]] = []
         failed: list[Claimed] = []
@@ -136,29 +139,20 @@ class ReminderService:
 
         await asyncio.gather(*(one(c) for c in claimed))
         if sent or failed:
-            owned = await self.ctx.db.run(self._bookkeep, sent, failed, now, now + RETRY_S * 1000)
+            owned = await self.ctx.db.run(rows.bookkeep, sent, failed, now, now + RETRY_S * 1000)
             for (c, post_id, _, _), mine in zip(sent, owned, strict=True):
                 if not mine:
                     log.info("reminder moved while posting run=%s kind=%s post=%s", c.run_id, c.kind, post_id)
         return len(sent)
 
-    @staticmethod
-    def _bookkeep(session: Any, sent: list[tuple[Claimed, str, str, dict[str, Any]]], failed: list[Claimed],
-                  now: int, retry_at: int) -> list[bool]:
-        owned = [updates.mark_sent(session, c, now, post_id) for c, post_id, _, _ in sent]
-        updates.record_sent(session, [(c.run_id, now, summary, details) for c, _, summary, details in sent])
-        for c in failed:
-            updates.release(session, c, retry_at)
-        return owned
-
     async def answered(self, run_id: str, kind: str, outcome: str, actor_id: str = "") -> None:
         """The reminder was answered (outcome: updated, finished, published, cancelled): its last post
         loses its buttons and says so."""
-        post_ids = await self.ctx.db.run(updates.take_posts, run_id, kind)
+        post_ids = await self.ctx.db.run(rows.take_posts, run_id, kind)
         if not post_ids:
             return
-        run = await self.ctx.db.run(queries.get_run, run_id, readonly=True)
-        actor = (await self.ctx.users.names([actor_id])).get(actor_id, "") if actor_id else ""  # type: ignore[union-attr]
+        run = await self.ctx.db.run(runs.get_run, run_id, readonly=True)
+        actor = (await self.ctx.users.names([actor_id])).get(actor_id, "") if actor_id else ""
         text = self.ctx.render("reminders/answered.md.j2", kind=kind, outcome=outcome,
                                name=run.name if run else "", actor=actor)
         await asyncio.gather(*(self._retire(post_id, text) for post_id in post_ids))
@@ -175,7 +169,7 @@ class ReminderService:
         run = c.run
         assert run is not None
         owner = names.get(run.owner_id, "")
-        if c.kind == updates.STATUS:
+        if c.kind == rows.STATUS:
             expected = (c.last_update_at or run.created_at) + run.reminder_interval_s * 1000
             late_ms = max(0, now - expected)
             late = format_duration(timedelta(seconds=late_ms // 60000 * 60)) if late_ms >= 60000 else ""
@@ -195,7 +189,7 @@ class ReminderService:
 
     async def _dm(self, user_id: str, text: str) -> None:
         try:
-            await self.dms.send(user_id, text)
+            await self.ctx.dms.send(user_id, text)
         except MattermostError as err:
             log.warning("follower DM failed user=%s status=%s id=%s", user_id, err.status, err.error_id)
 
@@ -214,7 +208,16 @@ def retro_buttons(ctx: Context, run_id: str) -> list[dict[str, Any]]:
             button(ctx.signer, "retrocancel", "No retrospective", CancelRetro(run_id), url)]
 
 
-def permalink(ctx: Context, team_id: str, post_id: str) -> str:
-    team = ctx.teams.get(team_id)
-    base = str(getattr(getattr(ctx.settings, "mattermost", None), "url", "") or "").rstrip("/")
-    return f"{base}/{team.name if team else team_id}/pl/{post_id}"
+@router.on_startup
+async def start_reminders(ctx: Context) -> None:
+    service = ReminderService(ctx)
+    ctx.reminders = service
+    ctx.jobs["reminders"] = service
+    await service.start()
+
+
+@router.on_shutdown
+async def stop_reminders(ctx: Context) -> None:
+    job = ctx.jobs.get("reminders")
+    if job is not None:
+        await job.stop()

@@ -1,5 +1,7 @@
 """Starting a run: the channel, its members, their sidebar category, the overview and checklist posts.
 
+The "Run a playbook" dialog is here too; `/playbook run` (commands/run.py) parses what was typed.
+
 `prepare_run` checks everything that can be checked without Mattermost, so the slash command (or the
 dialog) answers within milliseconds; `execute_run` does the slow part in a tracked follow-up task.
 
@@ -15,16 +17,21 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.actions import StartRunDialog
 from bot.context import Context
 from bot.domain import naming
 from bot.models import MattermostError, MMChannel, MMUser
-from bot.router import UserError
+from bot.notify import follow_up, notify
+from bot.playbooks import Playbook
+from bot.router import DialogErrors, DialogSubmission, NoReply, Reply, Router, UserError
 from handlers.views import render_checklist, render_overview
-from storage import queries
+from storage import runs
 from storage.ids import new_id
 from storage.models import Checklist, ChecklistItem, Run
 
 log = logging.getLogger(__name__)
+
+router = Router("run-start")
 
 MAX_RUN_NAME = 1024  # runes, as the plugin's dialog
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
@@ -33,7 +40,7 @@ NOT_IN_TEAM = "app.team.get_member.missing.app_error"
 
 @dataclass
 class RunPlan:
-    playbook: Any
+    playbook: Playbook
     name: str
     summary: str
     creator_id: str
@@ -50,14 +57,14 @@ class RunOutcome:
     error: str = ""
 
 
-def team_playbooks(ctx: Context, team_id: str) -> list[Any]:
+def team_playbooks(ctx: Context, team_id: str) -> list[Playbook]:
     """Playbooks usable in a team: those without `team`, and those naming this team."""
     team = ctx.teams.get(team_id)
     out = [p for p in ctx.playbooks.values() if not p.team or (team is not None and p.team == team.name)]
     return sorted(out, key=lambda p: p.title.lower())
 
 
-def prepare_run(ctx: Context, playbook: Any, name: str, summary: str, creator_id: str, team_id: str,
+def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creator_id: str, team_id: str,
                 origin_channel_id: str, response_url: str = "") -> RunPlan:
     if playbook not in team_playbooks(ctx, team_id):
         team = ctx.teams.get(team_id)
@@ -80,15 +87,15 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     wanted += list(pb.members)
     wanted += [i.assignee.username for c in pb.checklists for i in c.items
                if i.assignee is not None and i.assignee.kind == "user"]
-    by_name = await ctx.users.by_username(wanted)  # type: ignore[union-attr]
-    creator = await ctx.users.get(plan.creator_id)  # type: ignore[union-attr]
+    by_name = await ctx.users.by_username(wanted)
+    creator = await ctx.users.get(plan.creator_id)
     owner = by_name.get(pb.owner.lower()) if pb.owner else creator
     if owner is None:
         outcome.problems.append(ctx.render("run/problem_no_user.md.j2", username=pb.owner, role="owner"))
         owner = creator
     owner_id = owner.id if owner else plan.creator_id
 
-    seq = await ctx.db.run(queries.next_seq, plan.team_id, pb.id)
+    seq = await ctx.db.run(runs.next_seq, plan.team_id, pb.id)
     display = naming.render_display_name(pb.channel_name, seq=seq, name=plan.name, when=ctx.clock.now(),
                                          owner=owner.username if owner else "", playbook=pb.title)
     try:
@@ -125,7 +132,7 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     checklists = _build_checklists(ctx, pb, run.id, now, owner_id, plan.creator_id, by_name, outcome.problems)
     participants = [uid for uid in member_ids if uid in added or uid == owner_id]
     try:
-        await ctx.db.run(_store_new_run, run, checklists, participants, now)
+        await ctx.db.run(runs.store_new_run, run, checklists, participants, now)
     except Exception:
         log.exception("storing a new run failed run=%s channel=%s", run.id, channel.id)
         await _archive_quietly(ctx, channel.id)
@@ -160,7 +167,7 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     return outcome
 
 
-def _build_checklists(ctx: Context, pb: Any, run_id: str, now: int, owner_id: str, creator_id: str,
+def _build_checklists(ctx: Context, pb: Playbook, run_id: str, now: int, owner_id: str, creator_id: str,
                       by_name: dict[str, MMUser], problems: list[str]) -> list[tuple[Checklist, list[ChecklistItem]]]:
     out = []
     for ci, spec in enumerate(pb.checklists):
@@ -186,10 +193,6 @@ def _build_checklists(ctx: Context, pb: Any, run_id: str, now: int, owner_id: st
     return out
 
 
-def _store_new_run(session: Any, run: Run, checklists: list, participants: list[str], now: int) -> None:
-    queries.insert_run(session, run, checklists, participants, now)
-    queries.add_timeline(session, run.id, "run_started", now, run.creator_id,
-                         f"Run started from {run.playbook_title}", {"channel_id": run.channel_id})
 
 
 async def _create_channel(ctx: Context, team_id: str, display: str, private: bool) -> MMChannel:
@@ -217,7 +220,7 @@ async def _add_members(ctx: Context, channel: MMChannel, user_ids: list[str], by
             await ctx.gateway.add_channel_member(channel.id, uid)
             added.add(uid)
         except MattermostError as err:
-            user = by_id.get(uid) or await ctx.users.get(uid)  # type: ignore[union-attr]
+            user = by_id.get(uid) or await ctx.users.get(uid)
             name = user.username if user else uid
             if err.error_id == NOT_IN_TEAM:
                 problems.append(ctx.render("run/problem_not_in_team.md.j2", username=name))
@@ -228,9 +231,10 @@ async def _add_members(ctx: Context, channel: MMChannel, user_ids: list[str], by
     return added
 
 
-async def _post_run_messages(ctx: Context, run_id: str, pb: Any, outcome: RunOutcome) -> None:
-    view = await ctx.db.run(queries.load_view, run_id, readonly=True)
-    names = await ctx.users.names([view.run.owner_id] + [i.assignee_id for _, its in view.checklists  # type: ignore[union-attr]
+async def _post_run_messages(ctx: Context, run_id: str, pb: Playbook, outcome: RunOutcome) -> None:
+    view = await ctx.db.run(runs.load_view, run_id, readonly=True)
+    assert view is not None  # stored a moment ago; runs are never deleted
+    names = await ctx.users.names([view.run.owner_id] + [i.assignee_id for _, its in view.checklists
                                                          for i in its])
     try:
         message, props = render_overview(ctx, view, names)
@@ -241,17 +245,13 @@ async def _post_run_messages(ctx: Context, run_id: str, pb: Any, outcome: RunOut
                                               ctx.clock.now_ms())
             post = await ctx.gateway.create_post(view.run.channel_id, message, props=props)
             post_ids[checklist.id] = post.id
-        await ctx.db.run(_save_post_ids, run_id, overview.id, post_ids)
+        await ctx.db.run(runs.save_post_ids, run_id, overview.id, post_ids)
         if pb.welcome:
             await ctx.gateway.create_post(view.run.channel_id, ctx.render("run/welcome.md.j2", welcome=pb.welcome))
     except MattermostError as err:
         outcome.problems.append(ctx.render("run/reason_mattermost.md.j2", step="post the checklists", err=err))
 
 
-def _save_post_ids(session: Any, run_id: str, overview_id: str, post_ids: dict[str, str]) -> None:
-    queries.set_run_fields(session, run_id, overview_post_id=overview_id)
-    for checklist_id, post_id in post_ids.items():
-        queries.set_checklist_post(session, checklist_id, post_id)
 
 
 async def file_in_category(ctx: Context, team_id: str, channel_id: str, category: str,
@@ -282,7 +282,7 @@ async def file_in_category(ctx: Context, team_id: str, channel_id: str, category
             if err.status == 403:
                 denied = True
             else:
-                user = await ctx.users.get(uid)  # type: ignore[union-attr]
+                user = await ctx.users.get(uid)
                 outcome.problems.append(ctx.render("run/reason_mattermost.md.j2",
                                                    step=f"file the channel for @{user.username if user else uid}",
                                                    err=err))
@@ -296,7 +296,7 @@ async def file_in_category(ctx: Context, team_id: str, channel_id: str, category
             log.warning("could not post the category notice channel=%s", channel_id)
 
 
-async def _broadcast_start(ctx: Context, run: Run, pb: Any, channel: MMChannel, creator: MMUser | None,
+async def _broadcast_start(ctx: Context, run: Run, pb: Playbook, channel: MMChannel, creator: MMUser | None,
                            owner: MMUser | None, outcome: RunOutcome) -> None:
     threads: dict[str, str] = {}
     for name in pb.broadcast_channels:
@@ -312,7 +312,7 @@ async def _broadcast_start(ctx: Context, run: Run, pb: Any, channel: MMChannel, 
                                                reason=ctx.render("run/reason_mattermost.md.j2",
                                                                  step="post there", err=err)))
     if threads:
-        await ctx.db.run(lambda s: queries.set_run_fields(s, run.id, broadcast_threads=threads))
+        await ctx.db.run(runs.set_broadcast_threads, run.id, threads)
 
 
 async def _post_problems(ctx: Context, channel_id: str, problems: list[str]) -> None:
@@ -330,6 +330,56 @@ async def _archive_quietly(ctx: Context, channel_id: str) -> None:
 
 
 async def notify_starter(ctx: Context, plan: RunPlan, text: str) -> None:
-    from handlers.notify import notify
-
     await notify(ctx, plan.creator_id, plan.origin_channel_id, text, response_url=plan.response_url)
+
+
+def spawn_run(ctx: Context, plan: RunPlan) -> None:
+    """Start the run in a tracked follow-up; the starter hears how it went either way."""
+    follow_up(ctx, execute_run(ctx, plan), name=f"run-start:{plan.playbook.id}", user_id=plan.creator_id,
+              channel_id=plan.origin_channel_id, response_url=plan.response_url,
+              failure=lambda: ctx.render("run/start_failed.md.j2", name=plan.name,
+                                         reason=ctx.render("errors/internal.md.j2")))
+
+
+def start_dialog(ctx: Context, team_id: str, channel_id: str) -> dict[str, Any]:
+    """The "Run a playbook" dialog: choose the playbook, name the run, summarise it."""
+    choices = team_playbooks(ctx, team_id)
+    if not choices:
+        raise UserError(ctx.render("commands/unknown_playbook.md.j2", query="", choices=[]))
+    options = [{"text": p.title[:150], "value": p.id} for p in choices]
+    return {
+        "callback_id": "start_run",
+        "title": "Run a playbook",
+        "introduction_text": ctx.render("run/dialog_intro.md.j2"),
+        "submit_label": "Start run",
+        "state": ctx.signer.pack_state(StartRunDialog(team_id, channel_id)),
+        "elements": [
+            {"display_name": "Playbook", "name": "playbook", "type": "select", "options": options,
+             "default": choices[0].id if len(choices) == 1 else ""},
+            {"display_name": "Run name", "name": "name", "type": "text", "max_length": 150,
+             "optional": True, "default": choices[0].title[:150] if len(choices) == 1 else "",
+             "help_text": "Left empty, the playbook's title is used."},
+            {"display_name": "Summary", "name": "summary", "type": "textarea", "optional": True,
+             "max_length": 3000, "placeholder": "What is going on? Shown on the run's overview."},
+        ],
+    }
+
+
+@router.dialog(StartRunDialog)
+async def run_dialog_submit(sub: DialogSubmission, ctx: Context) -> Reply:
+    if sub.cancelled:
+        return NoReply()
+    ref = sub.ref
+    assert isinstance(ref, StartRunDialog)
+    values = sub.submission or {}
+    wanted = str(values.get("playbook") or "")
+    playbook = next((p for p in team_playbooks(ctx, ref.team_id) if p.id == wanted), None)
+    if playbook is None:
+        return DialogErrors(errors={"playbook": "Choose one of the playbooks in the list."})
+    try:
+        plan = prepare_run(ctx, playbook, str(values.get("name") or ""), str(values.get("summary") or ""),
+                           sub.user_id, ref.team_id, ref.channel_id)
+    except UserError as err:
+        return DialogErrors(errors={"name": str(err)})
+    spawn_run(ctx, plan)
+    return NoReply()

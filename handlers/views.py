@@ -9,6 +9,7 @@ import hashlib
 import json
 from typing import Any
 
+from bot import posts
 from bot.actions import (
     CheckItem,
     FinishRun,
@@ -21,8 +22,12 @@ from bot.actions import (
 )
 from bot.context import Context
 from bot.domain.checklists import progress
+from bot.models import MMPost
+from bot.posts import STATE_PROP
+from storage import runs
+from storage.items import checklist_for_post, checklist_post_id, load_checklist_with_run
 from storage.models import Checklist, ChecklistItem
-from storage.queries import RunView
+from storage.runs import RunView
 
 ICONS = {"open": ":white_large_square:", "in_progress": ":hourglass_flowing_sand:",
          "closed": ":white_check_mark:", "skipped": ":fast_forward:"}
@@ -66,16 +71,6 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
     return message, {"attachments": attachments, STATE_PROP: checklist_state(items, interactive)}
 
 
-def post_lock(post_id: str) -> str:
-    """The lock key of everything that writes one post (click answers, command edits, mends)."""
-    return f"post:{post_id}"
-
-
-# Props key holding a digest of what a checklist post shows: a `post_edited` carrying an older digest
-# than the rows give means Mattermost applied a stale update (handlers.events mends it).
-STATE_PROP = "playbooks_state"
-
-
 def checklist_state(items: list[ChecklistItem], interactive: bool = True) -> str:
     raw = "|".join(f"{i.id}:{i.state}:{i.assignee_id}:{i.due_at}:{i.title}" for i in items)
     return hashlib.sha256(f"{interactive}|{raw}".encode()).hexdigest()[:16]
@@ -116,39 +111,77 @@ async def refresh_checklist_post(ctx: Context, view: RunView, checklist_index: i
         await edit_checklist_post(ctx, checklist.id, checklist.post_id)
 
 
-async def edit_checklist_post(ctx: Context, checklist_id: str, post_id: str) -> None:
-    """Edit a checklist post to show its rows. Read and rendered under the post's lock, like every
-    writer of the post, so a click answered meanwhile is never overtaken by an older picture; marked
-    as sent so the stale-post mender (handlers.events) knows the rendering is the bot's."""
-    from storage.queries import load_checklist_with_run
+async def checklist_rendering(ctx: Context, checklist_id: str) -> posts.Rendering | None:
+    """A checklist post as its rows are now (read-only: runs beside writers); None when it is gone."""
+    loaded = await ctx.db.run(load_checklist_with_run, checklist_id, readonly=True)
+    if loaded is None:
+        return None
+    run, checklist, rows = loaded
+    names = await ctx.users.names([i.assignee_id for i in rows])
+    message, props = render_checklist(ctx, run.id, checklist.position + 1, checklist, rows, names,
+                                      ctx.clock.now_ms(), interactive=run.status == "in_progress")
+    return posts.Rendering(message, props)
 
-    async with ctx.locks(post_lock(post_id)):
-        loaded = await ctx.db.run(load_checklist_with_run, checklist_id, readonly=True)
-        if loaded is None:
-            return
-        run, checklist, items = loaded
-        names = await ctx.users.names([i.assignee_id for i in items])  # type: ignore[union-attr]
-        message, props = render_checklist(ctx, run.id, checklist.position + 1, checklist, items, names,
-                                          ctx.clock.now_ms(), interactive=run.status == "in_progress")
-        ctx.edits.mark_sent(post_id, props[STATE_PROP])
-        await ctx.gateway.update_post(post_id, message, props)
+
+async def edit_checklist_post(ctx: Context, checklist_id: str, post_id: str) -> None:
+    """Edit a checklist post to show its rows (bot.posts.rewrite: under the post's lock, marked as sent)."""
+    await posts.rewrite(ctx, post_id, lambda: checklist_rendering(ctx, checklist_id))
+
+
+async def checklist_source(ctx: Context, post: MMPost) -> posts.Source | None:
+    """What a checklist post should show, for bot.posts.mend; None for a post that is no checklist."""
+    found = await ctx.db.run(checklist_for_post, post.id, readonly=True)
+    if found is None:
+        return None
+    checklist, rows, status = found
+
+    async def render() -> posts.Rendering:
+        rendering = await checklist_rendering(ctx, checklist.id)
+        assert rendering is not None
+        return rendering
+
+    return posts.Source(checklist_state(rows, status == "in_progress"), render)
+
+
+def refresh_checklist_later(ctx: Context, run_id: str, checklist_id: str) -> None:
+    """Re-render a checklist post (and the overview) from rows after the answer, coalesced.
+
+    A command's answer does not wait for the post edit (a 50-item post is the slow part of a check);
+    rendering from rows when the edit runs means a burst of commands costs one or two edits, and the
+    last one always shows the latest state.
+    """
+    async def edit() -> None:
+        post_id = await ctx.db.run(checklist_post_id, checklist_id, readonly=True)
+        if post_id:
+            await edit_checklist_post(ctx, checklist_id, post_id)
+
+    ctx.tasks.coalesce(f"checklist:{checklist_id}", edit)
+    schedule_overview_refresh(ctx, run_id)
 
 
 async def refresh_overview(ctx: Context, run_id: str) -> None:
     """Re-render the overview post from stored state (coalesced by the caller); no call to
     Mattermost when it would show exactly what it shows (an assignee change moves no progress)."""
-    from storage.queries import load_overview
-
-    view = await ctx.db.run(load_overview, run_id, readonly=True)
+    view = await ctx.db.run(runs.load_overview, run_id, readonly=True)
     if view is None or not view.run.overview_post_id:
         return
-    names = await ctx.users.names([view.run.owner_id])  # type: ignore[union-attr]
+    names = await ctx.users.names([view.run.owner_id])
     message, props = render_overview(ctx, view, names)
     digest = hashlib.sha256(json.dumps([message, props], sort_keys=True).encode()).hexdigest()[:16]
     if ctx.edits.sent(view.run.overview_post_id) == digest:
         return
     await ctx.gateway.update_post(view.run.overview_post_id, message, props)
     ctx.edits.mark_sent(view.run.overview_post_id, digest)
+
+
+async def refresh_posts(ctx: Context, run_id: str) -> None:
+    """The overview and every checklist post; a finished run's checklists lose their buttons."""
+    await refresh_overview(ctx, run_id)
+    view = await ctx.db.run(runs.load_view, run_id, readonly=True)
+    if view is None:
+        return
+    for index in range(len(view.checklists)):
+        await refresh_checklist_post(ctx, view, index)
 
 
 def schedule_overview_refresh(ctx: Context, run_id: str) -> None:

@@ -32,12 +32,16 @@ from typing import Any, Awaitable, Callable
 
 from bot.clock import iso
 from bot.context import Context
-from bot.outbound import HttpResult, Poster
+from bot.outbound import HttpPoster, HttpResult, Poster
+from bot.router import Router
 from handlers.api import run_json
-from storage import queries, updates
+from storage import runs
+from storage import webhooks as statuses
 from storage.ids import new_id
 
 log = logging.getLogger(__name__)
+
+router = Router("webhooks")
 
 LISTS = {"run_started": "on_start", "status_updated": "on_status_update", "run_finished": "on_finish",
          "run_restored": "on_finish", "retrospective_published": "on_finish"}
@@ -72,16 +76,16 @@ class Webhooks:
 
     async def _deliver_all(self, event: str, run_id: str, actor_id: str, payload: dict[str, Any],
                            at: int) -> None:
-        view = await self.ctx.db.run(queries.load_view, run_id, True, readonly=True)
+        view = await self.ctx.db.run(runs.load_view, run_id, True, readonly=True)
         if view is None:
             return
-        playbook = self.ctx.playbooks.get(view.run.playbook_id) if self.ctx.playbooks else None
-        urls = tuple(getattr(playbook.webhooks, LISTS[event], ())) if playbook else ()
+        playbook = self.ctx.playbooks.get(view.run.playbook_id)
+        urls: tuple[str, ...] = tuple(getattr(playbook.webhooks, LISTS[event], ())) if playbook else ()
         if not urls:
             return
         body = run_json(view)
         team = self.ctx.teams.get(view.run.team_id)
-        site = str(getattr(getattr(self.ctx.settings, "mattermost", None), "url", "") or "").rstrip("/")
+        site = self.ctx.mattermost_url
         body["channel_url"] = f"{site}/{team.name if team else view.run.team_id}/channels/{view.run.channel_id}"
         body["details_url"] = f"{self.ctx.public_url}/api/v0/runs/{run_id}"
         body["event"] = {"type": event, "at": iso(at), "user_id": actor_id, "payload": payload}
@@ -112,7 +116,7 @@ class Webhooks:
                 result = HttpResult(result.status, f"{result.error or f'HTTP {result.status}'}; {STOPPED}")
                 break
         error = "" if result.ok else (result.error or f"HTTP {result.status}")
-        await self.ctx.db.run(updates.record_webhook, url, event, self.ctx.clock.now_ms(), result.ok, error)
+        await self.ctx.db.run(statuses.record_webhook, url, event, self.ctx.clock.now_ms(), result.ok, error)
         return result.ok
 
     async def _pause(self, seconds: float) -> bool:
@@ -133,3 +137,14 @@ class Webhooks:
         self._stopping.set()
         await self.ctx.tasks.drain()
         await self.poster.close()
+
+
+@router.on_startup
+async def start_webhooks(ctx: Context) -> None:
+    ctx.hooks = Webhooks(ctx, HttpPoster())
+
+
+@router.on_shutdown
+async def stop_webhooks(ctx: Context) -> None:
+    if isinstance(ctx.hooks, Webhooks):
+        await ctx.hooks.close()  # gives up pending retries, so stopping never waits a backoff

@@ -102,13 +102,13 @@ async def test_added_to_a_new_team_the_bot_registers_playbook_there(world: World
     import asyncio
 
     resynced = asyncio.Event()
-    original = world.bot._on_resync
+    original = world.bot.resync
 
     async def watched() -> None:
         await original()
         resynced.set()
 
-    world.bot._on_resync = watched  # type: ignore[method-assign]
+    world.bot.resync = watched  # type: ignore[method-assign]
     status, team, _ = await world.admin.post("/teams", {"name": "ops", "display_name": "Ops", "type": "O"})
     assert status == 201, team
     status, body, _ = await world.admin.post(f"/teams/{team['id']}/members",

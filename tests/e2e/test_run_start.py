@@ -151,12 +151,12 @@ async def test_a_click_whose_picture_cannot_be_drawn_is_still_kept_and_explained
     run = await start_incident(world)
     posts = await world.posts(run["channel_id"])
     triage = [p for p in posts if p["user_id"] == world.bot_user_id and "Triage" in p["message"]][0]
-    import handlers.clicks
+    import handlers.items
 
     async def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(handlers.clicks, "render_latest", broken)
+    monkeypatch.setattr(handlers.items, "render_latest", broken)
     status, body = await world["bob"].click(triage["id"], "check0")
     assert status == 200, body
     await world["bob"].wait_event(lambda e: e.get("event") == "ephemeral_message"

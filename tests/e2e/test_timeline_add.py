@@ -1,7 +1,7 @@
 """People put existing posts on a run's timeline with `/playbook timeline add <post id or link>`."""
 from __future__ import annotations
 
-from storage import updates
+from storage import timeline
 from tests.e2e.conftest import World
 from tests.e2e.test_commands import type_
 from tests.e2e.test_run_start import start_incident
@@ -35,7 +35,7 @@ async def test_add_by_id_and_by_permalink_then_timeline_shows_them(world: World)
     assert [(e["summary"], e["actor_id"]) for e in events] == [
         ("Error rate is back to normal after the f…", world["bob"].id), ("First alert", world["alice"].id)]
     # The API's timeline shape (contracts.md) has no details; the rows keep the post and its author.
-    rows = [e for e in await world.bot.ctx.db.run(updates.timeline, run["id"]) if e.type == "event_from_post"]
+    rows = [e for e in await world.bot.ctx.db.run(timeline.timeline, run["id"]) if e.type == "event_from_post"]
     assert [(e.details["post_id"], e.details["author_id"]) for e in rows] == [
         (first, world["bob"].id), (alert, world["carol"].id)]
     shown = await type_(world, "carol", ch, "/playbook timeline")

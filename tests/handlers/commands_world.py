@@ -1,4 +1,5 @@
-"""The real dispatcher, storage and templates over the fake gateway: a world for command handler tests.
+"""The real bot core (BotApp: dispatcher, features, storage, templates) over the fake gateway: a world for
+handler tests, as errbot's test backend runs the real core on in-memory I/O. No WebSocket listener.
 
 `env.type("alice", "/playbook check 1.2")` dispatches as Mattermost would (split, route, reply) and
 returns the reply's text; follow-up work is drained so posts can be read back at once.
@@ -10,25 +11,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.actions import Signer
-from bot.app import _help_reply, build_router
+from bot.app import BotApp
 from bot.clock import FakeClock
+from bot.config import load_settings
 from bot.context import Context
 from bot.models import MMChannel, MMUser
-from bot.playbooks import load_playbooks
-from bot.rendering import Renderer
 from bot.router import Dispatcher, Ephemeral, SlashCommand, split_args
 from handlers.runs import execute_run, prepare_run
-from storage import queries
+from storage import runs
 from storage.db import Database, make_engine, migrate
-from storage.queries import RunView
+from storage.runs import RunView
 from tests.e2e.conftest import INCIDENT, ONBOARDING
 from tests.fakes import FakeGateway
+
+# Bots started by make_env in the current test; tests/handlers/conftest.py stops them afterwards.
+RUNNING: list[BotApp] = []
 
 
 @dataclass
 class Env:
     gw: FakeGateway
+    app: BotApp
     ctx: Context
     dispatcher: Dispatcher
     team_id: str
@@ -58,7 +61,7 @@ class Env:
         return await self.view(outcome.run_id)
 
     async def view(self, run_id: str) -> RunView:
-        view = await self.ctx.db.run(queries.load_view, run_id, True)
+        view = await self.ctx.db.run(runs.load_view, run_id, True)
         assert view is not None
         return view
 
@@ -77,16 +80,18 @@ async def make_env(tmp_path: Path, playbooks: dict[str, str] | None = None) -> E
     folder.mkdir()
     for pid, text in (playbooks or {"incident": INCIDENT, "onboarding": ONBOARDING}).items():
         (folder / f"{pid}.toml").write_text(textwrap.dedent(text))
-    loaded, errors = load_playbooks(folder)
-    assert not errors, errors
-    engine = make_engine(f"sqlite:///{tmp_path}/bot.db")
+    settings = load_settings(tmp_path / "absent.toml", env={
+        "BOT_MATTERMOST_URL": "http://mattermost.test", "BOT_MATTERMOST_TOKEN": "bottoken",
+        "BOT_SECURITY_SECRET": "0123456789abcdef0123", "BOT_SERVER_LISTEN": "127.0.0.1:0",
+        "BOT_STORAGE_URL": f"sqlite:///{tmp_path}/bot.db", "BOT_PLAYBOOKS_DIR": str(folder),
+    })
+    engine = make_engine(settings.storage.url)
     migrate(engine)
     clock = FakeClock()
-    ctx = Context(gateway=gw, db=Database(engine), clock=clock, renderer=Renderer(),
-                  signer=Signer(b"0123456789abcdef0123"), playbooks=loaded, settings=None,
-                  bot_user=await gw.me(), public_url="http://bot.test", teams={team.id: team})
-    ctx.router = build_router()
-    return Env(gw, ctx, Dispatcher(ctx.router, _help_reply), team.id, town, users, clock)
+    app = await BotApp(settings, gateway=gw, clock=clock, database=Database(engine), listener_factory=False).start()
+    RUNNING.append(app)
+    assert not app.ctx.playbook_errors, app.ctx.playbook_errors
+    return Env(gw, app, app.ctx, app.dispatcher, team.id, town, users, clock)
 
 
 def item_states(view: RunView) -> list[list[str]]:

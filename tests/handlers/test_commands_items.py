@@ -35,7 +35,7 @@ async def test_check_by_number_edits_the_post_and_records_the_click_event(env: E
 async def test_command_and_button_record_the_same_event(env: Env) -> None:
     view = await env.start()
     item = view.checklists[0][1][0]
-    from handlers.clicks import item_check
+    from handlers.items import item_check
 
     click = Click(env.users["carol"].id, "carol", view.run.channel_id, env.team_id, view.checklists[0][0].post_id,
                   "", CheckItem(view.run.id, item.id))

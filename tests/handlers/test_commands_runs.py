@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 
-from storage.ids import new_id
-from storage.models import Reminder
+from bot.router import NoReply, SlashCommand
+from storage import reminders
 from tests.handlers.commands_world import Env, events, make_env
 
 
@@ -40,7 +41,7 @@ async def test_list_shows_visible_runs_and_mine(env: Env) -> None:
 
 async def test_info_summary_owner_progress_next_update(env: Env) -> None:
     view = await env.start(summary="The primary is down.\n@channel look")
-    await env.ctx.db.run(_reminder, view.run.id, env.clock.now_ms() + 30 * 60_000)
+    # The reminders feature armed the first status reminder when the run started (every 30 minutes).
     await env.type("alice", "/playbook check 1.1", view.run.channel_id)
     text = await env.type("alice", "/playbook info", view.run.channel_id)
     assert "### Database down" in text and "Owner @alice" in text and "**1/5** (20%)" in text
@@ -121,5 +122,42 @@ async def test_private_run_join_needs_an_invitation(env: Env) -> None:
     assert "You take part" in await env.type("dave", "/playbook join", view.run.channel_id)
 
 
-def _reminder(session, run_id: str, due_at: int) -> None:  # type: ignore[no-untyped-def]
-    session.add(Reminder(id=new_id(), run_id=run_id, kind="status_update", due_at=due_at, interval_s=1800))
+def _reminder(session: Session, run_id: str, due_at: int) -> None:
+    # Move the status reminder the run start armed (as a snooze or an overdue update would).
+    reminders.arm(session, run_id, reminders.STATUS, due_at, 1800)
+
+
+async def test_every_run_command_refuses_extra_words_the_same_way(env: Env) -> None:
+    """`--run` is parsed in one place (commands/targets.py); no subcommand drops words it does not know."""
+    view = await env.start()
+    channel = view.run.channel_id
+    for command in ("join", "leave", "follow", "unfollow", "info", "update", "finish", "timeline"):
+        text = await env.type("alice", f"/playbook {command} please", channel)
+        assert "takes no arguments besides `--run`" in text and "please" in text, (command, text)
+        assert env.ctx.router.commands[command].usage.endswith("[--run <name>]")
+        assert f"/playbook {command} {env.ctx.router.commands[command].usage}" in text, (command, text)
+    text = await env.type("alice", "/playbook retro now please", channel)
+    assert "now please" in text and "/playbook retro [cancel] [--run <name>]" in text
+    # Nothing happened: no dialog opened, nobody joined or left, the run is still in progress.
+    assert env.gw.dialogs == []
+    after = await env.view(view.run.id)
+    assert after.run.status == "in_progress" and after.participant_ids == view.participant_ids
+
+
+async def test_restore_is_its_own_permission_the_owners(env: Env) -> None:
+    from handlers.finish import finish_run
+
+    view = await env.start()
+    channel = view.run.channel_id
+    assert await finish_run(env.ctx, view.run.id, env.users["alice"].id)
+    await env.ctx.tasks.drain()
+    assert "Only the run's owner" in await env.type("bob", "/playbook restore", channel)
+    assert "please" in await env.type("alice", "/playbook restore please", channel)
+    assert (await env.view(view.run.id)).run.status == "finished"
+    user = env.users["alice"]
+    reply = await env.dispatcher.command(SlashCommand(user.id, user.username, channel, "", env.team_id, "eng",
+                                                      "/playbook", "restore", args=("restore",)), env.ctx)
+    await env.ctx.tasks.drain()
+    assert isinstance(reply, NoReply)  # the channel hears it (below); the owner gets no private answer
+    assert (await env.view(view.run.id)).run.status == "in_progress"
+    assert any("@alice reopened" in p.message for p in env.gw.posts_in(channel))

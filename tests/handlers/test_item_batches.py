@@ -5,9 +5,9 @@ from pathlib import Path
 
 from sqlmodel import func, select
 
-from handlers.items import _participant_apply_many
 from storage.db import make_engine, migrate, session_scope
 from storage.ids import new_id
+from storage.items import participant_apply_many as _participant_apply_many
 from storage.models import Checklist, ChecklistItem, Participant, Run, TimelineEvent
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from bot.actions import FinishDialog, RetroDialog, UpdateDialog
 from bot.router import DialogSubmission, NoReply
 from handlers.reminders import ReminderService
-from storage import updates
+from storage import reminders as updates
+from storage import timeline as timeline_rows
 from tests.handlers.commands_world import Env, make_env
 
 MIN = 60
@@ -16,12 +17,14 @@ MIN = 60
 
 async def reminder_env(tmp_path: Path) -> Env:
     env = await make_env(tmp_path)
-    env.ctx.reminders = ReminderService(env.ctx)  # as bot/app.py wires it; the test calls run_due itself
+    # The reminders feature wired itself at start-up (its router's on_startup); the test runs rounds itself.
+    assert isinstance(env.ctx.reminders, ReminderService) and env.ctx.reminders is env.app.scheduler
     return env
 
 
 async def run_due(env: Env) -> int:
-    sent = await env.ctx.reminders.run_due()
+    assert env.app.scheduler is not None
+    sent = await env.app.scheduler.run_due()
     await env.ctx.tasks.drain()
     return sent
 
@@ -40,7 +43,7 @@ def buttons(env: Env, post_id: str) -> list[str]:
 
 
 async def sent_post_ids(env: Env, run_id: str, kind: str = updates.STATUS) -> list[str]:
-    events = await env.ctx.db.run(updates.timeline, run_id, readonly=True)
+    events = await env.ctx.db.run(timeline_rows.timeline, run_id, readonly=True)
     return [e.details["post_id"] for e in events if e.type == "reminder_sent" and e.details.get("kind") == kind]
 
 

@@ -25,7 +25,7 @@ from bot.outbound import HttpPoster
 from bot.router import DialogSubmission, NoReply
 from handlers.webhooks import STOPPED, Webhooks
 from sandbox import Sandbox
-from storage import updates
+from storage import webhooks as webhook_rows
 from storage.models import WebhookStatus
 from tests.e2e.conftest import INCIDENT, ONBOARDING
 from tests.handlers.commands_world import Env, make_env
@@ -145,7 +145,7 @@ async def test_start_update_and_finish_each_post_the_run_and_event_signed_with_t
     assert started["status"] == "in_progress" and started["channel_id"] == view.run.channel_id
     assert started["event"] == {"type": "run_started", "at": iso(env.clock.now_ms()),
                                 "user_id": view.run.creator_id, "payload": {}}
-    assert started["details_url"] == f"http://bot.test/api/v0/runs/{view.run.id}"
+    assert started["details_url"] == f"{env.ctx.public_url}/api/v0/runs/{view.run.id}"
 
     env.clock.advance(60)
     assert isinstance(await submit_update(env, view.run.id, "Failover done"), NoReply)
@@ -274,6 +274,6 @@ async def test_python_m_bot_check_lists_the_failing_url_until_it_works_again(
     assert line.startswith(f"[FAIL] webhook {gone}: last run_started at {iso(env.clock.now_ms())} failed (")
     assert line.endswith("1 failed delivery in a row")
 
-    await env.ctx.db.run(updates.record_webhook, gone, "status_updated", env.clock.now_ms(), True)
+    await env.ctx.db.run(webhook_rows.record_webhook, gone, "status_updated", env.clock.now_ms(), True)
     await _check(settings)
     assert "webhook" not in capsys.readouterr().out

@@ -17,7 +17,7 @@ from bot.rendering import TEMPLATES, Renderer
 from commands.help import help_reply
 from handlers.views import render_checklist, render_overview
 from storage.models import Checklist, ChecklistItem, Reminder, Run
-from storage.queries import RunView
+from storage.runs import RunView
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z

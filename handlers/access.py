@@ -1,0 +1,40 @@
+"""Whether a person may do something to a run, for buttons and dialogs (commands go through
+commands/targets.py, which knows the channel the command was typed in). The rules themselves are in
+bot/domain/permissions.py; this module gathers the facts they need, as cheaply as it can.
+"""
+from __future__ import annotations
+
+from bot.context import Context
+from bot.domain.permissions import Action, RunFacts, Viewer, decide
+from bot.router import UserError
+from storage import people
+from storage.models import Run
+
+
+async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Action.WORK
+                    ) -> tuple[Run | None, str]:
+    """(run, "") when allowed, else (run or None, the reason to show)."""
+    # Read-only: no write lock, so checks run beside concurrent clicks instead of queueing behind them.
+    found = await ctx.db.run(people.run_and_participation, run_id, user_id, readonly=True)
+    if found is None:
+        return None, ctx.render("errors/run_gone.md.j2")
+    run, participant = found
+    if participant and action in (Action.WORK, Action.VIEW, Action.JOIN):
+        return run, ""  # the common case costs no Mattermost call
+    viewer_user = await ctx.users.get(user_id)
+    viewer = Viewer(user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}))
+    facts = RunFacts(run.team_id, run.owner_id, frozenset({user_id} if participant else ()), run.private,
+                     run.participants_may_finish, run.channel_id)
+    decision = decide(viewer, facts, action)
+    return run, "" if decision.allowed else ctx.render(decision.reason)
+
+
+async def allowed(ctx: Context, run_id: str, user_id: str, action: Action, *, in_progress: bool = False) -> Run:
+    """The run, once `user_id` may do `action` to it (and it is in progress, when asked); else UserError."""
+    run, refusal = await authorize(ctx, run_id, user_id, action)
+    if refusal:
+        raise UserError(refusal)
+    assert run is not None
+    if in_progress and run.status != "in_progress":
+        raise UserError(ctx.render("errors/run_finished.md.j2", name=run.name))
+    return run

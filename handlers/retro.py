@@ -1,0 +1,106 @@
+"""The retrospective: the form (from `/playbook retro` or a reminder's button), publishing it, or
+saying the run needs none.
+"""
+from __future__ import annotations
+
+from bot.actions import CancelRetro, FillRetro, RetroDialog
+from bot.context import Context
+from bot.domain.permissions import Action
+from bot.notify import follow_up
+from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
+from handlers.access import allowed
+from handlers.announce import announce
+from storage import people, reminders, runs
+from storage.models import Run
+
+router = Router("retrospective")
+
+MAX_MESSAGE = 3000  # a dialog textarea holds at most 3000 characters
+
+
+async def retro_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
+    run = await allowed(ctx, run_id, user_id, Action.WORK)
+    _require_retro(ctx, run)
+    playbook = ctx.playbooks.get(run.playbook_id)
+    default = run.retrospective_text or (playbook.retrospective.template if playbook else "")
+    return OpenDialog({
+        "callback_id": "retrospective",
+        "title": "Retrospective",
+        "introduction_text": ctx.render("retro/dialog_intro.md.j2", name=run.name,
+                                        published=run.retrospective_status == "published"),
+        "submit_label": "Publish",
+        "state": ctx.signer.pack_state(RetroDialog(run_id)),
+        "elements": [{"display_name": "Retrospective", "name": "text", "type": "textarea",
+                      "default": default[:MAX_MESSAGE], "max_length": MAX_MESSAGE}],
+    })
+
+
+@router.click(FillRetro)
+async def retro_click(click: Click, ctx: Context) -> Reply:
+    assert isinstance(click.ref, FillRetro)
+    return await retro_dialog(ctx, click.ref.run_id, click.user_id)
+
+
+@router.click(CancelRetro)
+async def retro_cancel_click(click: Click, ctx: Context) -> Reply:
+    assert isinstance(click.ref, CancelRetro)
+    return await retro_cancel(ctx, click.ref.run_id, click.user_id, click.channel_id)
+
+
+@router.dialog(RetroDialog)
+async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
+    if sub.cancelled:
+        return NoReply()
+    assert isinstance(sub.ref, RetroDialog)
+    run_id = sub.ref.run_id
+    try:
+        run = await allowed(ctx, run_id, sub.user_id, Action.WORK)
+        _require_retro(ctx, run)
+    except UserError as err:
+        return DialogErrors(error=str(err))
+    text = str((sub.submission or {}).get("text") or "").strip()
+    if not text:
+        return DialogErrors(errors={"text": ctx.render("retro/error_empty.md.j2")})
+    if len(text) > MAX_MESSAGE:
+        return DialogErrors(errors={"text": ctx.render("updates/error_too_long.md.j2", limit=MAX_MESSAGE)})
+    stored = await ctx.db.run(runs.set_retrospective, run_id, sub.user_id, ctx.clock.now_ms(), "published", text)
+    assert stored is not None
+
+    async def tell() -> None:
+        followers = await ctx.db.run(people.follower_ids, run_id, readonly=True)
+        names = await ctx.users.names([sub.user_id])
+        post = ctx.render("retro/published.md.j2", name=stored.name, actor=names.get(sub.user_id, ""), text=text)
+        await announce(ctx, stored, channel_text=post, broadcast_text=post, follower_text=post,
+                       follower_ids=followers, skip_user=sub.user_id)
+        if ctx.reminders is not None:
+            await ctx.reminders.answered(run_id, reminders.RETRO, "published", sub.user_id)
+        if ctx.hooks is not None:
+            await ctx.hooks.emit("retrospective_published", run_id, actor_id=sub.user_id, payload={"text": text})
+
+    follow_up(ctx, tell(), name=f"retro:{run_id}", user_id=sub.user_id, channel_id=sub.channel_id)
+    return NoReply()
+
+
+async def retro_cancel(ctx: Context, run_id: str, user_id: str, channel_id: str) -> Reply:
+    """No retrospective for this run: the reminders stop and the channel is told."""
+    run = await allowed(ctx, run_id, user_id, Action.WORK)
+    _require_retro(ctx, run)
+    if run.retrospective_status:
+        return Ephemeral(ctx.render("retro/already.md.j2", name=run.name, status=run.retrospective_status))
+    stored = await ctx.db.run(runs.set_retrospective, run_id, user_id, ctx.clock.now_ms(), "cancelled", None)
+    assert stored is not None
+
+    async def tell() -> None:
+        names = await ctx.users.names([user_id])
+        text = ctx.render("retro/cancelled.md.j2", name=stored.name, actor=names.get(user_id, ""))
+        await announce(ctx, stored, channel_text=text, broadcast_text=None, follower_text=None, follower_ids=[])
+        if ctx.reminders is not None:
+            await ctx.reminders.answered(run_id, reminders.RETRO, "cancelled", user_id)
+
+    follow_up(ctx, tell(), name=f"retro:{run_id}", user_id=user_id, channel_id=channel_id)
+    return NoReply()
+
+
+def _require_retro(ctx: Context, run: Run) -> None:
+    if not run.retrospective_enabled:
+        raise UserError(ctx.render("retro/disabled.md.j2", name=run.name))

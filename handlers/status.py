@@ -1,0 +1,150 @@
+"""Status updates: the form (from `/playbook update` or a reminder's Post update button), storing and
+broadcasting an update, and snoozing the reminder.
+
+Each handler checks and stores in one transaction and answers at once; posting to the run channel, the
+broadcast threads and followers' DMs happens in a tracked follow-up (handlers.announce).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.actions import PostUpdate, Snooze, UpdateDialog
+from bot.context import Context
+from bot.domain.durations import DurationError, format_duration, format_duration_compact, parse_duration_or_off
+from bot.domain.permissions import Action
+from bot.notify import follow_up
+from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
+from handlers.access import allowed, authorize
+from handlers.announce import announce, permalink
+from handlers.finish import finish_run
+from handlers.views import refresh_overview, schedule_overview_refresh
+from storage import people, reminders, timeline
+
+log = logging.getLogger(__name__)
+
+router = Router("status-updates")
+
+MAX_MESSAGE = 3000  # a dialog textarea holds at most 3000 characters
+MIN_REMINDER = timedelta(minutes=1)
+
+
+async def update_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
+    """The status update form, prefilled with the last update (or the playbook's template)."""
+    run = await allowed(ctx, run_id, user_id, Action.WORK, in_progress=True)
+    last = await ctx.db.run(reminders.last_update, run_id, readonly=True)
+    playbook = ctx.playbooks.get(run.playbook_id)
+    default = last.message if last else (playbook.status_updates.template if playbook else "")
+    interval = (format_duration_compact(timedelta(seconds=run.reminder_interval_s))
+                if run.reminder_interval_s > 0 else "off")
+    return OpenDialog({
+        "callback_id": "status_update",
+        "title": "Post a status update",
+        "introduction_text": ctx.render("updates/dialog_intro.md.j2", name=run.name),
+        "submit_label": "Post",
+        "state": ctx.signer.pack_state(UpdateDialog(run_id)),
+        "elements": [
+            {"display_name": "Update", "name": "message", "type": "textarea", "default": default[:MAX_MESSAGE],
+             "max_length": MAX_MESSAGE, "placeholder": "What changed, what is next?"},
+            {"display_name": "Next reminder in", "name": "reminder", "type": "text", "default": interval,
+             "max_length": 40, "help_text": "A duration such as 30m, 2h or 1d; off for no reminder."},
+            {"display_name": "Finish the run", "name": "finish", "type": "bool", "optional": True,
+             "default": "false", "placeholder": "Also mark the run as finished"},
+        ],
+    })
+
+
+@router.click(PostUpdate)
+async def update_click(click: Click, ctx: Context) -> Reply:
+    assert isinstance(click.ref, PostUpdate)
+    return await update_dialog(ctx, click.ref.run_id, click.user_id)
+
+
+@router.dialog(UpdateDialog)
+async def update_submit(sub: DialogSubmission, ctx: Context) -> Reply:
+    if sub.cancelled:
+        return NoReply()
+    assert isinstance(sub.ref, UpdateDialog)
+    run_id = sub.ref.run_id
+    try:
+        run = await allowed(ctx, run_id, sub.user_id, Action.WORK, in_progress=True)
+    except UserError as err:
+        return DialogErrors(error=str(err))
+    values = sub.submission or {}
+    errors: dict[str, str] = {}
+    message = str(values.get("message") or "").strip()
+    if not message:
+        errors["message"] = ctx.render("updates/error_empty.md.j2")
+    elif len(message) > MAX_MESSAGE:
+        errors["message"] = ctx.render("updates/error_too_long.md.j2", limit=MAX_MESSAGE)
+    try:
+        interval = parse_duration_or_off(str(values.get("reminder") or ""), minimum=MIN_REMINDER)
+    except DurationError as err:
+        errors["reminder"] = ctx.render("updates/error_interval.md.j2", reason=str(err))
+        interval = None
+    finish = _truthy(values.get("finish"))
+    if finish:
+        _, refusal = await authorize(ctx, run_id, sub.user_id, Action.FINISH)
+        if refusal:
+            errors["finish"] = refusal
+    if errors:
+        return DialogErrors(errors=errors)
+    interval_s = int(interval.total_seconds()) if interval else 0
+    now = ctx.clock.now_ms()
+    row = await ctx.db.run(reminders.record_update, run_id, sub.user_id, message, now, interval_s)
+    if row is None:
+        return DialogErrors(error=ctx.render("errors/run_finished.md.j2", name=run.name))
+    if ctx.reminders is not None and interval_s:
+        ctx.reminders.changed(now + interval_s * 1000)
+    log.info("status update run=%s user=%s reminder_s=%d finish=%s", run_id, sub.user_id, interval_s, finish)
+    follow_up(ctx, _after_update(ctx, run_id, sub.user_id, message, interval_s, now, finish),
+              name=f"update:{run_id}", user_id=sub.user_id, channel_id=run.channel_id)
+    return NoReply()
+
+
+async def _after_update(ctx: Context, run_id: str, author_id: str, message: str, interval_s: int, now: int,
+                        finish: bool) -> None:
+    found = await ctx.db.run(people.run_and_followers, run_id, readonly=True)
+    assert found is not None
+    run, followers = found
+    names = await ctx.users.names([author_id, run.owner_id])
+    next_at = now + interval_s * 1000 if interval_s else None
+    text = ctx.render("updates/posted.md.j2", name=run.name, author=names.get(author_id, ""), message=message,
+                      next_at=next_at)
+    post_id = await announce(ctx, run, channel_text=text, broadcast_text=text, follower_text=None,
+                             follower_ids=[])
+    dm = ctx.render("updates/follower_dm.md.j2", name=run.name, author=names.get(author_id, ""),
+                    message=message, link=permalink(ctx, run.team_id, post_id) if post_id else "")
+    await announce(ctx, run, channel_text=None, broadcast_text=None, follower_text=dm, follower_ids=followers,
+                   skip_user=author_id)
+    if post_id:
+        await ctx.db.run(timeline.note_post, run_id, "status_updated", now, post_id)
+    if ctx.reminders is not None:
+        await ctx.reminders.answered(run_id, reminders.STATUS, "updated", author_id)
+    if ctx.hooks is not None:
+        await ctx.hooks.emit("status_updated", run_id, actor_id=author_id,
+                             payload={"message": message, "reminder_s": interval_s})
+    if finish:
+        await finish_run(ctx, run_id, author_id)
+    else:
+        await refresh_overview(ctx, run_id)
+
+
+@router.click(Snooze)
+async def snooze_click(click: Click, ctx: Context) -> Reply:
+    ref = click.ref
+    assert isinstance(ref, Snooze)
+    run = await allowed(ctx, ref.run_id, click.user_id, Action.WORK, in_progress=True)
+    seconds = max(60, min(int(ref.seconds), 7 * 86400))
+    due = await ctx.db.run(reminders.snooze, ref.run_id, click.user_id, seconds, ctx.clock.now_ms())
+    if due is None:
+        return Ephemeral(ctx.render("reminders/no_reminder.md.j2", name=run.name))
+    if ctx.reminders is not None:
+        ctx.reminders.changed(due)
+    schedule_overview_refresh(ctx, run.id)
+    return Ephemeral(ctx.render("reminders/snoozed.md.j2", name=run.name, due_at=due,
+                                after=format_duration(timedelta(seconds=seconds))))
+
+
+def _truthy(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
