@@ -20,6 +20,7 @@ from sandbox.ids import is_valid_id, new_id, now_ms
 from sandbox.keys import HUB, STATE
 from sandbox.routes._helpers import json_response
 from sandbox.routes._outgoing import OutgoingError, call_integration
+from sandbox.routes._slack import parse_slack_links, process_slack_text
 from sandbox.state import Command, CommandWebhook, State, User
 
 log = logging.getLogger(__name__)
@@ -33,18 +34,6 @@ BUILTIN_TRIGGERS = {
 }
 AT_MENTION_RE = re.compile(r"\B@[^\W_][\w.\-:]*")  # atMentionRegexp `\B@[[:alnum:]][[:alnum:]\.\-_:]*`
 CHANNEL_MENTION_RE = re.compile(r"\B~([a-zA-Z0-9\-_]+)")  # model.ChannelMentions
-SLACK_LINK_RE = re.compile(r"<([^<\|]+)\|([^>]+)>")  # model.ParseSlackLinksToMarkdown
-
-
-def parse_slack_links(text: str) -> str:
-    """model.ParseSlackLinksToMarkdown: `<url|text>` becomes `[text](url)`."""
-    return SLACK_LINK_RE.sub(r"[\2](\1)", text)
-
-
-def process_slack_text(text: str) -> str:
-    """ProcessSlackText: <!channel>/<!here>/<!all> and <@id> become Mattermost mentions."""
-    text = text.replace("<!channel>", "@channel").replace("<!here>", "@here").replace("<!all>", "@all")
-    return text
 
 
 def _stringify_fields(attachments: Any) -> Any:
