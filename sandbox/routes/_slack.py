@@ -1,5 +1,5 @@
 """Slack-style text in an integration's reply, rewritten as the real server does; used by command
-responses (commands.py) and by action updates (actions.py)."""
+responses (_command_response.py) and by action updates (actions.py)."""
 from __future__ import annotations
 
 import re
