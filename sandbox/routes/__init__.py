@@ -9,6 +9,7 @@ from sandbox.routes import (
     channel_views,
     channels,
     commands,
+    commands_execute,
     posts,
     system,
     teams,
@@ -18,8 +19,8 @@ from sandbox.routes import (
     websocket,
 )
 
-MODULES = [system, users, teams, channels, posts, categories, commands, actions, websocket, testing,
-           channel_views, webclient]
+MODULES = [system, users, teams, channels, posts, categories, commands, commands_execute, actions, websocket,
+           testing, channel_views, webclient]
 
 
 def setup(app: web.Application) -> None:

@@ -1,4 +1,4 @@
-"""The outgoing-integration HTTP client, shared by slash commands (commands.py) and actions.py: the
+"""The outgoing-integration HTTP client, shared by slash commands (commands_execute.py) and actions.py: the
 requests the real server makes to an integration's URL, with its limits and its refusal of internal
 addresses."""
 from __future__ import annotations
