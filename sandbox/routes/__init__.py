@@ -10,6 +10,7 @@ from sandbox.routes import (
     channels,
     commands,
     commands_execute,
+    commands_webhook,
     posts,
     system,
     teams,
@@ -19,8 +20,8 @@ from sandbox.routes import (
     websocket,
 )
 
-MODULES = [system, users, teams, channels, posts, categories, commands, commands_execute, actions, websocket,
-           testing, channel_views, webclient]
+MODULES = [system, users, teams, channels, posts, categories, commands, commands_execute, commands_webhook,
+           actions, websocket, testing, channel_views, webclient]
 
 
 def setup(app: web.Application) -> None:

@@ -1,9 +1,8 @@
-"""Custom slash commands: registration, delayed responses (api4/command.go, app/command.go,
-web/webhook.go). Executing one is in commands_execute.py."""
+"""Custom slash commands: registration, listing, updating, moving, deleting, autocomplete (api4/command.go,
+app/command.go). Executing one is in commands_execute.py, its response_url in commands_webhook.py."""
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,16 +10,11 @@ from aiohttp import web
 
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body, invalid_url
-from sandbox.hub import Hub
 from sandbox.ids import is_valid_id, new_id, now_ms
-from sandbox.keys import HUB, STATE
-from sandbox.routes._command_response import handle_command_response, response_from_http_body
+from sandbox.keys import STATE
 from sandbox.routes._helpers import json_response
 from sandbox.state import Command, State, User
 
-log = logging.getLogger(__name__)
-
-WEBHOOK_MAX_USES = 5  # TryUse(id, 5)
 # Built-in triggers (app/command_*.go providers); a custom command may not take these names.
 BUILTIN_TRIGGERS = {
     "away", "code", "collapse", "dnd", "echo", "expand", "groupmsg", "header", "help", "invite",
@@ -254,39 +248,6 @@ async def autocomplete(request: web.Request) -> web.Response:
                               if c.auto_complete])
 
 
-async def command_webhook(request: web.Request) -> web.Response:
-    """POST /hooks/commands/{id}: the response_url. No auth; 30 minutes; 5 uses; answers text/plain `ok`."""
-    state: State = request.app[STATE]
-    hub: Hub = request.app[HUB]
-    hook_id = request.match_info["hook_id"]
-    body = await request.read()
-    try:
-        response = response_from_http_body(request.headers.get("Content-Type", ""), body)
-    except ValueError:
-        raise AppError("web.command_webhook.parse.app_error", 400, "Unable to parse incoming data.") from None
-
-    def general(status: int) -> AppError:
-        # Newer servers wrap the inner error (app.command_webhook.get.missing / try_use.invalid).
-        return AppError("web.command_webhook.general.app_error", status, "Unable to handle the command webhook.")
-
-    hook = state.command_webhooks.get(hook_id)
-    lifetime = int(state.config.get("CommandWebhookLifetimeMs", 30 * 60 * 1000))
-    if hook is None or hook.create_at <= int(hub.clock() * 1000) - lifetime:
-        raise general(404)
-    cmd = state.commands.get(hook.command_id)
-    user = state.users.get(hook.user_id)
-    if cmd is None or user is None:
-        raise general(400)
-    if hook.use_count >= WEBHOOK_MAX_USES:
-        raise general(400)
-    hook.use_count += 1
-    try:
-        handle_command_response(state, hub, cmd, user, hook.channel_id, hook.root_id, response, built_in=False)
-    except AppError as err:
-        raise general(err.status_code) from None
-    return web.Response(text="ok", content_type="text/plain")
-
-
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v4/commands", create_command)
@@ -297,4 +258,3 @@ def setup(app: web.Application) -> None:
     r.add_put("/api/v4/commands/{command_id}/regen_token", regen_token)
     r.add_put("/api/v4/commands/{command_id}/move", move_command)
     r.add_get("/api/v4/teams/{team_id}/commands/autocomplete", autocomplete)
-    r.add_post("/hooks/commands/{hook_id}", command_webhook)
