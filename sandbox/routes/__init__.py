@@ -9,6 +9,8 @@ from sandbox.routes import (
     channel_views,
     channels,
     commands,
+    commands_execute,
+    commands_webhook,
     posts,
     system,
     teams,
@@ -18,8 +20,8 @@ from sandbox.routes import (
     websocket,
 )
 
-MODULES = [system, users, teams, channels, posts, categories, commands, actions, websocket, testing,
-           channel_views, webclient]
+MODULES = [system, users, teams, channels, posts, categories, commands, commands_execute, commands_webhook,
+           actions, websocket, testing, channel_views, webclient]
 
 
 def setup(app: web.Application) -> None:

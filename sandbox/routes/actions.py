@@ -14,7 +14,8 @@ from sandbox.hub import Hub
 from sandbox.ids import is_valid_id
 from sandbox.keys import HUB, STATE
 from sandbox.routes._helpers import json_response
-from sandbox.routes.commands import OutgoingError, call_integration, parse_slack_links, timeout_s
+from sandbox.routes._outgoing import OutgoingError, call_integration, timeout_s
+from sandbox.routes._slack import parse_slack_links
 from sandbox.state import State, User
 
 RETAIN_PROP_KEYS = ("from_webhook", "override_username", "override_icon_url")  # PostActionRetainPropKeys

@@ -1,257 +1,29 @@
-"""Custom slash commands: registration, execution, delayed responses (api4/command.go, app/command.go,
-web/webhook.go). The outgoing request copies DoCommandRequest field for field."""
+"""Custom slash commands: registration, listing, updating, moving, deleting, autocomplete (api4/command.go,
+app/command.go). Executing one is in commands_execute.py, its response_url in commands_webhook.py."""
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
-import logging
-import re
-import unicodedata
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 
-from sandbox import ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body, invalid_url
-from sandbox.hub import Hub
 from sandbox.ids import is_valid_id, new_id, now_ms
-from sandbox.keys import HUB, STATE
+from sandbox.keys import STATE
 from sandbox.routes._helpers import json_response
-from sandbox.state import Command, CommandWebhook, State, User
+from sandbox.state import Command, State, User
 
-log = logging.getLogger(__name__)
-
-MAX_INTEGRATION_RESPONSE = 1024 * 1024  # MaxIntegrationResponseSize
-WEBHOOK_MAX_USES = 5  # TryUse(id, 5)
-USER_AGENT = "Mattermost-Bot/1.1"
 # Built-in triggers (app/command_*.go providers); a custom command may not take these names.
 BUILTIN_TRIGGERS = {
     "away", "code", "collapse", "dnd", "echo", "expand", "groupmsg", "header", "help", "invite",
     "invite_people", "join", "kick", "leave", "logout", "me", "msg", "mute", "offline", "online", "open",
     "purpose", "remove", "rename", "search", "settings", "shortcuts", "shrug", "status",
 }
-AT_MENTION_RE = re.compile(r"\B@[^\W_][\w.\-:]*")  # atMentionRegexp `\B@[[:alnum:]][[:alnum:]\.\-_:]*`
-CHANNEL_MENTION_RE = re.compile(r"\B~([a-zA-Z0-9\-_]+)")  # model.ChannelMentions
-SLACK_LINK_RE = re.compile(r"<([^<\|]+)\|([^>]+)>")  # model.ParseSlackLinksToMarkdown
 
 
-# -- shared with actions.py: the outgoing-integration HTTP client -------------------------------
-def timeout_s(state: State) -> float:
-    return float(state.config.get("OutgoingIntegrationRequestsTimeout", 30))
-
-
-class OutgoingError(Exception):
-    """The integration could not be reached, or answered non-200."""
-
-    def __init__(self, detail: str, status: int | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-
-
-# Ranges the real server's integration client will not dial unless allowed (services/httpservice:
-# reserved IPs; newer code: loopback, private, link-local, unspecified and CGNAT 100.64.0.0/10).
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-
-
-def _reserved(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified or ip.is_multicast
-            or (ip.version == 4 and ip in _CGNAT))
-
-
-def _allowed(host: str, ips: list[Any], allowed: list[str]) -> bool:
-    """allowHost / allowIP: an entry names the host itself, one of its IPs, or a CIDR holding them."""
-    for entry in allowed:
-        if entry.lower() == host.lower():
-            return True
-    for ip in ips:
-        ok = False
-        for entry in allowed:
-            try:
-                ok = ip in ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                ok = False
-            if ok:
-                break
-        if not ok and _reserved(ip):
-            return False
-    return True
-
-
-async def check_untrusted(state: State, url: str) -> None:
-    """Refuse, as the real server does, an integration URL on a private or loopback address unless
-    its host is listed in ServiceSettings.AllowedUntrustedInternalConnections."""
-    host = (urlsplit(url).hostname or "").strip("[]")
-    allowed = [e for e in re.split(r"[ ,]+", str(state.config.get("AllowedUntrustedInternalConnections", ""))) if e]
-    try:
-        ips: list[Any] = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError as exc:
-            raise OutgoingError(f"err=lookup {host}: {exc}") from None
-        ips = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    if not _allowed(host, ips, allowed):
-        raise OutgoingError(f"err=address forbidden, you may need to set AllowedUntrustedInternalConnections to "
-                            f"allow an integration access to your internal network ({host})")
-
-
-async def call_integration(state: State, method: str, url: str, *, body: bytes | None = None,
-                           headers: dict[str, str] | None = None) -> tuple[str, bytes]:
-    """(content type, body up to 1 MiB) of a 200 answer; OutgoingError otherwise.
-
-    Only the headers the real client sends: no aiohttp defaults such as a guessed Content-Type.
-    """
-    send_headers = {"User-Agent": USER_AGENT, **(headers or {})}
-    await check_untrusted(state, url)
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s(state))) as session:
-            async with session.request(method, url, data=body, headers=send_headers,
-                                       skip_auto_headers={"Content-Type"}) as resp:
-                data = b""
-                while len(data) < MAX_INTEGRATION_RESPONSE:  # io.LimitReader: the rest is ignored
-                    chunk = await resp.content.read(MAX_INTEGRATION_RESPONSE - len(data))
-                    if not chunk:
-                        break
-                    data += chunk
-                if resp.status != 200:
-                    raise OutgoingError(f"status={resp.status}", resp.status)
-                return resp.headers.get("Content-Type", ""), data
-    except OutgoingError:
-        raise
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as exc:
-        raise OutgoingError(f"err={exc!r}") from None
-
-
-def parse_slack_links(text: str) -> str:
-    """model.ParseSlackLinksToMarkdown: `<url|text>` becomes `[text](url)`."""
-    return SLACK_LINK_RE.sub(r"[\2](\1)", text)
-
-
-def process_slack_text(text: str) -> str:
-    """ProcessSlackText: <!channel>/<!here>/<!all> and <@id> become Mattermost mentions."""
-    text = text.replace("<!channel>", "@channel").replace("<!here>", "@here").replace("<!all>", "@all")
-    return text
-
-
-def _stringify_fields(attachments: Any) -> Any:
-    """StringifySlackFieldValue: field values arrive as strings whatever JSON type they had."""
-    if not isinstance(attachments, list):
-        return attachments
-    for attachment in attachments:
-        if isinstance(attachment, dict):
-            for fld in attachment.get("fields") or []:
-                if isinstance(fld, dict) and "value" in fld and not isinstance(fld["value"], str):
-                    value = fld["value"]
-                    fld["value"] = json.dumps(value) if not isinstance(value, (int, float)) else (
-                        str(int(value)) if isinstance(value, float) and value.is_integer() else str(value))
-    return attachments
-
-
-# -- CommandResponse -----------------------------------------------------------------------------
-def command_response(raw: dict[str, Any]) -> dict[str, Any]:
-    """A CommandResponse the way Go decodes and re-encodes it: every field present, unknown ones dropped."""
-    def s(key: str) -> str:
-        value = raw.get(key)
-        return value if isinstance(value, str) else ""
-
-    extra = raw.get("extra_responses")
-    return {
-        "response_type": s("response_type"), "text": s("text"), "username": s("username"),
-        "channel_id": s("channel_id"), "icon_url": s("icon_url"), "type": s("type"),
-        "props": raw.get("props") if isinstance(raw.get("props"), dict) else None,
-        "goto_location": s("goto_location"), "trigger_id": s("trigger_id"),
-        "skip_slack_parsing": raw.get("skip_slack_parsing") is True,
-        "attachments": _stringify_fields(raw.get("attachments")) if isinstance(raw.get("attachments"), list)
-        else None,
-        "extra_responses": [command_response(r) for r in extra if isinstance(r, dict)]
-        if isinstance(extra, list) else None,
-    }
-
-
-def response_from_http_body(content_type: str, body: bytes) -> dict[str, Any]:
-    """CommandResponseFromHTTPBody: JSON only when the media type is exactly application/json."""
-    if content_type.split(";")[0].strip() == "application/json":
-        try:
-            raw = json.loads(body)
-        except ValueError:
-            raise ValueError("invalid JSON") from None
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ValueError("not an object")
-        return command_response(raw)
-    return command_response({"text": body.decode("utf-8", "replace")})
-
-
-def handle_command_response(state: State, hub: Hub, command: Command | None, user: User, channel_id: str,
-                            root_id: str, response: dict[str, Any], built_in: bool) -> None:
-    """HandleCommandResponse: the main response and every extra one; any failure -> 500 at the end."""
-    failed = False
-    for resp in [response] + list(response.get("extra_responses") or []):
-        try:
-            _post_response(state, hub, command, user, channel_id, root_id, resp, built_in)
-        except AppError as err:
-            log.debug("command response post failed: %s", err.id)
-            failed = True
-    if failed:
-        raise AppError("api.command.execute_command.create_post_failed.app_error", 500,
-                       "Command has failed to post response. Please contact your System Administrator.")
-
-
-def _post_response(state: State, hub: Hub, command: Command | None, user: User, channel_id: str,
-                   root_id: str, resp: dict[str, Any], built_in: bool) -> None:
-    """HandleCommandResponsePost + CreateCommandPost."""
-    props = dict(resp.get("props") or {})
-    if resp.get("channel_id"):
-        if not state.is_channel_member(resp["channel_id"], user.id):
-            raise AppError("api.command.command_post.forbidden.app_error", 403,
-                           "Specified user is not a member of specified channel.")
-        channel_id = resp["channel_id"]
-    from_webhook = not built_in
-    if state.config.get("EnablePostUsernameOverride"):
-        name = (command.username if command else "") or resp.get("username", "")
-        if name:
-            props["override_username"] = name
-            from_webhook = True
-    if state.config.get("EnablePostIconOverride"):
-        icon = (command.icon_url if command else "") or resp.get("icon_url", "")
-        props["override_icon_url"] = icon
-        from_webhook = from_webhook or bool(icon)
-    text = resp.get("text", "")
-    attachments = resp.get("attachments")
-    if not resp.get("skip_slack_parsing"):
-        text = parse_slack_links(process_slack_text(text))
-    post_type = resp.get("type", "")
-    if post_type.startswith("system_"):
-        raise AppError("api.context.invalid_param.app_error", 400, "Invalid post.type parameter.")
-    if attachments is not None:
-        # ParseSlackAttachment: type defaults to slack_attachment, links in texts are converted.
-        post_type = post_type or "slack_attachment"
-        for attachment in attachments:
-            if isinstance(attachment, dict):
-                for key in ("text", "pretext"):
-                    if isinstance(attachment.get(key), str):
-                        attachment[key] = parse_slack_links(attachment[key])
-        props["attachments"] = attachments
-    response_type = resp.get("response_type", "")
-    if response_type == "in_channel":
-        if from_webhook:
-            props["from_webhook"] = "true"
-        ops.create_post(state, hub, user, {"channel_id": channel_id, "root_id": root_id, "message": text,
-                                           "type": post_type, "props": props}, from_webhook=from_webhook)
-    elif response_type in ("", "ephemeral") and (text or attachments is not None):
-        if from_webhook:
-            props["from_webhook"] = "true"
-        # SendEphemeralPost: not stored, type system_ephemeral, only to the invoking user.
-        ops.send_ephemeral(state, hub, user.id, channel_id, text, props, root_id=root_id)
-
-
-# -- routes: registering -------------------------------------------------------------------------
-def _enabled(state: State) -> None:
+def require_enabled(state: State) -> None:
     if not state.config.get("EnableCommands", True):
         raise AppError("api.command.disabled.app_error", 501, "Commands have been disabled by the system admin.")
 
@@ -337,7 +109,7 @@ async def create_command(request: web.Request) -> web.Response:
         if fields["creator_id"] not in state.users:
             raise AppError("app.user.missing_account.const", 404, "Unable to find the user.")
         creator_id = fields["creator_id"]
-    _enabled(state)
+    require_enabled(state)
     fields.pop("id", None)
     fields.pop("creator_id", None)
     cmd = Command(id=new_id(), token=new_id(), creator_id=creator_id,
@@ -362,7 +134,7 @@ async def list_commands(request: web.Request) -> web.Response:
     custom_only = request.query.get("custom_only", "false").lower() in ("true", "1", "t")
     if not state.has_team_permission(user, team_id, "view_team"):
         raise forbidden("view_team", user.id)
-    _enabled(state)
+    require_enabled(state)
     may_manage = state.has_team_permission(user, team_id, "manage_own_slash_commands") or \
         state.has_team_permission(user, team_id, "manage_slash_commands")
     may_others = state.has_team_permission(user, team_id, "manage_others_slash_commands")
@@ -383,7 +155,7 @@ def _get_managed(request: web.Request, user: User, check_others_404: bool = True
     command_id = request.match_info["command_id"]
     if not is_valid_id(command_id):
         raise invalid_url("command_id")
-    _enabled(state)
+    require_enabled(state)
     cmd = state.commands.get(command_id)
     if cmd is None or cmd.delete_at:
         raise _not_found()
@@ -476,232 +248,13 @@ async def autocomplete(request: web.Request) -> web.Response:
                               if c.auto_complete])
 
 
-# -- routes: executing ---------------------------------------------------------------------------
-def split_command(text: str) -> tuple[str, str]:
-    """ExecuteCommand: the trigger ends at the first Unicode whitespace; the rest is verbatim."""
-    for index, ch in enumerate(text):
-        if ch.isspace() or unicodedata.category(ch) == "Zs":
-            return text[:index].lower(), text[index + 1:]
-    return text.lower(), ""
-
-
-def _user_mentions(state: State, text: str, team_id: str) -> list[tuple[str, str]]:
-    """MentionsToTeamMembers: @names of team members; trailing . - _ are trimmed while searching."""
-    found: dict[str, str] = {}
-    seen: set[str] = set()
-    for match in AT_MENTION_RE.findall(text):
-        name = match[1:].lower()
-        if name in seen:
-            continue
-        seen.add(name)
-        candidate = name
-        while True:
-            user = state.user_by_username(candidate)
-            if user is not None:
-                if state.is_team_member(team_id, user.id):
-                    found[candidate] = user.id
-                break
-            if candidate and candidate[-1] in ".-_":
-                candidate = candidate[:-1]
-                continue
-            break
-    return list(found.items())
-
-
-def _channel_mentions(state: State, text: str, team_id: str) -> list[tuple[str, str]]:
-    found: dict[str, str] = {}
-    for name in CHANNEL_MENTION_RE.findall(text):
-        channel = state.channel_by_name(team_id, name)
-        if channel is not None and channel.type == "O":
-            found[name] = channel.id
-    return list(found.items())
-
-
-def site_url(request: web.Request) -> str:
-    state: State = request.app[STATE]
-    return state.site_url or f"{request.scheme}://{request.host}"
-
-
-async def execute_command(request: web.Request) -> web.Response:
-    state: State = request.app[STATE]
-    hub: Hub = request.app[HUB]
-    user = require_user(request)
-    try:
-        args = json.loads(await request.read() or b"null")
-    except ValueError:
-        raise AppError("api.context.invalid_param.app_error", 400, "Invalid command_args parameter.") from None
-    if not isinstance(args, dict):
-        raise AppError("api.context.invalid_param.app_error", 400, "Invalid command_args parameter.")
-    command_text = args.get("command") if isinstance(args.get("command"), str) else ""
-    channel_id = args.get("channel_id") if isinstance(args.get("channel_id"), str) else ""
-    root_id = args.get("root_id") if isinstance(args.get("root_id"), str) else ""
-    if len(command_text) <= 1 or not command_text.startswith("/") or not is_valid_id(channel_id):
-        raise AppError("api.command.execute_command.start.app_error", 400,
-                       "No command trigger found.")
-    channel = state.channels.get(channel_id)
-    if channel is None or not state.has_channel_permission(user, channel, "create_post"):
-        raise forbidden("create_post", user.id)
-    if channel.delete_at:
-        raise AppError("api.command.execute_command.deleted.error", 400,
-                       "Cannot execute command in archived channel.")
-    team_id = args.get("team_id") if isinstance(args.get("team_id"), str) else ""
-    if channel.type not in ("D", "G"):
-        team_id = channel.team_id  # so commands of another team cannot run here
-    elif not state.is_team_member(team_id, user.id) and not state.has_system_permission(user, "create_post"):
-        raise forbidden("create_post", user.id)
-
-    trigger, text = split_command(command_text)
-    trigger = trigger[1:]
-    client_trigger_id, trigger_id = hub.triggers.generate(user.id)
-    cmd = next((c for c in state.commands.values()
-                if c.team_id == team_id and not c.delete_at and c.trigger == trigger), None)
-    if cmd is not None:
-        _enabled(state)
-        response = await _run_custom(request, state, cmd, user, channel, team_id, root_id, trigger, text,
-                                     trigger_id)
-        response["trigger_id"] = client_trigger_id
-        handle_command_response(state, hub, cmd, user, channel.id, root_id, response, built_in=False)
-        return json_response(response)
-    builtin = _builtin(state, hub, trigger, text, user, channel.id, root_id)
-    if builtin is not None:
-        handle_command_response(state, hub, None, user, channel.id, root_id, builtin, built_in=True)
-        return json_response(builtin)
-    shown = trigger[:512] + ("..." if len(trigger) > 512 else "")
-    raise AppError("api.command.execute_command.not_found.app_error", 404,
-                   f"Command with a trigger of '{shown}' not found.")
-
-
-async def _run_custom(request: web.Request, state: State, cmd: Command, user: User, channel, team_id: str,
-                      root_id: str, trigger: str, text: str, trigger_id: str) -> dict[str, Any]:
-    """tryExecuteCustomCommand + DoCommandRequest."""
-    team = state.teams.get(cmd.team_id)
-    hook = CommandWebhook(id=new_id(), command_id=cmd.id, user_id=user.id, channel_id=channel.id,
-                          root_id=root_id, create_at=int(request.app[HUB].clock() * 1000))
-    state.command_webhooks[hook.id] = hook
-    fields: list[tuple[str, str]] = [
-        ("token", cmd.token), ("team_id", cmd.team_id), ("team_domain", team.name if team else ""),
-        ("channel_id", channel.id), ("channel_name", channel.name), ("user_id", user.id),
-        ("user_name", user.username), ("command", "/" + trigger), ("text", text), ("trigger_id", trigger_id),
-    ]
-    user_mentions = _user_mentions(state, text, team_id)
-    if user_mentions:
-        fields += [("user_mentions", n) for n, _ in user_mentions]
-        fields += [("user_mentions_ids", i) for _, i in user_mentions]
-    channel_mentions = _channel_mentions(state, text, team_id)
-    if channel_mentions:
-        fields += [("channel_mentions", n) for n, _ in channel_mentions]
-        fields += [("channel_mentions_ids", i) for _, i in channel_mentions]
-    fields.append(("response_url", f"{site_url(request)}/hooks/commands/{hook.id}"))
-    # url.Values.Encode sorts by key (stable within a key).
-    encoded = urlencode(sorted(fields, key=lambda kv: kv[0]))
-    headers = {"Accept": "application/json"}
-    if cmd.token:
-        headers["Authorization"] = "Token " + cmd.token
-    url = cmd.url
-    failed = AppError("api.command.execute_command.failed.app_error", 500,
-                      f"Command with a trigger of '{trigger}' failed.")
-    try:
-        if cmd.method == "G":
-            url = url + ("&" if urlsplit(url).query else ("" if url.endswith("?") else "?")) + encoded
-            content_type, body = await call_integration(state, "GET", url, headers=headers)
-        else:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            content_type, body = await call_integration(state, "POST", url, body=encoded.encode(),
-                                                        headers=headers)
-    except OutgoingError as err:
-        if err.status is not None:
-            raise AppError("api.command.execute_command.failed_resp.app_error", 500,
-                           f"Command with a trigger of '{trigger}' returned response {err.status}.") from None
-        raise failed from None
-    try:
-        return response_from_http_body(content_type, body)
-    except ValueError:
-        raise failed from None
-
-
-def _builtin(state: State, hub: Hub, trigger: str, text: str, user: User, channel_id: str,
-             root_id: str) -> dict[str, Any] | None:
-    """The two built-ins the sandbox runs: /echo (command_echo.go) and /me (command_me.go)."""
-    if trigger == "me":
-        return command_response({"response_type": "in_channel", "type": "me", "text": "*" + text + "*"})
-    if trigger == "echo":
-        message = text.strip()
-        if not message:
-            return command_response({"response_type": "ephemeral",
-                                     "text": "Use quotes to echo text with a delay, e.g. /echo \"hi\" 5"})
-        delay = 0
-        end = message.rfind('"')
-        if message.startswith('"') and end > 1:
-            tail = message[end:].strip(' "')
-            delay = int(tail) if re.fullmatch(r"-?\d+", tail) else 0
-            message = message[1:end]
-        elif " " in message:
-            idx = message.rfind(" ")
-            tail = message[idx:].strip()
-            if re.fullmatch(r"-?\d+", tail):
-                delay = int(tail)
-                message = message[:idx]
-        if delay > 10000:
-            return command_response({"response_type": "ephemeral", "text": "Delays must be under 10000 seconds"})
-        post = {"channel_id": channel_id, "root_id": root_id, "message": message}
-
-        async def later() -> None:
-            await asyncio.sleep(delay)
-            try:
-                ops.create_post(state, hub, user, post)
-            except AppError as err:
-                log.debug("echo post failed: %s", err.id)
-
-        if delay > 0:
-            asyncio.get_running_loop().create_task(later())
-        else:
-            ops.create_post(state, hub, user, post)
-        return command_response({})
-    return None
-
-
-async def command_webhook(request: web.Request) -> web.Response:
-    """POST /hooks/commands/{id}: the response_url. No auth; 30 minutes; 5 uses; answers text/plain `ok`."""
-    state: State = request.app[STATE]
-    hub: Hub = request.app[HUB]
-    hook_id = request.match_info["hook_id"]
-    body = await request.read()
-    try:
-        response = response_from_http_body(request.headers.get("Content-Type", ""), body)
-    except ValueError:
-        raise AppError("web.command_webhook.parse.app_error", 400, "Unable to parse incoming data.") from None
-
-    def general(status: int) -> AppError:
-        # Newer servers wrap the inner error (app.command_webhook.get.missing / try_use.invalid).
-        return AppError("web.command_webhook.general.app_error", status, "Unable to handle the command webhook.")
-
-    hook = state.command_webhooks.get(hook_id)
-    lifetime = int(state.config.get("CommandWebhookLifetimeMs", 30 * 60 * 1000))
-    if hook is None or hook.create_at <= int(hub.clock() * 1000) - lifetime:
-        raise general(404)
-    cmd = state.commands.get(hook.command_id)
-    user = state.users.get(hook.user_id)
-    if cmd is None or user is None:
-        raise general(400)
-    if hook.use_count >= WEBHOOK_MAX_USES:
-        raise general(400)
-    hook.use_count += 1
-    try:
-        handle_command_response(state, hub, cmd, user, hook.channel_id, hook.root_id, response, built_in=False)
-    except AppError as err:
-        raise general(err.status_code) from None
-    return web.Response(text="ok", content_type="text/plain")
-
-
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v4/commands", create_command)
     r.add_get("/api/v4/commands", list_commands)
-    r.add_post("/api/v4/commands/execute", execute_command)
     r.add_get("/api/v4/commands/{command_id}", get_command)
     r.add_put("/api/v4/commands/{command_id}", update_command)
     r.add_delete("/api/v4/commands/{command_id}", delete_command)
     r.add_put("/api/v4/commands/{command_id}/regen_token", regen_token)
     r.add_put("/api/v4/commands/{command_id}/move", move_command)
     r.add_get("/api/v4/teams/{team_id}/commands/autocomplete", autocomplete)
-    r.add_post("/hooks/commands/{hook_id}", command_webhook)
