@@ -18,7 +18,6 @@ from bot.tasks import Batcher, KeyedLocks, Tasks
 from storage.db import Database
 
 
-
 class UserDirectory:
     """Usernames and roles by id, cached briefly: rendering a checklist must not cost a call per item."""
 

@@ -5,7 +5,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from storage.db import make_engine, session_scope
-
 from storage.models import WebhookStatus
 
 
