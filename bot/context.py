@@ -80,6 +80,10 @@ class Job(Protocol):
     async def stop(self) -> None: ...
 
 
+class StartableJob(Job, Protocol):
+    async def start(self) -> None: ...
+
+
 class EventHooks(Protocol):
     """Outgoing webhooks as features see them (handlers/webhooks.py registers them at start-up)."""
 

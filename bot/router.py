@@ -18,7 +18,7 @@ from bot.actions import ActionRef
 from bot.models import MMUser, WsEvent
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import Context, StartableJob
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +234,22 @@ class Router:
         """Run `fn(ctx)` when the bot stops, in the reverse order of start-up."""
         self.shutdown.append(fn)
         return fn
+
+    def job(self, name: str, make: Callable[[Context], StartableJob]) -> None:
+        """A feature's scheduled work: made and started at start-up (kept as `ctx.jobs[name]`, which
+        health reads), stopped at shutdown."""
+
+        async def start(ctx: Context) -> None:
+            job = ctx.jobs[name] = make(ctx)
+            await job.start()
+
+        async def stop(ctx: Context) -> None:
+            job = ctx.jobs.get(name)
+            if job is not None:
+                await job.stop()
+
+        self.on_startup(start)
+        self.on_shutdown(stop)
 
     def include(self, other: Router) -> None:
         _merge(self.commands, other.commands, other.name)

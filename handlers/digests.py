@@ -108,18 +108,7 @@ class DigestService:
         return sum(results)
 
 
-@router.on_startup
-async def start_digests(ctx: Context) -> None:
-    service = DigestService(ctx)
-    ctx.jobs["digests"] = service
-    await service.start()
-
-
-@router.on_shutdown
-async def stop_digests(ctx: Context) -> None:
-    job = ctx.jobs.get("digests")
-    if job is not None:
-        await job.stop()
+router.job("digests", DigestService)
 
 
 __all__ = ["DigestService"]

@@ -208,16 +208,10 @@ def retro_buttons(ctx: Context, run_id: str) -> list[dict[str, Any]]:
             button(ctx.signer, "retrocancel", "No retrospective", CancelRetro(run_id), url)]
 
 
-@router.on_startup
-async def start_reminders(ctx: Context) -> None:
+def _service(ctx: Context) -> ReminderService:
     service = ReminderService(ctx)
-    ctx.reminders = service
-    ctx.jobs["reminders"] = service
-    await service.start()
+    ctx.reminders = service  # what features call when they arm, move or answer a reminder
+    return service
 
 
-@router.on_shutdown
-async def stop_reminders(ctx: Context) -> None:
-    job = ctx.jobs.get("reminders")
-    if job is not None:
-        await job.stop()
+router.job("reminders", _service)
