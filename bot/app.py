@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -134,7 +134,6 @@ class BotApp:
         self.listener: Any = None  # bot.websocket.WebSocketListener or a test's stand-in
         self.command_status = CommandStatus()
         self._runner: web.AppRunner | None = None
-        self._started: list[Callable[[Context], Coroutine[Any, Any, None]]] = []
         self.url = ""
         self._ws_task: asyncio.Task[Any] | None = None
 
@@ -183,7 +182,7 @@ class BotApp:
         site = web.TCPSite(self._runner, s.server.host, s.server.port)
         await site.start()
         # With port 0 (tests) the public URL is only known once bound.
-        port = site._server.sockets[0].getsockname()[1] if site._server is not None else s.server.port  # type: ignore[attr-defined]  # aiohttp's Server has no typed sockets
+        port = _bound_port(site) or s.server.port
         self.url = f"http://{s.server.host}:{port}"
         if s.server.port == 0:
             ctx.public_url = self.url
@@ -255,6 +254,13 @@ class BotApp:
         if ctx is not None:
             await ctx.gateway.close()
             await ctx.db.close()
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    """The port the OS gave a site bound to port 0 (aiohttp keeps the asyncio server untyped)."""
+    server: Any = site._server
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else 0
 
 
 def clock_for(settings: Settings) -> Clock:

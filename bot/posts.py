@@ -13,6 +13,8 @@ state the post is in without comparing texts.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -150,6 +152,19 @@ async def rewrite(ctx: Context, post_id: str, load: Callable[[], Awaitable[Rende
             return
         ctx.edits.mark_sent(post_id, rendering.state)
         await ctx.gateway.update_post(post_id, rendering.message, rendering.props)
+
+
+async def show(ctx: Context, post_id: str, rendering: Rendering) -> bool:
+    """Make a post without a state digest of its own (the overview) show `rendering`, under its lock;
+    no call to Mattermost when the bot's last write already showed exactly that. True when it wrote."""
+    digest = hashlib.sha256(json.dumps([rendering.message, rendering.props], sort_keys=True).encode()
+                            ).hexdigest()[:16]
+    async with ctx.locks(post_lock(post_id)):
+        if ctx.edits.sent(post_id) == digest:
+            return False
+        await ctx.gateway.update_post(post_id, rendering.message, rendering.props)
+        ctx.edits.mark_sent(post_id, digest)
+        return True
 
 
 def edited(ctx: Context, post: MMPost, source: Callable[[MMPost], Awaitable[Source | None]]) -> None:

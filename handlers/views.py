@@ -6,7 +6,6 @@ always what the database holds. Texts come from templates; buttons are built her
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from bot import posts
@@ -167,11 +166,7 @@ async def refresh_overview(ctx: Context, run_id: str) -> None:
         return
     names = await ctx.users.names([view.run.owner_id])
     message, props = render_overview(ctx, view, names)
-    digest = hashlib.sha256(json.dumps([message, props], sort_keys=True).encode()).hexdigest()[:16]
-    if ctx.edits.sent(view.run.overview_post_id) == digest:
-        return
-    await ctx.gateway.update_post(view.run.overview_post_id, message, props)
-    ctx.edits.mark_sent(view.run.overview_post_id, digest)
+    await posts.show(ctx, view.run.overview_post_id, posts.Rendering(message, props))
 
 
 async def refresh_posts(ctx: Context, run_id: str) -> None:
