@@ -85,10 +85,11 @@ class Hub:
     inactive_ttl: float = 300.0  # inactiveConnReaperInterval: how long a dropped session stays resumable
     heartbeat: float = 60.0  # pingInterval
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, signing_key: Any = None) -> None:
         self.state = state
         self.clock: Callable[[], float] = time.time  # injectable: trigger ids, hook lifetimes, reaping
-        self.triggers = TriggerIds(clock=lambda: self.clock())
+        # One P-256 key per sandbox (a fresh one unless given): EnsureAsymmetricSigningKey.
+        self.triggers = TriggerIds(signing_key, clock=lambda: self.clock())
         self.conns: dict[str, Conn] = {}  # connection id -> registered connection (active or not)
         self.sockets: set[web.WebSocketResponse] = set()  # every open socket, authenticated or not
 

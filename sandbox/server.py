@@ -120,7 +120,8 @@ class RateLimiter:
         return None
 
 
-def create_app(state: State, admin_token: str, validate: bool = False) -> web.Application:
+def create_app(state: State, admin_token: str, validate: bool = False,
+               signing_key: Any = None) -> web.Application:
     from sandbox import routes
     from sandbox.hub import Hub
 
@@ -133,7 +134,7 @@ def create_app(state: State, admin_token: str, validate: bool = False) -> web.Ap
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
     app[STATE] = state
     app[ADMIN_TOKEN] = admin_token
-    app[HUB] = Hub(state)
+    app[HUB] = Hub(state, signing_key)
     app[RATE_LIMITER] = RateLimiter(state)
     routes.setup(app)
     return app
@@ -144,7 +145,9 @@ class Sandbox:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, admin_token: str | None = None,
                  site_url: str = "", demo: bool = False, validate: bool = False,
-                 allow_internal: str = "") -> None:
+                 allow_internal: str = "", signing_key: Any = None) -> None:
+        """signing_key: the P-256 private key (cryptography ec.EllipticCurvePrivateKey) that signs trigger
+        ids, for tests that need a known one; a fresh key per sandbox by default."""
         from sandbox.seed import bootstrap
 
         self.host = host
@@ -160,7 +163,7 @@ class Sandbox:
             from sandbox.seed import add_demo
 
             add_demo(self.state)
-        self.app = create_app(self.state, self.admin_token, validate=validate)
+        self.app = create_app(self.state, self.admin_token, validate=validate, signing_key=signing_key)
         self.app[SANDBOX] = self  # for the /sandbox/... test routes (routes/testing.py)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None

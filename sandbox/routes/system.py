@@ -4,7 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from sandbox.keys import REQUEST_ID
-from sandbox.routes._helpers import json_response, state_of
+from sandbox.routes._helpers import hub_of, json_response, state_of
 from sandbox.state import SERVER_VERSION
 
 
@@ -42,6 +42,9 @@ async def client_config(request: web.Request) -> web.Response:
         "PostEditTimeLimit": "-1", "CollapsedThreads": "always_on", "TeammateNameDisplay": "username",
         "ExperimentalEnableDefaultChannelLeaveJoinMessages": "true",
         "MaxFileSize": "104857600", "EnableFileAttachments": "true",
+        # The trigger-id key's public half, in the limited (signed-out) and the full config alike
+        # (app/platform/config.go regenerateClientConfig: x509.MarshalPKIXPublicKey, StdEncoding).
+        "AsymmetricSigningPublicKey": hub_of(request).triggers.public_key_b64,
     })
 
 
