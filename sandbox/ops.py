@@ -104,6 +104,32 @@ def create_user(state: State, hub, *, username: str, password: str = "", email: 
     return user
 
 
+def create_guest(state: State, hub, *, username: str, password: str = "", email: str = "",
+                 first_name: str = "", last_name: str = "") -> User:
+    """A guest account (roles "system_guest", no system_user). The real server makes guests only by
+    invitation (api4/team.go inviteGuestsToChannels) or demotion (api4/user.go demoteUserToGuest), both
+    needing a license and GuestAccountsSettings.Enable; the sandbox makes them directly for tests."""
+    return create_user(state, hub, username=username, password=password, email=email, roles="system_guest",
+                       first_name=first_name, last_name=last_name)
+
+
+def demote_to_guest(state: State, hub, user: User) -> None:
+    """What app/user.go DemoteUserToGuest does to an existing user (store SqlUserStore.DemoteUserToGuest):
+    roles become system_guest (other system roles dropped), every team membership team_guest and every
+    channel membership channel_guest; user_role_updated goes to the user. The route
+    (POST /users/{id}/demote) is not served: it needs a license (api.team.demote_user_to_guest.license.error,
+    501) and is not in the sandbox's OpenAPI file."""
+    user.roles = "system_guest"
+    user.update_at = now_ms()
+    for (_, uid), member in state.team_members.items():
+        if uid == user.id:
+            member.roles = "team_guest"
+    for (_, uid), cmember in state.channel_members.items():
+        if uid == user.id:
+            cmember.roles = "channel_guest"
+    hub.publish("user_role_updated", {"user_id": user.id, "roles": user.roles}, user_id=user.id)
+
+
 def create_token(state: State, user_id: str, description: str = "") -> str:
     """A personal access token (or bot token); returns the secret."""
     secret = new_id()
@@ -147,14 +173,19 @@ def create_team(state: State, hub, *, name: str, display_name: str, type: str = 
     return team
 
 
-def add_team_member(state: State, hub, team: Team, user: User, roles: str = "team_user") -> TeamMember:
-    """Joins the team and its town-square / off-topic channels (JoinUserToTeam)."""
+def add_team_member(state: State, hub, team: Team, user: User, roles: str | None = None) -> TeamMember:
+    """Joins the team and its town-square / off-topic channels (JoinUserToTeam). A guest joins as
+    team_guest (app/team.go JoinUserToTeam: SchemeGuest = user.IsGuest(), SchemeUser = !user.IsGuest())."""
     existing = state.team_members.get((team.id, user.id))
     if existing is not None and not existing.delete_at:
         return existing
+    if roles is None:
+        roles = "team_guest" if user.is_guest() else "team_user"
     member = TeamMember(team_id=team.id, user_id=user.id, roles=roles)
     state.team_members[(team.id, user.id)] = member
     hub.publish("added_to_team", {"team_id": team.id, "user_id": user.id}, user_id=user.id)
+    if user.is_guest():
+        return member  # JoinUserToTeam: `if !user.IsGuest() { JoinDefaultChannels }`: guests join none
     for channel_name, _ in DEFAULT_CHANNELS:
         channel = state.channel_by_name(team.id, channel_name)
         if channel is None:
@@ -224,8 +255,11 @@ def create_channel(state: State, hub, *, team: Team, creator: User, name: str, d
 
 
 def _insert_channel_member(state: State, hub, channel: Channel, user: User,
-                           roles: str = "channel_user") -> ChannelMember:
+                           roles: str | None = None) -> ChannelMember:
     member = state.channel_members.get((channel.id, user.id))
+    if roles is None:
+        # app/channel.go addUserToChannel: SchemeGuest = user.IsGuest(), SchemeUser = !user.IsGuest().
+        roles = "channel_guest" if user.is_guest() else "channel_user"
     if member is None:
         member = ChannelMember(channel_id=channel.id, user_id=user.id, roles=roles,
                                last_viewed_at=now_ms(), msg_count=channel.total_msg_count)

@@ -43,6 +43,17 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "create_post_public",
     },
     "channel_admin": {"manage_channel_roles", "use_group_mentions"},
+    # Guests (model/role.go MakeDefaultRoles: system_guest, team_guest, channel_guest). No view_members,
+    # list_team_channels, join_public_channels, create_*_channel, add_user_to_team or
+    # manage_*_channel_members: a guest cannot list or join public channels, create channels or add people.
+    "system_guest": {"create_direct_channel", "create_group_channel"},
+    "team_guest": {"view_team"},
+    "channel_guest": {
+        "read_channel", "add_reaction", "remove_reaction", "upload_file", "edit_post", "create_post",
+        "use_channel_mentions", "use_slash_commands",
+        # Granted alongside read_channel by permissions_migrations.go (as for channel_user above).
+        "read_channel_content",
+    },
 }
 
 DEFAULT_CATEGORY_TYPES = [
@@ -76,6 +87,10 @@ class User:
 
     def is_admin(self) -> bool:
         return "system_admin" in self.role_set()
+
+    def is_guest(self) -> bool:
+        """model.User.IsGuest: the roles hold system_guest (a guest has no system_user)."""
+        return "system_guest" in self.role_set()
 
     def to_json(self, sanitize: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -162,8 +177,8 @@ class TeamMember:
 
     def to_json(self) -> dict[str, Any]:
         return {"team_id": self.team_id, "user_id": self.user_id, "roles": self.roles,
-                "delete_at": self.delete_at, "scheme_user": True,
-                "scheme_admin": "team_admin" in self.roles, "scheme_guest": False,
+                "delete_at": self.delete_at, "scheme_user": "team_guest" not in self.roles.split(),
+                "scheme_admin": "team_admin" in self.roles, "scheme_guest": "team_guest" in self.roles.split(),
                 "explicit_roles": ""}
 
 
@@ -217,8 +232,9 @@ class ChannelMember:
             "urgent_mention_count": 0,
             "notify_props": {"desktop": "default", "email": "default", "ignore_channel_mentions": "default",
                              "mark_unread": "all", "push": "default"},
-            "last_update_at": self.last_update_at, "scheme_user": True,
-            "scheme_admin": "channel_admin" in self.roles.split(), "scheme_guest": False,
+            "last_update_at": self.last_update_at, "scheme_user": "channel_guest" not in self.roles.split(),
+            "scheme_admin": "channel_admin" in self.roles.split(),
+            "scheme_guest": "channel_guest" in self.roles.split(),
             "explicit_roles": "",
         }
 
@@ -439,6 +455,18 @@ class State:
                 and permission in {"read_channel", "read_public_channel", "read_channel_content"}
             )
         return False
+
+    def can_see_user(self, viewer: User, other_id: str) -> bool:
+        """app/user.go UserCanSeeOtherUser with GetViewUsersRestrictions: yourself; anyone with the
+        system permission view_members (system_user has it, system_guest not); else only people in a team
+        where the viewer has view_members (no default team role grants it) or in a channel the viewer is a
+        member of."""
+        if viewer.id == other_id or self.has_system_permission(viewer, "view_members"):
+            return True
+        for team_id in self.user_team_ids(viewer.id):
+            if self.has_team_permission(viewer, team_id, "view_members") and self.is_team_member(team_id, other_id):
+                return True
+        return any(uid == viewer.id and (cid, other_id) in self.channel_members for (cid, uid) in self.channel_members)
 
     def can_read_channel(self, user: User, channel: Channel) -> bool:
         if user.is_admin() or self.is_channel_member(channel.id, user.id):

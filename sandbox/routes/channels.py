@@ -228,6 +228,9 @@ async def create_direct(request: web.Request) -> web.Response:
         raise forbidden("manage_system", me.id)
     first, second = (get_user(state, uid) for uid in body)
     creator, other = (first, second) if first.id == me.id else (second, first)
+    # api4/channel.go createDirectChannel: UserCanSeeOtherUser, else SetPermissionError(view_members).
+    if not state.can_see_user(me, other.id):
+        raise forbidden("view_members", me.id)
     channel, _created = ops.direct_channel(state, hub_of(request), creator, other)
     return created(channel.to_json())  # 201 also when it already existed
 

@@ -95,7 +95,11 @@ async def logout(request: web.Request) -> web.Response:
 async def get_user_route(request: web.Request) -> web.Response:
     state = state_of(request)
     me = require_user(request)
-    return json_response(user_json(me, get_user(state, user_id_param(request, me))))
+    user = get_user(state, user_id_param(request, me))
+    # api4/user.go getUser: UserCanSeeOtherUser, else SetPermissionError(PermissionViewMembers).
+    if not state.can_see_user(me, user.id):
+        raise forbidden("view_members", me.id)
+    return json_response(user_json(me, user))
 
 
 async def get_by_username(request: web.Request) -> web.Response:
@@ -106,6 +110,8 @@ async def get_by_username(request: web.Request) -> web.Response:
         raise AppError("app.user.get_by_username.app_error", 404, "Unable to find an existing account "
                        "matching your username for this team. This team may require an invite from the "
                        "team owner to join.")
+    if not state.can_see_user(me, user.id):  # api4/user.go getUserByUsername, as getUser
+        raise forbidden("view_members", me.id)
     return json_response(user_json(me, user))
 
 
@@ -118,6 +124,8 @@ async def users_by_ids(request: web.Request) -> web.Response:
     since = int(request.query.get("since") or 0)
     # Unknown ids are silently dropped (GetUsersByIds).
     users = [state.users[i] for i in dict.fromkeys(body) if i in state.users]
+    # Those the caller may not see are dropped too (GetUsersByIds with ViewUsersRestrictions).
+    users = [u for u in users if state.can_see_user(me, u.id)]
     return json_response([user_json(me, u) for u in users if u.update_at > since or not since])
 
 
@@ -128,13 +136,15 @@ async def users_by_usernames(request: web.Request) -> web.Response:
     if not isinstance(body, list) or not body or not all(isinstance(x, str) for x in body):
         raise invalid_body("usernames")
     users = [u for u in (state.user_by_username(n) for n in dict.fromkeys(body)) if u is not None]
+    users = [u for u in users if state.can_see_user(me, u.id)]  # GetUsersByUsernames: ViewRestrictions
     return json_response([user_json(me, u) for u in users])
 
 
 async def list_users(request: web.Request) -> web.Response:
     state = state_of(request)
     me = require_user(request)
-    users = [u for u in state.users.values()]
+    # RestrictUsersGetByPermissions: a guest lists only people it shares a channel with.
+    users = [u for u in state.users.values() if state.can_see_user(me, u.id)]
     in_team = request.query.get("in_team", "")
     if in_team:
         if not state.has_team_permission(me, in_team, "view_team"):
