@@ -5,6 +5,12 @@ because the stock client (7.3.2) opens a new connection per call (`requests.get/
 timeout, maps errors to exception classes that drop Mattermost's error `id`, and returns a raw Response
 whenever `Content-Type` is not exactly `application/json` (aiohttp and many proxies add `; charset=utf-8`).
 
+The bot's token goes to Mattermost's origin and nowhere else: `[mattermost] url`, and the SiteURL the
+server publishes (the same server by its public name, where response URLs point). It is attached per
+request to API calls, never kept in the session's default headers, so no call can carry it elsewhere;
+`absolute()` refuses any other origin and follows no redirect; a slash command's `response_url` is
+answered at Mattermost's own origin, with no `Authorization` at all (command hooks need none).
+
 Blocking driver calls run in a bounded ThreadPoolExecutor so the bot's aiohttp server never blocks. Each
 executor job is exactly one HTTP attempt; the retry loop lives on the event loop, so a request waiting out
 a `Retry-After` holds no thread and the injected async `sleep` makes retries testable without sleeping.
@@ -16,6 +22,7 @@ import email.utils
 import functools
 import logging
 import random as _random
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +46,13 @@ TIMEOUT = "gateway.timeout"
 CONNECTION_ERROR = "gateway.connection_error"
 RATE_LIMITED = "gateway.rate_limited"  # 429 bodies are text/plain `limit exceeded`, not an AppError
 BAD_RESPONSE = "gateway.bad_response"  # an error or success body that is not the JSON we expect
+# A URL outside Mattermost's origin, or a response_url that is not one of Mattermost's command hooks:
+# the bot never sends there (the token rule in the module docstring).
+FOREIGN_URL = "gateway.foreign_url"
+
+# Mattermost's response URLs: <SiteURL>/hooks/commands/<26-character hook id> (app/command.go
+# tryExecuteCustomCommand: `c.GetSiteURL() + "/hooks/commands/" + hook.Id`; ids from model.NewId).
+_HOOK_PATH = re.compile(r"/hooks/commands/[a-z0-9]{26}$")
 
 
 @dataclass(frozen=True)
@@ -97,8 +111,9 @@ class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no 
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers["Authorization"] = f"Bearer {options['token']}"
+        # No session-wide Authorization: make_request adds the token to API calls only.
         self.session.headers["Accept"] = "application/json"
+        self.origins = {_origin(f"{options['scheme']}://{options['url']}:{options['port']}")}
         self.session.verify = options["verify"]
 
     def make_request(self, method: str, endpoint: str, options: Any = None, params: Any = None,
@@ -107,7 +122,9 @@ class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no 
                f"{self._options['scheme']}://{self._options['url']}:{self._options['port']}{basepath}")
         path = self._basepath + endpoint if basepath is None else basepath + endpoint
         method = method.upper()
-        kwargs: dict[str, Any] = {"params": params or None, "timeout": self.request_timeout}
+        kwargs: dict[str, Any] = {"params": params or None, "timeout": self.request_timeout,
+                                  # requests drops it on a redirect to another host (Session.rebuild_auth).
+                                  "headers": {"Authorization": f"Bearer {self.token}"}}
         # The stock client sends `json={}` on every GET; only send a body when there is one.
         if options is not None:
             kwargs["json"] = options
@@ -149,12 +166,16 @@ class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no 
         return self._json(self.make_request("delete", endpoint, options, params, data), "DELETE", endpoint)
 
     def absolute(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
-        """A call outside /api/v4 (a slash command's response_url), or as another user (token)."""
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        """A call at Mattermost's origin outside /api/v4 (a command hook), or as another user (`token`,
+        theirs, never the bot's). Any other origin is refused before a byte is sent."""
         path = urlsplit(url).path or url
+        if _origin(url) not in self.origins:
+            log.warning("refused to send outside Mattermost's origin method=%s url=%.200s", method, url)
+            raise _HttpError(0, FOREIGN_URL, "not Mattermost's origin", "", method, path, not_sent=True)
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
         try:
             response = self.session.request(method, url, json=body, headers=headers,
-                                            timeout=self.request_timeout)
+                                            timeout=self.request_timeout, allow_redirects=False)
         except requests.Timeout as exc:
             raise _HttpError(0, TIMEOUT, f"no answer within {self.request_timeout}s: {exc}", "", method,
                              path, not_sent=isinstance(exc, requests.ConnectTimeout)) from exc
@@ -168,6 +189,16 @@ class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no 
 
     def close(self) -> None:
         self.session.close()
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        return ("", "", 0)
+    return scheme, (parts.hostname or "").lower(), port
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -415,9 +446,29 @@ class MattermostGateway:
                          {"trigger_id": trigger_id, "url": url, "dialog": dialog}, idempotent=False)
 
     async def respond(self, response_url: str, text: str) -> None:
+        # Only Mattermost's own command hooks, answered at Mattermost's origin with no Authorization: a
+        # request naming any other URL is refused and logged (it would have been a way to the token).
+        hook = _HOOK_PATH.search(urlsplit(response_url).path)
+        if _origin(response_url) not in self.driver.client.origins or hook is None:
+            log.warning("refused a response_url that is not a Mattermost command hook url=%.200s", response_url)
+            raise MattermostError(0, FOREIGN_URL, "not a Mattermost command hook", "", "POST", "response_url")
         # Each use counts against the hook's 5 uses, and a repeat would show the text twice: no 5xx retry.
         await self._call(self.driver.client.absolute, "POST", response_url,
                          {"response_type": "ephemeral", "text": text}, idempotent=False)
+
+    async def client_config(self) -> dict[str, str]:
+        """The client config (`?format=old`: a flat map of strings; no session needed). Its SiteURL is
+        Mattermost's public name: remembered as Mattermost's origin too (response URLs point there)."""
+        base = self.driver.client.url
+        config = await self._call(self.driver.client.absolute, "GET", f"{base}/config/client?format=old")
+        if not isinstance(config, dict):
+            raise MattermostError(0, BAD_RESPONSE, "the client config is not a JSON object", "", "GET",
+                                  "/api/v4/config/client")
+        values = {str(k): str(v) for k, v in config.items()}
+        site = values.get("SiteURL", "")
+        if site.startswith(("http://", "https://")):
+            self.driver.client.origins.add(_origin(site))
+        return values
 
     async def whoami(self, token: str) -> tuple[MMUser, list[str]]:
         base = self.driver.client.url

@@ -39,6 +39,11 @@ class MMUser:
     def is_admin(self) -> bool:
         return "system_admin" in self.roles.split()
 
+    @property
+    def is_guest(self) -> bool:
+        """A guest account (roles `system_guest`): sees only what it was let into (mattermost-api.md §12)."""
+        return "system_guest" in self.roles.split()
+
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "MMUser":
         return cls(id=d["id"], username=d.get("username", ""), roles=d.get("roles", ""),
@@ -197,6 +202,10 @@ class Gateway(Protocol):
 
     async def whoami(self, token: str) -> tuple[MMUser, list[str]]:
         """Who owns a token, and their team ids (for the bot's REST API callers)."""
+        ...
+
+    async def client_config(self) -> dict[str, str]:
+        """`GET /api/v4/config/client?format=old`: SiteURL, AsymmetricSigningPublicKey, ... (strings)."""
         ...
 
     async def get_categories(self, user_id: str, team_id: str) -> list[MMCategory]: ...

@@ -17,8 +17,13 @@ import base64
 import itertools
 import re
 import secrets
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.models import MattermostError, MMCategory, MMChannel, MMCommand, MMPost, MMTeam, MMUser
 
@@ -83,6 +88,8 @@ class World:
     hooks: dict[str, list[Any]] = field(default_factory=dict)  # response_url -> [user_id, channel_id, uses]
     tokens: dict[str, str] = field(default_factory=dict)  # token -> user id, for whoami
     clock: itertools.count = field(default_factory=lambda: itertools.count(1_700_000_000_000))
+    # The installation's trigger-id key, as the real server keeps one (platform/config.go).
+    signing_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
 
 class FakeGateway:
@@ -133,10 +140,18 @@ class FakeGateway:
             raise AttributeError(f"FakeGateway has no method {method!r}")
         self._failures.setdefault(method, []).append(_Failure(status, error_id, message, times))
 
-    def trigger_id(self, user_id: str) -> str:
-        """A trigger id as a slash command or button click would hand to the bot for `user_id`."""
-        raw = f"{new_id()}:{user_id}:{next(self.world.clock)}:{base64.b64encode(b'sig').decode()}"
-        return base64.b64encode(raw.encode()).decode()
+    def trigger_id(self, user_id: str, at_ms: int | None = None) -> str:
+        """A trigger id as a slash command or button click would hand to the bot for `user_id`, signed
+        as the real server signs it (model.GenerateTriggerId), made now unless `at_ms` says when."""
+        stamp = int(time.time() * 1000) if at_ms is None else at_ms
+        prefix = f"{new_id()}:{user_id}:{stamp}:"
+        signature = self.world.signing_key.sign(prefix.encode(), ec.ECDSA(hashes.SHA256()))
+        return base64.b64encode((prefix + base64.b64encode(signature).decode()).encode()).decode()
+
+    async def client_config(self) -> dict[str, str]:
+        self._call("client_config")
+        der = self.world.signing_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return {"SiteURL": "http://fake.invalid", "AsymmetricSigningPublicKey": base64.b64encode(der).decode()}
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.call_log if c.method == method]
@@ -449,6 +464,10 @@ class FakeGateway:
 
     async def respond(self, response_url: str, text: str) -> None:
         self._call("respond", response_url=response_url, text=text)
+        # As MattermostGateway: only Mattermost's own command hooks, never another origin.
+        if not re.fullmatch(r"http://fake\.invalid/hooks/commands/[a-z0-9]{26}", response_url):
+            raise MattermostError(0, "gateway.foreign_url", "not a Mattermost command hook", "", "POST",
+                                  "response_url")
         hook = self.world.hooks.get(response_url)
         # As the server: unknown or expired hooks 404, a sixth use 400 (model.CommandWebhook, TryUse 5).
         if hook is None:

@@ -394,3 +394,19 @@ async def test_respond_reaches_the_person_through_the_response_url_five_times(en
     await expect_error(env.gw.respond(url, "sixth"), 400, "web.command_webhook.general.app_error")
     await expect_error(env.gw.respond(url.rsplit("/", 1)[0] + "/" + UNKNOWN_ID, "lost"), 404,
                        "web.command_webhook.general.app_error")
+
+
+async def test_respond_sends_nothing_outside_mattermost(env: Env) -> None:
+    """A response_url naming another host, or no command hook, is refused before anything is sent (the
+    bot's token must never reach another origin: a forged slash command could name any URL)."""
+    assert env.response_url is not None and env.ephemerals_to is not None
+    channel = await env.gw.create_channel(env.team.id, "elsewhere", "Elsewhere", private=False)
+    await env.gw.add_channel_member(channel.id, env.alice.id)
+    url = await env.response_url(env.alice.id, channel.id)
+    hook_id = url.rsplit("/", 1)[1]
+    for foreign in (f"http://attacker.invalid/hooks/commands/{hook_id}", f"http://127.0.0.1:9/hooks/commands/{hook_id}",
+                    url.replace("/hooks/commands/", "/api/v4/users/me/"), url + "/../x", "not a url"):
+        await expect_error(env.gw.respond(foreign, "leak?"), 0, "gateway.foreign_url")
+    assert env.ephemerals_to(env.alice.id) == []
+    await env.gw.respond(url, "fine")  # the real hook still works, all five uses left
+    assert env.ephemerals_to(env.alice.id) == ["fine"]
