@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    from bot.app import BotApp
+    from bot.app import BotApp, StartupError
     from bot.models import MattermostError
 
     app = BotApp(settings)
@@ -59,6 +59,10 @@ async def _run(settings: Settings) -> int:
               f"{err.message}", file=sys.stderr)
         await _close_quietly(app)
         return 1
+    except StartupError as err:
+        print(f"cannot start: {err}", file=sys.stderr)
+        await _close_quietly(app)
+        return 2
     ctx = app.ctx
     assert ctx is not None  # start() returned, so the context exists (and is never replaced)
     stop = asyncio.Event()

@@ -39,9 +39,11 @@ from bot.context import Context
 from bot.mattermost import MattermostGateway, RetryPolicy
 from bot.models import Gateway, MattermostError, MMCommand, MMTeam, WsEvent
 from bot.playbooks import load_playbooks
+from bot.proof import Proofs
 from bot.rendering import Renderer
 from bot.router import Dispatcher, Reply, Router, SlashCommand
 from bot.server import BotServer, CommandTokens
+from bot.tasks import Tasks
 from bot.websocket import WebSocketListener
 from storage.db import Database, make_engine, migrate
 
@@ -112,6 +114,10 @@ async def register_commands(gateway: Gateway, teams: list[MMTeam], url: str, tok
     return status
 
 
+class StartupError(Exception):
+    """The bot cannot run safely as configured; the text says what to change."""
+
+
 # What makes the WebSocket listener: (Mattermost URL, token, on_event, on_resync) -> a listener.
 ListenerFactory = Callable[..., Any]
 
@@ -128,6 +134,7 @@ class BotApp:
         self._database = database
         self._listener_factory = listener_factory
         self.tokens = CommandTokens()
+        self.tasks = Tasks()  # the follow-ups of the context, shared with request verification (its group commit)
         self.router = build_router()
         self.dispatcher = Dispatcher(self.router, help_reply)
         self._ctx: Context | None = None
@@ -172,11 +179,17 @@ class BotApp:
         for err in errors:
             log.error("playbook not loaded: %s", err)
 
+        proofs = Proofs(gateway, database, self.tasks)
+        try:
+            await proofs.load_key()  # also learns Mattermost's SiteURL, where command hooks point
+        except ValueError as err:
+            raise StartupError(f"cannot verify that requests come from Mattermost: {err}") from None
         ctx = self._ctx = Context(
             gateway=gateway, db=database, clock=self.clock, renderer=Renderer(), signer=Signer(s.signing_key),
             playbooks=playbooks, settings=s, bot_user=me, public_url=s.server.public_url.rstrip("/"),
-            router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors))
-        server = BotServer(ctx, self.dispatcher, self.tokens, self.health)
+            router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors),
+            tasks=self.tasks)
+        server = BotServer(ctx, self.dispatcher, self.tokens, self.health, proofs)
         self._runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.server.host, s.server.port)
@@ -187,8 +200,18 @@ class BotApp:
         if s.server.port == 0:
             ctx.public_url = self.url
 
-        for n, token in enumerate(s.mattermost.command_tokens):
-            self.tokens.set(f"configured-{n}", token)  # commands an admin created by hand
+        by_name = {t.name: t.id for t in teams}
+        for entry in s.mattermost.command_tokens:  # commands an admin created by hand
+            team_name, _, token = entry.rpartition(":")
+            if not team_name:
+                self.tokens.add_unbound(token)
+            elif team_name in by_name:
+                self.tokens.set(by_name[team_name], token)
+            else:
+                log.error("command_tokens names team %s, which the bot is not in; that token is ignored", team_name)
+        if self.tokens.unbound:
+            log.warning("%d command token(s) without a team: accepted in any team that has no /playbook of its "
+                        "own; write them as \"team-name:token\" to bind each to its team", self.tokens.unbound)
         self.command_status = await register_commands(gateway, teams, f"{ctx.public_url}/mattermost/command",
                                                       self.tokens)
         for problem in self.command_status.problems:

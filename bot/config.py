@@ -186,6 +186,10 @@ def _string(value: object, from_env: bool) -> str:
     return value.strip()
 
 
+# "token" or "team-name:token" (team names: lower-case letters, digits, '-' and '_').
+_TOKEN_ENTRY = re.compile(r"(?:[a-z0-9][a-z0-9_-]*:)?[A-Za-z0-9]+")
+
+
 def _tokens(value: object, from_env: bool) -> tuple[str, ...]:
     if isinstance(value, str):
         parts = value.replace(",", " ").split()
@@ -193,8 +197,9 @@ def _tokens(value: object, from_env: bool) -> tuple[str, ...]:
         parts = [v.strip() for v in value if v.strip()]
     else:
         raise _bad('a list of tokens like ["abc123..."] (in the environment: separated by commas)', value)
-    if not all(p.isalnum() for p in parts):
-        raise _bad("slash command tokens (letters and digits)", value)
+    if not all(_TOKEN_ENTRY.fullmatch(p) for p in parts):
+        raise _bad('slash command tokens (letters and digits), each best bound to its team as "team-name:token"',
+                   value)
     return tuple(parts)
 
 

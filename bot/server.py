@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from bot.actions import ForgedAction
 from bot.context import Context
 from bot.models import MattermostError, MMUser
 from bot.notify import follow_up
+from bot.proof import Proofs, Unproven
 from bot.router import (
     Click,
     DialogErrors,
@@ -46,19 +47,38 @@ MAX_BODY = 1024 * 1024
 
 
 class CommandTokens:
-    """Tokens of the /playbook commands this bot registered, one per team."""
+    """Tokens of the /playbook commands, each valid only for the team it was issued for.
+
+    Mattermost sends a command's token with every request of that command, and a team admin can read
+    their team's token: a token proves the team, never the user (the trigger id does that, bot/proof.py).
+    Tokens configured by hand without a team (`command_tokens = ["..."]`, the old form) are accepted only
+    for teams the bot is in that have no token of their own; `"team-name:token"` binds one to its team.
+    """
 
     def __init__(self) -> None:
         self._tokens: dict[str, str] = {}  # team_id -> token
+        self._unbound: list[str] = []
 
     def set(self, team_id: str, token: str) -> None:
         self._tokens[team_id] = token
 
-    def valid(self, token: str) -> bool:
-        return bool(token) and any(hmac.compare_digest(token, t) for t in self._tokens.values())
+    def add_unbound(self, token: str) -> None:
+        self._unbound.append(token)
+
+    def valid(self, token: str, team_id: str, known_teams: Collection[str] = ()) -> bool:
+        if not token or not team_id:
+            return False
+        mine = self._tokens.get(team_id)
+        if mine is not None:
+            return hmac.compare_digest(token, mine)
+        return team_id in known_teams and any(hmac.compare_digest(token, t) for t in self._unbound)
+
+    @property
+    def unbound(self) -> int:
+        return len(self._unbound)
 
     def __len__(self) -> int:
-        return len(self._tokens)
+        return len(self._tokens) + len(self._unbound)
 
 
 class ViewerCache:
@@ -114,11 +134,12 @@ def dialog_json(reply: Reply) -> dict[str, Any]:
 
 class BotServer:
     def __init__(self, ctx: Context, dispatcher: Dispatcher, tokens: CommandTokens,
-                 health: Callable[[], dict[str, bool]]) -> None:
+                 health: Callable[[], dict[str, bool]], proofs: Proofs) -> None:
         self.ctx = ctx
         self.dispatcher = dispatcher
         self.tokens = tokens
         self.health = health
+        self.proofs = proofs
         self.viewers = ViewerCache()
 
     def app(self) -> web.Application:
@@ -136,10 +157,19 @@ class BotServer:
         form = await request.post()
         header = request.headers.get("Authorization", "")
         token = header[6:].strip() if header.lower().startswith("token ") else str(form.get("token", ""))
-        if not self.tokens.valid(token):
-            log.warning("slash command with an unknown token remote=%s", request.remote)
+        team_id, user_id = str(form.get("team_id", "")), str(form.get("user_id", ""))
+        if not self.tokens.valid(token, team_id, self.ctx.teams):
+            log.warning("refused a slash command: not this team's /playbook token team=%.40s remote=%s",
+                        team_id, request.remote)
             return web.json_response({"response_type": "ephemeral",
                                       "text": "This request did not come from a registered /playbook command."},
+                                     status=401)
+        try:
+            await self.proofs.trigger(str(form.get("trigger_id", "")), user_id)
+        except Unproven as err:
+            log.warning("refused a slash command: %s user=%.40s team=%.40s remote=%s", err, user_id, team_id,
+                        request.remote)
+            return web.json_response({"response_type": "ephemeral", "text": self.ctx.render("errors/unproven.md.j2")},
                                      status=401)
         text = str(form.get("text", ""))
         cmd = SlashCommand(
@@ -162,8 +192,14 @@ class BotServer:
         try:
             ref = self.ctx.signer.unpack(body.get("context"))
         except ForgedAction as exc:
-            log.warning("refused an unsigned or forged click reason=%s user=%s", exc, body.get("user_id"))
+            log.warning("refused an unsigned or forged click reason=%s user=%.40s", exc, body.get("user_id"))
             return web.json_response({"error": "This button was not made by this bot."}, status=403)
+        user_id = str(body.get("user_id", ""))
+        try:
+            await self.proofs.trigger(str(body.get("trigger_id", "")), user_id)
+        except Unproven as err:
+            log.warning("refused a click: %s user=%.40s remote=%s", err, user_id, request.remote)
+            return web.json_response({"error": self.ctx.render("errors/unproven.md.j2")}, status=403)
         context = body.get("context") or {}
         click = Click(user_id=str(body.get("user_id", "")), user_name=str(body.get("user_name", "")),
                       channel_id=str(body.get("channel_id", "")), team_id=str(body.get("team_id", "")),
@@ -194,16 +230,31 @@ class BotServer:
         if body is None:
             return web.json_response({"error": "The request body is not JSON."}, status=400)
         try:
-            ref = self.ctx.signer.unpack_state(str(body.get("state", "")))
+            state = self.ctx.signer.unpack_state(body.get("state"))
         except ForgedAction as exc:
-            log.warning("refused a forged dialog reason=%s user=%s", exc, body.get("user_id"))
+            log.warning("refused a forged dialog reason=%s user=%.40s", exc, body.get("user_id"))
             return web.json_response({"error": "This form was not made by this bot."}, status=403)
+        # Mattermost sets `user_id` to whoever submits; the state says whom the form was opened for.
+        if body.get("user_id") != state.user_id:
+            log.warning("refused a dialog submitted by someone it was not opened for user=%.40s for=%s",
+                        body.get("user_id"), state.user_id)
+            return web.json_response({"error": "This form was opened for someone else."}, status=403)
+        cancelled = body.get("cancelled") is True
+        now = self.ctx.clock.now_ms()
+        if not cancelled and now > state.expires_at:
+            return web.json_response(dialog_json(DialogErrors(error=self.ctx.render("errors/dialog_expired.md.j2"))))
+        nonce = f"d:{state.nonce}"
+        if not cancelled and not await self.proofs.spend(nonce, "dialog", now):
+            log.warning("refused a dialog submitted twice user=%s kind=%s", state.user_id, state.ref.kind)
+            return web.json_response(dialog_json(DialogErrors(error=self.ctx.render("errors/dialog_used.md.j2"))))
         submission = body.get("submission") or {}
-        sub = DialogSubmission(user_id=str(body.get("user_id", "")), channel_id=str(body.get("channel_id", "")),
-                               team_id=str(body.get("team_id", "")), callback_id=str(body.get("callback_id", "")),
-                               ref=ref, submission=submission if isinstance(submission, dict) else {},
-                               cancelled=bool(body.get("cancelled")))
+        sub = DialogSubmission(user_id=state.user_id, channel_id=state.channel_id, team_id=state.team_id,
+                               callback_id=str(body.get("callback_id", "")), ref=state.ref,
+                               submission=submission if isinstance(submission, dict) else {},
+                               cancelled=cancelled)
         reply = await self.dispatcher.dialog(sub, self.ctx)
+        if isinstance(reply, DialogErrors) and not cancelled:
+            await self.proofs.unspend(nonce)  # the form stays open to be corrected and sent again
         return web.json_response(dialog_json(reply))
 
     def _open_dialog(self, trigger_id: str, reply: OpenDialog, user_id: str, channel_id: str,

@@ -160,3 +160,17 @@ class UserSettings(SQLModel, table=True):
     daily_digest: bool = True
     weekly_digest: bool = True
     last_digest_day: int = 0
+
+
+class UsedProof(SQLModel, table=True):
+    """A one-time proof already spent: a Mattermost trigger id (its client id) or a dialog state's nonce.
+
+    Rows are the truth here too: several bot processes on one database refuse the same replay, and a
+    restart forgets nothing. Rows older than any proof could still be accepted are deleted as new ones come.
+    """
+
+    __tablename__ = "used_proofs"
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)  # "trigger" or "dialog"
+    at: int = Field(sa_type=BigInteger, index=True)  # when the proof was made (ms): the clean-up key

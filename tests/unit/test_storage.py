@@ -493,3 +493,17 @@ def test_load_views_reads_many_runs_in_a_few_queries_and_matches_load_view(db_en
         assert (many.reminder.id if many.reminder else None) == (one.reminder.id if one.reminder else None)
     # One query per table whatever the number of runs (7 with history), not one set per run.
     assert queries_for_three <= 7
+
+
+def test_a_proof_is_spent_once_and_old_ones_are_forgotten(db_engine: Engine) -> None:
+    from storage.proofs import spend, unspend
+
+    with session_scope(db_engine) as session:
+        assert spend(session, [("t:a", "trigger", 1000), ("t:b", "trigger", 1000), ("t:a", "trigger", 1000)],
+                     forget_before=0) == [True, True, False]
+    with session_scope(db_engine) as session:
+        assert spend(session, [("t:a", "trigger", 1000), ("d:c", "dialog", 5000)], forget_before=0) == [False, True]
+        unspend(session, "d:c")
+    with session_scope(db_engine) as session:
+        # Forgetting what was made before 2000 lets "t:a" be spent again (it could not be accepted by then).
+        assert spend(session, [("d:c", "dialog", 5000), ("t:a", "trigger", 3000)], forget_before=2000) == [True, True]
