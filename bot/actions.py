@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -89,15 +90,55 @@ class Signer:
             raise ForgedAction("wrong number of fields")
         return cls(**dict(zip(names, fields, strict=True)))
 
-    def pack_state(self, ref: ActionRef) -> str:
-        """For dialogs: the same signed reference as an opaque `state` string."""
-        return json.dumps(self.pack(ref), separators=(",", ":"))
+    def pack_state(self, ref: ActionRef, *, user_id: str, channel_id: str, team_id: str, expires_at: int,
+                   nonce: str = "") -> str:
+        """A dialog's `state`: the reference (its kind is the dialog's purpose, its fields name the run),
+        bound to the one person it was opened for, where, until when (ms), with a nonce so that it is
+        accepted once (bot/server.py spends it). Mattermost hands the state to that person's client
+        (`open_dialog`), so it must prove nothing more than this."""
+        fields = [getattr(ref, f.name) for f in dataclasses.fields(ref)]
+        nonce = nonce or secrets.token_hex(16)
+        bound = [user_id, channel_id, team_id, int(expires_at), nonce]
+        return json.dumps({"k": ref.kind, "v": ref.version, "f": fields, "b": bound,
+                           "s": self._sign(["dialog", ref.kind, ref.version, fields, bound])},
+                          separators=(",", ":"))
 
-    def unpack_state(self, state: str) -> ActionRef:
+    def unpack_state(self, state: object) -> DialogState:
+        """The state's reference and binding once its signature verifies; ForgedAction otherwise."""
+        if not isinstance(state, str) or len(state) > MAX_STATE:
+            raise ForgedAction("malformed state")
         try:
-            return self.unpack(json.loads(state))
-        except (ValueError, TypeError) as exc:
+            body = json.loads(state)
+        except (ValueError, RecursionError) as exc:
             raise ForgedAction("malformed state") from exc
+        if not isinstance(body, dict):
+            raise ForgedAction("malformed state")
+        kind, version, fields, bound, sig = (body.get(k) for k in ("k", "v", "f", "b", "s"))
+        if not (isinstance(kind, str) and isinstance(fields, list) and isinstance(sig, str)
+                and isinstance(bound, list) and len(bound) == 5):
+            raise ForgedAction("malformed state")
+        if not hmac.compare_digest(self._sign(["dialog", kind, version, fields, bound]), sig):
+            raise ForgedAction("bad signature")
+        user_id, channel_id, team_id, expires_at, nonce = bound
+        if not (isinstance(user_id, str) and isinstance(channel_id, str) and isinstance(team_id, str)
+                and isinstance(expires_at, int) and isinstance(nonce, str)):
+            raise ForgedAction("malformed state")
+        ref = self.unpack({"k": kind, "v": version, "f": fields, "s": self._sign([kind, version, fields])})
+        return DialogState(ref, user_id, channel_id, team_id, expires_at, nonce)
+
+
+# A dialog state is a few hundred bytes; anything much longer was not made here.
+MAX_STATE = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class DialogState:
+    ref: ActionRef
+    user_id: str
+    channel_id: str
+    team_id: str
+    expires_at: int  # ms, the bot's clock
+    nonce: str
 
 
 def button(signer: Signer, action_id: str, name: str, ref: ActionRef, url: str,

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.actions import Signer
+from bot.actions import ActionRef, Signer
 from bot.clock import Clock
 from bot.config import Settings
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
@@ -16,6 +16,9 @@ from bot.rendering import Renderer
 from bot.router import Router
 from bot.tasks import Batcher, KeyedLocks, Tasks
 from storage.db import Database
+
+# How long an opened dialog stays good: writing a status update or a retrospective can take a while.
+DIALOG_LIFETIME_MS = 60 * 60_000
 
 
 class UserDirectory:
@@ -133,6 +136,11 @@ class Context:
     def mattermost_url(self) -> str:
         """The Mattermost site as people open it (permalinks, channel links)."""
         return self.settings.mattermost.url.rstrip("/")
+
+    def dialog_state(self, ref: ActionRef, user_id: str, channel_id: str, team_id: str) -> str:
+        """A dialog's signed state for `user_id` only, accepted once within DIALOG_LIFETIME_MS."""
+        return self.signer.pack_state(ref, user_id=user_id, channel_id=channel_id, team_id=team_id,
+                                      expires_at=self.clock.now_ms() + DIALOG_LIFETIME_MS)
 
     def render(self, template: str, /, **values: Any) -> str:
         return self.renderer.render(template, **values)

@@ -123,7 +123,7 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
         if not participant:
             # Assigning someone makes them a participant and adds them to the run's channel. Mattermost
             # refuses people outside the run's team (404) - that is the team-membership check.
-            refusal = await add_to_channel(ctx, run.channel_id, user.id)
+            refusal = await add_to_channel(ctx, run.channel_id, user.id, cmd.user_id)
             if refusal:
                 raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=user.username,
                                            reason=refusal, run=run.name))

@@ -23,7 +23,7 @@ async def run_join(cmd: SlashCommand, ctx: Context) -> Reply:
     if target.participant:
         return Ephemeral(ctx.render("commands/joined.md.j2", run=run.name, already=True))
     # Channel first: if Mattermost refuses, nothing is recorded.
-    refusal = await add_to_channel(ctx, run.channel_id, cmd.user_id)
+    refusal = await add_to_channel(ctx, run.channel_id, cmd.user_id, cmd.user_id)
     if refusal:
         raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=cmd.user_name,
                                    reason=refusal, run=run.name))

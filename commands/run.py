@@ -38,7 +38,7 @@ def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[Pl
 async def run_start(cmd: SlashCommand, ctx: Context) -> Reply:
     """Start a run of a playbook; with no arguments, choose it in a dialog."""
     if not cmd.rest:
-        return OpenDialog(start_dialog(ctx, cmd.team_id, cmd.channel_id))
+        return OpenDialog(start_dialog(ctx, cmd.team_id, cmd.channel_id, cmd.user_id))
     playbook, words = find_playbook(ctx, cmd.team_id, cmd.rest)
     plan = prepare_run(ctx, playbook, " ".join(words), "", cmd.user_id, cmd.team_id, cmd.channel_id,
                        cmd.response_url)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from bot.context import Context
 from bot.domain import args as A
 from bot.domain.checklists import progress
-from bot.domain.permissions import Action, Viewer
+from bot.domain.permissions import Action
 from bot.notify import follow_up
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
+from commands.selection import command_viewer
 from commands.targets import add_to_channel, find_person, target_run, usage_error
 from handlers.views import schedule_overview_refresh
 from storage import people, reminders, runs
@@ -33,8 +34,7 @@ async def run_list(cmd: SlashCommand, ctx: Context) -> Reply:
     if len(cmd.rest) > 1 or (cmd.rest and cmd.rest[0].lower() not in ("mine", "all")):
         raise usage_error(ctx, "list", "list_filter", query=A.shown(" ".join(cmd.rest)))
     mine = bool(cmd.rest) and cmd.rest[0].lower() == "mine"
-    is_admin = False if mine else await ctx.is_admin(cmd.user_id)
-    viewer = Viewer(cmd.user_id, is_admin, frozenset({cmd.team_id}))
+    viewer = await command_viewer(ctx, cmd)
     lines, total = await ctx.db.run(runs.run_lines, viewer, cmd.team_id, mine, LIST_LIMIT, readonly=True)
     names = await ctx.users.names([line.run.owner_id for line in lines])
     return Ephemeral(ctx.render("commands/list.md.j2", lines=lines, total=total, mine=mine, names=names,
@@ -84,7 +84,7 @@ async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
         return Ephemeral(ctx.render("commands/owner_same.md.j2", username=user.username))
     participant, _ = await ctx.db.run(people.membership, run.id, user.id, readonly=True)
     if not participant:
-        refusal = await add_to_channel(ctx, run.channel_id, user.id)
+        refusal = await add_to_channel(ctx, run.channel_id, user.id, cmd.user_id)
         if refusal:
             raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=user.username,
                                        reason=refusal, run=run.name))

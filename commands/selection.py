@@ -39,31 +39,35 @@ def take_run_flag(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
     return query, tuple(out)
 
 
-def _viewer(cmd: SlashCommand, is_admin: bool) -> Viewer:
+async def command_viewer(ctx: Context, cmd: SlashCommand) -> Viewer:
+    """Who typed the command, as the permission rules see them (their roles come from a short cache)."""
+    user = await ctx.users.get(cmd.user_id)
     # Mattermost runs a command only for someone who may post in its channel: that proves membership.
-    return Viewer(cmd.user_id, is_admin, frozenset({cmd.team_id}), member_of=frozenset({cmd.channel_id}))
+    return Viewer(cmd.user_id, bool(user and user.is_admin), frozenset({cmd.team_id}),
+                  member_of=frozenset({cmd.channel_id}), is_guest=bool(user and user.is_guest))
 
 
 async def select_run(ctx: Context, cmd: SlashCommand, args: tuple[str, ...], *,
                      statuses: tuple[str, ...] = ("in_progress",)) -> tuple[Run, tuple[str, ...]]:
     """The run `cmd` is about and the arguments left once `--run` is taken out."""
     query, rest = take_run_flag(args)
+    viewer = await command_viewer(ctx, cmd)
     if query is None:
-        # Everyone in a channel sees the runs in it (they read its posts), so no admin check is needed.
-        here, _ = await ctx.db.run(runs.visible_runs, _viewer(cmd, False), [cmd.team_id], cmd.channel_id,
+        # Everyone in a channel sees the runs in it (they read its posts); guests only those they are in.
+        here, _ = await ctx.db.run(runs.visible_runs, viewer, [cmd.team_id], cmd.channel_id,
                                    statuses, False, MAX_CANDIDATES, readonly=True)
         if len(here) == 1:
             return here[0], rest
         if not here:
-            others, _ = await ctx.db.run(runs.visible_runs, _viewer(cmd, await ctx.is_admin(cmd.user_id)),
-                                         [cmd.team_id], "", statuses, False, MAX_CANDIDATES, readonly=True)
+            others, _ = await ctx.db.run(runs.visible_runs, viewer, [cmd.team_id], "", statuses, False,
+                                         MAX_CANDIDATES, readonly=True)
             raise UserError(ctx.render("commands/no_run_here.md.j2", command=cmd.subcommand,
                                        choices=others[:MAX_CHOICES], more=max(0, len(others) - MAX_CHOICES),
                                        statuses=statuses))
         raise UserError(ctx.render("commands/which_run.md.j2", command=cmd.subcommand,
                                    choices=here[:MAX_CHOICES], more=max(0, len(here) - MAX_CHOICES)))
-    found, _ = await ctx.db.run(runs.visible_runs, _viewer(cmd, await ctx.is_admin(cmd.user_id)), [cmd.team_id],
-                                "", statuses, False, MAX_CANDIDATES, readonly=True)
+    found, _ = await ctx.db.run(runs.visible_runs, viewer, [cmd.team_id], "", statuses, False, MAX_CANDIDATES,
+                                readonly=True)
     wanted = query.strip().lower()
     exact = [r for r in found if r.id == query or r.name.lower() == wanted]
     if len(exact) == 1:

@@ -12,7 +12,7 @@ from bot.domain import args as A
 from bot.domain.permissions import Action, Decision, RunFacts, Viewer, decide
 from bot.models import MattermostError, MMUser
 from bot.router import SlashCommand, UserError
-from commands.selection import select_run
+from commands.selection import command_viewer, select_run
 from storage import items
 from storage.models import Checklist, ChecklistItem, Run
 
@@ -64,10 +64,7 @@ async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, parti
     if (participant or is_owner) and action in (Action.VIEW, Action.WORK, Action.JOIN):
         return decide(Viewer(cmd.user_id), RunFacts(run.team_id, run.owner_id, frozenset({cmd.user_id}),
                                                     run.private), action)
-    viewer = Viewer(cmd.user_id, await ctx.is_admin(cmd.user_id), frozenset({cmd.team_id}),
-                    # Mattermost only runs a command for someone who may post in the channel, so typing
-                    # it in the run's channel proves membership without asking.
-                    member_of=frozenset({cmd.channel_id}))
+    viewer = await command_viewer(ctx, cmd)
     facts = RunFacts(run.team_id, run.owner_id, frozenset({cmd.user_id}) if participant else frozenset(),
                      run.private, run.participants_may_finish, run.channel_id)
     return decide(viewer, facts, action)
@@ -130,10 +127,17 @@ async def find_person(ctx: Context, cmd: SlashCommand, name: str, text: str,
     return user
 
 
-async def add_to_channel(ctx: Context, channel_id: str, user_id: str) -> str:
-    """Empty when the person is (now) in the channel, else why not: not_in_team, forbidden, failed."""
+async def add_to_channel(ctx: Context, channel_id: str, user_id: str, actor_id: str) -> str:
+    """Empty when the person is (now) in the channel, else why not: not_in_team, forbidden, guest, failed.
+
+    The bot adds people with its own rights, so it must not let anyone in whom the actor could not let
+    in: a guest only when a system admin asks (Mattermost lets few people invite guests)."""
     if not channel_id:
         return ""
+    if actor_id != user_id:
+        person = await ctx.users.get(user_id)
+        if person is not None and person.is_guest and not await ctx.is_admin(actor_id):
+            return "guest"
     try:
         await ctx.gateway.add_channel_member(channel_id, user_id)
     except MattermostError as err:

@@ -22,7 +22,8 @@ async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Ac
     if participant and action in (Action.WORK, Action.VIEW, Action.JOIN):
         return run, ""  # the common case costs no Mattermost call
     viewer_user = await ctx.users.get(user_id)
-    viewer = Viewer(user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}))
+    viewer = Viewer(user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}),
+                    is_guest=bool(viewer_user and viewer_user.is_guest))
     facts = RunFacts(run.team_id, run.owner_id, frozenset({user_id} if participant else ()), run.private,
                      run.participants_may_finish, run.channel_id)
     decision = decide(viewer, facts, action)

@@ -57,7 +57,7 @@ async def list_runs(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, 
     if per_page is None or page is None:
         return 400, {"error": "page and per_page must be whole numbers."}
     team_id = query.get("team_id", "")
-    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids)
+    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids, is_guest=request.user.is_guest)
     views, total = await ctx.db.run(runs.visible_views, viewer, [team_id] if team_id else None,
                                     query.get("channel_id", ""), [status] if status else [], per_page,
                                     page * per_page, readonly=True)
@@ -73,7 +73,7 @@ async def get_run(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, An
     run = view.run
     facts = RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
                      run.participants_may_finish, run.channel_id)
-    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids)
+    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids, is_guest=request.user.is_guest)
     if not decide(viewer, facts, Action.VIEW).allowed:
         return not_found  # the same answer as a missing run, so ids do not leak
     return 200, run_json(view)

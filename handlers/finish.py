@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 router = Router("finish")
 
 
-async def finish_request(ctx: Context, run_id: str, user_id: str, channel_id: str) -> Reply:
+async def finish_request(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
     """Finish now, or ask first (a dialog) when checklist items are still open."""
     run = await allowed(ctx, run_id, user_id, Action.FINISH, in_progress=True)
     still_open = await ctx.db.run(items.open_item_count, run_id, readonly=True)
@@ -36,7 +36,7 @@ async def finish_request(ctx: Context, run_id: str, user_id: str, channel_id: st
             "title": "Finish the run?",
             "introduction_text": ctx.render("updates/finish_confirm.md.j2", name=run.name, open=still_open),
             "submit_label": "Finish run",
-            "state": ctx.signer.pack_state(FinishDialog(run_id)),
+            "state": ctx.dialog_state(FinishDialog(run_id), user_id, channel_id, team_id),
             "elements": [],
         })
     follow_up(ctx, finish_run(ctx, run_id, user_id), name=f"finish:{run_id}", user_id=user_id,
@@ -47,7 +47,7 @@ async def finish_request(ctx: Context, run_id: str, user_id: str, channel_id: st
 @router.click(FinishRun)
 async def finish_click(click: Click, ctx: Context) -> Reply:
     assert isinstance(click.ref, FinishRun)
-    return await finish_request(ctx, click.ref.run_id, click.user_id, click.channel_id)
+    return await finish_request(ctx, click.ref.run_id, click.user_id, click.channel_id, click.team_id)
 
 
 @router.dialog(FinishDialog)

@@ -18,7 +18,7 @@ router = Router("retrospective")
 MAX_MESSAGE = 3000  # a dialog textarea holds at most 3000 characters
 
 
-async def retro_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
+async def retro_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
     run = await allowed(ctx, run_id, user_id, Action.WORK)
     _require_retro(ctx, run)
     playbook = ctx.playbooks.get(run.playbook_id)
@@ -29,7 +29,7 @@ async def retro_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
         "introduction_text": ctx.render("retro/dialog_intro.md.j2", name=run.name,
                                         published=run.retrospective_status == "published"),
         "submit_label": "Publish",
-        "state": ctx.signer.pack_state(RetroDialog(run_id)),
+        "state": ctx.dialog_state(RetroDialog(run_id), user_id, channel_id, team_id),
         "elements": [{"display_name": "Retrospective", "name": "text", "type": "textarea",
                       "default": default[:MAX_MESSAGE], "max_length": MAX_MESSAGE}],
     })
@@ -38,7 +38,7 @@ async def retro_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
 @router.click(FillRetro)
 async def retro_click(click: Click, ctx: Context) -> Reply:
     assert isinstance(click.ref, FillRetro)
-    return await retro_dialog(ctx, click.ref.run_id, click.user_id)
+    return await retro_dialog(ctx, click.ref.run_id, click.user_id, click.channel_id, click.team_id)
 
 
 @router.click(CancelRetro)

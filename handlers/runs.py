@@ -341,7 +341,7 @@ def spawn_run(ctx: Context, plan: RunPlan) -> None:
                                          reason=ctx.render("errors/internal.md.j2")))
 
 
-def start_dialog(ctx: Context, team_id: str, channel_id: str) -> dict[str, Any]:
+def start_dialog(ctx: Context, team_id: str, channel_id: str, user_id: str) -> dict[str, Any]:
     """The "Run a playbook" dialog: choose the playbook, name the run, summarise it."""
     choices = team_playbooks(ctx, team_id)
     if not choices:
@@ -352,7 +352,7 @@ def start_dialog(ctx: Context, team_id: str, channel_id: str) -> dict[str, Any]:
         "title": "Run a playbook",
         "introduction_text": ctx.render("run/dialog_intro.md.j2"),
         "submit_label": "Start run",
-        "state": ctx.signer.pack_state(StartRunDialog(team_id, channel_id)),
+        "state": ctx.dialog_state(StartRunDialog(team_id, channel_id), user_id, channel_id, team_id),
         "elements": [
             {"display_name": "Playbook", "name": "playbook", "type": "select", "options": options,
              "default": choices[0].id if len(choices) == 1 else ""},

@@ -29,7 +29,7 @@ MAX_MESSAGE = 3000  # a dialog textarea holds at most 3000 characters
 MIN_REMINDER = timedelta(minutes=1)
 
 
-async def update_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
+async def update_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
     """The status update form, prefilled with the last update (or the playbook's template)."""
     run = await allowed(ctx, run_id, user_id, Action.WORK, in_progress=True)
     last = await ctx.db.run(reminders.last_update, run_id, readonly=True)
@@ -42,7 +42,7 @@ async def update_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
         "title": "Post a status update",
         "introduction_text": ctx.render("updates/dialog_intro.md.j2", name=run.name),
         "submit_label": "Post",
-        "state": ctx.signer.pack_state(UpdateDialog(run_id)),
+        "state": ctx.dialog_state(UpdateDialog(run_id), user_id, channel_id, team_id),
         "elements": [
             {"display_name": "Update", "name": "message", "type": "textarea", "default": default[:MAX_MESSAGE],
              "max_length": MAX_MESSAGE, "placeholder": "What changed, what is next?"},
@@ -57,7 +57,7 @@ async def update_dialog(ctx: Context, run_id: str, user_id: str) -> Reply:
 @router.click(PostUpdate)
 async def update_click(click: Click, ctx: Context) -> Reply:
     assert isinstance(click.ref, PostUpdate)
-    return await update_dialog(ctx, click.ref.run_id, click.user_id)
+    return await update_dialog(ctx, click.ref.run_id, click.user_id, click.channel_id, click.team_id)
 
 
 @router.dialog(UpdateDialog)

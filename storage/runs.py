@@ -200,6 +200,8 @@ def visible_to(viewer: Viewer) -> ColumnElement[bool]:
         return true()
     mine = select(Participant.run_id).where(Participant.user_id == viewer.user_id)
     conditions: list[ColumnElement[bool]] = [col(Run.id).in_(mine), col(Run.owner_id) == viewer.user_id]
+    if viewer.is_guest:
+        return or_(*conditions)  # guests: only the runs they take part in
     if viewer.team_ids:
         conditions.append(and_(col(Run.private) == false(), col(Run.team_id).in_(sorted(viewer.team_ids))))
     if viewer.member_of:
