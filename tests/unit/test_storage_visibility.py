@@ -34,9 +34,10 @@ def test_visible_runs_is_can_view_in_sql(tmp_path: Path) -> None:
                                      channel_id=run.channel_id)
         session.commit()
         checked = 0
-        for user, admin, teams, channels in itertools.product(
-                USERS, (False, True), ((), ("t-1",), TEAMS), ((), ("t-1-c-1",), ("t-2-c-2", "t-1-c-2"))):
-            viewer = Viewer(user, admin, frozenset(teams), member_of=frozenset(channels))
+        for user, admin, teams, channels, guest in itertools.product(
+                USERS, (False, True), ((), ("t-1",), TEAMS), ((), ("t-1-c-1",), ("t-2-c-2", "t-1-c-2")),
+                (False, True)):
+            viewer = Viewer(user, admin, frozenset(teams), member_of=frozenset(channels), is_guest=guest)
             runs, total = visible_runs(session, viewer, limit=1000)
             expected = {rid for rid, f in facts.items() if can_view(viewer, f)}
             assert {r.id for r in runs} == expected, viewer
@@ -45,5 +46,5 @@ def test_visible_runs_is_can_view_in_sql(tmp_path: Path) -> None:
             mine, _ = visible_runs(session, viewer, mine=True, limit=1000)
             assert {r.id for r in mine} == ({*facts} if user != "u-other" else set())
             checked += 1
-    assert checked == len(USERS) * 2 * 3 * 3
+    assert checked == len(USERS) * 2 * 3 * 3 * 2
     engine.dispose()
