@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -45,7 +46,8 @@ from bot.router import Dispatcher, Reply, Router, SlashCommand
 from bot.server import BotServer, CommandTokens
 from bot.tasks import Tasks
 from bot.websocket import WebSocketListener
-from storage.db import Database, make_engine, migrate
+from storage import health as heartbeat
+from storage.db import Database, StorageError, describe, open_database
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,10 @@ async def register_commands(gateway: Gateway, teams: list[MMTeam], url: str, tok
     return status
 
 
+PROBE_S = 3.0  # the health check waits this long for the database and for Mattermost
+MATTERMOST_PROBE_S = 10.0  # and asks Mattermost at most this often (a load balancer may poll every second)
+
+
 class StartupError(Exception):
     """The bot cannot run safely as configured; the text says what to change."""
 
@@ -143,6 +149,8 @@ class BotApp:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self._ws_task: asyncio.Task[Any] | None = None
+        self.process_id = secrets.token_hex(8)  # this process's heartbeat row
+        self._mattermost_ok_at = float("-inf")
 
     @property
     def ctx(self) -> Context:
@@ -172,9 +180,10 @@ class BotApp:
 
         database = self._database
         if database is None:
-            engine = make_engine(s.storage.url)
-            await asyncio.get_running_loop().run_in_executor(None, migrate, engine)
-            database = Database(engine)
+            try:
+                database = await asyncio.get_running_loop().run_in_executor(None, open_database, s.storage.url)
+            except StorageError as failure:
+                raise StartupError(f"cannot open the database {s.storage.url}: {describe(failure)}") from None
         playbooks, errors = load_playbooks(s.playbooks.dir)
         for err in errors:
             log.error("playbook not loaded: %s", err)
@@ -189,7 +198,7 @@ class BotApp:
             playbooks=playbooks, settings=s, bot_user=me, public_url=s.server.public_url.rstrip("/"),
             router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors),
             tasks=self.tasks)
-        server = BotServer(ctx, self.dispatcher, self.tokens, self.health, proofs)
+        server = BotServer(ctx, self.dispatcher, self.tokens, self.health, proofs, self.report)
         self._runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.server.host, s.server.port)
@@ -251,6 +260,31 @@ class BotApp:
                                              self.tokens)
             self.command_status.registered.update(status.registered)
             self.command_status.problems.extend(status.problems)
+
+    async def report(self) -> tuple[dict[str, bool], list[str]]:
+        """The health check: what `health()` knows, plus a write to the database and a call to Mattermost
+        (at most every few seconds); problems say what failed, in words."""
+        checks = self.health()
+        problems = [f"{name}: not ready" for name, good in checks.items() if not good]
+        ctx = self._ctx
+        if ctx is None:
+            return {**checks, "database": False, "mattermost": False}, ["the bot has not started"]
+        try:
+            await asyncio.wait_for(ctx.db.run(heartbeat.beat, self.process_id, ctx.clock.now_ms()), PROBE_S)
+            checks["database"] = True
+        except (StorageError, asyncio.TimeoutError) as err:
+            checks["database"] = False
+            problems.append(f"database: {describe(err) if isinstance(err, StorageError) else 'no answer'}")
+        now = asyncio.get_running_loop().time()
+        if now - self._mattermost_ok_at > MATTERMOST_PROBE_S:
+            try:
+                await asyncio.wait_for(ctx.gateway.me(), PROBE_S)
+                self._mattermost_ok_at = now
+            except (MattermostError, asyncio.TimeoutError) as err:
+                checks["mattermost"] = False
+                problems.append(f"mattermost: {err if isinstance(err, MattermostError) else 'no answer'}")
+        checks.setdefault("mattermost", True)
+        return checks, problems
 
     def health(self) -> dict[str, bool]:
         jobs = self._ctx.jobs.values() if self._ctx is not None else []

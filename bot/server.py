@@ -9,6 +9,7 @@ reply into Mattermost's JSON. Handlers never see aiohttp.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -39,6 +40,7 @@ from bot.router import (
     UpdatePost,
     split_args,
 )
+from storage.db import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,51 @@ class ViewerCache:
         self._cache[token] = (time.monotonic(), user, team_ids)
 
 
+class RefusedTokens:
+    """Tokens Mattermost refused, remembered briefly, and how many refusals each caller address had in the
+    last minute: random tokens must not each cost a Mattermost call (the API answers 429 past the limit)."""
+
+    def __init__(self, ttl_s: float = 60.0, per_address: int = 10) -> None:
+        self.ttl_s = ttl_s
+        self.per_address = per_address
+        self._tokens: dict[str, float] = {}  # sha256 of the token -> when refused
+        self._addresses: dict[str, list[float]] = {}
+        self._warned: dict[str, float] = {}
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def refused(self, token: str) -> bool:
+        at = self._tokens.get(self._key(token))
+        return at is not None and time.monotonic() - at < self.ttl_s
+
+    def over_limit(self, address: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._addresses.get(address, []) if now - t < self.ttl_s]
+        self._addresses[address] = recent
+        return len(recent) >= self.per_address
+
+    def first_over(self, address: str) -> bool:
+        """True once per address and minute: say so in the log once, not once per request."""
+        now = time.monotonic()
+        if now - self._warned.get(address, float("-inf")) < self.ttl_s:
+            return False
+        if len(self._warned) > 10_000:
+            self._warned.clear()
+        self._warned[address] = now
+        return True
+
+    def note(self, token: str, address: str) -> None:
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        if len(self._addresses) > 10_000:
+            self._addresses.clear()
+        now = time.monotonic()
+        self._tokens[self._key(token)] = now
+        self._addresses.setdefault(address, []).append(now)
+
+
 def command_json(reply: Reply) -> dict[str, Any]:
     if isinstance(reply, Ephemeral):
         body: dict[str, Any] = {"response_type": "ephemeral", "text": reply.text}
@@ -134,13 +181,16 @@ def dialog_json(reply: Reply) -> dict[str, Any]:
 
 class BotServer:
     def __init__(self, ctx: Context, dispatcher: Dispatcher, tokens: CommandTokens,
-                 health: Callable[[], dict[str, bool]], proofs: Proofs) -> None:
+                 health: Callable[[], dict[str, bool]], proofs: Proofs,
+                 report: Callable[[], Awaitable[tuple[dict[str, bool], list[str]]]]) -> None:
         self.ctx = ctx
         self.dispatcher = dispatcher
         self.tokens = tokens
         self.health = health
         self.proofs = proofs
+        self.report = report
         self.viewers = ViewerCache()
+        self.refused = RefusedTokens()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -267,9 +317,9 @@ class BotServer:
 
     # -- health and REST API -----------------------------------------------------------------------
     async def healthz(self, request: web.Request) -> web.Response:
-        checks = self.health()
-        return web.json_response({"ok": all(checks.values()), "checks": checks},
-                                 status=200 if all(checks.values()) else 503)
+        checks, problems = await self.report()
+        ok = all(checks.values())
+        return web.json_response({"ok": ok, "checks": checks, "problems": problems}, status=200 if ok else 503)
 
     def _api(self, handler: HttpHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def route(request: web.Request) -> web.Response:
@@ -278,18 +328,32 @@ class BotServer:
                 return web.json_response({"error": "Send your Mattermost token as `Authorization: Bearer <token>`."},
                                          status=401)
             token = header[7:].strip()
+            address = request.remote or ""
             who = self.viewers.get(token)
             if who is None:
+                if self.refused.refused(token):
+                    return web.json_response({"error": "Mattermost does not accept this token."}, status=401)
+                if self.refused.over_limit(address):
+                    if self.refused.first_over(address):
+                        log.warning("API: too many refused tokens, answering 429 for a minute remote=%s", address)
+                    return web.json_response({"error": "Too many requests with tokens Mattermost refused; wait a "
+                                                       "minute."}, status=429, headers={"Retry-After": "60"})
                 try:
                     user, team_ids = await self.ctx.gateway.whoami(token)
                 except MattermostError as err:
                     if err.status == 401:
+                        self.refused.note(token, address)
                         return web.json_response({"error": "Mattermost does not accept this token."}, status=401)
                     return web.json_response({"error": f"Mattermost did not answer ({err.status})."}, status=502)
                 who = (user, frozenset(team_ids))
                 self.viewers.put(token, *who)
-            status, body = await handler(HttpRequest(who[0], who[1], dict(request.query),
-                                                     dict(request.match_info)), self.ctx)
+            try:
+                status, body = await handler(HttpRequest(who[0], who[1], dict(request.query),
+                                                         dict(request.match_info)), self.ctx)
+            except StorageError:
+                log.exception("API: the database failed path=%s", request.path)
+                return web.json_response({"error": "The bot's database is not answering just now; try again "
+                                                   "shortly."}, status=503, headers={"Retry-After": "5"})
             return web.json_response(body, status=status)
 
         return route

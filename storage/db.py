@@ -33,7 +33,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, Engine, create_engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_URL = "sqlite:///data/playbooks.db"
+# What a failing database raises through Database.run (and opening one); callers above storage/ catch
+# this name, never SQLAlchemy's.
+StorageError = SQLAlchemyError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Any fixed 64-bit key will do; every bot process sharing one PostgreSQL database uses the same one.
@@ -218,6 +221,23 @@ def migrate(target: Engine | str | URL | None = None, revision: str = "head") ->
 def default_backoff(attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...): 10 ms doubling to 0.5 s, jittered."""
     return min(0.5, 0.01 * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def describe(exc: BaseException) -> str:
+    """A database error in a line, without SQLAlchemy's statement dump and links."""
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0][:300]
+
+
+def open_database(url: str | URL | None) -> Database:
+    """Open and migrate the database at `url`; StorageError (with a plain reason) when that fails, e.g. a
+    folder the bot may not write, a full disk, or a server that refuses the connection."""
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except OSError as err:
+        raise SQLAlchemyError(f"cannot create the database's folder: {err}") from err
+    return Database(engine)
 
 
 class Database:

@@ -174,3 +174,12 @@ class UsedProof(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     kind: str = Field(max_length=16)  # "trigger" or "dialog"
     at: int = Field(sa_type=BigInteger, index=True)  # when the proof was made (ms): the clean-up key
+
+
+class Heartbeat(SQLModel, table=True):
+    """Each bot process writes its row when asked for its health: a database that cannot be written shows."""
+
+    __tablename__ = "bot_heartbeats"
+
+    process_id: str = Field(primary_key=True, max_length=64)
+    at: int = Field(sa_type=BigInteger)
