@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own figures.
 
-    .venv/bin/python bench/run.py [--quick] [--only run_start,commands,reminders]
+    .venv/bin/python bench/run.py [--quick] [--only run_start,commands,reminders,proofs]
 
 Each benchmark starts the sandbox in its own process and the bot in this machine's Python; figures
 are medians and ratios from one run, to compare against the aims in bench/README.md. The machine is
@@ -22,6 +22,7 @@ BENCHES = {
     "run_start": (["bench/run_start.py"], ["--runs", "5", "--rounds", "6"]),
     "commands": (["bench/commands.py"], ["--quick"]),
     "reminders": (["bench/reminders.py"], ["--runs", "1000", "--spread", "10"]),
+    "proofs": (["bench/proofs.py"], ["--n", "300"]),
 }
 
 
