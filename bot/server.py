@@ -257,8 +257,11 @@ class BotServer:
 
 
 async def _form_body(request: web.Request) -> dict[str, str]:
-    """A slash command's form fields as text; a body that is not UTF-8, or a field that is a file,
-    is answered 400 here (Mattermost sends neither)."""
+    """A slash command's form fields as text. Mattermost sends them URL-encoded: a multipart body (files,
+    a parser of its own) is answered 415, a body that is not UTF-8 or a field that is not text 400."""
+    if request.content_type == "multipart/form-data":
+        raise _bad_request("Send the form URL-encoded, as Mattermost does.", command=True,
+                           status=web.HTTPUnsupportedMediaType)
     try:
         form = await request.post()
     except (ValueError, UnicodeDecodeError):
@@ -322,10 +325,12 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _bad_request(text: str, command: bool = False) -> web.HTTPBadRequest:
-    """400 with a JSON body: for a slash command in the ephemeral shape Mattermost shows, else `error`."""
+def _bad_request(text: str, command: bool = False,
+                 status: type[web.HTTPClientError] = web.HTTPBadRequest) -> web.HTTPClientError:
+    """A 4xx (400 unless told) with a JSON body: for a slash command in the ephemeral shape Mattermost
+    shows, else `error`."""
     body = {"response_type": "ephemeral", "text": text} if command else {"error": text}
-    return web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
+    return status(text=json.dumps(body), content_type="application/json")
 
 
 __all__ = ["BotServer", "CommandTokens", "NoReply"]
