@@ -46,6 +46,18 @@ log = logging.getLogger(__name__)
 
 # Mattermost reads at most 1 MiB of an integration's answer; bodies we accept are bounded likewise.
 MAX_BODY = 1024 * 1024
+# What Mattermost sends to buttons and dialogs is at most three levels deep (the body, `context` or
+# `submission`, the signed reference's field list); anything far deeper was not sent by Mattermost.
+MAX_DEPTH = 16
+# Our dialog `state` is a signed reference of a few hundred characters.
+MAX_STATE = 4096
+# The fields of Mattermost's PostActionIntegrationRequest and SubmitDialogRequest and their JSON types.
+# Another type is refused with 400 rather than turned into text ("['a']"); null counts as absent.
+_BODY_TYPES: dict[str, type] = {
+    **dict.fromkeys(("user_id", "user_name", "channel_id", "channel_name", "team_id", "team_name", "post_id",
+                     "trigger_id", "type", "data_source", "url", "callback_id", "state"), str),
+    "context": dict, "submission": dict, "cancelled": bool,
+}
 
 
 class CommandTokens:
@@ -204,7 +216,7 @@ class BotServer:
 
     # -- Mattermost -> bot -------------------------------------------------------------------------
     async def slash_command(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        form = await _form_body(request)
         header = request.headers.get("Authorization", "")
         token = header[6:].strip() if header.lower().startswith("token ") else str(form.get("token", ""))
         team_id, user_id = str(form.get("team_id", "")), str(form.get("user_id", ""))
@@ -359,12 +371,81 @@ class BotServer:
         return route
 
 
+async def _form_body(request: web.Request) -> dict[str, str]:
+    """A slash command's form fields as text. Mattermost sends them URL-encoded: a multipart body (files,
+    a parser of its own) is answered 415, a body that is not UTF-8 or a field that is not text 400."""
+    if request.content_type == "multipart/form-data":
+        raise _bad_request("Send the form URL-encoded, as Mattermost does.", command=True,
+                           status=web.HTTPUnsupportedMediaType)
+    try:
+        form = await request.post()
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_request("The request body is not a UTF-8 form.", command=True) from None
+    fields: dict[str, str] = {}
+    for key, value in form.items():
+        if not isinstance(value, str):
+            raise _bad_request(f"The form field {key[:40]!r} must be text.", command=True)
+        fields.setdefault(key, value)
+    return fields
+
+
 async def _json_body(request: web.Request) -> dict[str, Any] | None:
+    """A button's or a dialog's JSON body; None when it is not a JSON object. A body nested too deeply,
+    or whose fields have the wrong JSON type, is answered 400 here, naming the problem."""
     try:
         body = await request.json(loads=json.loads)
+    except RecursionError:
+        raise _bad_request("The request body is nested too deeply.") from None
     except (ValueError, UnicodeDecodeError):
         return None
-    return body if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    if _depth(body) > MAX_DEPTH:
+        raise _bad_request("The request body is nested too deeply.")
+    body = {key: value for key, value in body.items() if value is not None}
+    for key, kind in _BODY_TYPES.items():
+        if key in body and type(body[key]) is not kind:  # not isinstance: True is not a str, 1 not a bool
+            raise _bad_request(f"`{key}` must be a JSON {_JSON_NAMES[kind]}.")
+    selected = body.get("context", {}).get("selected_option")
+    if selected is not None and not isinstance(selected, str):
+        raise _bad_request("`context.selected_option` must be a JSON string.")
+    state = body.get("state")
+    if state is not None:
+        if len(state) > MAX_STATE:
+            raise _bad_request("`state` is too long.")
+        try:  # the signer parses it again; only a parse that cannot finish is refused here
+            json.loads(state)
+        except RecursionError:
+            raise _bad_request("`state` is nested too deeply.") from None
+        except ValueError:
+            pass
+    return body
+
+
+_JSON_NAMES = {str: "string", dict: "object", bool: "boolean"}
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value` nests lists and objects (without recursion, stopping past MAX_DEPTH)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _bad_request(text: str, command: bool = False,
+                 status: type[web.HTTPClientError] = web.HTTPBadRequest) -> web.HTTPClientError:
+    """A 4xx (400 unless told) with a JSON body: for a slash command in the ephemeral shape Mattermost
+    shows, else `error`."""
+    body = {"response_type": "ephemeral", "text": text} if command else {"error": text}
+    return status(text=json.dumps(body), content_type="application/json")
 
 
 __all__ = ["BotServer", "CommandTokens", "NoReply"]

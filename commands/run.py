@@ -16,7 +16,10 @@ def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[Pl
     the playbook titled "Incident response" and names the run "db down".
     """
     choices = team_playbooks(ctx, team_id)
-    for n in range(len(args), 0, -1):
+    # No title has more words than this: trying longer prefixes was quadratic in what was typed (a
+    # 300,000-word command held the event loop for minutes).
+    longest = max((len(p.title.split()) for p in choices), default=1)
+    for n in range(min(len(args), max(longest, 1)), 0, -1):
         words = " ".join(args[:n]).lower()
         exact = [p for p in choices if p.id.lower() == words or p.title.lower() == words]
         if len(exact) == 1:

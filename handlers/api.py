@@ -1,6 +1,7 @@
 """The bot's REST API (`/api/v0/runs`), showing each caller only what they may see."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.clock import iso
@@ -39,9 +40,15 @@ def run_json(view: RunView) -> dict[str, Any]:
     }
 
 
+# ASCII digits only: str.isdigit() also accepts "²" and "¹", which int() refuses. At most 9 of them, so
+# int() never meets a number too long to convert (it refuses strings past 4300 digits); bigger pages are
+# clamped to the limits anyway.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
 def _page(query: dict[str, str], key: str, default: int, most: int) -> int | None:
     raw = query.get(key, str(default))
-    if not raw.isdigit():
+    if not _WHOLE_NUMBER.fullmatch(raw):
         return None
     return min(int(raw), most)
 
@@ -55,7 +62,7 @@ async def list_runs(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, 
     per_page = _page(query, "per_page", 100, 1000)
     page = _page(query, "page", 0, 1_000_000)
     if per_page is None or page is None:
-        return 400, {"error": "page and per_page must be whole numbers."}
+        return 400, {"error": "page and per_page must be whole numbers (digits 0-9, at most 9 of them)."}
     team_id = query.get("team_id", "")
     viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids, is_guest=request.user.is_guest)
     views, total = await ctx.db.run(runs.visible_views, viewer, [team_id] if team_id else None,

@@ -10,12 +10,15 @@ from bot.notify import follow_up
 from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
 from handlers.access import allowed
 from handlers.announce import announce
+from handlers.fields import DIALOG_TEXTAREA_MAX, Fields
 from storage import people, reminders, runs
 from storage.models import Run
 
 router = Router("retrospective")
 
-MAX_MESSAGE = 3000  # a dialog textarea holds at most 3000 characters
+# What the form's textarea holds; published with the run name and a few words, far below a post's
+# 16383 runes.
+MAX_MESSAGE = DIALOG_TEXTAREA_MAX
 
 
 async def retro_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
@@ -58,11 +61,12 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         _require_retro(ctx, run)
     except UserError as err:
         return DialogErrors(error=str(err))
-    text = str((sub.submission or {}).get("text") or "").strip()
-    if not text:
-        return DialogErrors(errors={"text": ctx.render("retro/error_empty.md.j2")})
-    if len(text) > MAX_MESSAGE:
-        return DialogErrors(errors={"text": ctx.render("updates/error_too_long.md.j2", limit=MAX_MESSAGE)})
+    fields = Fields(ctx, sub)
+    text = fields.text("text", MAX_MESSAGE)
+    if not text and not fields.errors:
+        fields.error("text", ctx.render("retro/error_empty.md.j2"))
+    if fields.errors:
+        return DialogErrors(errors=fields.errors)
     stored = await ctx.db.run(runs.set_retrospective, run_id, sub.user_id, ctx.clock.now_ms(), "published", text)
     assert stored is not None
 

@@ -23,7 +23,8 @@ from bot.domain import naming
 from bot.models import MattermostError, MMChannel, MMUser
 from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
-from bot.router import DialogErrors, DialogSubmission, NoReply, Reply, Router, UserError
+from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
+from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
 from handlers.views import render_checklist, render_overview
 from storage import runs
 from storage.ids import new_id
@@ -33,7 +34,14 @@ log = logging.getLogger(__name__)
 
 router = Router("run-start")
 
-MAX_RUN_NAME = 1024  # runes, as the plugin's dialog
+MAX_RUN_NAME = 1024  # runes, as the plugin's dialog (our dialog's text element holds DIALOG_TEXT_MAX)
+# The summary is the "Run a playbook" textarea: what Mattermost lets a textarea hold. It must fit, with
+# everything else, in the overview post (run/overview.md.j2) and the broadcast (run/broadcast_started):
+# name <= 1024 and playbook title <= 1024 (bot/playbooks TITLE_MAX) at most double when Markdown is
+# escaped, the summary at most doubles (broadcast: escaped) or grows by 1/4 (overview: @all defused),
+# plus under 400 characters of our wording: 2*1024 + 2*1024 + 2*3000 + 400 = 10496 < 16383 runes
+# (PostMessageMaxRunesV2). tests/handlers/test_dialog_fields.py renders the worst case.
+MAX_SUMMARY = DIALOG_TEXTAREA_MAX
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
 NOT_IN_TEAM = "app.team.get_member.missing.app_error"
 
@@ -66,16 +74,22 @@ def team_playbooks(ctx: Context, team_id: str) -> list[Playbook]:
 
 def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creator_id: str, team_id: str,
                 origin_channel_id: str, response_url: str = "") -> RunPlan:
+    """Check what can be checked before Mattermost is called; a refusal is a FieldError naming the
+    dialog's field (`playbook`, `name`, `summary`), shown as text to a slash command."""
     if playbook not in team_playbooks(ctx, team_id):
         team = ctx.teams.get(team_id)
-        raise UserError(ctx.render("commands/playbook_other_team.md.j2", playbook=playbook.title,
-                                   team=playbook.team, here=team.name if team else team_id))
+        raise FieldError("playbook", ctx.render("commands/playbook_other_team.md.j2", playbook=playbook.title,
+                                                team=playbook.team, here=team.name if team else team_id))
     name = name.strip()
     if len(name) > MAX_RUN_NAME:
-        raise UserError(ctx.render("commands/name_too_long.md.j2", length=len(name), limit=MAX_RUN_NAME))
+        raise FieldError("name", ctx.render("commands/name_too_long.md.j2", length=len(name), limit=MAX_RUN_NAME))
+    summary = summary.strip()
+    if len(summary) > MAX_SUMMARY:
+        raise FieldError("summary", ctx.render("run/summary_too_long.md.j2", length=len(summary),
+                                               limit=MAX_SUMMARY))
     # Control and format characters go, as Mattermost strips them from display names.
     name = naming.clean_display_name(name, limit=MAX_RUN_NAME) or playbook.title
-    return RunPlan(playbook, name, summary.strip(), creator_id, team_id, origin_channel_id, response_url)
+    return RunPlan(playbook, name, summary, creator_id, team_id, origin_channel_id, response_url)
 
 
 async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
@@ -346,7 +360,7 @@ def start_dialog(ctx: Context, team_id: str, channel_id: str, user_id: str) -> d
     choices = team_playbooks(ctx, team_id)
     if not choices:
         raise UserError(ctx.render("commands/unknown_playbook.md.j2", query="", choices=[]))
-    options = [{"text": p.title[:150], "value": p.id} for p in choices]
+    options = [{"text": p.title[:DIALOG_TEXT_MAX], "value": p.id} for p in choices]
     return {
         "callback_id": "start_run",
         "title": "Run a playbook",
@@ -356,11 +370,11 @@ def start_dialog(ctx: Context, team_id: str, channel_id: str, user_id: str) -> d
         "elements": [
             {"display_name": "Playbook", "name": "playbook", "type": "select", "options": options,
              "default": choices[0].id if len(choices) == 1 else ""},
-            {"display_name": "Run name", "name": "name", "type": "text", "max_length": 150,
-             "optional": True, "default": choices[0].title[:150] if len(choices) == 1 else "",
+            {"display_name": "Run name", "name": "name", "type": "text", "max_length": DIALOG_TEXT_MAX,
+             "optional": True, "default": choices[0].title[:DIALOG_TEXT_MAX] if len(choices) == 1 else "",
              "help_text": "Left empty, the playbook's title is used."},
             {"display_name": "Summary", "name": "summary", "type": "textarea", "optional": True,
-             "max_length": 3000, "placeholder": "What is going on? Shown on the run's overview."},
+             "max_length": MAX_SUMMARY, "placeholder": "What is going on? Shown on the run's overview."},
         ],
     }
 
@@ -371,15 +385,16 @@ async def run_dialog_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         return NoReply()
     ref = sub.ref
     assert isinstance(ref, StartRunDialog)
-    values = sub.submission or {}
-    wanted = str(values.get("playbook") or "")
+    fields = Fields(ctx, sub)
+    wanted = fields.choice("playbook")
+    name = fields.text("name", None)  # prepare_run bounds the name and the summary, as for the command
+    summary = fields.text("summary", None)
     playbook = next((p for p in team_playbooks(ctx, ref.team_id) if p.id == wanted), None)
     if playbook is None:
-        return DialogErrors(errors={"playbook": "Choose one of the playbooks in the list."})
-    try:
-        plan = prepare_run(ctx, playbook, str(values.get("name") or ""), str(values.get("summary") or ""),
-                           sub.user_id, ref.team_id, ref.channel_id)
-    except UserError as err:
-        return DialogErrors(errors={"name": str(err)})
+        fields.error("playbook", ctx.render("run/error_playbook.md.j2"))
+    if fields.errors or playbook is None:
+        return DialogErrors(errors=fields.errors)
+    # A FieldError (name or summary too long) is shown under its field by the dispatcher.
+    plan = prepare_run(ctx, playbook, name, summary, sub.user_id, ref.team_id, ref.channel_id)
     spawn_run(ctx, plan)
     return NoReply()

@@ -17,6 +17,7 @@ from bot.notify import follow_up
 from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
 from handlers.access import allowed, authorize
 from handlers.announce import announce, permalink
+from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
 from handlers.finish import finish_run
 from handlers.views import refresh_overview, schedule_overview_refresh
 from storage import people, reminders, timeline
@@ -25,8 +26,12 @@ log = logging.getLogger(__name__)
 
 router = Router("status-updates")
 
-MAX_MESSAGE = 3000  # a dialog textarea holds at most 3000 characters
+# What the form's textarea holds. The posted update is this message (at most 1.25 times as long once
+# @all/@channel are defused) plus the run name and a few words: far below a post's 16383 runes.
+MAX_MESSAGE = DIALOG_TEXTAREA_MAX
 MIN_REMINDER = timedelta(minutes=1)
+MAX_REMINDER = 40  # characters of "Next reminder in": "2h", "1d 12h", "off"
+assert MAX_REMINDER <= DIALOG_TEXT_MAX
 
 
 async def update_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
@@ -47,7 +52,7 @@ async def update_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str
             {"display_name": "Update", "name": "message", "type": "textarea", "default": default[:MAX_MESSAGE],
              "max_length": MAX_MESSAGE, "placeholder": "What changed, what is next?"},
             {"display_name": "Next reminder in", "name": "reminder", "type": "text", "default": interval,
-             "max_length": 40, "help_text": "A duration such as 30m, 2h or 1d; off for no reminder."},
+             "max_length": MAX_REMINDER, "help_text": "A duration such as 30m, 2h or 1d; off for no reminder."},
             {"display_name": "Finish the run", "name": "finish", "type": "bool", "optional": True,
              "default": "false", "placeholder": "Also mark the run as finished"},
         ],
@@ -70,25 +75,24 @@ async def update_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         run = await allowed(ctx, run_id, sub.user_id, Action.WORK, in_progress=True)
     except UserError as err:
         return DialogErrors(error=str(err))
-    values = sub.submission or {}
-    errors: dict[str, str] = {}
-    message = str(values.get("message") or "").strip()
-    if not message:
-        errors["message"] = ctx.render("updates/error_empty.md.j2")
-    elif len(message) > MAX_MESSAGE:
-        errors["message"] = ctx.render("updates/error_too_long.md.j2", limit=MAX_MESSAGE)
-    try:
-        interval = parse_duration_or_off(str(values.get("reminder") or ""), minimum=MIN_REMINDER)
-    except DurationError as err:
-        errors["reminder"] = ctx.render("updates/error_interval.md.j2", reason=str(err))
-        interval = None
-    finish = _truthy(values.get("finish"))
+    fields = Fields(ctx, sub)
+    message = fields.text("message", MAX_MESSAGE)
+    if not message and "message" not in fields.errors:
+        fields.error("message", ctx.render("updates/error_empty.md.j2"))
+    interval = None
+    reminder = fields.text("reminder", MAX_REMINDER)
+    if "reminder" not in fields.errors:
+        try:
+            interval = parse_duration_or_off(reminder, minimum=MIN_REMINDER)
+        except DurationError as err:
+            fields.error("reminder", ctx.render("updates/error_interval.md.j2", reason=str(err)))
+    finish = fields.flag("finish")
     if finish:
         _, refusal = await authorize(ctx, run_id, sub.user_id, Action.FINISH)
         if refusal:
-            errors["finish"] = refusal
-    if errors:
-        return DialogErrors(errors=errors)
+            fields.error("finish", refusal)
+    if fields.errors:
+        return DialogErrors(errors=fields.errors)
     interval_s = int(interval.total_seconds()) if interval else 0
     now = ctx.clock.now_ms()
     row = await ctx.db.run(reminders.record_update, run_id, sub.user_id, message, now, interval_s)
@@ -144,7 +148,3 @@ async def snooze_click(click: Click, ctx: Context) -> Reply:
     schedule_overview_refresh(ctx, run.id)
     return Ephemeral(ctx.render("reminders/snoozed.md.j2", name=run.name, due_at=due,
                                 after=format_duration(timedelta(seconds=seconds))))
-
-
-def _truthy(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
