@@ -122,18 +122,28 @@ async def test_every_malformed_body_is_a_4xx_and_changes_nothing(world: World) -
         status, _answer = await _post(world, "/mattermost/command", body, content_type)
         assert status in (400, 401, 413, 415), (what, status)
 
+    # Mattermost always names the team, the user and a trigger id it signed; without them, nothing is proven.
+    for what, body, content_type in [("no fields", b"", FORM),
+                                     ("json instead of a form", json.dumps({"text": "run incident x"}).encode(), JSON)]:
+        status, answer = await _post(world, "/mattermost/command", body, content_type,
+                                     {"Authorization": f"Token {token}"})
+        assert status == 401, (what, status, str(answer)[:200])
+
     # What a Mattermost could send but that says nothing useful: 200 with an ephemeral explanation.
     alice = world["alice"].id
+
+    def proven() -> str:  # fresh for each request: a trigger id counts once
+        trigger = quote(world.sb.hub.triggers.make(alice), safe="")
+        return f"&user_id={alice}&team_id={world.team_id}&channel_id={world.town_square}&trigger_id={trigger}"
+
     readable = [
-        ("no fields", b"", FORM),
-        ("json instead of a form", json.dumps({"text": "run incident x"}).encode(), JSON),
-        ("percent-encoded bad utf-8", b"text=run%20incident%20%ff%fe&user_id=" + alice.encode(), FORM),
-        ("huge run name", f"text=run incident {HUGE}&user_id={alice}&team_id={world.team_id}"
-                          f"&channel_id={world.town_square}".encode(), FORM),
-        ("huge subcommand", f"text={HUGE}&user_id={alice}".encode(), FORM),
+        ("percent-encoded bad utf-8", lambda: b"text=info%20%ff%fe" + proven().encode(), FORM),
+        ("huge run name", lambda: f"text=run incident {HUGE}{proven()}".encode(), FORM),
+        ("huge subcommand", lambda: f"text={HUGE}{proven()}".encode(), FORM),
+        ("empty text", lambda: f"text={proven()}".encode(), FORM),
     ]
-    for what, body, content_type in readable:
-        status, answer = await _post(world, "/mattermost/command", body, content_type,
+    for what, make_body, content_type in readable:
+        status, answer = await _post(world, "/mattermost/command", make_body(), content_type,
                                      {"Authorization": f"Token {token}"})
         assert status == 200, (what, status, str(answer)[:200])
         assert answer.get("response_type") == "ephemeral" and answer.get("text"), (what, answer)
