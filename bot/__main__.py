@@ -132,6 +132,17 @@ async def _check(settings: Settings) -> int:
         return 1
     line(True, f"Mattermost {settings.mattermost.url}: signed in as @{me.username}"
          + (" (bot account)" if me.is_bot else " (not a bot account: a bot account is recommended)"))
+    try:
+        from bot.proof import KEY_FIELD, load_key
+
+        load_key((await gateway.client_config()).get(KEY_FIELD, ""))
+        line(True, "request proof: Mattermost publishes its signing key; every command and click is verified")
+    except (MattermostError, ValueError) as err:
+        line(False, f"request proof: cannot read Mattermost's signing key ({err}); the bot will not start")
+    unbound = [t for t in settings.mattermost.command_tokens if ":" not in t]
+    if unbound:
+        print(f"[note] {len(unbound)} command token(s) without a team: write each as \"team-name:token\" so it "
+              "counts only in its team")
     roles = set(me.roles.split())
     admin = "system_admin" in roles
     teams = await gateway.my_teams()

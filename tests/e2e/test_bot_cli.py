@@ -65,6 +65,7 @@ async def test_check_reports_what_is_granted_and_what_is_missing(tmp_path: Path)
         assert code == 0, out + err
         assert "[ok] playbooks: 1 loaded" in out and "[ok] team eng: may register /playbook" in out
         assert "edit_other_users" in out and "FAIL" not in out
+        assert "[ok] request proof: Mattermost publishes its signing key" in out
 
         code, out, err = await run_cli("check", "--config", "/nonexistent.toml",
                                        env={**env, "BOT_MATTERMOST_TOKEN": plain_token})
@@ -80,3 +81,9 @@ async def test_check_reports_what_is_granted_and_what_is_missing(tmp_path: Path)
         code, out, err = await run_cli("check", "--config", "/nonexistent.toml",
                                        env={**env, "BOT_MATTERMOST_TOKEN": "wrongtoken"})
         assert code == 1 and "401" in out
+
+        (pb_dir / "broken.toml").unlink()
+        code, out, err = await run_cli("check", "--config", "/nonexistent.toml",
+                                       env={**env, "BOT_MATTERMOST_TOKEN": admin_token,
+                                            "BOT_MATTERMOST_COMMAND_TOKENS": "abc123,eng:def456"})
+        assert code == 0 and '1 command token(s) without a team: write each as "team-name:token"' in out
