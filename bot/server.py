@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import posts
-from bot.actions import ForgedAction
+from bot.actions import MAX_STATE, ForgedAction
 from bot.context import Context
 from bot.models import MattermostError, MMUser
 from bot.notify import follow_up
@@ -49,8 +49,6 @@ MAX_BODY = 1024 * 1024
 # What Mattermost sends to buttons and dialogs is at most three levels deep (the body, `context` or
 # `submission`, the signed reference's field list); anything far deeper was not sent by Mattermost.
 MAX_DEPTH = 16
-# Our dialog `state` is a signed reference of a few hundred characters.
-MAX_STATE = 4096
 # The fields of Mattermost's PostActionIntegrationRequest and SubmitDialogRequest and their JSON types.
 # Another type is refused with 400 rather than turned into text ("['a']"); null counts as absent.
 _BODY_TYPES: dict[str, type] = {
@@ -233,9 +231,11 @@ class BotServer:
                         request.remote)
             return web.json_response({"response_type": "ephemeral", "text": self.ctx.render("errors/unproven.md.j2")},
                                      status=401)
+        # The user is proven; the name the request gives is not: take Mattermost's (cached briefly).
+        user = await self.ctx.users.get(user_id)
         text = str(form.get("text", ""))
         cmd = SlashCommand(
-            user_id=str(form.get("user_id", "")), user_name=str(form.get("user_name", "")),
+            user_id=user_id, user_name=user.username if user is not None else "",
             channel_id=str(form.get("channel_id", "")), channel_name=str(form.get("channel_name", "")),
             team_id=str(form.get("team_id", "")), team_domain=str(form.get("team_domain", "")),
             command=str(form.get("command", "")), text=text, trigger_id=str(form.get("trigger_id", "")),

@@ -4,7 +4,7 @@ what to type instead.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.context import Context
@@ -65,6 +65,15 @@ async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, parti
         return decide(Viewer(cmd.user_id), RunFacts(run.team_id, run.owner_id, frozenset({cmd.user_id}),
                                                     run.private), action)
     viewer = await command_viewer(ctx, cmd)
+    if run.private and cmd.channel_id == run.channel_id and not viewer.is_admin:
+        # Seeing a private run for being in its channel rests on the request's channel, which only the
+        # command's token vouches for: ask Mattermost before letting it count (a rare path).
+        try:
+            members = await ctx.gateway.get_channel_member_ids(run.channel_id)
+        except MattermostError:
+            members = []
+        if cmd.user_id not in members:
+            viewer = replace(viewer, member_of=frozenset())
     facts = RunFacts(run.team_id, run.owner_id, frozenset({cmd.user_id}) if participant else frozenset(),
                      run.private, run.participants_may_finish, run.channel_id)
     return decide(viewer, facts, action)

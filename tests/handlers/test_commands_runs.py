@@ -161,3 +161,18 @@ async def test_restore_is_its_own_permission_the_owners(env: Env) -> None:
     assert isinstance(reply, NoReply)  # the channel hears it (below); the owner gets no private answer
     assert (await env.view(view.run.id)).run.status == "in_progress"
     assert any("@alice reopened" in p.message for p in env.gw.posts_in(channel))
+
+
+async def test_a_command_claiming_a_private_run_channel_is_checked_with_mattermost(env: Env) -> None:
+    """Only the command token vouches for the request's channel; a private run seen "because you are in
+    its channel" is confirmed with Mattermost first, so a forged channel id shows nothing."""
+    view = await env.start()  # the incident playbook's channel is private; dave is not in it
+    channel = view.run.channel_id
+    assert env.users["dave"].id not in env.gw.world.members[channel]
+    for text in ("/playbook info", "/playbook timeline", "/playbook follow"):
+        answer = await env.type("dave", text, channel)
+        assert "can't see this run" in answer and "Database down" not in answer, (text, answer)
+    assert env.users["dave"].id not in (await env.view(view.run.id)).follower_ids
+    # Once really in the channel (added by hand, not a participant), dave may read it.
+    await env.gw.add_channel_member(channel, env.users["dave"].id)
+    assert "### Database down" in await env.type("dave", "/playbook info", channel)
