@@ -1,11 +1,13 @@
 """`python -m sandbox`: run the Mattermost stand-in until Ctrl-C or SIGTERM.
 
     python -m sandbox [--host 127.0.0.1] [--port 8065] [--admin-token TOKEN] [--site-url URL] [--demo]
+                      [--config FILE.json]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from urllib.parse import urlparse
@@ -43,6 +45,26 @@ def _token(value: str) -> str:
     return value
 
 
+def _config_file(value: str) -> dict:
+    """A config.json-shaped file: {"TeamSettings": {"MaxChannelsPerTeam": 5}, ...} (sandbox/config.py)."""
+    from sandbox.config import parse
+
+    try:
+        with open(value, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot read {value}: {err.strerror or err}") from None
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{value} is not JSON: {err}") from None
+    try:
+        parse(data, strict=True)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{value}: {err}") from None
+    except Exception:  # AppError: not an object
+        raise argparse.ArgumentTypeError(f"{value}: expected a JSON object of settings sections") from None
+    return data
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = _Parser(prog="python -m sandbox", description="A local stand-in for a Mattermost server.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -53,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-internal", default="", metavar="HOSTS",
                         help="ServiceSettings.AllowedUntrustedInternalConnections: private hosts/IPs/CIDRs "
                              "integrations may be called on, e.g. 127.0.0.1 (default: none, as a real server)")
+    parser.add_argument("--config", type=_config_file, default=None, metavar="FILE.json",
+                        help="admin settings in config.json form, e.g. "
+                             '{"ServiceSettings": {"PostEditTimeLimit": 300}}; wins over --site-url')
     parser.add_argument("--demo", action="store_true",
                         help="add team `demo`, users alice/bob/carol (password demo) and a bot account")
     return parser.parse_args(argv)
@@ -62,7 +87,7 @@ async def serve(args: argparse.Namespace) -> None:
     from sandbox.seed import add_demo
 
     sandbox = Sandbox(host=args.host, port=args.port, admin_token=args.admin_token, site_url=args.site_url or "",
-                      allow_internal=args.allow_internal)
+                      allow_internal=args.allow_internal, config=args.config)
     demo = add_demo(sandbox.state) if args.demo else None
     try:
         await sandbox.start()

@@ -237,6 +237,14 @@ def create_channel(state: State, hub, *, team: Team, creator: User, name: str, d
                        "Must use createDirectChannel API service for direct message channel creation.")
     if type not in ("O", "P"):
         raise AppError("model.channel.is_valid.type.app_error", 400, "Invalid type.")
+    # app/channel.go CreateChannelWithUser: GetNumberOfChannelsOnTeam + 1 > TeamSettings.MaxChannelsPerTeam
+    # -> 400, before the channel is validated or saved. The count is the store's GetTeamChannels
+    # (`SELECT * FROM Channels WHERE TeamId = ? AND Type != 'D'`): archived channels count too.
+    limit = int(state.config.get("MaxChannelsPerTeam", 2000))
+    count = sum(1 for c in state.channels.values() if c.team_id == team.id and c.type != "D")
+    if count + 1 > limit:
+        raise AppError("api.channel.create_channel.max_channel_limit.app_error", 400,
+                       f"Unable to create more than {limit} channels for current team.")
     name = _strip_controls(name)
     display_name = _strip_controls(display_name).strip()
     validate_channel_fields(state, team_id=team.id, name=name, display_name=display_name,

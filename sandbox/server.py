@@ -145,9 +145,14 @@ class Sandbox:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, admin_token: str | None = None,
                  site_url: str = "", demo: bool = False, validate: bool = False,
-                 allow_internal: str = "", signing_key: Any = None) -> None:
+                 allow_internal: str = "", signing_key: Any = None,
+                 config: dict[str, Any] | None = None) -> None:
         """signing_key: the P-256 private key (cryptography ec.EllipticCurvePrivateKey) that signs trigger
-        ids, for tests that need a known one; a fresh key per sandbox by default."""
+        ids, for tests that need a known one; a fresh key per sandbox by default.
+
+        config: nested admin settings as in config.json, e.g. {"TeamSettings": {"MaxChannelsPerTeam": 5}}
+        (the fields of sandbox/config.py FIELDS; an unknown one is a ValueError). Applied after
+        site_url and allow_internal, so it wins over them."""
         from sandbox.seed import bootstrap
 
         self.host = host
@@ -157,6 +162,10 @@ class Sandbox:
         # separated) on private networks that integrations may be called on. Empty by default, as on a
         # real server: a bot on 127.0.0.1 must be listed, exactly as an operator would list it.
         self.state.config["AllowedUntrustedInternalConnections"] = allow_internal
+        if config:
+            from sandbox.config import apply, parse
+
+            apply(self.state, parse(config, strict=True))
         self.admin_token = bootstrap(self.state, admin_token)
         self.demo = demo
         if demo:

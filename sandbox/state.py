@@ -9,6 +9,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.config import defaults as config_defaults
 from sandbox.ids import now_ms
 
 SERVER_VERSION = "10.5.0"
@@ -385,13 +386,10 @@ class State:
         self.faults: list[Fault] = []
         self.refuse_connections_until: float = 0.0
         self.rate_limit: dict[str, Any] | None = None  # {"per_sec": 10, "max_burst": 100}
-        self.config = {
-            "EnableCommands": True,
-            "EnableBotAccountCreation": True,
-            "EnableUserAccessTokens": True,
+        # Flat; the admin-settable part and its nested names are in sandbox/config.py (FIELDS).
+        self.config: dict[str, Any] = {
+            **{k: v for k, v in config_defaults().items() if k != "SiteURL"},
             "MaxPostSize": 16383,
-            "OutgoingIntegrationRequestsTimeout": 30,
-            "AllowedUntrustedInternalConnections": "",
             "CommandWebhookLifetimeMs": 30 * 60 * 1000,
         }
         # Every request the sandbox served, for tests that count the bot's calls.

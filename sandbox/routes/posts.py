@@ -99,6 +99,21 @@ def editable_post(request: web.Request, me: User, permission: str = "edit_post")
     return post
 
 
+def _check_edit_time_limit(request: web.Request, post: Post, changes_message: bool) -> None:
+    """ServiceSettings.PostEditTimeLimit, checked in the API handlers only, after the permission checks
+    (api4/post.go updatePost: `PostEditTimeLimit != -1 && GetMillis() > CreateAt + limit*1000 &&
+    post.Message != originalPost.Message`; patchPost -> postPatchChecks: the same with `message != nil`).
+    No exception for the author, bots or system admins. app.UpdatePost has no such check, so an
+    integration action's `update` (app/integration_action.go DoPostActionWithCookie) is not limited."""
+    limit = int(state_of(request).config.get("PostEditTimeLimit", -1))
+    if limit == -1 or not changes_message:
+        return
+    if hub_of(request).clock() * 1000 > post.create_at + limit * 1000:
+        raise AppError("api.post.update_post.permissions_time_limit.app_error", 400,
+                       f"Post edit is only allowed for {limit} seconds. Please ask your System "
+                       "Administrator for details.")
+
+
 def _check_editable(post: Post) -> None:
     if post.type.startswith("system_"):
         raise AppError("api.post.update_post.system_message.app_error", 400,
@@ -112,8 +127,10 @@ async def update_post(request: web.Request) -> web.Response:
     if body.get("id") != post_id:
         raise invalid_body("id")
     post = editable_post(request, me)
-    _check_editable(post)
     message = body.get("message", "")
+    # A missing message is "" in Go, so it counts as a change of a non-empty message.
+    _check_edit_time_limit(request, post, changes_message=message != post.message)
+    _check_editable(post)
     props = body.get("props")
     if not isinstance(message, str) or (props is not None and not isinstance(props, dict)):
         raise invalid_body("post")
@@ -131,6 +148,8 @@ async def patch_post(request: web.Request) -> web.Response:
     url_id(request, "post_id")
     body = await read_object(request, "post")
     post = editable_post(request, me)
+    # postPatchChecks refuses any patch that carries a message, even the same one (`message != nil`).
+    _check_edit_time_limit(request, post, changes_message=body.get("message") is not None)
     _check_editable(post)
     message = body.get("message", post.message)
     props = body.get("props")

@@ -1,10 +1,14 @@
-"""System routes: ping (api4/system.go getSystemPing) and the old-format client config."""
+"""System routes: ping (api4/system.go getSystemPing), the old-format client config, and the admin config
+(api4/config.go getConfig, patchConfig) for the settings of sandbox/config.py."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from sandbox import config as admin_config
+from sandbox.auth import require_user
+from sandbox.errors import AppError, forbidden
 from sandbox.keys import REQUEST_ID
-from sandbox.routes._helpers import hub_of, json_response, state_of
+from sandbox.routes._helpers import hub_of, json_response, read_object, state_of
 from sandbox.state import SERVER_VERSION
 
 
@@ -39,13 +43,43 @@ async def client_config(request: web.Request) -> web.Response:
         "EnablePostUsernameOverride": "false", "EnablePostIconOverride": "false",
         "EnableOnlyAdminIntegrations": "true", "EnableIncomingWebhooks": "true",
         "EnableOutgoingWebhooks": "true", "EnableCustomEmoji": "true",
-        "PostEditTimeLimit": "-1", "CollapsedThreads": "always_on", "TeammateNameDisplay": "username",
+        "PostEditTimeLimit": str(config.get("PostEditTimeLimit", -1)),
+        "CollapsedThreads": "always_on", "TeammateNameDisplay": "username",
         "ExperimentalEnableDefaultChannelLeaveJoinMessages": "true",
         "MaxFileSize": "104857600", "EnableFileAttachments": "true",
         # The trigger-id key's public half, in the limited (signed-out) and the full config alike
         # (app/platform/config.go regenerateClientConfig: x509.MarshalPKIXPublicKey, StdEncoding).
         "AsymmetricSigningPublicKey": hub_of(request).triggers.public_key_b64,
     })
+
+
+def _require_sysconsole(request: web.Request) -> None:
+    """api4/config.go getConfig / patchConfig: SessionHasPermissionToAny(SysconsoleRead/WritePermissions),
+    else 403 api.context.permissions.app_error. Only system admins hold those by default."""
+    me = require_user(request)
+    if not state_of(request).has_system_permission(me, "manage_system"):
+        raise forbidden("sysconsole_read_*" if request.method == "GET" else "sysconsole_write_*", me.id)
+
+
+async def get_config(request: web.Request) -> web.Response:
+    """GET /config: the config with secrets replaced by FakeSetting (app GetSanitizedConfig ->
+    Config.Sanitize)."""
+    _require_sysconsole(request)
+    return json_response(admin_config.nested(state_of(request)))
+
+
+async def patch_config(request: web.Request) -> web.Response:
+    """PUT /config/patch: only the fields given change; the answer is the new config, sanitized."""
+    _require_sysconsole(request)
+    body = await read_object(request, "config")
+    state = state_of(request)
+    flat = admin_config.parse(body, strict=False)
+    # patchConfig: a SiteURL that is set cannot be cleared through the API.
+    if state.site_url and flat.get("SiteURL") == "":
+        raise AppError("api.config.update_config.clear_siteurl.app_error", 400,
+                       "Site URL cannot be cleared.")
+    admin_config.apply(state, flat)
+    return json_response(admin_config.nested(state))
 
 
 def _b(value: object) -> str:
@@ -55,3 +89,5 @@ def _b(value: object) -> str:
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/v4/system/ping", ping)
     app.router.add_get("/api/v4/config/client", client_config)
+    app.router.add_get("/api/v4/config", get_config)
+    app.router.add_put("/api/v4/config/patch", patch_config)
