@@ -44,6 +44,8 @@ MAX_RUN_NAME = 1024  # runes, as the plugin's dialog (our dialog's text element 
 MAX_SUMMARY = DIALOG_TEXTAREA_MAX
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
 NOT_IN_TEAM = "app.team.get_member.missing.app_error"
+# TeamSettings.MaxChannelsPerTeam reached; archived channels count (app/channel.go CreateChannelWithUser).
+CHANNEL_LIMIT = "api.channel.create_channel.max_channel_limit.app_error"
 
 
 @dataclass
@@ -115,7 +117,10 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     try:
         channel = await _create_channel(ctx, plan.team_id, display, pb.private_channel)
     except MattermostError as err:
-        outcome.error = ctx.render("run/reason_mattermost.md.j2", step="create the channel", err=err)
+        if err.error_id == CHANNEL_LIMIT:
+            outcome.error = ctx.render("run/reason_channel_limit.md.j2", err=err)
+        else:
+            outcome.error = ctx.render("run/reason_mattermost.md.j2", step="create the channel", err=err)
         await notify_starter(ctx, plan, ctx.render("run/start_failed.md.j2", name=plan.name,
                                                    reason=outcome.error))
         return outcome

@@ -224,3 +224,28 @@ async def test_api_shows_each_caller_only_their_runs(world: World) -> None:
         async with session.get(f"{world.bot.url}/healthz") as r:
             assert r.status == 200
             assert (await r.json())["checks"]["slash_command"] is True
+
+
+async def test_team_at_its_channel_limit_gets_a_clear_answer_and_nothing_is_left(world: World) -> None:
+    # An archived channel of the team, then the limit set to exactly what the team has, archived included
+    # (app/channel.go CreateChannelWithUser counts GetTeamChannels, which keeps archived ones).
+    status, old, _ = await world.admin.post("/channels", {"team_id": world.team_id, "name": "old-incident",
+                                                          "display_name": "Old incident", "type": "O"})
+    assert status == 201, old
+    status, _, _ = await world.admin.delete(f"/channels/{old['id']}")
+    assert status == 200
+    count = sum(1 for c in world.sb.state.channels.values() if c.team_id == world.team_id)
+    status, _, _ = await world.admin.put("/config/patch", {"TeamSettings": {"MaxChannelsPerTeam": count}})
+    assert status == 200
+    channels_before = set(world.sb.state.channels)
+    status, body = await world["alice"].command(world.town_square, "/playbook run onboarding Initech")
+    assert status == 200
+    await world.settle()
+    event = await world["alice"].wait_event(lambda e: e.get("event") == "ephemeral_message"
+                                            and "could not be started" in json.loads(e["data"]["post"])["message"])
+    text = json.loads(event["data"]["post"])["message"]
+    assert "TeamSettings.MaxChannelsPerTeam" in text and "Archived channels count" in text
+    assert "api.channel.create_channel.max_channel_limit.app_error" in text
+    _, runs = await world.runs_json("alice")
+    assert runs["total"] == 0
+    assert set(world.sb.state.channels) == channels_before
