@@ -2,6 +2,11 @@
 
 Every click and command re-renders from rows, never patches the old text, so what people see is
 always what the database holds. Texts come from templates; buttons are built here.
+
+A post's `message` is what never changes for the life of the post (the checklist's number and title;
+the run's name, playbook and summary); everything that does (progress, owner, next update, finished,
+items) is in its attachments. Mattermost refuses an edit that changes `message` once the post is older
+than ServiceSettings.PostEditTimeLimit, but lets props change, so the posts keep up on such servers.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from storage.runs import RunView
 ICONS = {"open": ":white_large_square:", "in_progress": ":hourglass_flowing_sand:",
          "closed": ":white_check_mark:", "skipped": ":fast_forward:"}
 COLORS = {"open": "#8a8f98", "in_progress": "#ffbc1f", "closed": "#3db887", "skipped": "#c7c7c7"}
+RUN_COLORS = {"in_progress": "#1c58d9", "finished": "#3db887"}
 
 
 def item_buttons(ctx: Context, run_id: str, index: int, item: ChecklistItem) -> list[dict[str, Any]]:
@@ -53,9 +59,9 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
                      items: list[ChecklistItem], names: dict[str, str], now_ms: int,
                      interactive: bool = True) -> tuple[str, dict[str, Any]]:
     prog = progress([i.state for i in items])
-    message = ctx.render("run/checklist_header.md.j2", number=number, title=checklist.title,
-                         done=prog.done, total=prog.total)
-    attachments = []
+    message = ctx.render("run/checklist_header.md.j2", number=number, title=checklist.title)
+    done = ctx.render("run/checklist_progress.md.j2", done=prog.done, total=prog.total)
+    attachments: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         text = ctx.render(
             "run/item.md.j2", icon=ICONS.get(item.state, ""), number=f"{number}.{index + 1}",
@@ -67,6 +73,12 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
         if interactive:
             attachment["actions"] = item_buttons(ctx, run_id, index, item)
         attachments.append(attachment)
+    # The progress rides above the first item (`pretext`), so attachment i stays item i; a checklist
+    # whose items were all removed shows it in an attachment of its own.
+    if attachments:
+        attachments[0] = {"pretext": done, **attachments[0]}
+    else:
+        attachments.append({"fallback": done, "text": done})
     return message, {"attachments": attachments, STATE_PROP: checklist_state(items, interactive)}
 
 
@@ -83,25 +95,27 @@ def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple
     prog = progress(view.item_states())
     run = view.run
     next_at = view.reminder.due_at if view.reminder and run.status == "in_progress" else None
-    message = ctx.render(
-        "run/overview.md.j2", name=run.name, playbook=run.playbook_title,
-        owner=names.get(run.owner_id, run.owner_id), summary=run.summary, done=prog.done,
+    message = ctx.render("run/overview.md.j2", name=run.name, playbook=run.playbook_title, summary=run.summary)
+    status = ctx.render(
+        "run/overview_status.md.j2", owner=names.get(run.owner_id, run.owner_id), done=prog.done,
         total=prog.total, percent=prog.percent, finished=run.status == "finished",
         finished_at=run.finished_at, next_update_at=next_at,
     )
-    return message, overview_props(ctx, view)
+    attachment: dict[str, Any] = {"fallback": status, "text": status,
+                                  "color": RUN_COLORS.get(run.status, RUN_COLORS["in_progress"])}
+    actions = overview_actions(ctx, view)
+    if actions:
+        attachment["actions"] = actions
+    return message, {"attachments": [attachment]}
 
 
-def overview_props(ctx: Context, view: RunView) -> dict[str, Any]:
-    """Buttons on the overview post."""
-    actions: list[dict[str, Any]] = []
-    if view.run.status == "in_progress":
-        actions += [button(ctx.signer, "overviewupdate", "Post update", PostUpdate(view.run.id), ctx.action_url,
-                           "primary"),
-                    button(ctx.signer, "overviewfinish", "Finish", FinishRun(view.run.id), ctx.action_url)]
-    if not actions:
-        return {}
-    return {"attachments": [{"fallback": "Run actions", "actions": actions}]}
+def overview_actions(ctx: Context, view: RunView) -> list[dict[str, Any]]:
+    """Buttons on the overview post: none once the run is finished."""
+    if view.run.status != "in_progress":
+        return []
+    return [button(ctx.signer, "overviewupdate", "Post update", PostUpdate(view.run.id), ctx.action_url,
+                   "primary"),
+            button(ctx.signer, "overviewfinish", "Finish", FinishRun(view.run.id), ctx.action_url)]
 
 
 async def refresh_checklist_post(ctx: Context, view: RunView, checklist_index: int) -> None:

@@ -18,6 +18,16 @@ LOOPBACK = "127.0.0.1 localhost"
 pytest_plugins = ["tests.pg"]
 
 
+def attachments_text(props: dict[str, Any] | None) -> str:
+    """What a post shows in its attachments, as Mattermost renders it (pretext, title, text, fields):
+    where a run's posts show what changes (progress, owner, status), their `message` never does."""
+    parts: list[str] = []
+    for a in (props or {}).get("attachments") or []:
+        parts += [str(a.get(k) or "") for k in ("pretext", "title", "text")]
+        parts += [f"{f.get('title', '')}: {f.get('value', '')}" for f in a.get("fields") or []]
+    return "\n".join(p for p in parts if p)
+
+
 class Api:
     """Calls the sandbox's /api/v4 as one user (token), returning (status, json-or-text, headers)."""
 

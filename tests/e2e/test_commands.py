@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from tests.conftest import attachments_text
 from tests.e2e.conftest import World
 from tests.e2e.test_run_start import start_incident
 
@@ -30,7 +31,7 @@ async def test_items_by_number_and_title_update_posts_and_timeline(world: World)
     assert "matches several items" in text and "`2.2` Deploy the fix" in text
 
     triage = await checklist_post(world, ch, "Triage")
-    assert "2/3 done" in triage["message"]
+    assert "2/3 done" in attachments_text(triage["props"])
     actions = [[a["name"] for a in att["actions"]] for att in triage["props"]["attachments"]]
     assert actions == [["Check", "Skip", "Assign to me"], ["Uncheck"], ["Restore"]]
     # The button the command changed is the same button a click would have changed.

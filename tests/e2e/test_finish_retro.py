@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from tests.conftest import attachments_text
 from tests.e2e.conftest import World
 from tests.e2e.test_run_start import start_incident
 from tests.e2e.test_status_updates import MIN, dm_texts, follow, open_dialog_for, run_due
@@ -49,8 +50,9 @@ async def test_finish_asks_first_then_tells_everyone_and_stops_status_reminders(
     bot_posts = [p for p in posts if p["user_id"] == world.bot_user_id]
     triage = next(p for p in bot_posts if "Triage" in p["message"])
     assert all("actions" not in a for a in triage["props"]["attachments"])
-    overview = next(p for p in bot_posts if "Progress" in p["message"])
-    assert "Finished" in overview["message"] and not (overview.get("props") or {}).get("attachments")
+    overview = next(p for p in bot_posts if "Progress" in attachments_text(p.get("props")))
+    assert "Finished" in attachments_text(overview["props"])
+    assert all("actions" not in a for a in overview["props"]["attachments"])
     retro = [p for p in bot_posts if "retrospective" in p["message"] and p["props"].get("attachments")]
     assert len(retro) == 1
     assert [a["name"] for a in retro[0]["props"]["attachments"][0]["actions"]] == [
@@ -73,7 +75,8 @@ async def test_finish_asks_first_then_tells_everyone_and_stops_status_reminders(
 async def test_only_the_owner_finishes_from_the_overview_button(world: World) -> None:
     run = await start_incident(world)
     posts = await world.posts(run["channel_id"])
-    overview = next(p for p in posts if p["user_id"] == world.bot_user_id and "Progress" in p["message"])
+    overview = next(p for p in posts if p["user_id"] == world.bot_user_id
+                    and "Progress" in attachments_text(p.get("props")))
     assert [a["name"] for a in overview["props"]["attachments"][0]["actions"]] == ["Post update", "Finish"]
 
     status, body = await world["bob"].click(overview["id"], "overviewfinish")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from tests.conftest import attachments_text
 from tests.e2e.conftest import World
 
 
@@ -49,7 +50,7 @@ async def test_run_opens_channel_with_members_categories_and_posts(world: World)
     # Posts: overview, one interactive post per checklist, the welcome.
     posts = await world.posts(run["channel_id"])
     bot_posts = [p for p in posts if p["user_id"] == world.bot_user_id and not p["type"]]
-    assert "Database down" in bot_posts[0]["message"] and "0/5" in bot_posts[0]["message"]
+    assert "Database down" in bot_posts[0]["message"] and "0/5" in attachments_text(bot_posts[0]["props"])
     triage = bot_posts[1]
     assert "Triage" in triage["message"]
     attachments = triage["props"]["attachments"]
@@ -78,7 +79,7 @@ async def test_clicking_check_updates_the_post_and_the_run(world: World) -> None
     assert status == 200, body
     await world.settle()
     after = await world.post(triage["id"])
-    assert "1/3 done" in after["message"]
+    assert "1/3 done" in attachments_text(after["props"])
     assert [a["name"] for a in after["props"]["attachments"][1]["actions"]] == ["Uncheck"]
     assert "integration" not in after["props"]["attachments"][1]["actions"][0]
 
@@ -87,7 +88,7 @@ async def test_clicking_check_updates_the_post_and_the_run(world: World) -> None
     assert any(e["type"] == "item_state_changed" and e["actor_id"] == world["bob"].id for e in data["timeline"])
     overview_id = next(p["id"] for p in posts if p["user_id"] == world.bot_user_id and not p["type"])
     overview = await world.post(overview_id)
-    assert "1/5" in overview["message"]
+    assert "1/5" in attachments_text(overview["props"])
 
     # A double click acts once: the second "check" finds the item closed and records nothing.
     status, body = await world["bob"].click(triage["id"], "check1")
@@ -110,7 +111,7 @@ async def test_concurrent_clicks_on_one_checklist_both_stick(world: World) -> No
         return [a["actions"][0]["name"] for a in post["props"]["attachments"]]
 
     after = await world.wait_post(triage["id"], lambda p: first_buttons(p) == ["Uncheck", "Check", "Restore"])
-    assert "2/3 done" in after["message"]
+    assert "2/3 done" in attachments_text(after["props"])
     status, data = await world.run_json(run["id"])
     assert [i["state"] for i in data["checklists"][0]["items"]] == ["closed", "open", "skipped"]
 
@@ -140,7 +141,7 @@ async def test_a_stale_checklist_post_is_mended_from_the_rows(world: World) -> N
     status, body, _ = await world.admin.put(f"/posts/{triage['id']}/patch",
                                             {"message": triage["message"], "props": triage["props"]})
     assert status == 200, body
-    mended = await world.wait_post(triage["id"], lambda p: "1/3 done" in p["message"])
+    mended = await world.wait_post(triage["id"], lambda p: "1/3 done" in attachments_text(p["props"]))
     assert mended["props"]["attachments"][0]["actions"][0]["name"] == "Uncheck"
     # The buttons work again after the mend (their integrations came back with the rendering).
     status, _ = await world["bob"].click(triage["id"], "uncheck0")

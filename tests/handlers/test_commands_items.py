@@ -7,6 +7,7 @@ import pytest
 
 from bot.actions import CheckItem
 from bot.router import Click
+from tests.conftest import attachments_text
 from tests.handlers.commands_world import Env, events, item_states, make_env
 
 
@@ -26,10 +27,10 @@ async def test_check_by_number_edits_the_post_and_records_the_click_event(env: E
     [event] = events(after, "item_state_changed")
     assert event.actor_id == env.users["bob"].id and event.details["to"] == "closed"
     post = env.gw.world.posts[triage_post]
-    assert "1/3 done" in post.message
+    assert "1/3 done" in attachments_text(post.props) and "done" not in post.message
     assert [a["name"] for a in post.props["attachments"][1]["actions"]] == ["Uncheck"]
     # The overview follows (coalesced follow-up, drained by env.type).
-    assert "1/5" in env.gw.world.posts[view.run.overview_post_id].message
+    assert "1/5" in attachments_text(env.gw.world.posts[view.run.overview_post_id].props)
 
 
 async def test_command_and_button_record_the_same_event(env: Env) -> None:

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from bot.router import NoReply, SlashCommand
 from storage import reminders
+from tests.conftest import attachments_text
 from tests.handlers.commands_world import Env, events, make_env
 
 
@@ -64,7 +65,7 @@ async def test_owner_show_change_and_refuse(env: Env) -> None:
     [event] = events(after, "owner_changed")
     assert event.summary == "@alice to @bob"
     assert any("handed the run over" in p.message for p in env.gw.posts_in(channel))
-    assert "Owner: @bob" in env.gw.world.posts[after.run.overview_post_id].message
+    assert "Owner: @bob" in attachments_text(env.gw.world.posts[after.run.overview_post_id].props)
     assert "already owns" in await env.type("bob", "/playbook owner @bob", channel)
     assert "not a member of this team" in await env.type("bob", "/playbook owner @outsider", channel)
     assert "more than one person" in await env.type("bob", "/playbook owner @carol @dave", channel)

@@ -58,16 +58,30 @@ def test_checklist_post() -> None:
     view = sample_run()
     checklist, items = view.checklists[0]
     message, props = render_checklist(Ctx(), view.run.id, 1, checklist, items, {"o" * 26: "alice"}, NOW)
-    lines = [message] + [f"{a['color']} {a['text']} | " + ", ".join(f"{b['id']}:{b['name']}" for b in a["actions"])
-                         for a in props["attachments"]]
+    lines = [message]
+    for a in props["attachments"]:
+        if a.get("pretext"):
+            lines.append(f"pretext: {a['pretext']}")
+        lines.append(f"{a['color']} {a['text']} | " + ", ".join(f"{b['id']}:{b['name']}" for b in a["actions"]))
     check("checklist_post.txt", "\n".join(lines))
 
 
 def test_overview_post() -> None:
     view = sample_run()
     message, props = render_overview(Ctx(), view, {"o" * 26: "alice"})
-    buttons = [b["name"] for a in props.get("attachments", []) for b in a["actions"]]
-    check("overview_post.txt", message + "\n--\n" + json.dumps(buttons))
+    [status] = props["attachments"]
+    buttons = [b["name"] for b in status["actions"]]
+    check("overview_post.txt", message + "\n--\n" + f"{status['color']} {status['text']}" + "\n--\n"
+          + json.dumps(buttons))
+
+
+def test_overview_post_finished() -> None:
+    view = sample_run()
+    view.run.status, view.run.finished_at = "finished", NOW + 7_200_000
+    message, props = render_overview(Ctx(), view, {"o" * 26: "alice"})
+    [status] = props["attachments"]
+    assert "actions" not in status
+    check("overview_post_finished.txt", message + "\n--\n" + f"{status['color']} {status['text']}")
 
 
 def test_help() -> None:
