@@ -422,9 +422,11 @@ class MattermostGateway:
             body["props"] = props
         return MMPost.from_json(await self._call(self.driver.posts.create_post, body, idempotent=False))
 
-    async def update_post(self, post_id: str, message: str, props: dict[str, Any] | None) -> MMPost:
-        # PATCH, not PUT: PUT replaces props wholesale, so props=None would wipe the buttons.
-        body: dict[str, Any] = {"message": message}
+    async def update_post(self, post_id: str, message: str | None, props: dict[str, Any] | None) -> MMPost:
+        # PATCH, not PUT: PUT replaces props wholesale, so props=None would wipe the buttons. message=None
+        # leaves it out: past ServiceSettings.PostEditTimeLimit a patch that names `message` at all is
+        # refused (api4/post.go postPatchChecks), one that changes only props goes through.
+        body: dict[str, Any] = {} if message is None else {"message": message}
         if props is not None:
             body["props"] = props
         return MMPost.from_json(await self._call(self.driver.posts.patch_post, post_id, body))

@@ -8,7 +8,9 @@ from the rows. Features say *what* a post looks like (handlers/views.py); this m
 may be written and makes sure the last write wins.
 
 Checklist posts carry a digest of what they show in their props (`STATE_PROP`), so an event tells which
-state the post is in without comparing texts.
+state the post is in without comparing texts. A post's `message` is fixed when it is first posted (its
+number and title, the run's name); every write here changes only its props, which Mattermost accepts
+past any ServiceSettings.PostEditTimeLimit (a patch naming `message` is refused then, api4/post.go).
 """
 from __future__ import annotations
 
@@ -151,7 +153,7 @@ async def rewrite(ctx: Context, post_id: str, load: Callable[[], Awaitable[Rende
         if rendering is None:
             return
         ctx.edits.mark_sent(post_id, rendering.state)
-        await ctx.gateway.update_post(post_id, rendering.message, rendering.props)
+        await ctx.gateway.update_post(post_id, None, rendering.props)
 
 
 async def show(ctx: Context, post_id: str, rendering: Rendering) -> bool:
@@ -162,7 +164,7 @@ async def show(ctx: Context, post_id: str, rendering: Rendering) -> bool:
     async with ctx.locks(post_lock(post_id)):
         if ctx.edits.sent(post_id) == digest:
             return False
-        await ctx.gateway.update_post(post_id, rendering.message, rendering.props)
+        await ctx.gateway.update_post(post_id, None, rendering.props)
         ctx.edits.mark_sent(post_id, digest)
         return True
 
@@ -194,4 +196,4 @@ async def mend(ctx: Context, post: MMPost, source: Callable[[MMPost], Awaitable[
         log.info("post was stale, rendering it again from the rows post=%s", post.id)
         rendering = await found.render()
         ctx.edits.mark_sent(post.id, rendering.state)
-        await ctx.gateway.update_post(post.id, rendering.message, rendering.props)
+        await ctx.gateway.update_post(post.id, None, rendering.props)

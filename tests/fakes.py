@@ -416,13 +416,14 @@ class FakeGateway:
         self.world.posts[post.id] = post
         return post
 
-    async def update_post(self, post_id: str, message: str, props: dict[str, Any] | None) -> MMPost:
+    async def update_post(self, post_id: str, message: str | None, props: dict[str, Any] | None) -> MMPost:
         self._call("update_post", post_id=post_id, message=message, props=props)
         post = self.world.posts.get(post_id)
         # A missing post answers 403, not 404, on the real server.
         if post is None or (post.user_id != self.bot_id and not self._me.is_admin):
             raise self._error(403, PERMISSIONS)
-        new = replace(post, message=message, props=post.props if props is None else dict(props),
+        new = replace(post, message=post.message if message is None else message,
+                      props=post.props if props is None else dict(props),
                       update_at=self._now())
         self.world.posts[post_id] = new
         return new

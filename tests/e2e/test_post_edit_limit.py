@@ -18,6 +18,12 @@ async def test_checklist_and_overview_messages_never_change(world: World) -> Non
     triage = await checklist_post(world, ch, "Triage")
     overview_id = next(p["id"] for p in await world.posts(ch)
                        if p["user_id"] == world.bot_user_id and "Progress" in attachments_text(p.get("props")))
+    # An admin set the limit to one second, and the posts are older than that now: an edit that changed
+    # their message would be refused (api4/post.go). Time moves 3 s, within the bot's trigger-id skew.
+    status, body, _ = await world.admin.put("/config/patch", {"ServiceSettings": {"PostEditTimeLimit": 1}})
+    assert status == 200, body
+    start = world.sb.hub.clock()
+    world.sb.set_clock(lambda: start + 3)
     first = {pid: await world.post(pid) for pid in (triage["id"], overview_id)}
     seen = {pid: [post["props"]["attachments"]] for pid, post in first.items()}
 

@@ -237,6 +237,10 @@ async def test_posts(env: Env) -> None:
     replaced = await env.gw.update_post(root.id, "edited again", {"attachments": []})
     assert replaced.props.get("attachments") == []
     assert (await env.gw.get_post(root.id)).message == "edited again"
+    # message None keeps the text and changes only the props (what works past PostEditTimeLimit).
+    props_only = await env.gw.update_post(root.id, None, {"attachments": [{"text": "state 2"}]})
+    assert props_only.message == "edited again" and props_only.props["attachments"] == [{"text": "state 2"}]
+    assert (await env.gw.get_post(root.id)).message == "edited again"
 
 
 async def test_post_errors(env: Env) -> None:
