@@ -25,14 +25,14 @@ RETRO_CANCEL = ("cancel", "none", "skip")
 async def update_command(cmd: SlashCommand, ctx: Context) -> Reply:
     """Post a status update: opens a form prefilled with the last one."""
     target = await target_run(ctx, cmd, Action.WORK, takes_args=False)
-    return await update_dialog(ctx, target.run.id, cmd.user_id, cmd.channel_id, cmd.team_id)
+    return await update_dialog(ctx, target.run, cmd.user_id, cmd.channel_id, cmd.team_id)
 
 
 @router.command("finish", usage="[--run <name>]")
 async def finish_command(cmd: SlashCommand, ctx: Context) -> Reply:
     """Finish the run (asks first when checklist items are still open)."""
     target = await target_run(ctx, cmd, Action.FINISH, takes_args=False)
-    return await finish_request(ctx, target.run.id, cmd.user_id, cmd.channel_id, cmd.team_id)
+    return await finish_request(ctx, target.run, cmd.user_id, cmd.channel_id, cmd.team_id)
 
 
 @router.command("restore", usage="[--run <name>]")
@@ -47,8 +47,8 @@ async def retro_command(cmd: SlashCommand, ctx: Context) -> Reply:
     """Write and publish the run's retrospective; `retro cancel` if it needs none."""
     target = await target_run(ctx, cmd, Action.WORK, statuses=BOTH)
     if not target.args:
-        return await retro_dialog(ctx, target.run.id, cmd.user_id, cmd.channel_id, cmd.team_id)
+        return await retro_dialog(ctx, target.run, cmd.user_id, cmd.channel_id, cmd.team_id)
     if len(target.args) == 1 and target.args[0].lower() in RETRO_CANCEL:
-        return await retro_cancel(ctx, target.run.id, cmd.user_id, cmd.channel_id)
+        return await retro_cancel(ctx, target.run, cmd.user_id, cmd.channel_id)
     raise usage_error(ctx, "retro", "extra_args", what="words besides `cancel` and `--run`",
                       query=A.shown(" ".join(target.args)))

@@ -13,7 +13,7 @@ from bot.actions import FinishDialog, FinishRun
 from bot.context import Context
 from bot.domain.permissions import Action
 from bot.notify import follow_up
-from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
+from bot.router import Click, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router
 from handlers.access import allowed
 from handlers.announce import announce, permalink
 from handlers.reminders import retro_buttons
@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 router = Router("finish")
 
 
-async def finish_request(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
-    """Finish now, or ask first (a dialog) when checklist items are still open."""
-    run = await allowed(ctx, run_id, user_id, Action.FINISH, in_progress=True)
+async def finish_request(ctx: Context, run: Run, user_id: str, channel_id: str, team_id: str) -> Reply:
+    """Finish now, or ask first (a dialog) when checklist items are still open; the caller checked that
+    `user_id` may finish the run and that it is in progress."""
+    run_id = run.id
     still_open = await ctx.db.run(items.open_item_count, run_id, readonly=True)
     if still_open:
         return OpenDialog({
@@ -47,7 +48,8 @@ async def finish_request(ctx: Context, run_id: str, user_id: str, channel_id: st
 @router.click(FinishRun)
 async def finish_click(click: Click, ctx: Context) -> Reply:
     assert isinstance(click.ref, FinishRun)
-    return await finish_request(ctx, click.ref.run_id, click.user_id, click.channel_id, click.team_id)
+    run = await allowed(ctx, click.ref.run_id, click.user_id, Action.FINISH, in_progress=True)
+    return await finish_request(ctx, run, click.user_id, click.channel_id, click.team_id)
 
 
 @router.dialog(FinishDialog)
@@ -56,10 +58,8 @@ async def finish_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         return NoReply()
     assert isinstance(sub.ref, FinishDialog)
     run_id = sub.ref.run_id
-    try:
-        await allowed(ctx, run_id, sub.user_id, Action.FINISH, in_progress=True)
-    except UserError as err:
-        return DialogErrors(error=str(err))
+    # A refusal (UserError) becomes the dialog's error: bot/router.py Dispatcher does that for every dialog.
+    await allowed(ctx, run_id, sub.user_id, Action.FINISH, in_progress=True)
     follow_up(ctx, finish_run(ctx, run_id, sub.user_id), name=f"finish:{run_id}", user_id=sub.user_id,
               channel_id=sub.channel_id)
     return NoReply()

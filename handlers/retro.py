@@ -21,8 +21,9 @@ router = Router("retrospective")
 MAX_MESSAGE = DIALOG_TEXTAREA_MAX
 
 
-async def retro_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
-    run = await allowed(ctx, run_id, user_id, Action.WORK)
+async def retro_dialog(ctx: Context, run: Run, user_id: str, channel_id: str, team_id: str) -> Reply:
+    """The retrospective form, for a run the caller checked `user_id` may work."""
+    run_id = run.id
     _require_retro(ctx, run)
     playbook = ctx.playbooks.get(run.playbook_id)
     default = run.retrospective_text or (playbook.retrospective.template if playbook else "")
@@ -41,13 +42,15 @@ async def retro_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str,
 @router.click(FillRetro)
 async def retro_click(click: Click, ctx: Context) -> Reply:
     assert isinstance(click.ref, FillRetro)
-    return await retro_dialog(ctx, click.ref.run_id, click.user_id, click.channel_id, click.team_id)
+    run = await allowed(ctx, click.ref.run_id, click.user_id, Action.WORK)
+    return await retro_dialog(ctx, run, click.user_id, click.channel_id, click.team_id)
 
 
 @router.click(CancelRetro)
 async def retro_cancel_click(click: Click, ctx: Context) -> Reply:
     assert isinstance(click.ref, CancelRetro)
-    return await retro_cancel(ctx, click.ref.run_id, click.user_id, click.channel_id)
+    run = await allowed(ctx, click.ref.run_id, click.user_id, Action.WORK)
+    return await retro_cancel(ctx, run, click.user_id, click.channel_id)
 
 
 @router.dialog(RetroDialog)
@@ -56,11 +59,9 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         return NoReply()
     assert isinstance(sub.ref, RetroDialog)
     run_id = sub.ref.run_id
-    try:
-        run = await allowed(ctx, run_id, sub.user_id, Action.WORK)
-        _require_retro(ctx, run)
-    except UserError as err:
-        return DialogErrors(error=str(err))
+    # A refusal (UserError) becomes the dialog's error: bot/router.py Dispatcher does that for every dialog.
+    run = await allowed(ctx, run_id, sub.user_id, Action.WORK)
+    _require_retro(ctx, run)
     fields = Fields(ctx, sub)
     text = fields.text("text", MAX_MESSAGE)
     if not text and not fields.errors:
@@ -85,9 +86,10 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
     return NoReply()
 
 
-async def retro_cancel(ctx: Context, run_id: str, user_id: str, channel_id: str) -> Reply:
-    """No retrospective for this run: the reminders stop and the channel is told."""
-    run = await allowed(ctx, run_id, user_id, Action.WORK)
+async def retro_cancel(ctx: Context, run: Run, user_id: str, channel_id: str) -> Reply:
+    """No retrospective for this run (the caller checked `user_id` may work it): the reminders stop and
+    the channel is told."""
+    run_id = run.id
     _require_retro(ctx, run)
     if run.retrospective_status:
         return Ephemeral(ctx.render("retro/already.md.j2", name=run.name, status=run.retrospective_status))

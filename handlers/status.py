@@ -14,13 +14,14 @@ from bot.context import Context
 from bot.domain.durations import DurationError, format_duration, format_duration_compact, parse_duration_or_off
 from bot.domain.permissions import Action
 from bot.notify import follow_up
-from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
+from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router
 from handlers.access import allowed, authorize
 from handlers.announce import announce, permalink
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
 from handlers.finish import finish_run
 from handlers.views import refresh_overview, schedule_overview_refresh
 from storage import people, reminders, timeline
+from storage.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ MAX_REMINDER = 40  # characters of "Next reminder in": "2h", "1d 12h", "off"
 assert MAX_REMINDER <= DIALOG_TEXT_MAX
 
 
-async def update_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str, team_id: str) -> Reply:
-    """The status update form, prefilled with the last update (or the playbook's template)."""
-    run = await allowed(ctx, run_id, user_id, Action.WORK, in_progress=True)
+async def update_dialog(ctx: Context, run: Run, user_id: str, channel_id: str, team_id: str) -> Reply:
+    """The status update form, prefilled with the last update (or the playbook's template), for a run in
+    progress that the caller already checked `user_id` may work."""
+    run_id = run.id
     last = await ctx.db.run(reminders.last_update, run_id, readonly=True)
     playbook = ctx.playbooks.get(run.playbook_id)
     default = last.message if last else (playbook.status_updates.template if playbook else "")
@@ -62,7 +64,8 @@ async def update_dialog(ctx: Context, run_id: str, user_id: str, channel_id: str
 @router.click(PostUpdate)
 async def update_click(click: Click, ctx: Context) -> Reply:
     assert isinstance(click.ref, PostUpdate)
-    return await update_dialog(ctx, click.ref.run_id, click.user_id, click.channel_id, click.team_id)
+    run = await allowed(ctx, click.ref.run_id, click.user_id, Action.WORK, in_progress=True)
+    return await update_dialog(ctx, run, click.user_id, click.channel_id, click.team_id)
 
 
 @router.dialog(UpdateDialog)
@@ -71,10 +74,8 @@ async def update_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         return NoReply()
     assert isinstance(sub.ref, UpdateDialog)
     run_id = sub.ref.run_id
-    try:
-        run = await allowed(ctx, run_id, sub.user_id, Action.WORK, in_progress=True)
-    except UserError as err:
-        return DialogErrors(error=str(err))
+    # A refusal (UserError) becomes the dialog's error: bot/router.py Dispatcher does that for every dialog.
+    run = await allowed(ctx, run_id, sub.user_id, Action.WORK, in_progress=True)
     fields = Fields(ctx, sub)
     message = fields.text("message", MAX_MESSAGE)
     if not message and "message" not in fields.errors:

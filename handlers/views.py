@@ -87,10 +87,6 @@ def checklist_state(items: list[ChecklistItem], interactive: bool = True) -> str
     return hashlib.sha256(f"{interactive}|{raw}".encode()).hexdigest()[:16]
 
 
-def assignee_ids(view: RunView) -> list[str]:
-    return [i.assignee_id for _, items in view.checklists for i in items if i.assignee_id]
-
-
 def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple[str, dict[str, Any]]:
     prog = progress(view.item_states())
     run = view.run
