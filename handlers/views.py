@@ -145,9 +145,11 @@ async def checklist_source(ctx: Context, post: MMPost) -> posts.Source | None:
     checklist, rows, status = found
 
     async def render() -> posts.Rendering:
-        rendering = await checklist_rendering(ctx, checklist.id)
-        assert rendering is not None
-        return rendering
+        # The mend asks for the source again under the post's lock, so these rows are current.
+        names = await ctx.users.names([i.assignee_id for i in rows])
+        message, props = render_checklist(ctx, checklist.run_id, checklist.position + 1, checklist, rows, names,
+                                          ctx.clock.now_ms(), interactive=status == "in_progress")
+        return posts.Rendering(message, props)
 
     return posts.Source(checklist_state(rows, status == "in_progress"), render)
 
