@@ -1,6 +1,7 @@
 """Shared fixtures: a running sandbox (port 0) and a tiny API client that acts as a person or a bot."""
 from __future__ import annotations
 
+import os
 from typing import Any, AsyncIterator
 
 import aiohttp
@@ -13,6 +14,20 @@ from sandbox.validation import assert_no_violations
 # listed in AllowedUntrustedInternalConnections; the sandbox refuses it too, so tests list it as an
 # operator would.
 LOOPBACK = "127.0.0.1 localhost"
+
+# `make test` runs tests/e2e twice: as Mattermost is installed (no edit limit), then with
+# ServiceSettings.PostEditTimeLimit set to this many seconds, as many admins set it, so every journey is
+# shown to work on a server that refuses to change an old post's `message` (api4/post.go updatePost).
+EDIT_LIMIT_ENV = "PLAYBOOKS_TEST_POST_EDIT_TIME_LIMIT"
+
+
+def sandbox_config() -> dict[str, Any]:
+    """The admin settings every test sandbox starts with (sandbox/config.py), from the environment."""
+    limit = os.environ.get(EDIT_LIMIT_ENV, "").strip()
+    if not limit:
+        return {}
+    return {"ServiceSettings": {"PostEditTimeLimit": int(limit)}}
+
 
 # Real PostgreSQL fixtures (pg_url, db_url, db_engine): started from Debian's binaries when needed.
 pytest_plugins = ["tests.pg"]
@@ -69,7 +84,8 @@ async def sandbox() -> AsyncIterator[Sandbox]:
     # validate=True: every /api/v4 request and JSON response is checked against the OpenAPI file
     # (sandbox/validation.py). Any disagreement fails the test at teardown with the full list; a test that
     # provokes one on purpose empties `sb.state.spec_violations` itself.
-    async with Sandbox(admin_token="admintoken", validate=True, allow_internal=LOOPBACK) as sb:
+    async with Sandbox(admin_token="admintoken", validate=True, allow_internal=LOOPBACK,
+                       config=sandbox_config()) as sb:
         yield sb
     assert_no_violations(sb.state)
 

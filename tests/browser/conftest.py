@@ -28,7 +28,7 @@ from bot.app import BotApp
 from bot.config import load_settings
 from sandbox import Sandbox
 from sandbox.validation import assert_no_violations
-from tests.conftest import LOOPBACK, Api
+from tests.conftest import LOOPBACK, Api, sandbox_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -93,7 +93,8 @@ class Person:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     # validate=True: every /api/v4 call the web client (and the bot) makes is checked against the OpenAPI
     # spec; a disagreement fails the test at teardown.
-    async with Sandbox(admin_token="admintoken", demo=True, validate=True, allow_internal=LOOPBACK) as sb, \
+    async with Sandbox(admin_token="admintoken", config=sandbox_config(),
+                       demo=True, validate=True, allow_internal=LOOPBACK) as sb, \
             aiohttp.ClientSession() as session:
         admin = Api(session, sb.url, sb.admin_token)
         status, team, _ = await admin.get("/teams/name/demo")

@@ -22,7 +22,7 @@ from bot.clock import FakeClock
 from bot.config import load_settings
 from sandbox import Sandbox
 from sandbox.validation import assert_no_violations
-from tests.conftest import LOOPBACK, Api
+from tests.conftest import LOOPBACK, Api, sandbox_config
 
 INCIDENT = """
 title = "Incident response"
@@ -238,7 +238,8 @@ def world_options() -> dict[str, Any]:
 
 @pytest.fixture
 async def world(tmp_path: Path, world_options: dict[str, Any]) -> AsyncIterator[World]:
-    async with Sandbox(admin_token="admintoken", validate=True, allow_internal=LOOPBACK) as sb, \
+    async with Sandbox(admin_token="admintoken", config=sandbox_config(),
+                       validate=True, allow_internal=LOOPBACK) as sb, \
             aiohttp.ClientSession() as session:
         admin = Api(session, sb.url, sb.admin_token)
         status, team, _ = await admin.post("/teams", {"name": "eng", "display_name": "Engineering", "type": "O"})

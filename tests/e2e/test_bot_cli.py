@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from sandbox import Sandbox
-from tests.conftest import Api
+from tests.conftest import Api, sandbox_config
 from tests.e2e.conftest import ONBOARDING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ async def test_check_reports_what_is_granted_and_what_is_missing(tmp_path: Path)
     pb_dir = tmp_path / "playbooks"
     pb_dir.mkdir()
     (pb_dir / "onboarding.toml").write_text(ONBOARDING)
-    async with Sandbox(admin_token="admintoken") as sb, aiohttp.ClientSession() as session:
+    async with Sandbox(admin_token="admintoken", config=sandbox_config()) as sb, aiohttp.ClientSession() as session:
         api = Api(session, sb.url, sb.admin_token)
         _, team, _ = await api.post("/teams", {"name": "eng", "display_name": "Eng", "type": "O"})
         admin_token = await make_bot(api, team["id"], "system_user system_admin")

@@ -10,12 +10,13 @@ import aiohttp
 from bot.app import BotApp
 from bot.config import load_settings
 from sandbox import Sandbox
-from tests.conftest import LOOPBACK, Api
+from tests.conftest import LOOPBACK, Api, sandbox_config
 from tests.e2e.conftest import ONBOARDING, make_user
 
 
 async def test_a_hand_made_command_works_with_its_token(tmp_path: Path) -> None:
-    async with Sandbox(admin_token="admintoken", validate=True, allow_internal=LOOPBACK) as sb, \
+    async with Sandbox(admin_token="admintoken", config=sandbox_config(),
+                       validate=True, allow_internal=LOOPBACK) as sb, \
             aiohttp.ClientSession() as session:
         admin = Api(session, sb.url, sb.admin_token)
         _, team, _ = await admin.post("/teams", {"name": "eng", "display_name": "Eng", "type": "O"})

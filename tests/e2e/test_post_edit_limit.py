@@ -3,9 +3,10 @@
 every change in their attachments."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from tests.conftest import attachments_text
+from tests.conftest import EDIT_LIMIT_ENV, attachments_text
 from tests.e2e.conftest import World
 from tests.e2e.test_commands import checklist_post, type_
 from tests.e2e.test_run_start import start_incident
@@ -74,3 +75,12 @@ async def test_checklist_and_overview_messages_never_change(world: World) -> Non
 
     assert "@bob now owns the run" in await type_(world, "alice", ch, "/playbook owner @bob")
     await step({overview_id: "Owner: @bob"})
+
+
+async def test_the_edit_limit_pass_reaches_the_sandbox(world: World) -> None:
+    """`make test` runs this folder again with PLAYBOOKS_TEST_POST_EDIT_TIME_LIMIT=0: that pass means
+    something only if the sandbox the bot talks to really has the limit (and the first pass, none)."""
+    status, config, _ = await world.admin.get("/config")
+    assert status == 200, config
+    wanted = os.environ.get(EDIT_LIMIT_ENV, "").strip()
+    assert config["ServiceSettings"]["PostEditTimeLimit"] == (int(wanted) if wanted else -1)

@@ -24,7 +24,7 @@ import pytest
 
 from sandbox import Sandbox
 from sandbox.validation import assert_no_violations
-from tests.conftest import Api
+from tests.conftest import Api, sandbox_config
 from tests.e2e.conftest import INCIDENT, Person, make_user
 
 pytest_plugins = ["tests.pg"]
@@ -148,7 +148,8 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with Sandbox(admin_token="admintoken", validate=True, allow_internal="127.0.0.1 localhost") as sb, \
+    async with Sandbox(admin_token="admintoken", config=sandbox_config(),
+                       validate=True, allow_internal="127.0.0.1 localhost") as sb, \
             aiohttp.ClientSession() as session:
         # The bots listen on 127.0.0.1: list it, as an operator would, for Mattermost to call them.
         sb.state.config["AllowedUntrustedInternalConnections"] = "127.0.0.1"
