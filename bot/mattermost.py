@@ -35,7 +35,7 @@ from mattermostdriver import Driver
 from mattermostdriver.client import Client
 from requests.adapters import HTTPAdapter
 
-from bot.models import MattermostError, MMCategory, MMChannel, MMCommand, MMPost, MMTeam, MMUser
+from bot.models import MattermostError, MMCategory, MMChannel, MMCommand, MMPost, MMTeam, MMUser, command_response
 
 log = logging.getLogger(__name__)
 
@@ -456,7 +456,7 @@ class MattermostGateway:
             raise MattermostError(0, FOREIGN_URL, "not a Mattermost command hook", "", "POST", "response_url")
         # Each use counts against the hook's 5 uses, and a repeat would show the text twice: no 5xx retry.
         await self._call(self.driver.client.absolute, "POST", response_url,
-                         {"response_type": "ephemeral", "text": text}, idempotent=False)
+                         command_response(text), idempotent=False)
 
     async def client_config(self) -> dict[str, str]:
         """The client config (`?format=old`: a flat map of strings; no session needed). Its SiteURL is

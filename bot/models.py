@@ -24,6 +24,17 @@ class MattermostError(Exception):
         self.path = path
 
 
+def command_response(text: str, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A slash command's ephemeral answer (model.CommandResponse), for the request's reply and a
+    response_url alike. `skip_slack_parsing`: otherwise Mattermost rewrites Slack-style `<a|b>` and
+    `<!here>` in the text and attachments before anyone sees it (app/command.go HandleCommandResponsePost:
+    `if !response.SkipSlackParsing { ProcessSlackText ... }`), which garbles our Markdown (`<@user | me>`)."""
+    body: dict[str, Any] = {"response_type": "ephemeral", "text": text, "skip_slack_parsing": True}
+    if attachments:
+        body["props"] = {"attachments": attachments}
+    return body
+
+
 @dataclass(frozen=True)
 class MMUser:
     id: str

@@ -22,7 +22,7 @@ from aiohttp import web
 from bot import posts
 from bot.actions import MAX_STATE, ForgedAction
 from bot.context import Context
-from bot.models import MattermostError, MMUser
+from bot.models import MattermostError, MMUser, command_response
 from bot.notify import follow_up
 from bot.proof import Proofs, Unproven
 from bot.router import (
@@ -159,22 +159,22 @@ class RefusedTokens:
 
 def command_json(reply: Reply) -> dict[str, Any]:
     if isinstance(reply, Ephemeral):
-        body: dict[str, Any] = {"response_type": "ephemeral", "text": reply.text}
-        if reply.attachments:
-            body["props"] = {"attachments": reply.attachments}
-        return body
+        return command_response(reply.text, reply.attachments)
     return {}
 
 
 def action_json(reply: Reply) -> dict[str, Any]:
+    # skip_slack_parsing: the ephemeral text reaches the person as written, not with Slack's `<a|b>`
+    # rewritten (app/integration_action.go DoPostActionWithCookie: ParseSlackLinksToMarkdown unless set).
     if isinstance(reply, UpdatePost):
         # `update` replaces the whole post: always resend the message, or Mattermost blanks it.
         body: dict[str, Any] = {"update": {"message": reply.message, "props": reply.props}}
         if reply.ephemeral_text:
             body["ephemeral_text"] = reply.ephemeral_text
+            body["skip_slack_parsing"] = True
         return body
     if isinstance(reply, Ephemeral):
-        return {"ephemeral_text": reply.text}
+        return {"ephemeral_text": reply.text, "skip_slack_parsing": True}
     return {}
 
 
@@ -221,16 +221,14 @@ class BotServer:
         if not self.tokens.valid(token, team_id, self.ctx.teams):
             log.warning("refused a slash command: not this team's /playbook token team=%.40s remote=%s",
                         team_id, request.remote)
-            return web.json_response({"response_type": "ephemeral",
-                                      "text": "This request did not come from a registered /playbook command."},
-                                     status=401)
+            return web.json_response(
+                command_response("This request did not come from a registered /playbook command."), status=401)
         try:
             await self.proofs.trigger(str(form.get("trigger_id", "")), user_id)
         except Unproven as err:
             log.warning("refused a slash command: %s user=%.40s team=%.40s remote=%s", err, user_id, team_id,
                         request.remote)
-            return web.json_response({"response_type": "ephemeral", "text": self.ctx.render("errors/unproven.md.j2")},
-                                     status=401)
+            return web.json_response(command_response(self.ctx.render("errors/unproven.md.j2")), status=401)
         # The user is proven; the name the request gives is not: take Mattermost's (cached briefly).
         user = await self.ctx.users.get(user_id)
         text = str(form.get("text", ""))
@@ -444,7 +442,7 @@ def _bad_request(text: str, command: bool = False,
                  status: type[web.HTTPClientError] = web.HTTPBadRequest) -> web.HTTPClientError:
     """A 4xx (400 unless told) with a JSON body: for a slash command in the ephemeral shape Mattermost
     shows, else `error`."""
-    body = {"response_type": "ephemeral", "text": text} if command else {"error": text}
+    body = command_response(text) if command else {"error": text}
     return status(text=json.dumps(body), content_type="application/json")
 
 
