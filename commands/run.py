@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from bot.context import Context
+from bot.domain.suggest import closest
 from bot.playbooks import Playbook
 from bot.router import Ephemeral, OpenDialog, Reply, Router, SlashCommand, UserError
 from handlers.runs import prepare_run, spawn_run, start_dialog, team_playbooks
@@ -33,8 +34,13 @@ def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[Pl
         return partial[0], args[1:]
     if len(partial) > 1:
         raise UserError(ctx.render("commands/ambiguous_playbook.md.j2", query=args[0], choices=partial))
+    guess = None
+    if query:
+        by_name = {name: p for p in choices for name in (p.id, p.title)}
+        near = closest(query, by_name)
+        guess = by_name[near[0]] if near else None
     raise UserError(ctx.render("commands/unknown_playbook.md.j2", query=args[0] if args else "",
-                               choices=choices))
+                               choices=choices, guess=guess))
 
 
 @router.command("run", usage="[playbook] [run name]")

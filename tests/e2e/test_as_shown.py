@@ -36,3 +36,21 @@ async def test_a_usage_answer_reads_as_written(world: World) -> None:
     text = await shown(world, "alice", "/playbook assign", run["channel_id"])
     assert "<@user | me | nobody>" in text, text
     assert "](" not in text, text  # no Markdown link made out of `<…|…>`
+
+
+async def test_a_mistyped_command_gets_the_nearest_with_its_usage(world: World) -> None:
+    text = await shown(world, "alice", "/playbook chek 1.1")
+    assert text.startswith("There is no `/playbook chek` command.\nDid you mean `/playbook check`?\n"), text
+    assert "- `/playbook check <item: 2.3 or title words> [--run <name>]`: Mark an item done." in text
+    assert "/playbook help" not in text and len(text.splitlines()) == 3  # not the whole list
+    text = await shown(world, "alice", "/playbook runn incident")
+    assert "Did you mean `/playbook run`?" in text and "`/playbook run [playbook] [run name]`" in text
+    text = await shown(world, "alice", "/playbook deploy")
+    assert text == "There is no `/playbook deploy` command.\n`/playbook help` lists every command."
+
+
+async def test_a_mistyped_playbook_gets_the_nearest(world: World) -> None:
+    text = await shown(world, "alice", "/playbook run incidnet Checkout down")
+    assert text.splitlines()[:2] == [
+        "There is no playbook called **incidnet**. Did you mean **Incident response** (`incident`)?",
+        "Choose one of:"], text

@@ -95,7 +95,8 @@ def test_help() -> None:
     ("run/started.md.j2", {"name": "DB down", "channel_name": "inc-007-db-down", "problems": ["x"]}),
     ("run/start_failed.md.j2", {"name": "DB down", "reason": "Mattermost answered 403."}),
     ("commands/unknown_playbook.md.j2", {"query": "incdent", "choices": [
-        SimpleNamespace(id="incident", title="Incident response")]}),
+        SimpleNamespace(id="incident", title="Incident response")],
+        "guess": SimpleNamespace(id="incident", title="Incident response")}),
     ("permissions/not_participant.md.j2", {}),
     ("errors/internal.md.j2", {}),
 ])
