@@ -14,6 +14,7 @@ from storage.models import Run
 
 MAX_CHOICES = 10
 MAX_CANDIDATES = 500  # runs a name is matched against
+STATUSES = ("in_progress", "finished")
 
 
 def take_run_flag(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
@@ -59,6 +60,7 @@ async def select_run(ctx: Context, cmd: SlashCommand, args: tuple[str, ...], *,
         if len(here) == 1:
             return here[0], rest
         if not here:
+            await _refuse_other_status(ctx, cmd, viewer, statuses, channel_id=cmd.channel_id)
             others, _ = await ctx.db.run(runs.visible_runs, viewer, [cmd.team_id], "", statuses, False,
                                          MAX_CANDIDATES, readonly=True)
             raise UserError(ctx.render("commands/no_run_here.md.j2", command=cmd.subcommand,
@@ -75,7 +77,30 @@ async def select_run(ctx: Context, cmd: SlashCommand, args: tuple[str, ...], *,
     partial = exact or [r for r in found if wanted and wanted in r.name.lower()]
     if len(partial) == 1:
         return partial[0], rest
+    if not partial:
+        await _refuse_other_status(ctx, cmd, viewer, statuses, query=query)
     raise UserError(ctx.render("commands/unknown_run.md.j2", query=query, command=cmd.subcommand,
                                choices=(partial or found)[:MAX_CHOICES],
                                ambiguous=len(partial) > 1,
                                more=max(0, len(partial or found) - MAX_CHOICES)))
+
+
+async def _refuse_other_status(ctx: Context, cmd: SlashCommand, viewer: Viewer, statuses: tuple[str, ...], *,
+                               channel_id: str = "", query: str = "") -> None:
+    """No run with one of `statuses` was meant, but one run in another state was (the run in this
+    channel, or the one named by `query`): say what state it is in and what can be done, instead of
+    "no run is called that"."""
+    others = tuple(s for s in STATUSES if s not in statuses)
+    if not others:
+        return
+    found, _ = await ctx.db.run(runs.visible_runs, viewer, [cmd.team_id], channel_id, others, False,
+                                MAX_CANDIDATES, readonly=True)
+    if query:
+        wanted = query.strip().lower()
+        found = ([r for r in found if r.id == query or r.name.lower() == wanted]
+                 or [r for r in found if wanted and wanted in r.name.lower()])
+    if len(found) == 1:
+        run = found[0]
+        raise UserError(ctx.render("commands/run_other_status.md.j2", name=run.name, status=run.status,
+                                   command=cmd.subcommand, here=bool(channel_id),
+                                   named=query or "", finished_at=run.finished_at))

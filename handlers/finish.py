@@ -42,7 +42,14 @@ async def finish_request(ctx: Context, run: Run, user_id: str, channel_id: str, 
         })
     follow_up(ctx, finish_run(ctx, run_id, user_id), name=f"finish:{run_id}", user_id=user_id,
               channel_id=channel_id)
-    return NoReply()
+    return elsewhere(ctx, run, channel_id, "finished")
+
+
+def elsewhere(ctx: Context, run: Run, channel_id: str, done: str) -> Reply:
+    """The run's channel hears of a finish or restore; typed anywhere else, the person hears it there."""
+    if channel_id == run.channel_id:
+        return NoReply()
+    return Ephemeral(ctx.render("updates/done_elsewhere.md.j2", name=run.name, done=done))
 
 
 @router.click(FinishRun)
@@ -129,4 +136,4 @@ async def restore_run(ctx: Context, run: Run, user_id: str, channel_id: str) -> 
             await ctx.hooks.emit("run_restored", restored.id, actor_id=user_id, payload={})
 
     follow_up(ctx, tell(), name=f"restore:{run.id}", user_id=user_id, channel_id=channel_id)
-    return NoReply()
+    return elsewhere(ctx, run, channel_id, "reopened")

@@ -69,7 +69,11 @@ async def test_finish_asks_first_then_tells_everyone_and_stops_status_reminders(
     # Finishing twice changes nothing.
     status, body = await world["alice"].command(run["channel_id"], "/playbook finish --run \"Database down\"")
     assert status == 200
-    assert "finished" in body.get("text", "") or "no run" in body.get("text", "").lower()
+    assert body["text"].startswith("**Database down** is finished (since "), body
+    assert '`/playbook restore --run "Database down"` reopens it' in body["text"]
+    # In the run's channel, without naming it: the run there is finished.
+    status, body = await world["alice"].command(run["channel_id"], "/playbook finish")
+    assert body["text"].startswith("The run in this channel, **Database down**, is finished"), body
 
 
 async def test_only_the_owner_finishes_from_the_overview_button(world: World) -> None:
@@ -132,6 +136,20 @@ async def test_no_retrospective_button_stops_the_reminders(world: World) -> None
     assert await run_due(world) == 0
     status, body = await world.run_json(run["id"])
     assert "retrospective_cancelled" in [e["type"] for e in body["timeline"]]
+
+
+async def test_restore_typed_elsewhere_answers_there(world: World) -> None:
+    run = await start_incident(world)
+    status, body = await world["alice"].command(world.town_square, '/playbook restore --run "Database down"')
+    assert status == 200
+    assert body["text"].startswith("**Database down** is still in progress, so `/playbook restore` does not"), body
+    await finish_with_confirmation(world, run)
+    status, body = await world["alice"].command(world.town_square, '/playbook restore --run "Database down"')
+    assert status == 200
+    assert body["text"] == "Reopening **Database down**: its channel and broadcast channels are told there.", body
+    await world.settle()
+    status, data = await world.run_json(run["id"])
+    assert data["status"] == "in_progress"
 
 
 async def test_restore_reopens_the_run_and_its_reminders(world: World) -> None:
