@@ -228,8 +228,10 @@ async def owner_socket(session: aiohttp.ClientSession, url: str, token: str) -> 
 @asynccontextmanager
 async def bot_process(env: dict[str, str], health_url: str) -> AsyncIterator[None]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--config", "/nonexistent/bot.toml", cwd=str(ROOT),
-        env={**os.environ, **env}, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        # Configured by BOT_* alone: run where there is no bot.toml, with the project importable.
+        sys.executable, "-m", "bot", "run", cwd=tempfile.gettempdir(),
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE)
     try:
         async with aiohttp.ClientSession() as session:
             deadline = time.monotonic() + 30

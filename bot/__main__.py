@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlparse
 
@@ -14,6 +15,8 @@ from bot.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.app import BotApp
+    from bot.models import Gateway, MMTeam
+    from bot.playbooks import Playbook
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,15 +28,25 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m bot")
     parser.add_argument("command", choices=["run", "check"])
-    parser.add_argument("--config", default="bot.toml")
+    parser.add_argument("--config", default=None, help="the config file (default: bot.toml, when it exists)")
     args = parser.parse_args(argv)
+    # A file named on the command line must exist: with BOT_* variables set, a mistyped name would
+    # otherwise quietly run on the environment alone. Unnamed, ./bot.toml is optional (containers
+    # configure the bot through the environment).
+    if args.config is not None and not Path(args.config).is_file():
+        print(f"config error: {args.config}: file not found (--config names a file that is not there)",
+              file=sys.stderr)
+        return 2
+    args.config = args.config or "bot.toml"
     try:
         settings = load_settings(args.config)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.logging.level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # `check` prints a report on stdout; only warnings and errors are logged (to stderr) beside it.
+    level = settings.logging.level if args.command == "run" else max(logging.WARNING,
+                                                                     logging.getLevelName(settings.logging.level))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not settings.mattermost.url:
         print(f"config error: {args.config}: [mattermost] url is empty; set it (or BOT_MATTERMOST_URL), "
               "or use `make run` to try the bot against the local sandbox", file=sys.stderr)
@@ -115,10 +128,12 @@ async def _check(settings: Settings) -> int:
         ok = ok and good
         print(f"[{'ok' if good else 'FAIL'}] {text}")
 
-    line(True, f"config {settings.source or '(environment)'}")
+    line(True, f"config {settings.source or '(environment only: no bot.toml)'}")
     playbooks, errors = load_playbooks(settings.playbooks.dir)
+    broken = len({err.path for err in errors if err.path.suffix == ".toml"})
     line(not errors, f"playbooks: {len(playbooks)} loaded from {settings.playbooks.dir}"
-         + (f", {len(errors)} broken" if errors else ""))
+         + (f", {broken} broken ({len(errors)} problem{'s' if len(errors) != 1 else ''})" if broken else "")
+         + ("" if broken or not errors else f": {errors[0].problem}"))
     for err in errors:
         print(f"       {err}")
     for text in _failing_webhooks(settings):
@@ -147,6 +162,8 @@ async def _check(settings: Settings) -> int:
     admin = "system_admin" in roles
     teams = await gateway.my_teams()
     line(bool(teams), f"teams: {', '.join(t.name for t in teams) or 'none: add the bot to a team'}")
+    for good, text in await _playbook_references(gateway, list(playbooks.values()), teams):
+        line(good, text)
     for team in teams:
         try:
             await gateway.list_commands(team.id)
@@ -163,6 +180,49 @@ async def _check(settings: Settings) -> int:
               "host in ServiceSettings.AllowedUntrustedInternalConnections to call it")
     await gateway.close()
     return 0 if ok else 1
+
+
+async def _playbook_references(gateway: Gateway, playbooks: list[Playbook], teams: list[MMTeam]
+                               ) -> list[tuple[bool, str]]:
+    """Whether everyone and everything each playbook names is there for the bot: owner, members and
+    assignees as active users; the team; each broadcast channel in every team the playbook runs in
+    (a private channel the bot is not in is not found, as it would not be at run start)."""
+    from bot.models import MattermostError
+
+    out: list[tuple[bool, str]] = []
+    wanted = sorted({name.lower() for pb in playbooks for name in pb.usernames()})
+    try:
+        found = {u.username.lower(): u for u in await gateway.get_users_by_usernames(wanted)}
+    except MattermostError as err:
+        return [(False, f"playbook users: cannot look them up ({err.status} {err.error_id})")]
+    by_name = {t.name: t for t in teams}
+    for pb in playbooks:
+        where = f"playbook {pb.id} ({pb.path.name if pb.path else pb.id})"
+        problems: list[str] = []
+        roles = [("owner", pb.owner)] if pb.owner else []
+        roles += [("member", m) for m in pb.members]
+        roles += [(f"assignee of \"{item.title}\"", item.assignee.username) for c in pb.checklists
+                  for item in c.items if item.assignee is not None and item.assignee.kind == "user"]
+        for role, name in roles:
+            user = found.get(name.lower())
+            if user is None or user.delete_at:
+                problems.append(f"{role} @{name}: {'deactivated' if user else 'no such user'}")
+        if pb.team and pb.team not in by_name:
+            problems.append(f"team {pb.team}: the bot is not a member, so the playbook cannot run anywhere")
+        run_teams = [by_name[pb.team]] if pb.team in by_name else ([] if pb.team else teams)
+        for channel in pb.broadcast_channels:
+            for team in run_teams:
+                try:
+                    await gateway.get_channel_by_name(team.id, channel)
+                except MattermostError as err:
+                    problems.append(f"broadcast channel {channel} in team {team.name}: "
+                                    + ("not found, or private without the bot in it" if err.status in (403, 404)
+                                       else f"{err.status} {err.error_id}"))
+        if problems:
+            out += [(False, f"{where}: {p}") for p in problems]
+        else:
+            out.append((True, f"{where}: every user and channel it names is there"))
+    return out
 
 
 def _failing_webhooks(settings: Settings) -> list[str]:

@@ -65,7 +65,7 @@ def normalize_url(url: str | URL | None) -> URL:
     return parsed
 
 
-def _sqlite_in_memory(url: URL) -> bool:
+def sqlite_in_memory(url: URL) -> bool:
     database = url.database or ""
     return database in ("", ":memory:") or "mode=memory" in database or url.query.get("mode") == "memory"
 
@@ -86,7 +86,7 @@ def make_engine(url: str | URL | None = None, *, pool_size: int = 10, busy_timeo
 
 
 def _make_sqlite_engine(url: URL, *, pool_size: int, busy_timeout_ms: int, echo: bool) -> Engine:
-    memory = _sqlite_in_memory(url)
+    memory = sqlite_in_memory(url)
     connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
     if memory:
         engine = create_engine(url, poolclass=StaticPool, connect_args=connect_args, echo=echo)

@@ -192,6 +192,31 @@ async def update_roles(request: web.Request) -> web.Response:
     return json_response({"status": "OK"})
 
 
+async def update_active(request: web.Request) -> web.Response:
+    """Deactivate or reactivate an account (api4/user.go updateUserActive): `{"active": bool}`. Someone
+    else's needs sysconsole_write_user_management_users (system admins; `manage_system` here); one's own
+    deactivation needs TeamSettings.EnableUserDeactivation, else 401. A deactivated account keeps its
+    rows (delete_at is set) and can no longer sign in or use its tokens (sandbox/auth.py)."""
+    state = state_of(request)
+    me = require_user(request)
+    user = get_user(state, url_id(request, "user_id"))
+    body = await read_object(request, "active")
+    active = body.get("active")
+    if not isinstance(active, bool):
+        raise invalid_body("active")
+    self_deactivate = not active and user.id == me.id
+    if not self_deactivate and not state.has_system_permission(me, "manage_system"):
+        raise AppError("api.user.update_active.permissions.app_error", 403,
+                       "You do not have the appropriate permissions.")
+    if self_deactivate and not state.config.get("EnableUserDeactivation", False):
+        raise AppError("api.user.update_active.not_enable.app_error", 401,
+                       "You cannot deactivate yourself because this feature is not enabled. Please contact your "
+                       "System Administrator.")
+    user.delete_at = 0 if active else ops.now_ms()
+    user.update_at = ops.now_ms()  # (the real server also broadcasts user_updated; nothing here reads it)
+    return json_response({"status": "OK"})
+
+
 def bot_json(user: User) -> dict:
     return {"user_id": user.id, "username": user.username, "display_name": user.bot_display_name,
             "description": user.bot_description, "owner_id": user.bot_owner_id,
@@ -313,6 +338,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/v4/users/username/{username}", get_by_username)
     r.add_get("/api/v4/users/{user_id}", get_user_route)
     r.add_put("/api/v4/users/{user_id}/roles", update_roles)
+    r.add_put("/api/v4/users/{user_id}/active", update_active)
     r.add_post("/api/v4/users/{user_id}/tokens", create_access_token)
     r.add_get("/api/v4/users/{user_id}/teams", user_teams)
     r.add_get("/api/v4/users/{user_id}/teams/members", user_team_members)

@@ -47,8 +47,9 @@ class BotProcess:
     async def start(self) -> "BotProcess":
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", "--config", str(self.log_path.parent / "absent.toml"),
-                cwd=ROOT, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=log)
+                # Configured by BOT_* alone: run where there is no bot.toml, with the project importable.
+                sys.executable, "-m", "bot", "run", cwd=self.log_path.parent,
+                env={**self.env, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE, stderr=log)
         line = await self._line("bot listening on ")
         self.url = line.split("bot listening on ", 1)[1].split(";", 1)[0]
         return self

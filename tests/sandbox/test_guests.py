@@ -136,3 +136,28 @@ async def test_demoting_a_user_makes_every_membership_a_guest_one(api, world, sa
     assert st.channel_members[(world["channel"].id, bob.id)].roles == "channel_guest"
     status, body, _ = await api.as_(world["bob_token"]).get(f"/teams/{world['team'].id}/channels")
     assert err(status, body) == FORBIDDEN
+
+
+async def test_deactivating_an_account(sandbox, api) -> None:
+    """PUT /users/{id}/active (api4/user.go updateUserActive): admins only for others; the account's
+    tokens stop working; lookups still return it, with delete_at set."""
+    status, user, _ = await api.post("/users", {"username": "leaver", "email": "leaver@example.com",
+                                                "password": "Password-123!"})
+    assert status == 201, user
+    status, tok, _ = await api.post(f"/users/{user['id']}/tokens", {"description": "t"})
+    assert status == 200, tok
+    status, other, _ = await api.post("/users", {"username": "other", "email": "other@example.com",
+                                                 "password": "Password-123!"})
+    status, other_tok, _ = await api.post(f"/users/{other['id']}/tokens", {"description": "t"})
+    status, body, _ = await api.as_(other_tok["token"]).put(f"/users/{user['id']}/active", {"active": False})
+    assert status == 403 and body["id"] == "api.user.update_active.permissions.app_error"
+    status, body, _ = await api.as_(tok["token"]).put(f"/users/{user['id']}/active", {"active": False})
+    assert status == 401 and body["id"] == "api.user.update_active.not_enable.app_error"
+    status, body, _ = await api.put(f"/users/{user['id']}/active", {"active": "no"})
+    assert status == 400
+    status, body, _ = await api.put(f"/users/{user['id']}/active", {"active": False})
+    assert status == 200 and body == {"status": "OK"}
+    status, found, _ = await api.post("/users/usernames", ["leaver"])
+    assert status == 200 and found[0]["delete_at"] > 0
+    status, body, _ = await api.as_(tok["token"]).get("/users/me")
+    assert status == 401
