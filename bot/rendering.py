@@ -6,7 +6,7 @@ StrictUndefined: a missing variable is a bug, not an empty string. User-supplied
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,23 @@ def defuse_mentions(value: Any) -> str:
     return _CHANNEL_MENTION.sub("@\u200b\\1", "" if value is None else str(value))
 
 
+def seconds_for_people(value: Any) -> str:
+    """A number of seconds as people say it ("15 minutes", "1h 30m"), for templates."""
+    from bot.domain.durations import format_duration
+
+    try:
+        return format_duration(timedelta(seconds=int(value)))
+    except (TypeError, ValueError):
+        return ""
+
+
+def table_cell(value: Any) -> str:
+    """Someone's Markdown kept as written inside one table cell: one line, no column break, @channel
+    defused (the formatting of a status update's first line reads as formatting, not as `**`)."""
+    text = " ".join(defuse_mentions(value).split())
+    return text.replace("|", "\\|")
+
+
 def fmt_time(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     if ms is None:
         return ""
@@ -54,6 +71,8 @@ class Renderer:
         self.env.filters["md"] = escape_md
         self.env.filters["defuse"] = defuse_mentions
         self.env.filters["time"] = fmt_time
+        self.env.filters["seconds"] = seconds_for_people
+        self.env.filters["cell"] = table_cell
 
     def render(self, template: str, /, **values: Any) -> str:
         return self.env.get_template(template).render(**values).strip()

@@ -47,10 +47,13 @@ TIMELINE_LABELS = {
     "item_state_changed": "Item changed", "assignee_changed": "Assignee changed", "item_added": "Item added",
     "item_removed": "Item removed", "command_ran": "Command ran", "participant_joined": "Joined",
     "participant_left": "Left", "run_finished": "Finished", "run_restored": "Restored",
-    "retrospective_published": "Retrospective published", "retrospective_cancelled": "No retrospective",
+    "retrospective_published": "Retrospective published", "retrospective_updated": "Retrospective updated",
+    "retrospective_cancelled": "No retrospective",
     "event_from_post": "Post",
 }
 BOTH = ("in_progress", "finished")
+# Events whose details name people (by user id) rather than states or times.
+PERSON_EVENTS = {"assignee_changed", "owner_changed", "participant_joined", "participant_left"}
 
 
 @router.command("timeline", usage="[add <post id or link> [summary]] [--run <name>]")
@@ -61,8 +64,12 @@ async def timeline_command(cmd: SlashCommand, ctx: Context) -> Reply:
     target = await target_run(ctx, cmd, Action.VIEW, statuses=BOTH, takes_args=False)
     run = target.run
     events = await ctx.db.run(timeline.timeline, run.id, readonly=True)
-    names = await ctx.users.names(sorted({e.actor_id for e in events if e.actor_id}))
     shown = events[-MAX_TIMELINE_ROWS:]
+    people = {e.actor_id for e in shown}
+    for e in shown:  # whom each entry is about: assignees, owners, participants
+        people.update(str(e.details.get(k) or "") for k in ("from", "to", "user_id", "by")
+                      if e.type in PERSON_EVENTS)
+    names = await ctx.users.names(sorted(p for p in people if p))
     return Ephemeral(ctx.render("updates/timeline.md.j2", name=run.name, events=shown, names=names,
                                 hidden=len(events) - len(shown), labels=TIMELINE_LABELS))
 

@@ -3,16 +3,23 @@ saying the run needs none.
 """
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from bot.actions import CancelRetro, FillRetro, RetroDialog
 from bot.context import Context
 from bot.domain.permissions import Action
+from bot.models import MattermostError
 from bot.notify import follow_up
+from bot.rendering import defuse_mentions
 from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
 from handlers.access import allowed
 from handlers.announce import announce
 from handlers.fields import DIALOG_TEXTAREA_MAX, Fields
-from storage import people, reminders, runs
+from storage import people, reminders, runs, timeline
 from storage.models import Run
+
+log = logging.getLogger(__name__)
 
 router = Router("retrospective")
 
@@ -68,15 +75,36 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         fields.error("text", ctx.render("retro/error_empty.md.j2"))
     if fields.errors:
         return DialogErrors(errors=fields.errors)
-    stored = await ctx.db.run(runs.set_retrospective, run_id, sub.user_id, ctx.clock.now_ms(), "published", text)
+    now = ctx.clock.now_ms()
+    stored = await ctx.db.run(runs.set_retrospective, run_id, sub.user_id, now, "published", text)
     assert stored is not None
+    earlier = await ctx.db.run(timeline.last_post, run_id, timeline.RETRO_EVENTS, readonly=True)
 
     async def tell() -> None:
         followers = await ctx.db.run(people.follower_ids, run_id, readonly=True)
         names = await ctx.users.names([sub.user_id])
-        post = ctx.render("retro/published.md.j2", name=stored.name, actor=names.get(sub.user_id, ""), text=text)
-        await announce(ctx, stored, channel_text=post, broadcast_text=post, follower_text=post,
+        actor = names.get(sub.user_id, "")
+        updated = bool(earlier)
+        full = ctx.render("retro/published.md.j2", name=stored.name, actor=actor, text=text, updated=updated)
+        header, props = retro_post(ctx, stored.name, actor, text, now, updated)
+        post_id = ""
+        if earlier:
+            # The retrospective post is edited in place: its message (the heading) stays, so the edit
+            # goes through past PostEditTimeLimit; the text is in its attachment.
+            try:
+                await ctx.gateway.update_post(earlier, None, props)
+                post_id = earlier
+            except MattermostError as err:
+                log.info("the retrospective post could not be edited, posting it again post=%s status=%s",
+                         earlier, err.status)
+        if not post_id:
+            post_id = await announce(ctx, stored, channel_text=header, broadcast_text=None, follower_text=None,
+                                     follower_ids=[], channel_props=props)
+        await announce(ctx, stored, channel_text=None, broadcast_text=full, follower_text=full,
                        follower_ids=followers, skip_user=sub.user_id)
+        if post_id:
+            await ctx.db.run(timeline.note_post, run_id,
+                             "retrospective_updated" if updated else "retrospective_published", now, post_id)
         if ctx.reminders is not None:
             await ctx.reminders.answered(run_id, reminders.RETRO, "published", sub.user_id)
         if ctx.hooks is not None:
@@ -84,6 +112,14 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
 
     follow_up(ctx, tell(), name=f"retro:{run_id}", user_id=sub.user_id, channel_id=sub.channel_id)
     return NoReply()
+
+
+def retro_post(ctx: Context, name: str, actor: str, text: str, now: int, updated: bool
+               ) -> tuple[str, dict[str, Any]]:
+    """The run channel's retrospective post: a heading that never changes, the text in an attachment."""
+    header = ctx.render("retro/heading.md.j2", name=name)
+    footer = ctx.render("retro/byline.md.j2", actor=actor, at=now, updated=updated)
+    return header, {"attachments": [{"fallback": header, "text": defuse_mentions(text), "footer": footer}]}
 
 
 async def retro_cancel(ctx: Context, run: Run, user_id: str, channel_id: str) -> Reply:

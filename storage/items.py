@@ -41,7 +41,7 @@ def apply_item_verb(session: Session, run_id: str, item_id: str, verb: str, acto
         item.state, item.updated_at, item.updated_by = target, now, actor_id
         add_timeline(session, run_id, "item_state_changed", now, actor_id,
                      f"{item.title}: {before} -> {target}",
-                     {"item_id": item_id, "from": before, "to": target})
+                     {"item_id": item_id, "from": before, "to": target, "title": item.title})
     return item, before, changed
 
 

@@ -8,12 +8,14 @@ reminder exactly one wins and posts it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from bot.domain.durations import format_duration
 from storage._sql import rowcount
 from storage.ids import new_id
 from storage.models import Follower, Reminder, Run, StatusUpdate, TimelineEvent
@@ -235,7 +237,8 @@ def snooze(session: Session, run_id: str, actor_id: str, seconds: int, now: int)
     due = now + seconds * 1000
     if not move(session, run_id, STATUS, due):
         arm(session, run_id, STATUS, due, run.reminder_interval_s)
-    add_timeline(session, run_id, "reminder_snoozed", now, actor_id, f"snoozed for {seconds} s",
+    add_timeline(session, run_id, "reminder_snoozed", now, actor_id,
+                 f"snoozed for {format_duration(timedelta(seconds=seconds))}",
                  {"seconds": seconds, "due_at": due})
     return due
 

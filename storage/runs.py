@@ -354,8 +354,12 @@ def set_retrospective(session: Session, run_id: str, actor_id: str, now: int, st
     session.execute(update(Run).where(col(Run.id) == run_id).values(**values)
                     .execution_options(synchronize_session=False))
     move(session, run_id, RETRO, None)
-    kind = "retrospective_published" if status == "published" else "retrospective_cancelled"
-    add_timeline(session, run_id, kind, now, actor_id,
-                 "Retrospective published" if status == "published" else "No retrospective for this run")
+    if status != "published":
+        kind, summary = "retrospective_cancelled", "No retrospective for this run"
+    elif run.retrospective_status == "published":  # published again: it replaces the first
+        kind, summary = "retrospective_updated", "Retrospective updated"
+    else:
+        kind, summary = "retrospective_published", "Retrospective published"
+    add_timeline(session, run_id, kind, now, actor_id, summary)
     session.refresh(run)
     return run

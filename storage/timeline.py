@@ -46,3 +46,14 @@ def note_post(session: Session, run_id: str, type_: str, at: int, post_id: str) 
             event.details = {**event.details, "post_id": post_id}
             session.add(event)
             return
+
+
+RETRO_EVENTS = ("retrospective_published", "retrospective_updated")
+
+
+def last_post(session: Session, run_id: str, types: tuple[str, ...]) -> str:
+    """The post noted on the latest event of one of `types` (note_post), or ""."""
+    for event in reversed(timeline(session, run_id)):
+        if event.type in types and event.details.get("post_id"):
+            return str(event.details["post_id"])
+    return ""

@@ -6,7 +6,7 @@ import json
 from tests.conftest import attachments_text
 from tests.e2e.conftest import World
 from tests.e2e.test_run_start import start_incident
-from tests.e2e.test_status_updates import MIN, dm_texts, follow, open_dialog_for, run_due
+from tests.e2e.test_status_updates import MIN, dm_texts, follow, open_dialog_for, reminders_in, run_due
 
 DAY = 24 * 60 * MIN
 
@@ -114,12 +114,31 @@ async def test_retrospective_is_prefilled_published_and_its_reminders_stop(world
     assert status == 200 and not (body or {}).get("errors"), body
     await world.settle()
     posts = await world.posts(run["channel_id"])
-    assert any("Retrospective for Database down" in p["message"] and "A full disk." in p["message"] for p in posts)
+    retro = [p for p in posts if "Retrospective for Database down" in p["message"]]
+    assert len(retro) == 1 and "A full disk." in attachments_text(retro[0]["props"]), retro
     assert any("A full disk." in m for m in await thread_replies(world))
     status, body = await world.run_json(run["id"])
     assert "retrospective_published" in [e["type"] for e in body["timeline"]]
     world.clock.advance(2 * DAY)
     assert await run_due(world) == 0
+
+    # Published again: the same post now shows the new text (as the form said), and the timeline has
+    # one "updated" entry beside the first "published".
+    status, body = await alice.command(run["channel_id"], "/playbook retro")
+    await world.settle()
+    dialog = await open_dialog_for(world, "alice", seen=2)
+    assert "publishing again replaces it" in dialog["dialog"]["introduction_text"]
+    status, body = await alice.submit_dialog(dialog, run["channel_id"], world.team_id,
+                                             {"text": "## What happened\nA full disk, and no alert."})
+    assert status == 200 and not (body or {}).get("errors"), body
+    await world.settle()
+    posts = await world.posts(run["channel_id"])
+    again = [p for p in posts if "Retrospective for Database down" in p["message"]]
+    assert [p["id"] for p in again] == [retro[0]["id"]], again
+    assert "no alert" in attachments_text(again[0]["props"]) and "Updated by @alice" in str(again[0]["props"])
+    status, body = await world.run_json(run["id"])
+    kinds = [e["type"] for e in body["timeline"]]
+    assert kinds.count("retrospective_published") == 1 and kinds.count("retrospective_updated") == 1
 
 
 async def test_no_retrospective_button_stops_the_reminders(world: World) -> None:
@@ -179,5 +198,38 @@ async def test_timeline_is_a_readable_table(world: World) -> None:
     status, body = await world["alice"].command(run["channel_id"], "/playbook timeline")
     assert status == 200, body
     text = body["text"]
-    assert "| When (UTC) | Event | By | Details |" in text
+    assert "| When | Event | By | What |" in text
     assert "Run started" in text and "Reminder" in text and "@alice" in text
+
+
+async def test_every_timeline_entry_says_what_changed(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    alice = world["alice"]
+    status, body = await alice.command(ch, "/playbook assign 1.1 @bob")
+    assert status == 200, body
+    status, body = await alice.command(ch, "/playbook check 1.2")
+    assert status == 200, body
+    await alice.command(ch, "/playbook update")
+    await world.settle()
+    dialog = await open_dialog_for(world, "alice")
+    status, body = await alice.submit_dialog(dialog, ch, world.team_id, {
+        "message": "**Impact:** checkout is down\n**Next steps:** failover", "reminder": "1h", "finish": False})
+    assert status == 200, body
+    await world.settle()
+    world.clock.advance(60 * MIN)
+    assert await run_due(world) == 1
+    reminder = reminders_in(await world.posts(ch), world.bot_user_id)[-1]
+    snooze = next(a["id"] for a in reminder["props"]["attachments"][0]["actions"] if a["id"].startswith("snooze"))
+    status, body = await world["bob"].click(reminder["id"], snooze)
+    assert status == 200, body
+    await world.settle()
+    status, body = await alice.command(ch, "/playbook timeline")
+    rows = {line.split(" | ")[1]: line for line in body["text"].splitlines() if line.startswith("| 20")}
+    assert rows["Assignee changed"].endswith("| @alice | **Acknowledge the page**: @alice → @bob |"), rows
+    assert "→ done |" in rows["Item changed"] and "open →" in rows["Item changed"], rows
+    assert "| **Impact:** checkout is down · next update in 1 hour |" in rows["Status update"]
+    assert "| @bob | for 15 minutes, until 20" in rows["Reminder snoozed"] and " UTC |" in rows["Reminder snoozed"]
+    assert "900 s" not in body["text"] and "3600 s" not in body["text"]
+    dates = [line.split(" | ")[0][2:] for line in rows.values()]
+    assert all(len(d) == len("2026-12-01 21:29 UTC") and d.endswith(" UTC") for d in dates), dates
