@@ -25,6 +25,7 @@ from commands.targets import (
     target_run,
     usage_error,
 )
+from handlers import notices
 from handlers.items import change_item
 from handlers.views import refresh_checklist_later
 from storage import items, people
@@ -135,6 +136,8 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
     if change.changed:
         refresh_checklist_later(ctx, run.id, item.checklist_id)
+        if user is not None:
+            notices.item_assigned(ctx, run, number, item, user.id, cmd.user_id, reply_channel_id=cmd.channel_id)
     return Ephemeral(ctx.render("commands/item_assigned.md.j2", number=number, title=item.title,
                                 username=user.username if user else "", changed=change.changed,
                                 joined=joined))

@@ -9,7 +9,8 @@ from bot.notify import follow_up
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.selection import command_viewer
 from commands.targets import add_to_channel, find_person, target_run, usage_error
-from handlers.views import schedule_overview_refresh
+from handlers import notices
+from handlers.views import refresh_checklist_later, schedule_overview_refresh
 from storage import people, reminders, runs
 from storage.models import Run
 
@@ -90,13 +91,16 @@ async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
                                        reason=refusal, run=run.name))
     names = await ctx.users.names([run.owner_id, cmd.user_id])
     async with ctx.locks(run.id):
-        before, changed = await ctx.db.run(
+        before, changed, moved = await ctx.db.run(
             people.set_owner, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
             f"@{names.get(run.owner_id, run.owner_id)} to @{user.username}", f"@{user.username} (new owner)")
     if before != run.owner_id:
         names.update(await ctx.users.names([before]))
     if changed:
         schedule_overview_refresh(ctx, run.id)
+        for checklist_id in dict.fromkeys(i.checklist_id for i in moved):
+            refresh_checklist_later(ctx, run.id, checklist_id)
+        notices.made_owner(ctx, run, user.id, cmd.user_id, before, moved, reply_channel_id=cmd.channel_id)
         text = ctx.render("commands/owner_changed_post.md.j2", actor=names.get(cmd.user_id, ""),
                           before=names.get(before, ""), after=user.username)
         if run.channel_id:

@@ -1,4 +1,5 @@
-"""`/playbook settings`: a person's own settings (the daily and weekly digests, handlers.digests)."""
+"""`/playbook settings`: a person's own settings (the daily and weekly digests, handlers.digests; the
+messages about items and runs given to them, handlers.notices)."""
 from __future__ import annotations
 
 from bot.context import Context
@@ -12,9 +13,9 @@ router = Router("settings")
 SWITCH = {"on": True, "off": False}
 
 
-@router.command("settings", usage="[digest|weekly-digest on|off]")
+@router.command("settings", usage="[digest|weekly-digest|assigned|owner on|off]")
 async def settings_command(cmd: SlashCommand, ctx: Context) -> Reply:
-    """Show your settings, or turn your daily or weekly digest message on or off."""
+    """Show your settings, or turn your digests or the messages about items and runs given to you on or off."""
     args = tuple(a.lower() for a in cmd.rest)
     if not args:
         row = await ctx.db.run(digests.get_settings, cmd.user_id, readonly=True)

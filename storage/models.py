@@ -160,6 +160,8 @@ class UserSettings(SQLModel, table=True):
     daily_digest: bool = True
     weekly_digest: bool = True
     last_digest_day: int = 0
+    notify_assigned: bool = True  # a DM when someone gives you an item
+    notify_owner: bool = True  # a DM when you are made a run's owner
 
 
 class UsedProof(SQLModel, table=True):

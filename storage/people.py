@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from storage.models import Follower, Participant, Run
+from storage.models import ChecklistItem, Follower, Participant, Run
 from storage.timeline import add_timeline
 
 
@@ -51,21 +51,31 @@ def remove_participant(session: Session, run_id: str, user_id: str, actor_id: st
 
 
 def set_owner(session: Session, run_id: str, owner_id: str, actor_id: str, now: int,
-              summary: str = "", joined_summary: str = "") -> tuple[str, bool]:
-    """(previous owner, changed). The new owner becomes a participant if they were not one.
-    `summary` is the timeline's words for it (default: the two user ids)."""
+              summary: str = "", joined_summary: str = "") -> tuple[str, bool, list[ChecklistItem]]:
+    """(previous owner, changed, items handed over). The new owner becomes a participant if they were
+    not one, and the previous owner's open items are theirs now (as the plugin does; items assigned to
+    anyone else stay so), each on the timeline. `summary` is the timeline's words for the change."""
     run = session.get(Run, run_id)
     if run is None:
-        return "", False
+        return "", False, []
     before = run.owner_id
     if before == owner_id:
-        return before, False
+        return before, False, []
     session.execute(update(Run).where(col(Run.id) == run_id).values(owner_id=owner_id)
                     .execution_options(synchronize_session=False))
     add_participant(session, run_id, owner_id, actor_id, now, joined_summary)
     add_timeline(session, run_id, "owner_changed", now, actor_id, summary or f"{before} -> {owner_id}",
                  {"from": before, "to": owner_id})
-    return before, True
+    moved = list(session.exec(select(ChecklistItem).where(
+        ChecklistItem.run_id == run_id, ChecklistItem.assignee_id == before,
+        col(ChecklistItem.state).in_(("open", "in_progress")))))
+    for item in moved:
+        item.assignee_id, item.updated_at, item.updated_by = owner_id, now, actor_id
+        session.add(item)
+        add_timeline(session, run_id, "assignee_changed", now, actor_id, item.title,
+                     {"item_id": item.id, "from": before, "to": owner_id})
+    session.flush()
+    return before, True, moved
 
 
 def follow(session: Session, run_id: str, user_id: str) -> bool:

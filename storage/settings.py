@@ -17,7 +17,8 @@ DAILY = "daily"
 WEEKLY = "weekly"
 
 
-FLAGS = {"digest": "daily_digest", "weekly-digest": "weekly_digest"}
+FLAGS = {"digest": "daily_digest", "weekly-digest": "weekly_digest", "assigned": "notify_assigned",
+         "owner": "notify_owner"}
 
 
 def get_settings(session: Session, user_id: str) -> UserSettings:
@@ -33,6 +34,11 @@ def set_setting(session: Session, user_id: str, flag: str, on: bool) -> UserSett
     row = session.get(UserSettings, user_id, populate_existing=True)
     assert row is not None
     return row
+
+
+def wants(session: Session, user_id: str, flag: str) -> bool:
+    """Whether the person keeps `flag` (a key of FLAGS) on; everything is on until turned off."""
+    return bool(getattr(get_settings(session, user_id), FLAGS[flag]))
 
 
 def due_users(session: Session, now: int) -> list[str]:

@@ -1,0 +1,58 @@
+"""Direct messages to the person a change is about: an item given to them, a run handed to them; each
+can be turned off in `/playbook settings`."""
+from __future__ import annotations
+
+from tests.conftest import attachments_text
+from tests.e2e.conftest import World
+from tests.e2e.test_commands import checklist_post
+from tests.e2e.test_run_start import start_incident
+from tests.e2e.test_status_updates import dm_texts
+
+
+async def test_an_assignee_is_told_with_a_link_unless_they_turned_it_off(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    triage = await checklist_post(world, ch, "Triage")
+    status, body = await world["alice"].command(ch, "/playbook assign 1.2 @bob")
+    assert status == 200, body
+    await world.settle()
+    texts = await dm_texts(world, "bob")
+    assert any(t.startswith("@alice gave you **1.2** Open a bridge call in **Database down**") for t in
+               [t.removeprefix(":pushpin: ") for t in texts]), texts
+    assert any(f"/eng/pl/{triage['id']})" in t for t in texts), texts
+    # Taking an item yourself, or assigning yourself, sends nothing.
+    status, body = await world["alice"].command(ch, "/playbook assign 1.3 me")
+    await world.settle()
+    assert not [t for t in await dm_texts(world, "alice") if "gave you" in t]
+
+    status, body = await world["bob"].command(ch, "/playbook settings assigned off")
+    assert "Messages when you are given an item turned **off**" in body["text"], body
+    assert "- Item given to you: **off**" in body["text"]
+    before = len(await dm_texts(world, "bob"))
+    status, body = await world["alice"].command(ch, "/playbook assign 2.1 @bob")
+    assert status == 200, body
+    await world.settle()
+    assert len(await dm_texts(world, "bob")) == before
+
+
+async def test_a_new_owner_is_told_and_gets_the_previous_owners_open_items(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    alice = world["alice"]
+    await alice.command(ch, "/playbook assign 1.2 @bob")  # bob's stays bob's
+    await alice.command(ch, "/playbook check 1.1")
+    await alice.command(ch, "/playbook uncheck 1.1")  # open again, still alice's
+    status, body = await alice.command(ch, "/playbook owner @carol")
+    assert status == 200, body
+    await world.settle()
+    texts = await dm_texts(world, "carol")
+    mine = [t for t in texts if "made you the owner of **Database down**" in t]
+    assert mine and "1 open item of the previous owner is yours too: **Acknowledge the page**" in mine[0], texts
+    status, data = await world.run_json(run["id"])
+    assignees = {i["title"]: i["assignee_id"] for c in data["checklists"] for i in c["items"]}
+    assert assignees["Acknowledge the page"] == world["carol"].id
+    assert assignees["Open a bridge call"] == world["bob"].id
+    triage = await checklist_post(world, ch, "Triage")
+    assert "@carol" in attachments_text(triage["props"])
+    status, body = await world["carol"].command(ch, "/playbook settings")
+    assert "- Run handed to you: **on**" in body["text"]
