@@ -25,6 +25,7 @@ import commands.settings
 import commands.timeline
 import handlers.api
 import handlers.digests
+import handlers.due
 import handlers.events
 import handlers.finish
 import handlers.items
@@ -66,7 +67,7 @@ def build_router() -> Router:
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
-        handlers.reminders.router, handlers.digests.router, handlers.webhooks.router,
+        handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
     ):
         root.include(feature)
     return root

@@ -26,6 +26,7 @@ from commands.targets import (
     usage_error,
 )
 from handlers import notices
+from handlers.due import due_changed
 from handlers.items import change_item
 from handlers.views import refresh_checklist_later
 from storage import items, people
@@ -180,6 +181,7 @@ async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
         raise UserError(ctx.render("errors/item_gone.md.j2"))
     if changed:
         refresh_checklist_later(ctx, target.run.id, item.checklist_id)
+        due_changed(ctx, due_ms)
     return Ephemeral(ctx.render("commands/item_due.md.j2", number=number, title=item.title, due_at=due_ms,
                                 changed=changed))
 

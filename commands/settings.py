@@ -13,7 +13,7 @@ router = Router("settings")
 SWITCH = {"on": True, "off": False}
 
 
-@router.command("settings", usage="[digest|weekly-digest|assigned|owner on|off]")
+@router.command("settings", usage="[digest|weekly-digest|assigned|owner|due on|off]")
 async def settings_command(cmd: SlashCommand, ctx: Context) -> Reply:
     """Show your settings, or turn your digests or the messages about items and runs given to you on or off."""
     args = tuple(a.lower() for a in cmd.rest)

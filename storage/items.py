@@ -7,6 +7,8 @@ its timeline event (contracts.md types) in the same transaction.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
@@ -154,7 +156,7 @@ def set_due(session: Session, run_id: str, item_id: str, due_at: int | None, act
         return item, False
     before = item.due_at
     session.execute(update(ChecklistItem).where(col(ChecklistItem.id) == item_id)
-                    .values(due_at=due_at, updated_at=now, updated_by=actor_id)
+                    .values(due_at=due_at, due_noticed_at=None, updated_at=now, updated_by=actor_id)
                     .execution_options(synchronize_session=False))
     session.refresh(item)
     add_timeline(session, run_id, "item_due_changed", now, actor_id, item.title,
@@ -228,3 +230,44 @@ def membership_and_items(session: Session, run_id: str, user_id: str, with_items
 def open_item_count(session: Session, run_id: str) -> int:
     return int(session.exec(select(func.count()).select_from(ChecklistItem).where(
         ChecklistItem.run_id == run_id, col(ChecklistItem.state).in_(("open", "in_progress")))).one())
+
+
+OPEN_STATES = ("open", "in_progress")
+
+
+def _due_unnoticed() -> Any:
+    return (select(ChecklistItem).join(Run, col(Run.id) == ChecklistItem.run_id)
+            .where(col(ChecklistItem.due_at).is_not(None), col(ChecklistItem.due_noticed_at).is_(None),
+                   col(ChecklistItem.state).in_(OPEN_STATES), Run.status == "in_progress"))
+
+
+def next_item_due(session: Session) -> int | None:
+    """The earliest due time of an open item in a run in progress whose due notice is still to come."""
+    first = session.exec(_due_unnoticed().order_by(col(ChecklistItem.due_at)).limit(1)).first()
+    return first.due_at if first is not None else None
+
+
+def claim_items_due(session: Session, now: int, limit: int) -> list[tuple[Run, ChecklistItem]]:
+    """The open items due at `now` whose notice this caller may give: each claimed with a conditional
+    UPDATE, so a round run twice, or two bot processes, notice each item once."""
+    out: list[tuple[Run, ChecklistItem]] = []
+    for item in session.exec(_due_unnoticed().where(col(ChecklistItem.due_at) <= now)
+                             .order_by(col(ChecklistItem.due_at)).limit(limit)):
+        claimed = session.execute(update(ChecklistItem).where(
+            col(ChecklistItem.id) == item.id, col(ChecklistItem.due_noticed_at).is_(None),
+            ChecklistItem.due_at == item.due_at).values(due_noticed_at=now)
+            .execution_options(synchronize_session=False))
+        if rowcount(claimed) == 1:
+            run = session.get(Run, item.run_id)
+            assert run is not None
+            out.append((run, item))
+    return out
+
+
+def item_number(session: Session, item_id: str) -> str:
+    """An item's number as people see it ("2.3"), or "" when it is gone."""
+    item = session.get(ChecklistItem, item_id)
+    checklist = session.get(Checklist, item.checklist_id) if item is not None else None
+    if item is None or checklist is None:
+        return ""
+    return f"{checklist.position + 1}.{item.position + 1}"

@@ -64,6 +64,8 @@ class ChecklistItem(SQLModel, table=True):
     state: str = Field(default="open", max_length=16)  # open | in_progress | closed | skipped
     assignee_id: str = Field(default="", max_length=26)
     due_at: Optional[int] = Field(default=None, sa_type=BigInteger)
+    # When the due time's notice (overdue mark, the assignee's DM) was claimed; cleared when due_at moves.
+    due_noticed_at: Optional[int] = Field(default=None, sa_type=BigInteger)
     command: str = ""
     updated_at: int = Field(default=0, sa_type=BigInteger)
     updated_by: str = ""
@@ -162,6 +164,7 @@ class UserSettings(SQLModel, table=True):
     last_digest_day: int = 0
     notify_assigned: bool = True  # a DM when someone gives you an item
     notify_owner: bool = True  # a DM when you are made a run's owner
+    notify_due: bool = True  # a DM when an item of yours falls due
 
 
 class UsedProof(SQLModel, table=True):

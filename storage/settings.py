@@ -18,7 +18,7 @@ WEEKLY = "weekly"
 
 
 FLAGS = {"digest": "daily_digest", "weekly-digest": "weekly_digest", "assigned": "notify_assigned",
-         "owner": "notify_owner"}
+         "owner": "notify_owner", "due": "notify_due"}
 
 
 def get_settings(session: Session, user_id: str) -> UserSettings:

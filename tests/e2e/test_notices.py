@@ -56,3 +56,36 @@ async def test_a_new_owner_is_told_and_gets_the_previous_owners_open_items(world
     assert "@carol" in attachments_text(triage["props"])
     status, body = await world["carol"].command(ch, "/playbook settings")
     assert "- Run handed to you: **on**" in body["text"]
+
+
+async def test_at_its_due_time_an_item_shows_overdue_and_its_assignee_is_told_once(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    alice = world["alice"]
+    await alice.command(ch, "/playbook assign 1.2 @bob")
+    status, body = await alice.command(ch, "/playbook due 1.2 30m")
+    assert status == 200 and "is now due" in body["text"], body
+    await world.settle()
+    due = world.bot.ctx.jobs["due"]
+    assert await due.run_due() == 0  # not yet
+    triage = await checklist_post(world, ch, "Triage")
+    assert "(overdue)" not in attachments_text(triage["props"])
+    world.clock.advance(30 * 60_000)
+    assert await due.run_due() == 2  # 1.2, and 1.1 (the playbook has it due 15 minutes in, alice's)
+    await world.settle()
+    triage = await checklist_post(world, ch, "Triage")
+    line = next(t for t in attachments_text(triage["props"]).splitlines() if "**1.2**" in t)
+    assert "**(overdue)**" in line, line
+    told = [t for t in await dm_texts(world, "bob") if t.startswith(":alarm_clock:")]
+    assert len(told) == 1 and told[0].startswith(":alarm_clock: **1.2** Open a bridge call in **Database down**"), told
+    assert "and it is yours" in told[0] and "/playbook settings due off" in told[0]
+    assert any(t.startswith(":alarm_clock: **1.1** Acknowledge the page in **Database down** has been due since")
+               for t in await dm_texts(world, "alice"))
+    # Once: another round (or another process) notices nothing more; a new due time is noticed again.
+    assert await due.run_due() == 0
+    await alice.command(ch, "/playbook due 1.2 1h")
+    world.clock.advance(61 * 60_000)
+    await world["bob"].command(ch, "/playbook settings due off")
+    assert await due.run_due() == 1
+    await world.settle()
+    assert len([t for t in await dm_texts(world, "bob") if ":alarm_clock:" in t]) == 1

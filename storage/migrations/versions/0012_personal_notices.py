@@ -1,5 +1,6 @@
-"""user_settings: whether a person gets a direct message when an item is assigned to them and when they
-are made a run's owner (both on unless turned off with `/playbook settings`).
+"""Personal notices: user_settings says whether a person gets a direct message when an item is assigned to
+them, when they are made a run's owner and when an item of theirs falls due (all on unless turned off
+with `/playbook settings`); checklist_items.due_noticed_at claims the one notice at an item's due time.
 
 Revision ID: 0012
 Revises: 0007
@@ -21,9 +22,15 @@ def upgrade() -> None:
     with op.batch_alter_table("user_settings") as batch:
         batch.add_column(sa.Column("notify_assigned", sa.Boolean(), nullable=False, server_default=sa.true()))
         batch.add_column(sa.Column("notify_owner", sa.Boolean(), nullable=False, server_default=sa.true()))
+        batch.add_column(sa.Column("notify_due", sa.Boolean(), nullable=False, server_default=sa.true()))
+    with op.batch_alter_table("checklist_items") as batch:
+        batch.add_column(sa.Column("due_noticed_at", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("checklist_items") as batch:
+        batch.drop_column("due_noticed_at")
     with op.batch_alter_table("user_settings") as batch:
+        batch.drop_column("notify_due")
         batch.drop_column("notify_owner")
         batch.drop_column("notify_assigned")
