@@ -27,7 +27,8 @@ def run_json(view: RunView) -> dict[str, Any]:
         "status": run.status, "created_at": iso(run.created_at), "finished_at": iso(run.finished_at),
         "checklists": [
             {"title": c.title, "items": [
-                {"id": i.id, "title": i.title, "state": i.state, "assignee_id": i.assignee_id,
+                {"id": i.id, "title": i.title, "description": i.description, "state": i.state,
+                 "assignee_id": i.assignee_id,
                  "due_at": iso(i.due_at), "command": i.command} for i in items]}
             for c, items in view.checklists
         ],

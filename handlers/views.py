@@ -69,6 +69,9 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
             due_at=item.due_at, overdue=bool(item.due_at and item.due_at < now_ms
                                              and item.state in ("open", "in_progress")),
         ).replace("\n", "")
+        if item.description:
+            # The playbook's notes on the item (definitions, links), under its title, as written.
+            text += "\n" + ctx.render("run/item_description.md.j2", description=item.description)
         attachment: dict[str, Any] = {"fallback": text, "text": text, "color": COLORS[item.state]}
         if interactive:
             attachment["actions"] = item_buttons(ctx, run_id, index, item)

@@ -54,6 +54,8 @@ title = "Triage"
   due = "15m"
   [[checklists.items]]
   title = "Open a bridge call"
+  description = '''SEV1: customers cannot check out. Page the **incident commander**.
+SEV2: checkout is slow; @channel is not needed.'''
   [[checklists.items]]
   title = "Tell @channel about it"
 

@@ -89,3 +89,19 @@ async def test_at_its_due_time_an_item_shows_overdue_and_its_assignee_is_told_on
     assert await due.run_due() == 1
     await world.settle()
     assert len([t for t in await dm_texts(world, "bob") if ":alarm_clock:" in t]) == 1
+
+
+async def test_item_descriptions_are_shown_in_the_post_info_and_api(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    triage = await checklist_post(world, ch, "Triage")
+    item = triage["props"]["attachments"][1]["text"]
+    assert item.splitlines()[1:] == ["> SEV1: customers cannot check out. Page the **incident commander**.",
+                                     "> SEV2: checkout is slow; @\u200bchannel is not needed."], item
+    status, body = await world["alice"].command(ch, "/playbook info")
+    assert ("- `1.2` Open a bridge call: SEV1: customers cannot check out. Page the **incident commander**. "
+            "SEV2: checkout is slow;") in body["text"], body["text"]
+    status, data = await world.run_json(run["id"])
+    described = {i["title"]: i["description"] for c in data["checklists"] for i in c["items"]}
+    assert described["Open a bridge call"].startswith("SEV1: customers cannot check out.")
+    assert described["Acknowledge the page"] == ""
