@@ -1,4 +1,5 @@
-"""A run's life from the message box: `update` (a status update), `finish`, `restore`, `retro`.
+"""A run's life from the message box: `update` (a status update), `request-update` (ask the owner for
+one), `finish`, `restore`, `retro`.
 
 Each command finds the run (commands/targets.py: by channel or `--run`, the same for every command),
 checks the person may do it (bot/domain/permissions.py), and hands over to the feature that does it:
@@ -13,7 +14,7 @@ from bot.router import Reply, Router, SlashCommand
 from commands.targets import target_run, usage_error
 from handlers.finish import finish_request, restore_run
 from handlers.retro import retro_cancel, retro_dialog
-from handlers.status import update_dialog
+from handlers.status import request_update, update_dialog
 
 router = Router("lifecycle")
 
@@ -52,3 +53,10 @@ async def retro_command(cmd: SlashCommand, ctx: Context) -> Reply:
         return await retro_cancel(ctx, target.run, cmd.user_id, cmd.channel_id)
     raise usage_error(ctx, "retro", "extra_args", what="words besides `cancel` and `--run`",
                       query=A.shown(" ".join(target.args)))
+
+
+@router.command("request-update", usage="[--run <name>]")
+async def request_update_command(cmd: SlashCommand, ctx: Context) -> Reply:
+    """Ask the run's owner for a status update: a mention in the run's channel, at most every 10 minutes."""
+    target = await target_run(ctx, cmd, Action.VIEW, takes_args=False)
+    return await request_update(ctx, target.run, cmd.user_id, cmd.channel_id)

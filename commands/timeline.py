@@ -49,7 +49,7 @@ TIMELINE_LABELS = {
     "participant_left": "Left", "run_finished": "Finished", "run_restored": "Restored",
     "retrospective_published": "Retrospective published", "retrospective_updated": "Retrospective updated",
     "retrospective_cancelled": "No retrospective",
-    "event_from_post": "Post",
+    "event_from_post": "Post", "update_requested": "Update requested", "item_due_changed": "Due time changed",
 }
 BOTH = ("in_progress", "finished")
 # Events whose details name people (by user id) rather than states or times.

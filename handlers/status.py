@@ -149,3 +149,26 @@ async def snooze_click(click: Click, ctx: Context) -> Reply:
     schedule_overview_refresh(ctx, run.id)
     return Ephemeral(ctx.render("reminders/snoozed.md.j2", name=run.name, due_at=due,
                                 after=format_duration(timedelta(seconds=seconds))))
+
+
+REQUEST_EVERY_MS = 10 * 60_000  # one request per run this often, whoever asks
+
+
+async def request_update(ctx: Context, run: Run, user_id: str, channel_id: str) -> Reply:
+    """Ask the owner for a status update in the run's channel (the caller checked `user_id` may see the
+    run); at most one request per run every REQUEST_EVERY_MS, recorded on the timeline."""
+    if user_id == run.owner_id:
+        return Ephemeral(ctx.render("updates/request_own.md.j2", name=run.name))
+    now = ctx.clock.now_ms()
+    last = await ctx.db.run(timeline.request_update, run.id, user_id, now, REQUEST_EVERY_MS)
+    if last is not None:
+        return Ephemeral(ctx.render("updates/request_recent.md.j2", name=run.name, at=last,
+                                    again=last + REQUEST_EVERY_MS))
+    names = await ctx.users.names([user_id, run.owner_id])
+
+    async def post() -> None:
+        await ctx.gateway.create_post(run.channel_id, ctx.render(
+            "updates/requested.md.j2", actor=names.get(user_id, ""), owner=names.get(run.owner_id, "")))
+
+    follow_up(ctx, post(), name=f"request-update:{run.id}", user_id=user_id, channel_id=channel_id)
+    return Ephemeral(ctx.render("updates/request_sent.md.j2", name=run.name, owner=names.get(run.owner_id, "")))

@@ -57,3 +57,18 @@ def last_post(session: Session, run_id: str, types: tuple[str, ...]) -> str:
         if event.type in types and event.details.get("post_id"):
             return str(event.details["post_id"])
     return ""
+
+
+UPDATE_REQUESTED = "update_requested"
+
+
+def request_update(session: Session, run_id: str, actor_id: str, now: int, every_ms: int) -> int | None:
+    """Record a request for a status update and return None; when one was made within `every_ms`,
+    write nothing and return that request's time."""
+    last = session.exec(select(TimelineEvent).where(TimelineEvent.run_id == run_id,
+                                                    TimelineEvent.type == UPDATE_REQUESTED)
+                        .order_by(col(TimelineEvent.at).desc()).limit(1)).first()
+    if last is not None and now - last.at < every_ms:
+        return last.at
+    add_timeline(session, run_id, UPDATE_REQUESTED, now, actor_id, "Status update requested")
+    return None

@@ -227,3 +227,23 @@ async def test_restart_loses_and_doubles_nothing(world: World) -> None:
     assert await run_due(world) == 0
     world.clock.advance(1 * MIN)
     assert await run_due(world) == 1
+
+
+async def test_anyone_who_sees_a_run_may_ask_its_owner_for_an_update_once_in_a_while(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    status, body = await world["bob"].command(ch, "/playbook request-update")
+    assert status == 200 and body["text"] == "Asked @alice for a status update on **Database down** in its channel."
+    await world.settle()
+    asked = [p for p in await world.posts(ch) if "asks @alice for a status update" in p["message"]]
+    assert len(asked) == 1 and asked[0]["message"].startswith(":raising_hand: @bob asks @alice"), asked
+    status, body = await world["carol"].command(ch, "/playbook request-update")
+    assert body["text"].startswith("Someone asked for a status update on **Database down** at "), body
+    status, body = await world["alice"].command(ch, "/playbook request-update")
+    assert body["text"].startswith("You own **Database down**"), body
+    world.clock.advance(11 * MIN)
+    status, body = await world["carol"].command(ch, "/playbook request-update")
+    assert body["text"].startswith("Asked @alice"), body
+    await world.settle()
+    status, data = await world.run_json(run["id"])
+    assert [e["type"] for e in data["timeline"]].count("update_requested") == 2
