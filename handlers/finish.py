@@ -129,8 +129,15 @@ async def restore_run(ctx: Context, run: Run, user_id: str, channel_id: str) -> 
 
     async def tell() -> None:
         names = await ctx.users.names([user_id])
-        text = ctx.render("updates/restored.md.j2", name=restored.name, actor=names.get(user_id, ""))
-        await announce(ctx, restored, channel_text=text, broadcast_text=text, follower_text=None, follower_ids=[])
+        actor = names.get(user_id, "")
+        text = ctx.render("updates/restored.md.j2", name=restored.name, actor=actor)
+        post_id = await announce(ctx, restored, channel_text=text, broadcast_text=text, follower_text=None,
+                                 follower_ids=[])
+        followers = await ctx.db.run(people.follower_ids, restored.id, readonly=True)
+        await announce(ctx, restored, channel_text=None, broadcast_text=None, follower_ids=followers,
+                       skip_user=user_id, follower_text=ctx.render(
+                           "updates/restored_dm.md.j2", name=restored.name, actor=actor,
+                           link=permalink(ctx, restored.team_id, post_id) if post_id else ""))
         await refresh_posts(ctx, restored.id)
         if ctx.hooks is not None:
             await ctx.hooks.emit("run_restored", restored.id, actor_id=user_id, payload={})

@@ -159,6 +159,7 @@ async def test_no_retrospective_button_stops_the_reminders(world: World) -> None
 
 async def test_restore_typed_elsewhere_answers_there(world: World) -> None:
     run = await start_incident(world)
+    await follow(world, run["id"], "dave")
     status, body = await world["alice"].command(world.town_square, '/playbook restore --run "Database down"')
     assert status == 200
     assert body["text"].startswith("**Database down** is still in progress, so `/playbook restore` does not"), body
@@ -169,6 +170,11 @@ async def test_restore_typed_elsewhere_answers_there(world: World) -> None:
     await world.settle()
     status, data = await world.run_json(run["id"])
     assert data["status"] == "in_progress"
+    # A follower hears of the finish and of the reopening.
+    texts = await dm_texts(world, "dave")
+    assert any("Run finished" in t for t in texts)
+    assert any(t.startswith(":arrows_counterclockwise: @alice reopened **Database down**, a run you follow")
+               for t in texts), texts
 
 
 async def test_restore_reopens_the_run_and_its_reminders(world: World) -> None:
