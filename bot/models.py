@@ -45,6 +45,7 @@ class MMUser:
     last_name: str = ""
     nickname: str = ""
     delete_at: int = 0
+    timezone: str = ""  # IANA name the person uses in Mattermost ("" = not known: UTC)
 
     @property
     def is_admin(self) -> bool:
@@ -60,7 +61,17 @@ class MMUser:
         return cls(id=d["id"], username=d.get("username", ""), roles=d.get("roles", ""),
                    is_bot=bool(d.get("is_bot", False)), first_name=d.get("first_name", ""),
                    last_name=d.get("last_name", ""), nickname=d.get("nickname", ""),
-                   delete_at=int(d.get("delete_at") or 0))
+                   delete_at=int(d.get("delete_at") or 0), timezone=_timezone(d.get("timezone")))
+
+
+def _timezone(raw: Any) -> str:
+    """model.User.Timezone: automaticTimezone when useAutomaticTimezone is "true", else manualTimezone
+    (all strings; model/utils.go GetPreferredTimezone)."""
+    if not isinstance(raw, dict):
+        return ""
+    key = "automaticTimezone" if str(raw.get("useAutomaticTimezone", "")) == "true" else "manualTimezone"
+    value = raw.get(key)
+    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)

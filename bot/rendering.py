@@ -5,10 +5,12 @@ StrictUndefined: a missing variable is a bug, not an empty string. User-supplied
 """
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
@@ -49,10 +51,31 @@ def table_cell(value: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def fmt_time(ms: int | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+def fmt_time(ms: int | None, tz: str = "") -> str:
+    """One format for every moment shown: `2026-12-01 21:29 UTC`, or in the viewer's time zone (an IANA
+    name, as Mattermost keeps it per user) labelled with its abbreviation, `2026-12-01 22:29 CET`.
+    Posts many people read are in UTC; a reply to one person may use theirs."""
     if ms is None:
         return ""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime(fmt)
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    zone = _zone(tz)
+    if zone is None:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    local = moment.astimezone(zone)
+    label = local.strftime("%Z")
+    if not label or label[0] in "+-":  # zones without an abbreviation (e.g. Asia/Kolkata has IST; some have none)
+        label = tz
+    return local.strftime("%Y-%m-%d %H:%M ") + label
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo | None:
+    if not name or name.upper() == "UTC":
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 class Renderer:

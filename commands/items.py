@@ -16,6 +16,7 @@ from bot.domain import args as A
 from bot.domain.durations import DurationError, parse_due
 from bot.domain.permissions import Action
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
+from commands.selection import viewer_zone
 from commands.targets import (
     Lists,
     add_to_channel,
@@ -183,6 +184,7 @@ async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
         refresh_checklist_later(ctx, target.run.id, item.checklist_id)
         due_changed(ctx, due_ms)
     return Ephemeral(ctx.render("commands/item_due.md.j2", number=number, title=item.title, due_at=due_ms,
+                                tz=await viewer_zone(ctx, cmd.user_id),
                                 changed=changed))
 
 

@@ -7,7 +7,7 @@ from bot.domain.checklists import progress
 from bot.domain.permissions import Action
 from bot.notify import follow_up
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
-from commands.selection import command_viewer
+from commands.selection import command_viewer, viewer_zone
 from commands.targets import add_to_channel, find_person, target_run, usage_error
 from handlers import notices
 from handlers.views import refresh_checklist_later, schedule_overview_refresh
@@ -59,7 +59,8 @@ async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
     now = ctx.clock.now_ms()
     next_at = reminder.due_at if reminder and run.status == "in_progress" else None
     return Ephemeral(ctx.render(
-        "commands/info.md.j2", run=run, owner=names.get(run.owner_id, ""), done=prog.done, total=prog.total,
+        "commands/info.md.j2", tz=await viewer_zone(ctx, cmd.user_id), run=run,
+        owner=names.get(run.owner_id, ""), done=prog.done, total=prog.total,
         percent=prog.percent, participants=len(participants), next_at=next_at,
         overdue=bool(next_at and next_at < now), checklists=[(c, items) for c, items in lists],
         mine=mine, participant=target.participant or run.owner_id == cmd.user_id,
@@ -117,5 +118,6 @@ async def run_todo(cmd: SlashCommand, ctx: Context) -> Reply:
         raise usage_error(ctx, "todo", "extra_args", what="arguments", query=A.shown(" ".join(cmd.rest)))
     now = ctx.clock.now_ms()
     todo = await ctx.db.run(runs.todo, cmd.user_id, now, readonly=True)
-    return Ephemeral(ctx.render("commands/todo.md.j2", items=todo.items, overdue=todo.overdue_updates,
+    return Ephemeral(ctx.render("commands/todo.md.j2", tz=await viewer_zone(ctx, cmd.user_id),
+                                items=todo.items, overdue=todo.overdue_updates,
                                 now=now))

@@ -104,3 +104,9 @@ async def _refuse_other_status(ctx: Context, cmd: SlashCommand, viewer: Viewer, 
         raise UserError(ctx.render("commands/run_other_status.md.j2", name=run.name, status=run.status,
                                    command=cmd.subcommand, here=bool(channel_id),
                                    named=query or "", finished_at=run.finished_at))
+
+
+async def viewer_zone(ctx: Context, user_id: str) -> str:
+    """The time zone a person set in Mattermost (for times in replies only they read); "" = UTC."""
+    user = await ctx.users.get(user_id)
+    return user.timezone if user else ""

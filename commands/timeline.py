@@ -14,6 +14,7 @@ from bot.domain import args as A
 from bot.domain.permissions import Action
 from bot.models import MattermostError, MMChannel, MMPost
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
+from commands.selection import viewer_zone
 from commands.targets import target_run, usage_error
 from storage import timeline
 
@@ -70,7 +71,8 @@ async def timeline_command(cmd: SlashCommand, ctx: Context) -> Reply:
         people.update(str(e.details.get(k) or "") for k in ("from", "to", "user_id", "by")
                       if e.type in PERSON_EVENTS)
     names = await ctx.users.names(sorted(p for p in people if p))
-    return Ephemeral(ctx.render("updates/timeline.md.j2", name=run.name, events=shown, names=names,
+    return Ephemeral(ctx.render("updates/timeline.md.j2", tz=await viewer_zone(ctx, cmd.user_id),
+                                name=run.name, events=shown, names=names,
                                 hidden=len(events) - len(shown), labels=TIMELINE_LABELS))
 
 

@@ -92,7 +92,9 @@ class DigestService:
             async with gate:
                 try:
                     todo = await self.ctx.db.run(runs.todo, user_id, now, readonly=True)
+                    person = await self.ctx.users.get(user_id)  # a DM to one person: their time zone
                     text = self.ctx.render("digests/digest.md.j2", kind=kind, items=todo.items,
+                                           tz=person.timezone if person else "",
                                            overdue=todo.overdue_updates, now=now)
                     await self.ctx.dms.send(user_id, text)
                     return True

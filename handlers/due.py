@@ -88,8 +88,10 @@ class DueService:
                 return
             post_id = await self.ctx.db.run(rows.checklist_post_id, item.checklist_id, readonly=True)
             number = await self.ctx.db.run(rows.item_number, item.id, readonly=True)
+            person = await self.ctx.users.get(uid)
             await self.ctx.dms.send(uid, self.ctx.render(
                 "notices/item_due.md.j2", number=number, title=item.title, run=run.name, due_at=item.due_at,
+                tz=person.timezone if person else "",
                 late=item.due_at is not None and now - item.due_at > 60_000,
                 link=permalink(self.ctx, run.team_id, post_id) if post_id else ""))
         except MattermostError as err:

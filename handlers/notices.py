@@ -28,8 +28,10 @@ def item_assigned(ctx: Context, run: Run, number: str, item: ChecklistItem, assi
         if not await ctx.db.run(personal.wants, assignee_id, "assigned", readonly=True):
             return
         names = await ctx.users.names([actor_id])
+        person = await ctx.users.get(assignee_id)
         await _dm(ctx, assignee_id, ctx.render(
             "notices/item_assigned.md.j2", actor=names.get(actor_id, ""), number=number, title=item.title,
+            tz=person.timezone if person else "",
             run=run.name, due_at=item.due_at, link=await _run_link(ctx, run, item.checklist_id)))
 
     follow_up(ctx, send(), name=f"notice-assigned:{item.id}", user_id=actor_id, channel_id=reply_channel_id)

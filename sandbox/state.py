@@ -79,6 +79,9 @@ class User:
     bot_owner_id: str = ""
     bot_display_name: str = ""
     locale: str = "en"
+    # model.User.Timezone (a StringMap): the web app sets automaticTimezone from the browser.
+    timezone: dict[str, str] = field(default_factory=lambda: {
+        "automaticTimezone": "", "manualTimezone": "", "useAutomaticTimezone": "true"})
     create_at: int = field(default_factory=now_ms)
     update_at: int = field(default_factory=now_ms)
     delete_at: int = 0
@@ -116,7 +119,7 @@ class User:
             "locale": self.locale,
             # The real server sends strings here although the OpenAPI file says boolean
             # (model.User.Timezone is a map[string]string).
-            "timezone": {"automaticTimezone": "", "manualTimezone": "", "useAutomaticTimezone": "true"},
+            "timezone": dict(self.timezone),
             "disable_welcome_email": False,
         }
         if self.is_bot:

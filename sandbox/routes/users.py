@@ -217,6 +217,39 @@ async def update_active(request: web.Request) -> web.Response:
     return json_response({"status": "OK"})
 
 
+PATCHABLE = ("nickname", "first_name", "last_name", "locale")
+TIMEZONE_KEYS = ("automaticTimezone", "manualTimezone", "useAutomaticTimezone")
+
+
+async def patch_user(request: web.Request) -> web.Response:
+    """PUT /users/{user_id}/patch (api4/user.go patchUser): yourself, or edit_other_users; a system
+    admin's profile only with manage_system. The fields the sandbox models: names, locale, timezone
+    (a map of strings: model.User.Timezone is a StringMap)."""
+    state = state_of(request)
+    me = require_user(request)
+    uid = url_id(request, "user_id")
+    patch = await read_object(request, "user")
+    if not can_edit_user(state, me, uid):
+        raise forbidden("edit_other_users", me.id)
+    user = state.users.get(uid)
+    if user is None:
+        raise AppError("api.context.invalid_url_param.app_error", 400, "Invalid or missing user_id parameter.")
+    if user.is_admin() and not state.has_system_permission(me, "manage_system"):
+        raise forbidden("manage_system", me.id)
+    for key in PATCHABLE:
+        if key in patch:
+            if not isinstance(patch[key], str):
+                raise invalid_body("user")
+            setattr(user, key, patch[key])
+    if "timezone" in patch:
+        zone = patch["timezone"]
+        if not isinstance(zone, dict) or not all(isinstance(v, str) for v in zone.values()):
+            raise invalid_body("user")
+        user.timezone = {k: str(zone.get(k, user.timezone.get(k, ""))) for k in TIMEZONE_KEYS}
+    user.update_at = ops.now_ms()
+    return json_response(user_json(me, user))
+
+
 def bot_json(user: User) -> dict:
     return {"user_id": user.id, "username": user.username, "display_name": user.bot_display_name,
             "description": user.bot_description, "owner_id": user.bot_owner_id,
@@ -339,6 +372,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/v4/users/{user_id}", get_user_route)
     r.add_put("/api/v4/users/{user_id}/roles", update_roles)
     r.add_put("/api/v4/users/{user_id}/active", update_active)
+    r.add_put("/api/v4/users/{user_id}/patch", patch_user)
     r.add_post("/api/v4/users/{user_id}/tokens", create_access_token)
     r.add_get("/api/v4/users/{user_id}/teams", user_teams)
     r.add_get("/api/v4/users/{user_id}/teams/members", user_team_members)

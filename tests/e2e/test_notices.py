@@ -105,3 +105,21 @@ async def test_item_descriptions_are_shown_in_the_post_info_and_api(world: World
     described = {i["title"]: i["description"] for c in data["checklists"] for i in c["items"]}
     assert described["Open a bridge call"].startswith("SEV1: customers cannot check out.")
     assert described["Acknowledge the page"] == ""
+
+
+async def test_times_in_a_reply_are_in_the_readers_time_zone(world: World) -> None:
+    bob = world["bob"]
+    status, body, _ = await bob.api.put(f"/users/{bob.id}/patch", {"timezone": {
+        "useAutomaticTimezone": "false", "manualTimezone": "Europe/Berlin", "automaticTimezone": ""}})
+    assert status == 200 and body["timezone"]["manualTimezone"] == "Europe/Berlin", body
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    status, body = await bob.command(ch, "/playbook timeline")
+    rows = [line for line in body["text"].splitlines() if line.startswith("| 20")]
+    assert rows and all(r.split(" | ")[0].endswith((" CET", " CEST")) for r in rows), rows
+    status, body = await world["alice"].command(ch, "/playbook timeline")
+    rows = [line for line in body["text"].splitlines() if line.startswith("| 20")]
+    assert rows and all(r.split(" | ")[0].endswith(" UTC") for r in rows), rows
+    # Posts everyone reads stay in UTC.
+    triage = await checklist_post(world, ch, "Triage")
+    assert " UTC" in attachments_text(triage["props"]) and "CET" not in attachments_text(triage["props"])

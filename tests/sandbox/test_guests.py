@@ -161,3 +161,25 @@ async def test_deactivating_an_account(sandbox, api) -> None:
     assert status == 200 and found[0]["delete_at"] > 0
     status, body, _ = await api.as_(tok["token"]).get("/users/me")
     assert status == 401
+
+
+async def test_patching_a_profile(sandbox, api) -> None:
+    """PUT /users/{id}/patch (api4/user.go patchUser): yourself or edit_other_users; a system admin's
+    profile needs manage_system; the timezone is a map of strings."""
+    ids = {}
+    for name in ("pat", "sam"):
+        status, user, _ = await api.post("/users", {"username": name, "email": f"{name}@example.com",
+                                                    "password": "Password-123!"})
+        status, tok, _ = await api.post(f"/users/{user['id']}/tokens", {"description": "t"})
+        ids[name] = (user["id"], tok["token"])
+    pat, sam = ids["pat"], ids["sam"]
+    zone = {"useAutomaticTimezone": "true", "automaticTimezone": "Asia/Tokyo", "manualTimezone": ""}
+    status, body, _ = await api.as_(pat[1]).put(f"/users/{pat[0]}/patch", {"timezone": zone, "nickname": "P"})
+    assert status == 200 and body["timezone"] == zone and body["nickname"] == "P", body
+    status, body, _ = await api.as_(sam[1]).put(f"/users/{pat[0]}/patch", {"nickname": "x"})
+    assert status == 403
+    status, body, _ = await api.as_(pat[1]).put(f"/users/{pat[0]}/patch", {"timezone": {"useAutomaticTimezone": True}})
+    assert status == 400
+    status, me, _ = await api.get("/users/me")
+    status, body, _ = await api.as_(pat[1]).put(f"/users/{me['id']}/patch", {"nickname": "x"})
+    assert status == 403
