@@ -19,6 +19,7 @@ from handlers.access import allowed, authorize
 from handlers.announce import announce, permalink
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
 from handlers.finish import finish_run
+from handlers.reminders import status_buttons
 from handlers.views import refresh_overview, schedule_overview_refresh
 from storage import people, reminders, timeline
 from storage.models import Run
@@ -147,8 +148,19 @@ async def snooze_click(click: Click, ctx: Context) -> Reply:
     if ctx.reminders is not None:
         ctx.reminders.changed(due)
     schedule_overview_refresh(ctx, run.id)
-    return Ephemeral(ctx.render("reminders/snoozed.md.j2", name=run.name, due_at=due,
-                                after=format_duration(timedelta(seconds=seconds))))
+    after = format_duration(timedelta(seconds=seconds))
+
+    async def mark() -> None:
+        # Everyone reading the reminder sees who snoozed it until when; its buttons stay (post the
+        # update now, or snooze again). Props only: the message stays, past any edit time limit.
+        names = await ctx.users.names([click.user_id])
+        note = ctx.render("reminders/snoozed_by.md.j2", actor=names.get(click.user_id, ""), due_at=due,
+                          after=after)
+        await ctx.gateway.update_post(click.post_id, None, {"attachments": [
+            {"fallback": note, "text": note, "actions": status_buttons(ctx, run.id)}]})
+
+    follow_up(ctx, mark(), name=f"snoozed:{click.post_id}", user_id=click.user_id, channel_id=click.channel_id)
+    return Ephemeral(ctx.render("reminders/snoozed.md.j2", name=run.name, due_at=due, after=after))
 
 
 REQUEST_EVERY_MS = 10 * 60_000  # one request per run this often, whoever asks

@@ -169,6 +169,12 @@ async def test_reminder_buttons_open_the_dialog_and_snooze_moves_the_reminder(wo
     status, body = await world["bob"].click(reminder["id"], "snooze1h")
     assert status == 200, body
     await world.settle()
+    # The reminder says so, for everyone, and keeps its buttons; its message is unchanged.
+    snoozed = await world.post(reminder["id"])
+    note = snoozed["props"]["attachments"][0]
+    assert note["text"].startswith(":zzz: @bob snoozed this reminder for 1 hour: the next one comes "), note
+    assert [a["id"] for a in note["actions"]][:2] == ["postupdate", "snooze15m"]
+    assert snoozed["message"] == reminder["message"]
     status, run_body = await world.run_json(run["id"])
     assert run_body["reminder"]["interval_s"] == 1800  # snoozing moves the one reminder, not the interval
     world.clock.advance(30 * MIN)  # when the unsnoozed reminder would have come
