@@ -132,6 +132,8 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
                                            reason=refusal, run=run.name))
             joined = await ctx.db.run(people.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
                                      f"@{user.username} (assigned {number})")
+            if joined:
+                notices.welcome(ctx, run, user.id)
     change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
                                assignee_id=user.id if user else "")
     if change is None:

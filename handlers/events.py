@@ -1,5 +1,6 @@
 """WebSocket events the features act on (the core handles `added_to_team` for the bot itself).
 
+- `user_added` to a run's channel: the person takes part in the run and gets its welcome.
 - `post_deleted` of a run's overview or checklist post: post it again, so a run never loses its
   buttons to a stray delete (the plugin's reminder broke that way, playbooks-reference §7.5).
 - `post_edited` of a checklist post: bot/posts.py notes what it shows and mends it from the rows when
@@ -16,8 +17,10 @@ from bot import posts
 from bot.context import Context
 from bot.models import MMPost, WsEvent
 from bot.router import Router
-from handlers.views import checklist_source, render_checklist, render_overview
-from storage import runs
+from handlers import notices
+from handlers.views import checklist_source, render_checklist, render_overview, schedule_overview_refresh
+from storage import people, runs
+from storage.db import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,29 @@ async def post_edited(event: WsEvent, ctx: Context) -> None:
     post = _bot_post(ctx, event)
     if post is not None:
         posts.edited(ctx, post, lambda p: checklist_source(ctx, p))
+
+
+@router.event("user_added")
+async def user_added(event: WsEvent, ctx: Context) -> None:
+    """Someone was added to a run's channel (by anyone, in Mattermost): they take part in the run, as in
+    the plugin, and get its welcome. Adds the bot makes itself (join, assign) find them a participant
+    already, or record them here first; either way once."""
+    channel_id = str(event.broadcast.get("channel_id") or "")
+    user_id = str(event.data.get("user_id") or "")
+    if not channel_id or not user_id or user_id == ctx.bot_user.id:
+        return
+    run = await ctx.db.run(runs.in_progress_run_in_channel, channel_id, readonly=True)
+    if run is None:
+        return
+    try:
+        joined = await ctx.db.run(people.add_participant, run.id, user_id, "", ctx.clock.now_ms(),
+                                  "added to the channel")
+    except StorageError:  # another bot process recorded them at the same moment
+        log.info("participant already recorded run=%s user=%s", run.id, user_id)
+        return
+    if joined:
+        notices.welcome(ctx, run, user_id)
+        schedule_overview_refresh(ctx, run.id)
 
 
 @router.event("post_deleted")

@@ -9,7 +9,7 @@ import logging
 
 from bot.context import Context
 from bot.models import MattermostError
-from bot.notify import follow_up
+from bot.notify import follow_up, notify
 from handlers.announce import permalink
 from storage import settings as personal
 from storage.items import checklist_post_id
@@ -52,6 +52,17 @@ def made_owner(ctx: Context, run: Run, owner_id: str, actor_id: str, before_id: 
             run=run.name, items=[i.title for i in moved], link=await _run_link(ctx, run, "")))
 
     follow_up(ctx, send(), name=f"notice-owner:{run.id}", user_id=actor_id, channel_id=reply_channel_id)
+
+
+def welcome(ctx: Context, run: Run, user_id: str) -> None:
+    """Someone became a participant after the start (join, assign, made owner, added to the channel):
+    they see the playbook's welcome, as the starters saw it in the channel, privately."""
+    playbook = ctx.playbooks.get(run.playbook_id)
+    if playbook is None or not playbook.welcome or user_id == ctx.bot_user.id:
+        return
+    text = ctx.render("notices/welcome.md.j2", run=run.name, welcome=playbook.welcome)
+    follow_up(ctx, notify(ctx, user_id, run.channel_id, text), name=f"welcome:{run.id}:{user_id}",
+              user_id=user_id, channel_id=run.channel_id)
 
 
 async def _run_link(ctx: Context, run: Run, checklist_id: str) -> str:

@@ -363,3 +363,9 @@ def set_retrospective(session: Session, run_id: str, actor_id: str, now: int, st
     add_timeline(session, run_id, kind, now, actor_id, summary)
     session.refresh(run)
     return run
+
+
+def in_progress_run_in_channel(session: Session, channel_id: str) -> Run | None:
+    """The run in progress whose channel this is (a run channel belongs to one run)."""
+    return session.exec(select(Run).where(Run.channel_id == channel_id, Run.status == "in_progress")
+                        .order_by(col(Run.created_at).desc()).limit(1)).first()

@@ -2,6 +2,8 @@
 can be turned off in `/playbook settings`."""
 from __future__ import annotations
 
+import json
+
 from tests.conftest import attachments_text
 from tests.e2e.conftest import World
 from tests.e2e.test_commands import checklist_post
@@ -123,3 +125,32 @@ async def test_times_in_a_reply_are_in_the_readers_time_zone(world: World) -> No
     # Posts everyone reads stay in UTC.
     triage = await checklist_post(world, ch, "Triage")
     assert " UTC" in attachments_text(triage["props"]) and "CET" not in attachments_text(triage["props"])
+
+
+async def test_people_who_join_later_take_part_and_get_the_welcome(world: World) -> None:
+    run = await start_incident(world)  # alice owns it; bob and carol are members from the start
+    ch = run["channel_id"]
+    dave = world["dave"]
+
+    def welcomed(name: str) -> list[str]:
+        return [m for m in world[name].ephemerals() if m.startswith("Welcome to **Database down**")]
+
+    # Added to the channel by alice in Mattermost itself (not through the bot).
+    since = len(dave.events)
+    status, body, _ = await world["alice"].api.post(f"/channels/{ch}/members", {"user_id": dave.id})
+    assert status == 201, body
+    # The bot hears of it on its WebSocket: the welcome reaching dave says it has acted.
+    await dave.wait_event(lambda e: e.get("event") == "ephemeral_message" and json.loads(
+        e["data"]["post"])["message"].startswith("Welcome to **Database down**"), since=since)
+    await world.settle()
+    status, data = await world.run_json(run["id"])
+    assert dave.id in data["participant_ids"]
+    kinds = [(e["type"], e.get("summary")) for e in data["timeline"]]
+    assert ("participant_joined", "added to the channel") in kinds, kinds
+    await world.settle()
+    assert welcomed("dave") == ["Welcome to **Database down**.\n\nRead the runbook first."], dave.ephemerals()
+    # Joining again, or the bot's own adds, welcome nobody twice.
+    status, body = await dave.command(ch, "/playbook join")
+    await world.settle()
+    assert len(welcomed("dave")) == 1
+    assert welcomed("bob") == []  # a starter saw the welcome post in the channel
