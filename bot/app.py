@@ -29,6 +29,7 @@ import handlers.due
 import handlers.events
 import handlers.finish
 import handlers.items
+import handlers.reconcile
 import handlers.reminders
 import handlers.retro
 import handlers.runs
@@ -68,6 +69,7 @@ def build_router() -> Router:
         handlers.retro.router, handlers.events.router, handlers.api.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
+        handlers.reconcile.router,
     ):
         root.include(feature)
     return root
@@ -261,6 +263,8 @@ class BotApp:
                                              self.tokens)
             self.command_status.registered.update(status.registered)
             self.command_status.problems.extend(status.problems)
+        for hook in self.router.resync:  # features re-read what events would have told them
+            await hook(ctx)
 
     async def report(self) -> tuple[dict[str, bool], list[str]]:
         """The health check: what `health()` knows, plus a write to the database and a call to Mattermost

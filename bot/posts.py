@@ -157,10 +157,10 @@ async def rewrite(ctx: Context, post_id: str, load: Callable[[], Awaitable[Rende
 
 
 async def show(ctx: Context, post_id: str, rendering: Rendering) -> bool:
-    """Make a post without a state digest of its own (the overview) show `rendering`, under its lock;
+    """Make a post (the overview) show `rendering`, under its lock;
     no call to Mattermost when the bot's last write already showed exactly that. True when it wrote."""
-    digest = hashlib.sha256(json.dumps([rendering.message, rendering.props], sort_keys=True).encode()
-                            ).hexdigest()[:16]
+    digest = rendering.state or hashlib.sha256(json.dumps([rendering.message, rendering.props],
+                                                          sort_keys=True).encode()).hexdigest()[:16]
     async with ctx.locks(post_lock(post_id)):
         if ctx.edits.sent(post_id) == digest:
             return False

@@ -188,6 +188,7 @@ class Router:
         self.events: dict[str, list[EventHandler]] = {}
         self.startup: list[Hook] = []
         self.shutdown: list[Hook] = []
+        self.resync: list[Hook] = []
 
     def command(self, name: str, usage: str = "", hidden: bool = False
                 ) -> Callable[[CommandHandler], CommandHandler]:
@@ -251,6 +252,11 @@ class Router:
         self.shutdown.append(fn)
         return fn
 
+    def on_resync(self, fn: Hook) -> Hook:
+        """Run `fn(ctx)` after a WebSocket resync (a new session: events may have been missed)."""
+        self.resync.append(fn)
+        return fn
+
     def job(self, name: str, make: Callable[[Context], StartableJob]) -> None:
         """A feature's scheduled work: made and started at start-up (kept as `ctx.jobs[name]`, which
         health reads), stopped at shutdown."""
@@ -276,6 +282,7 @@ class Router:
             self.events.setdefault(name, []).extend(handlers)
         self.startup.extend(other.startup)
         self.shutdown.extend(other.shutdown)
+        self.resync.extend(other.resync)
 
 
 def _merge(table: dict[K, V], theirs: dict[K, V], name: str) -> None:

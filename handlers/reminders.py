@@ -45,6 +45,7 @@ router = Router("reminders")
 
 SNOOZES = ((900, "15m"), (3600, "1h"), (4 * 3600, "4h"), (86400, "1d"))
 RETRY_S = 60  # a reminder whose post failed (Mattermost down) is tried again this much later
+ANSWERED_COLOR = "#8a8f98"  # an answered reminder, greyed like an open item
 
 
 class ReminderService:
@@ -158,8 +159,11 @@ class ReminderService:
         await asyncio.gather(*(self._retire(post_id, text) for post_id in post_ids))
 
     async def _retire(self, post_id: str, text: str) -> None:
+        # The reminder's text stays (past ServiceSettings.PostEditTimeLimit Mattermost refuses to change
+        # it); its attachment, buttons and all, gives way to how it was answered.
+        props = {"attachments": [{"fallback": text, "text": text, "color": ANSWERED_COLOR}]}
         try:
-            await self.ctx.gateway.update_post(post_id, text, {})  # empty props: the buttons go
+            await self.ctx.gateway.update_post(post_id, None, props)
         except MattermostError as err:
             log.warning("editing an answered reminder failed post=%s status=%s id=%s", post_id, err.status,
                         err.error_id)

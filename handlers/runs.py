@@ -25,7 +25,7 @@ from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
 from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
-from handlers.views import render_checklist, render_overview
+from handlers.views import overview_names, render_checklist, render_overview
 from storage import runs
 from storage.ids import new_id
 from storage.models import Checklist, ChecklistItem, Run
@@ -253,8 +253,8 @@ async def _add_members(ctx: Context, channel: MMChannel, user_ids: list[str], by
 async def _post_run_messages(ctx: Context, run_id: str, pb: Playbook, outcome: RunOutcome) -> None:
     view = await ctx.db.run(runs.load_view, run_id, readonly=True)
     assert view is not None  # stored a moment ago; runs are never deleted
-    names = await ctx.users.names([view.run.owner_id] + [i.assignee_id for _, its in view.checklists
-                                                         for i in its])
+    names = await ctx.users.names(overview_names(view) + [i.assignee_id for _, its in view.checklists
+                                                          for i in its])
     try:
         message, props = render_overview(ctx, view, names)
         overview = await ctx.gateway.create_post(view.run.channel_id, message, props=props)

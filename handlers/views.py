@@ -37,6 +37,15 @@ ICONS = {"open": ":white_large_square:", "in_progress": ":hourglass_flowing_sand
          "closed": ":white_check_mark:", "skipped": ":fast_forward:"}
 COLORS = {"open": "#8a8f98", "in_progress": "#ffbc1f", "closed": "#3db887", "skipped": "#c7c7c7"}
 RUN_COLORS = {"in_progress": "#1c58d9", "finished": "#3db887"}
+# Props key naming which part of which run a post shows ("<run id>:overview", "<run id>:checklist:<id>"):
+# a post made but not recorded (a crash between the two) is found by it instead of being posted twice.
+PART_PROP = "playbooks_part"
+# The overview names this many participants, then says how many more.
+OVERVIEW_PEOPLE = 12
+
+
+def part_marker(run_id: str, checklist_id: str = "") -> str:
+    return f"{run_id}:checklist:{checklist_id}" if checklist_id else f"{run_id}:overview"
 
 
 def item_buttons(ctx: Context, run_id: str, index: int, item: ChecklistItem) -> list[dict[str, Any]]:
@@ -66,8 +75,7 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
         text = ctx.render(
             "run/item.md.j2", icon=ICONS.get(item.state, ""), number=f"{number}.{index + 1}",
             title=item.title, state=item.state, assignee=names.get(item.assignee_id, ""),
-            due_at=item.due_at, overdue=bool(item.due_at and item.due_at < now_ms
-                                             and item.state in ("open", "in_progress")),
+            due_at=item.due_at, overdue=_overdue(item, now_ms),
         ).replace("\n", "")
         if item.description:
             # The playbook's notes on the item (definitions, links), under its title, as written.
@@ -82,11 +90,18 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
         attachments[0] = {"pretext": done, **attachments[0]}
     else:
         attachments.append({"fallback": done, "text": done})
-    return message, {"attachments": attachments, STATE_PROP: checklist_state(items, interactive)}
+    return message, {"attachments": attachments, STATE_PROP: checklist_state(items, interactive, now_ms),
+                     PART_PROP: part_marker(run_id, checklist.id)}
 
 
-def checklist_state(items: list[ChecklistItem], interactive: bool = True) -> str:
-    raw = "|".join(f"{i.id}:{i.state}:{i.assignee_id}:{i.due_at}:{i.title}" for i in items)
+def _overdue(item: ChecklistItem, now_ms: int) -> bool:
+    return bool(item.due_at and item.due_at < now_ms and item.state in ("open", "in_progress"))
+
+
+def checklist_state(items: list[ChecklistItem], interactive: bool = True, now_ms: int = 0) -> str:
+    """A digest of everything a checklist post shows (an item falling due changes it too)."""
+    raw = "|".join(f"{i.id}:{i.state}:{i.assignee_id}:{i.due_at}:{_overdue(i, now_ms)}:{i.title}:"
+                   f"{hashlib.sha256(i.description.encode()).hexdigest()[:8]}" for i in items)
     return hashlib.sha256(f"{interactive}|{raw}".encode()).hexdigest()[:16]
 
 
@@ -95,17 +110,28 @@ def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple
     run = view.run
     next_at = view.reminder.due_at if view.reminder and run.status == "in_progress" else None
     message = ctx.render("run/overview.md.j2", name=run.name, playbook=run.playbook_title, summary=run.summary)
+    people = [names.get(uid, "") for uid in view.participant_ids if uid != ctx.bot_user.id]
+    people = [p for p in people if p]
     status = ctx.render(
         "run/overview_status.md.j2", owner=names.get(run.owner_id, run.owner_id), done=prog.done,
         total=prog.total, percent=prog.percent, finished=run.status == "finished",
-        finished_at=run.finished_at, next_update_at=next_at,
+        finished_at=run.finished_at, next_update_at=next_at, people=people[:OVERVIEW_PEOPLE],
+        more=max(0, len(people) - OVERVIEW_PEOPLE),
     )
     attachment: dict[str, Any] = {"fallback": status, "text": status,
                                   "color": RUN_COLORS.get(run.status, RUN_COLORS["in_progress"])}
     actions = overview_actions(ctx, view)
     if actions:
         attachment["actions"] = actions
-    return message, {"attachments": [attachment]}
+    # The digest covers what is shown (not the buttons' signatures, which differ on every rendering).
+    shown = [message, status, attachment["color"], [a["id"] for a in actions]]
+    state = hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
+    return message, {"attachments": [attachment], STATE_PROP: state, PART_PROP: part_marker(run.id)}
+
+
+def overview_names(view: RunView) -> list[str]:
+    """The user ids the overview names: its owner and participants."""
+    return [view.run.owner_id, *view.participant_ids]
 
 
 def overview_actions(ctx: Context, view: RunView) -> list[dict[str, Any]]:
@@ -154,7 +180,36 @@ async def checklist_source(ctx: Context, post: MMPost) -> posts.Source | None:
                                           ctx.clock.now_ms(), interactive=status == "in_progress")
         return posts.Rendering(message, props)
 
-    return posts.Source(checklist_state(rows, status == "in_progress"), render)
+    return posts.Source(checklist_state(rows, status == "in_progress", ctx.clock.now_ms()), render)
+
+
+async def overview_rendering(ctx: Context, run_id: str) -> posts.Rendering | None:
+    """The overview post as its rows are now; None for a run without one."""
+    view = await ctx.db.run(runs.load_overview, run_id, readonly=True)
+    if view is None or not view.run.overview_post_id:
+        return None
+    names = await ctx.users.names(overview_names(view))
+    message, props = render_overview(ctx, view, names)
+    return posts.Rendering(message, props)
+
+
+async def run_post_source(ctx: Context, post: MMPost) -> posts.Source | None:
+    """What a run's checklist or overview post should show (bot.posts.mend); None for other posts."""
+    found = await checklist_source(ctx, post)
+    if found is not None:
+        return found
+    where = await ctx.db.run(runs.run_post, post.id, readonly=True)
+    if where is None or where[1]:
+        return None
+    rendering = await overview_rendering(ctx, where[0])
+    if rendering is None:
+        return None
+
+    async def render() -> posts.Rendering:
+        again = await overview_rendering(ctx, where[0])
+        return again or rendering
+
+    return posts.Source(rendering.state, render)
 
 
 def refresh_checklist_later(ctx: Context, run_id: str, checklist_id: str) -> None:
@@ -179,7 +234,7 @@ async def refresh_overview(ctx: Context, run_id: str) -> None:
     view = await ctx.db.run(runs.load_overview, run_id, readonly=True)
     if view is None or not view.run.overview_post_id:
         return
-    names = await ctx.users.names([view.run.owner_id])
+    names = await ctx.users.names(overview_names(view))
     message, props = render_overview(ctx, view, names)
     await posts.show(ctx, view.run.overview_post_id, posts.Rendering(message, props))
 

@@ -39,6 +39,10 @@ class Run(SQLModel, table=True):
     retrospective_status: str = ""  # "" | published | cancelled
     retrospective_reminder_s: int = 0
     participants_may_finish: bool = False
+    # Who is comparing the run's posts with its rows now (handlers/reconcile.py), and until when: one
+    # bot process at a time mends (and reposts) a run's posts; a crashed holder's claim runs out.
+    sweep_holder: str = Field(default="", max_length=64)
+    sweep_until: Optional[int] = Field(default=None, sa_type=BigInteger)
 
 class Checklist(SQLModel, table=True):
     __tablename__ = "checklists"

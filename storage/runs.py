@@ -87,6 +87,9 @@ def store_new_run(session: Session, run: Run, checklists: list[tuple[Checklist, 
                   participants: list[str], now: int) -> None:
     """A new run with its checklists, items, participants and its `run_started` event."""
     insert_run(session, run, checklists, participants, now)
+    if run.status_updates_enabled and run.reminder_interval_s > 0:
+        # Armed with the run, so the overview's first rendering already says when the update is due.
+        arm(session, run.id, STATUS, run.created_at + run.reminder_interval_s * 1000, run.reminder_interval_s)
     add_timeline(session, run.id, "run_started", now, run.creator_id,
                  f"Run started from {run.playbook_title}", {"channel_id": run.channel_id})
 
@@ -174,7 +177,9 @@ def load_overview(session: Session, run_id: str) -> RunView | None:
     if run is None:
         return None
     states = list(session.exec(select(ChecklistItem.state).where(ChecklistItem.run_id == run_id)))
-    view = RunView(run=run, checklists=[], participant_ids=[], states=states)
+    people = list(session.exec(select(Participant.user_id).where(Participant.run_id == run_id)
+                               .order_by(col(Participant.joined_at), col(Participant.user_id))))
+    view = RunView(run=run, checklists=[], participant_ids=people, states=states)
     view.reminder = session.exec(select(Reminder).where(Reminder.run_id == run_id,
                                                         Reminder.kind == "status_update")).first()
     return view
@@ -369,3 +374,40 @@ def in_progress_run_in_channel(session: Session, channel_id: str) -> Run | None:
     """The run in progress whose channel this is (a run channel belongs to one run)."""
     return session.exec(select(Run).where(Run.channel_id == channel_id, Run.status == "in_progress")
                         .order_by(col(Run.created_at).desc()).limit(1)).first()
+
+
+def runs_to_sweep(session: Session, finished_since: int) -> list[str]:
+    """Runs whose posts the sweep compares with their rows: every run in progress and those finished
+    since `finished_since`, oldest first."""
+    return list(session.exec(select(Run.id).where(or_(col(Run.status) == "in_progress",
+                                                      col(Run.finished_at) >= finished_since))
+                             .order_by(col(Run.created_at))))
+
+
+def claim_sweep(session: Session, run_id: str, holder: str, now: int, ttl_ms: int) -> bool:
+    """Claim comparing the run's posts with its rows until `now + ttl_ms`; False while another process
+    holds an unexpired claim. A conditional UPDATE, so two processes racing for it get one winner."""
+    taken = session.execute(
+        update(Run).where(col(Run.id) == run_id, or_(col(Run.sweep_until).is_(None), col(Run.sweep_until) < now,
+                                                     col(Run.sweep_holder) == holder))
+        .values(sweep_holder=holder, sweep_until=now + ttl_ms).execution_options(synchronize_session=False))
+    return rowcount(taken) == 1
+
+
+def release_sweep(session: Session, run_id: str, holder: str) -> None:
+    session.execute(update(Run).where(col(Run.id) == run_id, col(Run.sweep_holder) == holder)
+                    .values(sweep_holder="", sweep_until=None).execution_options(synchronize_session=False))
+
+
+def replace_run_post(session: Session, run_id: str, checklist_id: str, old_post_id: str, new_post_id: str) -> bool:
+    """Point the run's overview (checklist_id "") or a checklist at a new post, only if it still shows
+    `old_post_id`: False when someone replaced it meanwhile (the new post is then surplus)."""
+    if checklist_id:
+        done = session.execute(update(Checklist).where(col(Checklist.id) == checklist_id,
+                                                       col(Checklist.run_id) == run_id,
+                                                       col(Checklist.post_id) == old_post_id)
+                               .values(post_id=new_post_id).execution_options(synchronize_session=False))
+    else:
+        done = session.execute(update(Run).where(col(Run.id) == run_id, col(Run.overview_post_id) == old_post_id)
+                               .values(overview_post_id=new_post_id).execution_options(synchronize_session=False))
+    return rowcount(done) == 1

@@ -435,6 +435,11 @@ class FakeGateway:
             raise self._error(404, "app.post.get.app_error")
         return post
 
+    async def channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
+        self._call("channel_posts", channel_id=channel_id, per_page=per_page)
+        mine = [p for p in self.world.posts.values() if p.channel_id == channel_id]
+        return mine[::-1][:per_page]  # the dict keeps creation order
+
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
                              props: dict[str, Any] | None = None) -> None:
         self._call("send_ephemeral", user_id=user_id, channel_id=channel_id, message=message, props=props)

@@ -27,6 +27,7 @@ class Ctx:
     renderer = Renderer()
     signer = Signer(b"golden-test-secret-0123456789")
     action_url = "https://bot.example/mattermost/action"
+    bot_user = SimpleNamespace(id="b" * 26)
 
     def render(self, template: str, /, **values: object) -> str:
         return self.renderer.render(template, **values)
@@ -51,7 +52,8 @@ def sample_run() -> RunView:
                            due_at=NOW - 60_000 if n == 0 else (NOW + 3_600_000 if n == 3 else None))
              for n, title in enumerate(["Acknowledge the page", "Open a bridge", "Tell @channel", "Roll back"])]
     reminder = Reminder(id="m" * 26, run_id=run.id, kind="status_update", due_at=NOW + 1_800_000, interval_s=1800)
-    return RunView(run=run, checklists=[(checklist, items)], participant_ids=["o" * 26], reminder=reminder)
+    return RunView(run=run, checklists=[(checklist, items)], participant_ids=["o" * 26, "q" * 26, "b" * 26],
+                   reminder=reminder)
 
 
 def test_checklist_post() -> None:
@@ -68,7 +70,7 @@ def test_checklist_post() -> None:
 
 def test_overview_post() -> None:
     view = sample_run()
-    message, props = render_overview(Ctx(), view, {"o" * 26: "alice"})
+    message, props = render_overview(Ctx(), view, {"o" * 26: "alice", "q" * 26: "bob"})
     [status] = props["attachments"]
     buttons = [b["name"] for b in status["actions"]]
     check("overview_post.txt", message + "\n--\n" + f"{status['color']} {status['text']}" + "\n--\n"

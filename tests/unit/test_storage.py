@@ -507,3 +507,30 @@ def test_a_proof_is_spent_once_and_old_ones_are_forgotten(db_engine: Engine) -> 
     with session_scope(db_engine) as session:
         # Forgetting what was made before 2000 lets "t:a" be spent again (it could not be accepted by then).
         assert spend(session, [("d:c", "dialog", 5000), ("t:a", "trigger", 3000)], forget_before=2000) == [True, True]
+
+
+def test_one_process_at_a_time_sweeps_a_run_and_a_dead_ones_claim_runs_out(db_engine: Engine) -> None:
+    from storage.runs import claim_sweep, release_sweep, replace_run_post, runs_to_sweep
+
+    run = make_run(overview_post_id="p" * 26)
+    done = make_run(status="finished", finished_at=NOW - 10)
+    old = make_run(status="finished", finished_at=NOW - 10_000_000)
+    ids = (run.id, done.id)
+    with Session(db_engine, expire_on_commit=False) as s:
+        s.add_all([run, done, old])
+        s.commit()
+    with Session(db_engine) as s:
+        assert set(runs_to_sweep(s, NOW - 1000)) == set(ids)
+        assert claim_sweep(s, run.id, "one", NOW, 60_000)
+        assert not claim_sweep(s, run.id, "two", NOW + 1, 60_000)  # held
+        assert claim_sweep(s, run.id, "one", NOW + 2, 60_000)  # the holder may renew
+        assert claim_sweep(s, run.id, "two", NOW + 60_003, 60_000)  # "one" died: its claim ran out
+        release_sweep(s, run.id, "one")  # a late release by the old holder frees nothing
+        assert not claim_sweep(s, run.id, "one", NOW + 60_004, 60_000)
+        release_sweep(s, run.id, "two")
+        assert claim_sweep(s, run.id, "one", NOW + 60_005, 60_000)
+        # Replacing a lost post succeeds once: a second replacement of the same old post is refused.
+        assert replace_run_post(s, run.id, "", "p" * 26, "q" * 26)
+        assert not replace_run_post(s, run.id, "", "p" * 26, "r" * 26)
+        s.commit()
+        assert s.get(Run, run.id).overview_post_id == "q" * 26  # type: ignore[union-attr]
