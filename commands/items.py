@@ -29,7 +29,7 @@ from commands.targets import (
 from handlers import notices
 from handlers.due import due_changed
 from handlers.items import change_item
-from handlers.views import refresh_checklist_later
+from handlers.views import refresh_checklist_later, schedule_overview_refresh
 from storage import items, people
 
 router = Router("items")
@@ -134,6 +134,7 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
                                      f"@{user.username} (assigned {number})")
             if joined:
                 notices.welcome(ctx, run, user.id)
+                schedule_overview_refresh(ctx, run.id)
     change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
                                assignee_id=user.id if user else "")
     if change is None:

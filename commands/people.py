@@ -11,6 +11,7 @@ from bot.domain.permissions import Action
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.targets import add_to_channel, target_run
 from handlers import notices
+from handlers.views import schedule_overview_refresh
 from storage import people
 
 router = Router("people")
@@ -32,6 +33,7 @@ async def run_join(cmd: SlashCommand, ctx: Context) -> Reply:
                               f"@{cmd.user_name}")
     if joined:  # (else the channel's user_added event recorded them a moment earlier, and welcomed them)
         notices.welcome(ctx, run, cmd.user_id)
+    schedule_overview_refresh(ctx, run.id)  # it names who is in the run
     return Ephemeral(ctx.render("commands/joined.md.j2", run=run.name, already=False))
 
 
@@ -41,6 +43,7 @@ async def run_leave(cmd: SlashCommand, ctx: Context) -> Reply:
     target = await target_run(ctx, cmd, Action.LEAVE, takes_args=False)
     await ctx.db.run(people.remove_participant, target.run.id, cmd.user_id, cmd.user_id, ctx.clock.now_ms(),
                      f"@{cmd.user_name}")
+    schedule_overview_refresh(ctx, target.run.id)
     return Ephemeral(ctx.render("commands/left.md.j2", run=target.run.name))
 
 

@@ -102,6 +102,8 @@ async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
         for checklist_id in dict.fromkeys(i.checklist_id for i in moved):
             refresh_checklist_later(ctx, run.id, checklist_id)
         notices.made_owner(ctx, run, user.id, cmd.user_id, before, moved, reply_channel_id=cmd.channel_id)
+        if not participant:
+            notices.welcome(ctx, run, user.id)
         text = ctx.render("commands/owner_changed_post.md.j2", actor=names.get(cmd.user_id, ""),
                           before=names.get(before, ""), after=user.username)
         if run.channel_id:

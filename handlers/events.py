@@ -67,7 +67,7 @@ async def user_added(event: WsEvent, ctx: Context) -> None:
         return
     if joined:
         notices.welcome(ctx, run, user_id)
-        schedule_overview_refresh(ctx, run.id)
+    schedule_overview_refresh(ctx, run.id)  # (also when join or assign recorded them first)
 
 
 @router.event("post_deleted")

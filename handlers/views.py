@@ -110,8 +110,11 @@ def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple
     run = view.run
     next_at = view.reminder.due_at if view.reminder and run.status == "in_progress" else None
     message = ctx.render("run/overview.md.j2", name=run.name, playbook=run.playbook_title, summary=run.summary)
-    people = [names.get(uid, "") for uid in view.participant_ids if uid != ctx.bot_user.id]
-    people = [p for p in people if p]
+    # The owner first, then everyone else by name.
+    others = sorted(n for uid in view.participant_ids
+                    if uid not in (ctx.bot_user.id, run.owner_id) and (n := names.get(uid, "")))
+    owner_name = names.get(run.owner_id, "") if run.owner_id in view.participant_ids else ""
+    people = ([owner_name] if owner_name else []) + others
     status = ctx.render(
         "run/overview_status.md.j2", owner=names.get(run.owner_id, run.owner_id), done=prog.done,
         total=prog.total, percent=prog.percent, finished=run.status == "finished",

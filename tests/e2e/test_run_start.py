@@ -164,3 +164,21 @@ async def test_a_click_whose_picture_cannot_be_drawn_is_still_kept_and_explained
                                   and "could not redraw" in json.loads(e["data"]["post"])["message"])
     _, data = await world.run_json(run["id"])
     assert data["checklists"][0]["items"][0]["state"] == "closed"
+
+
+async def test_the_overview_names_who_is_in_the_run_and_when_the_first_update_is_due(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    posts = await world.posts(ch)
+    [overview] = [p for p in posts if str(p["props"].get("playbooks_part", "")).endswith(":overview")]
+    # From its first rendering, before anyone touched the run.
+    assert overview["edit_at"] == 0
+    text = attachments_text(overview["props"])
+    assert "In this run: @alice, @bob, @carol" in text
+    assert "Next status update due " in text
+    # Someone who joins later is named too.
+    status, body = await world["alice"].command(ch, "/playbook assign 2.1 @dave")
+    assert status == 200, body
+    await world.settle()
+    shown = await world.wait_post(overview["id"], lambda p: "@dave" in attachments_text(p["props"]))
+    assert "In this run: @alice, @bob, @carol, @dave" in attachments_text(shown["props"])
