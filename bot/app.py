@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -209,8 +210,8 @@ class BotApp:
         # With port 0 (tests) the public URL is only known once bound.
         port = _bound_port(site) or s.server.port
         self.url = f"http://{s.server.host}:{port}"
-        if s.server.port == 0:
-            ctx.public_url = self.url
+        if s.server.port == 0 and (not ctx.public_url or urlsplit(ctx.public_url).port == 0):
+            ctx.public_url = self.url  # (a public URL of its own, such as a proxy's, is kept)
 
         by_name = {t.name: t.id for t in teams}
         for entry in s.mattermost.command_tokens:  # commands an admin created by hand

@@ -63,6 +63,16 @@ async def start_burst(site: Site, bot: BotProcess, people: list[Person], name: s
         status, body, _ = await site.alice.api.post(f"/channels/{channel['id']}/members", {"user_id": person.id})
         assert status == 201, body
     run = await run_json_by_channel(site, bot, channel["id"])
+    # Each is a participant once the bot has heard of their channel membership (user_added), which
+    # the overview shows: wait for that, by its edits, before anyone clicks.
+    while True:
+        since = len(site.alice.events)
+        run = await run_json(site, bot, run["id"])
+        if set(run["participant_ids"]) >= {p.id for p in people}:
+            break
+        await site.alice.wait_event(lambda e: e.get("event") == "post_edited"
+                                    and json.loads(e["data"]["post"])["channel_id"] == channel["id"],
+                                    timeout=20, since=since)
     posts = await bot_posts(site, channel["id"])
     checklist = next(p for p in posts if ":checklist:" in str(p["props"].get("playbooks_part", "")))
     overview = next(p for p in posts if str(p["props"].get("playbooks_part", "")).endswith(":overview"))
