@@ -3,8 +3,8 @@
     .venv/bin/python bench/crash_clicks.py [--runs 20]
 
 Each round: a real `python -m bot run` (SQLite), a run of 20 items worked by 20 people at once (half
-click Check, half type `/playbook check`), SIGKILL after a random number of answers (1 to 19), a new process on the same database, and
-nobody touching anything. Measured from the new process's start: until it listens (the floor: a restart
+click Check, half type `/playbook check`), SIGKILL after a random number of answers (1 to 19), a new
+process on the same database, and nobody touching anything. Measured from the new process's start: until it listens (the floor: a restart
 with nothing to mend costs this much) and until every post shows the rows (tests/e2e/crash.py's check).
 Also how many rounds left posts behind their rows that the start-up sweep mended (from the bot's log).
 The sandbox runs in this process, as in tests/e2e/test_crash_convergence.py.
@@ -88,8 +88,8 @@ async def main_async(runs: int) -> int:
     print(f"restart until listening (floor): median {statistics.median(floors):.2f} s, max {max(floors):.2f} s")
     print(f"restart until posts equal rows:  median {statistics.median(totals):.2f} s, max {max(totals):.2f} s "
           f"(aim: < {DEADLINE_S:.0f} s)")
-    print(f"ratio to the floor: median {statistics.median(t / f for t, f in zip(totals, floors)):.2f}x, "
-          f"max {max(t / f for t, f in zip(totals, floors)):.2f}x")
+    print(f"ratio to the floor: median {statistics.median(t / f for t, f in zip(totals, floors, strict=True)):.2f}x, "
+          f"max {max(t / f for t, f in zip(totals, floors, strict=True)):.2f}x")
     print(f"rounds whose posts were behind their rows and were mended by the start-up sweep: {mended}/{runs}")
     return 0 if max(totals) < DEADLINE_S else 1
 
