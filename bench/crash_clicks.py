@@ -4,8 +4,9 @@
 
 Each round: a real `python -m bot run` (SQLite), a run of 20 items worked by 20 people at once (half
 click Check, half type `/playbook check`), SIGKILL after a random number of answers (1 to 19), a new
-process on the same database, and nobody touching anything. Measured from the new process's start: until it listens (the floor: a restart
-with nothing to mend costs this much) and until every post shows the rows (tests/e2e/crash.py's check).
+process on the same database, and nobody touching anything. Measured from the new process's start:
+until it listens (the floor: a restart with nothing to mend costs this much) and until every post shows
+the rows (tests/e2e/crash.py's check).
 Also how many rounds left posts behind their rows that the start-up sweep mended (from the bot's log).
 The sandbox runs in this process, as in tests/e2e/test_crash_convergence.py.
 """
