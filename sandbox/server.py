@@ -231,9 +231,16 @@ class Sandbox:
     def clear_faults(self) -> None:
         self.state.faults.clear()
 
-    async def drop_websockets(self) -> None:
-        """Cut every WebSocket without a close frame; sessions stay resumable for ~5 minutes."""
-        await self.hub.drop_all()
+    async def drop_websockets(self, half_open: bool = False) -> None:
+        """Cut every WebSocket without a close frame. The server notices at once and the sessions stay
+        resumable until the reaper's tick (sandbox/hub.py); with `half_open` the clients vanish without the
+        server noticing: their connections stay active until the read deadline (`hub.pong_wait`), so a
+        reconnect meanwhile gets a new connection_id and a hello."""
+        if half_open:
+            self.hub.drop_half_open()
+            await asyncio.sleep(0)
+        else:
+            await self.hub.drop_all()
 
     async def refuse_connections(self, seconds: float) -> None:
         """Stop listening (new TCP connections are refused) and cut open connections and WebSockets,
@@ -280,9 +287,11 @@ class Sandbox:
         self.app[RATE_LIMITER]._tat.clear()
 
     def set_clock(self, clock: "Callable[[], float]") -> None:
-        """Replace the time source (seconds since the epoch) of trigger ids, response_url hooks and the
-        WebSocket reaper, so tests move time instead of sleeping."""
+        """Replace the time source (seconds since the epoch) of trigger ids, response_url hooks, post edit
+        limits and the WebSocket hub (reaper ticks, read deadlines), so tests move time instead of sleeping.
+        The reaper's ticker starts again at the new clock's first reading."""
         self.hub.clock = clock
+        self.hub.reaper_epoch = None
 
     async def __aenter__(self) -> "Sandbox":
         return await self.start()

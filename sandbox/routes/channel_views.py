@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sandbox.auth import require_user
+from sandbox.auth import require_user, token_from_request
 from sandbox.errors import forbidden, invalid_body, invalid_url
 from sandbox.ids import is_valid_id, now_ms
 from sandbox.routes._helpers import (
@@ -77,6 +77,8 @@ async def view_channel(request: web.Request) -> web.Response:
         times[cid] = now
     if times:
         hub_of(request).publish("multiple_channels_viewed", {"channel_times": times}, user_id=user_id)
+    # viewChannel: `UpdateLastActivityAtIfNeeded(*c.AppContext.Session())` -> the WebSocket reaper's clock.
+    hub_of(request).touch(me.id, token_from_request(request) or "")
     return json_response({"status": "OK", "last_viewed_at_times": times})
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import ops
-from sandbox.auth import require_user
+from sandbox.auth import require_user, token_from_request
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import is_valid_id
 from sandbox.routes._helpers import (
@@ -47,6 +47,9 @@ async def create_post(request: web.Request) -> web.Response:
     body["set_online"] = request.query.get("set_online", "true").lower() != "false"
     # user_id is forced to the session user; delete_at, remote_id and embeds are cleared.
     post = ops.create_post(state, hub_of(request), me, body)
+    # createPost: `UpdateLastActivityAtIfNeeded(*c.AppContext.Session())`, which moves lastUserActivityAt of
+    # this session's WebSocket connections (what the reaper measures, sandbox/hub.py).
+    hub_of(request).touch(me.id, token_from_request(request) or "")
     return created(post.to_json())
 
 

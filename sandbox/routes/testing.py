@@ -57,8 +57,14 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 
 async def drop_websockets(request: web.Request) -> web.Response:
+    """{} cuts every WebSocket (the server notices); {"half_open": true}: the clients vanish unnoticed,
+    their connections stay active until the read deadline (sandbox/hub.py)."""
     _admin(request)
-    await _sandbox(request).drop_websockets()
+    body = await _body(request)
+    half_open = body.get("half_open", False)
+    if not isinstance(half_open, bool):
+        raise invalid_body("half_open")
+    await _sandbox(request).drop_websockets(half_open=half_open)
     return json_response({"status": "OK"})
 
 
