@@ -138,11 +138,11 @@ async def update_post(request: web.Request) -> web.Response:
     if not isinstance(message, str) or (props is not None and not isinstance(props, dict)):
         raise invalid_body("post")
     # A full replace: props missing from the body are wiped, message missing is blanked.
-    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props or {})
+    file_ids = list(body["file_ids"]) if isinstance(body.get("file_ids"), list) else None
+    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props or {},
+                    file_ids=file_ids)
     if isinstance(body.get("is_pinned"), bool):
         post.is_pinned = body["is_pinned"]
-    if isinstance(body.get("file_ids"), list):
-        post.file_ids = list(body["file_ids"])
     return json_response(post.to_json())
 
 
@@ -160,11 +160,10 @@ async def patch_post(request: web.Request) -> web.Response:
         message = post.message
     if not isinstance(message, str) or (props is not None and not isinstance(props, dict)):
         raise invalid_body("post")
-    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props)
+    file_ids = list(body["file_ids"]) if isinstance(body.get("file_ids"), list) else None
+    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props, file_ids=file_ids)
     if isinstance(body.get("is_pinned"), bool):
         post.is_pinned = body["is_pinned"]
-    if isinstance(body.get("file_ids"), list):
-        post.file_ids = list(body["file_ids"])
     return json_response(post.to_json())
 
 
