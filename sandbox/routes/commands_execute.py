@@ -3,7 +3,6 @@ app/command.go). The outgoing request copies DoCommandRequest field for field.""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import unicodedata
@@ -12,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from sandbox import ops
+from sandbox import gojson, ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden
 from sandbox.hub import Hub
@@ -80,7 +79,7 @@ async def execute_command(request: web.Request) -> web.Response:
     hub: Hub = request.app[HUB]
     user = require_user(request)
     try:
-        args = json.loads(await request.read() or b"null")
+        args = gojson.loads(await request.read() or b"null")
     except ValueError:
         raise AppError("api.context.invalid_param.app_error", 400, "Invalid command_args parameter.") from None
     if not isinstance(args, dict):

@@ -3,13 +3,13 @@ wsapi/*.go, app/platform/websocket_router.go)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from sandbox import gojson
 from sandbox.auth import token_from_request, user_for_token
 from sandbox.hub import Conn, Hub
 from sandbox.ids import is_valid_id, now_ms
@@ -80,7 +80,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 try:
-                    req = json.loads(msg.data)
+                    req = gojson.loads(msg.data)
                 except ValueError:
                     break  # a frame that cannot be decoded closes the socket
                 if not isinstance(req, dict):

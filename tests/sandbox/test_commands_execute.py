@@ -318,3 +318,25 @@ async def test_loopback_integrations_need_allowed_untrusted_internal_connections
         assert status == 200, (allowed, body)
         assert b"text=hi" in (await receiver.next())["body"]
     assert cmd["trigger"] == "playbook"
+
+
+async def test_lone_surrogate_in_a_command_is_replaced_not_a_500(sandbox, api, world, receiver):
+    """encoding/json decodes a `\\u` escape of a lone UTF-16 surrogate as U+FFFD (decode.go unquote: "Invalid
+    surrogate; fall back to replacement rune"), so the command runs with U+FFFD where the client sent the
+    broken escape; the sandbox kept the surrogate and failed encoding the form body (500)."""
+    await register(api, world["team"].id, receiver.url + "/c")
+    raw = '{"channel_id": "%s", "command": "/playbook run \\ud800 x \\udc00"}' % world["channel"].id
+    async with api.session.post(sandbox.url + "/api/v4/commands/execute", data=raw.encode(),
+                                headers={"Authorization": f"Bearer {world['alice_token']}",
+                                         "Content-Type": "application/json"}) as resp:
+        assert resp.status == 200, await resp.text()
+    req = await receiver.next()
+    form = dict(parse_qsl(req["body"].decode(), keep_blank_values=True))
+    assert form["text"] == "run \ufffd x \ufffd"
+    # Every JSON body is read that way, e.g. a post's message.
+    raw = '{"channel_id": "%s", "message": "broken \\udfff"}' % world["channel"].id
+    async with api.session.post(sandbox.url + "/api/v4/posts", data=raw.encode(),
+                                headers={"Authorization": f"Bearer {world['alice_token']}",
+                                         "Content-Type": "application/json"}) as resp:
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["message"] == "broken \ufffd"
