@@ -7,8 +7,7 @@ from aiohttp import web
 
 from sandbox import config as admin_config
 from sandbox.auth import optional_user, require_user
-from sandbox.errors import AppError, forbidden
-from sandbox.ops import invalid_param
+from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.routes._helpers import hub_of, json_response, read_object, state_of
 from sandbox.state import SERVER_VERSION
 
@@ -33,7 +32,7 @@ async def client_config(request: web.Request) -> web.Response:
                        "New format for the client configuration is not supported yet. Please specify "
                        "?format=old in the query string.")
     if fmt != "old":
-        raise invalid_param("format")
+        raise invalid_body("format")  # c.SetInvalidParam("format"): api.context.invalid_body_param.app_error
     state = state_of(request)
     config = state.config
     limited = {

@@ -118,7 +118,7 @@ async def test_ping_and_client_config(api) -> None:
     status, body, _ = await api.get("/config/client")
     assert (status, body["id"]) == (501, "api.config.client.old_format.app_error")
     status, body, _ = await api.get("/config/client?format=new")
-    assert (status, body["id"]) == (400, "api.context.invalid_param.app_error")
+    assert (status, body["id"]) == (400, "api.context.invalid_body_param.app_error")  # SetInvalidParam
 
 
 async def test_users_lookup_drops_unknown_and_login_sets_token(api, sandbox) -> None:
