@@ -33,7 +33,7 @@ async def team_channel_members(request: web.Request) -> web.Response:
     user_id = user_id_param(request, me)
     team_id = url_id(request, "team_id")
     # SessionHasPermissionToUser, then view_team on the team.
-    if user_id != me.id and not state.has_system_permission(me, "edit_other_users"):
+    if not state.has_permission_to_user(me, user_id):  # SessionHasPermissionToUser
         raise forbidden("edit_other_users", me.id)
     get_team(state, team_id)
     if not state.has_team_permission(me, team_id, "view_team"):
@@ -61,7 +61,7 @@ async def view_channel(request: web.Request) -> web.Response:
         raise invalid_url("channel_view.channel_id")
     if not isinstance(prev_id, str) or (prev_id and not is_valid_id(prev_id)):
         raise invalid_url("channel_view.prev_channel_id")
-    if user_id != me.id and not state.has_system_permission(me, "edit_other_users"):
+    if not state.has_permission_to_user(me, user_id):  # SessionHasPermissionToUser
         raise forbidden("edit_other_users", me.id)
     times: dict[str, int] = {}
     now = now_ms()
