@@ -11,6 +11,7 @@ import re
 import secrets
 from typing import Any
 
+from sandbox import attachments, gojson
 from sandbox.errors import AppError
 from sandbox.ids import is_valid_id, new_id, now_ms
 from sandbox.state import (
@@ -429,20 +430,23 @@ def generate_action_ids(props: dict[str, Any]) -> None:
 
 
 def validate_post(state: State, post: Post) -> None:
-    """model.Post.IsValid, the parts a client can trip on."""
+    """model.Post.IsValid (server/public/model/post.go), the parts a client can trip on."""
     max_runes = int(state.config.get("MaxPostSize", 16383))
     if runes(post.message) > max_runes:
-        raise AppError("model.post.is_valid.msg.app_error", 400, "Invalid Message.",
-                       f"id={post.id} message runes={runes(post.message)} max={max_runes}")
+        # Current code: "model.post.is_valid.message_length.app_error" (params Length and MaxLength, which
+        # AppError does not serialize); it was "model.post.is_valid.msg.app_error" before.
+        raise AppError("model.post.is_valid.message_length.app_error", 400,
+                       "Post Message property is longer than the maximum permitted length.",
+                       f"id={post.id}")
     if runes(post.hashtags) > POST_HASHTAGS_MAX_RUNES:
         raise AppError("model.post.is_valid.hashtags.app_error", 400, "Invalid Hashtags.")
-    if runes(json.dumps(post.file_ids or [])) > POST_FILE_IDS_MAX_RUNES:
+    if gojson.runes(list(post.file_ids or [])) > POST_FILE_IDS_MAX_RUNES:  # ArrayToJSON: json.Marshal
         raise AppError("model.post.is_valid.file_ids.app_error", 400, "Invalid file ids.")
     if post.type not in KNOWN_POST_TYPES and not post.type.startswith("custom_") \
             and post.type != "system_ephemeral":
         raise AppError("model.post.is_valid.type.app_error", 400, "Invalid type.")
-    # Go's json.Marshal escapes <, > and & as \u003c etc.; ensure_ascii=False keeps rune counts honest.
-    if runes(json.dumps(post.props, ensure_ascii=False, separators=(",", ":"))) > POST_PROPS_MAX_RUNES:
+    # StringInterfaceToJSON(o.GetProps()) is json.Marshal: <, >, & (and U+2028/9) count six runes each.
+    if gojson.runes(post.props) > POST_PROPS_MAX_RUNES:
         raise AppError("model.post.is_valid.props.app_error", 400, "Invalid props.")
 
 
@@ -562,8 +566,13 @@ def _system_post(state: State, hub, channel: Channel, actor: User, type: str, me
 
 
 def update_post(state: State, hub, post: Post, *, message: str, props: dict[str, Any] | None,
-                keep_webhook_props: bool = False) -> Post:
-    """Replace message and props (None keeps props), set edit_at, emit `post_edited`.
+                keep_webhook_props: bool = False, file_ids: list[str] | None = None) -> Post:
+    """Replace message and props (None keeps props) and file ids (None keeps them), set edit_at, emit
+    `post_edited`.
+
+    edit_at as app/post.go UpdatePost sets it: when the message changes, else when the file ids or the
+    attachments (sandbox/attachments.py, compared before new actions get their ids) differ; other props
+    never make an edit.
 
     keep_webhook_props: the action-update quirk (from_webhook, override_username, override_icon_url keep
     the original post's values).
@@ -579,16 +588,20 @@ def update_post(state: State, hub, post: Post, *, message: str, props: dict[str,
                 new_props[key] = post.props[key]
             else:
                 new_props.pop(key, None)
+    new_file_ids = list(post.file_ids) if file_ids is None else list(file_ids)
+    edited = (message != post.message or new_file_ids != list(post.file_ids)
+              or not attachments.equal(post.props, new_props))
     generate_action_ids(new_props)
-    candidate = Post(**{**post.__dict__, "message": message, "props": new_props})
+    candidate = Post(**{**post.__dict__, "message": message, "props": new_props, "file_ids": new_file_ids})
     candidate.hashtags = _hashtags(message)
     validate_post(state, candidate)
     now = now_ms()
-    if message != post.message:
+    if edited:
         post.edit_at = now
     post.message = message
     post.hashtags = candidate.hashtags
     post.props = new_props
+    post.file_ids = new_file_ids
     post.update_at = now
     hub.publish("post_edited", {"post": post_event_json(post)}, channel_id=post.channel_id)
     return post

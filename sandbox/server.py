@@ -152,7 +152,11 @@ class Sandbox:
 
         config: nested admin settings as in config.json, e.g. {"TeamSettings": {"MaxChannelsPerTeam": 5}}
         (the fields of sandbox/config.py FIELDS; an unknown one is a ValueError). Applied after
-        site_url and allow_internal, so it wins over them."""
+        site_url and allow_internal, so it wins over them.
+
+        SiteURL: without one, the sandbox's own address once it listens, so every test sandbox has one
+        (custom slash commands need it, as on a real server). Only an explicit
+        {"ServiceSettings": {"SiteURL": ""}} leaves it empty, as on a fresh real server."""
         from sandbox.seed import bootstrap
 
         self.host = host
@@ -162,10 +166,13 @@ class Sandbox:
         # separated) on private networks that integrations may be called on. Empty by default, as on a
         # real server: a bot on 127.0.0.1 must be listed, exactly as an operator would list it.
         self.state.config["AllowedUntrustedInternalConnections"] = allow_internal
+        self._keep_empty_site_url = False
         if config:
             from sandbox.config import apply, parse
 
-            apply(self.state, parse(config, strict=True))
+            flat = parse(config, strict=True)
+            apply(self.state, flat)
+            self._keep_empty_site_url = flat.get("SiteURL") == ""
         self.admin_token = bootstrap(self.state, admin_token)
         self.demo = demo
         if demo:
@@ -190,7 +197,7 @@ class Sandbox:
         await self._runner.setup()
         await self._listen()
         self.url = f"http://{self.host}:{self.port}"
-        if not self.state.site_url:
+        if not self.state.site_url and not self._keep_empty_site_url:
             self.state.site_url = self.url
         return self
 
@@ -231,9 +238,16 @@ class Sandbox:
     def clear_faults(self) -> None:
         self.state.faults.clear()
 
-    async def drop_websockets(self) -> None:
-        """Cut every WebSocket without a close frame; sessions stay resumable for ~5 minutes."""
-        await self.hub.drop_all()
+    async def drop_websockets(self, half_open: bool = False) -> None:
+        """Cut every WebSocket without a close frame. The server notices at once and the sessions stay
+        resumable until the reaper's tick (sandbox/hub.py); with `half_open` the clients vanish without the
+        server noticing: their connections stay active until the read deadline (`hub.pong_wait`), so a
+        reconnect meanwhile gets a new connection_id and a hello."""
+        if half_open:
+            self.hub.drop_half_open()
+            await asyncio.sleep(0)
+        else:
+            await self.hub.drop_all()
 
     async def refuse_connections(self, seconds: float) -> None:
         """Stop listening (new TCP connections are refused) and cut open connections and WebSockets,
@@ -280,9 +294,11 @@ class Sandbox:
         self.app[RATE_LIMITER]._tat.clear()
 
     def set_clock(self, clock: "Callable[[], float]") -> None:
-        """Replace the time source (seconds since the epoch) of trigger ids, response_url hooks and the
-        WebSocket reaper, so tests move time instead of sleeping."""
+        """Replace the time source (seconds since the epoch) of trigger ids, response_url hooks, post edit
+        limits and the WebSocket hub (reaper ticks, read deadlines), so tests move time instead of sleeping.
+        The reaper's ticker starts again at the new clock's first reading."""
         self.hub.clock = clock
+        self.hub.reaper_epoch = None
 
     async def __aenter__(self) -> "Sandbox":
         return await self.start()

@@ -397,6 +397,9 @@ class State:
         }
         # Every request the sandbox served, for tests that count the bot's calls.
         self.request_log: list[tuple[str, str, str]] = []  # (method, path, user_id)
+        # This server's role permissions (what an admin edits in System Console > Permissions): the
+        # defaults, per sandbox, so a test can grant a role a permission without touching other sandboxes.
+        self.role_permissions: dict[str, set[str]] = {r: set(p) for r, p in ROLE_PERMISSIONS.items()}
 
     # -- lookups -------------------------------------------------------------------------------
     def user_by_username(self, username: str) -> User | None:
@@ -429,7 +432,7 @@ class State:
     # -- permissions ---------------------------------------------------------------------------
     def has_system_permission(self, user: User, permission: str) -> bool:
         for role in user.role_set():
-            perms = ROLE_PERMISSIONS.get(role, set())
+            perms = self.role_permissions.get(role, set())
             if "*" in perms or permission in perms:
                 return True
         return False
@@ -440,14 +443,14 @@ class State:
         member = self.team_members.get((team_id, user.id))
         if member is None or member.delete_at:
             return False
-        return any(permission in ROLE_PERMISSIONS.get(r, set()) for r in member.roles.split())
+        return any(permission in self.role_permissions.get(r, set()) for r in member.roles.split())
 
     def has_channel_permission(self, user: User, channel: Channel, permission: str) -> bool:
         if self.has_system_permission(user, permission):
             return True
         member = self.channel_members.get((channel.id, user.id))
         if member is not None and any(
-            permission in ROLE_PERMISSIONS.get(r, set()) for r in member.roles.split()
+            permission in self.role_permissions.get(r, set()) for r in member.roles.split()
         ):
             return True
         if channel.team_id:
@@ -456,6 +459,19 @@ class State:
                 and permission in {"read_channel", "read_public_channel", "read_channel_content"}
             )
         return False
+
+    def has_permission_to_user(self, me: User, user_id: str) -> bool:
+        """app/authorization.go SessionHasPermissionToUser, current code: manage_system, or yourself, or
+        edit_other_users for anyone *but a system admin* (`if user.IsSystemAdmin() { return false }`;
+        older servers let edit_other_users act on admins too)."""
+        if not user_id:
+            return False
+        if self.has_system_permission(me, "manage_system") or me.id == user_id:
+            return True
+        if not self.has_system_permission(me, "edit_other_users"):
+            return False
+        target = self.users.get(user_id)
+        return target is not None and not target.is_admin()
 
     def can_see_user(self, viewer: User, other_id: str) -> bool:
         """app/user.go UserCanSeeOtherUser with GetViewUsersRestrictions: yourself; anyone with the

@@ -402,7 +402,7 @@ class FakeGateway:
         if channel.delete_at:
             raise self._error(400, "api.post.create_post.can_not_post_to_deleted.error")
         if len(message) > MAX_POST_RUNES:
-            raise self._error(400, "model.post.is_valid.msg.app_error")
+            raise self._error(400, "model.post.is_valid.message_length.app_error")
         if root_id:
             root = self.world.posts.get(root_id)
             if root is None or root.channel_id != channel_id or root.root_id:

@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any
 
-from sandbox import ops
+from sandbox import gojson, ops
 from sandbox.errors import AppError
 from sandbox.hub import Hub
 from sandbox.routes._slack import parse_slack_links, process_slack_text
@@ -54,7 +54,7 @@ def response_from_http_body(content_type: str, body: bytes) -> dict[str, Any]:
     """CommandResponseFromHTTPBody: JSON only when the media type is exactly application/json."""
     if content_type.split(";")[0].strip() == "application/json":
         try:
-            raw = json.loads(body)
+            raw = gojson.loads(body)
         except ValueError:
             raise ValueError("invalid JSON") from None
         if raw is None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import gojson
 from sandbox.errors import AppError, invalid_body, invalid_url
 from sandbox.ids import is_valid_id
 from sandbox.keys import HUB, STATE
@@ -27,7 +28,7 @@ async def read_json(request: web.Request, name: str) -> Any:
     """The body as JSON; 400 api.context.invalid_body_param.app_error (Name=name) when it is not."""
     raw = await request.read()
     try:
-        return json.loads(raw) if raw else None
+        return gojson.loads(raw) if raw else None
     except ValueError:
         raise invalid_body(name) from None
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import ops
+from sandbox import gojson, ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.hub import Hub
@@ -55,7 +55,7 @@ async def do_post_action(request: web.Request) -> web.Response:
     action_id = request.match_info["action_id"]
     raw = await request.read()
     try:
-        body = json.loads(raw) if raw else {}
+        body = gojson.loads(raw) if raw else {}
     except ValueError:
         raise invalid_body("post_action") from None
     if not isinstance(body, dict):
@@ -136,7 +136,7 @@ async def do_post_action(request: web.Request) -> web.Response:
     response: dict[str, Any] = {}
     if resp_body:
         try:
-            response = json.loads(resp_body)
+            response = gojson.loads(resp_body)
         except ValueError:
             raise _integration_error("invalid JSON") from None
         if not isinstance(response, dict):
@@ -202,7 +202,7 @@ async def open_dialog(request: web.Request) -> web.Response:
     state: State = request.app[STATE]
     hub: Hub = request.app[HUB]
     try:
-        body = json.loads(await request.read() or b"null")
+        body = gojson.loads(await request.read() or b"null")
     except ValueError:
         raise invalid_body("dialog") from None
     if not isinstance(body, dict):
@@ -221,7 +221,7 @@ async def submit_dialog(request: web.Request) -> web.Response:
     state: State = request.app[STATE]
     user = require_user(request)
     try:
-        body = json.loads(await request.read() or b"null")
+        body = gojson.loads(await request.read() or b"null")
     except ValueError:
         raise invalid_body("dialog") from None
     if not isinstance(body, dict):
@@ -251,7 +251,7 @@ async def submit_dialog(request: web.Request) -> web.Response:
     out: dict[str, Any] = {}
     if resp_body.strip():
         try:
-            parsed = json.loads(resp_body)
+            parsed = gojson.loads(resp_body)
         except ValueError:
             raise AppError("app.submit_interactive_dialog.decode_json_error", 500,
                            "Error decoding JSON for the interactive dialog response.") from None

@@ -93,10 +93,39 @@ def _target(request: web.Request) -> tuple[State, User, str, str]:
     me = require_user(request)
     user_id = user_id_param(request, me)
     team_id = url_id(request, "team_id")
-    # SessionHasPermissionToUser: yourself, or edit_other_users (system admins by default).
-    if me.id != user_id and not state.has_system_permission(me, "edit_other_users"):
+    # SessionHasPermissionToUser (State.has_permission_to_user): yourself, manage_system, or
+    # edit_other_users but never on a system admin's categories.
+    if not state.has_permission_to_user(me, user_id):
         raise forbidden("edit_other_users", me.id)
     return state, me, user_id, team_id
+
+
+def _may_use_category(state: State, me: User, user_id: str, team_id: str, category_id: Any) -> bool:
+    """app/authorization.go SessionHasPermissionToCategory: edit_other_users, or a category that exists
+    and is the caller's own, of the URL's user and team."""
+    if state.has_system_permission(me, "edit_other_users"):
+        return True
+    if me.id != user_id:
+        return False
+    # A member's default categories exist from the team join on a real server (here from the first GET).
+    owned = ensure_defaults(state, me.id, team_id) if state.is_team_member(team_id, me.id) else []
+    return any(c.id == category_id for c in owned)
+
+
+def _category_target(request: web.Request) -> tuple[State, User, str, str]:
+    """_target, then SessionHasPermissionToCategory for the URL's category: 403 (SetPermissionError)."""
+    state, me, user_id, team_id = _target(request)
+    if not _may_use_category(state, me, user_id, team_id, request.match_info["category_id"]):
+        raise forbidden("edit_other_users", me.id)
+    return state, me, user_id, team_id
+
+
+def _check_categories(state: State, me: User, user_id: str, team_id: str, ids: list[Any]) -> None:
+    """updateCategoriesForTeamForUser / updateCategoryOrderForTeamForUser: each id must pass
+    SessionHasPermissionToCategory, else 400 SetInvalidParam("category") (invalid_body_param)."""
+    for category_id in ids:
+        if not _may_use_category(state, me, user_id, team_id, category_id):
+            raise invalid_body("category")
 
 
 def _publish(request: web.Request, event: str, data: dict[str, Any], user_id: str, team_id: str) -> None:
@@ -144,10 +173,11 @@ async def get_order(request: web.Request) -> web.Response:
 
 
 async def put_order(request: web.Request) -> web.Response:
-    state, _, user_id, team_id = _target(request)
+    state, me, user_id, team_id = _target(request)
     body = await read_json(request, "order")
     if not isinstance(body, list) or not all(isinstance(x, str) for x in body):
         raise invalid_body("order")
+    _check_categories(state, me, user_id, team_id, body)
     categories = state.categories.get((user_id, team_id))
     if not categories:
         raise _error(404)
@@ -168,7 +198,7 @@ def _find(state: State, user_id: str, team_id: str, category_id: str) -> Categor
 
 
 async def get_category(request: web.Request) -> web.Response:
-    state, _, user_id, team_id = _target(request)
+    state, _, user_id, team_id = _category_target(request)
     category = _find(state, user_id, team_id, request.match_info["category_id"])
     return json_response(category_json(state, category))
 
@@ -211,7 +241,7 @@ def _publish_updated(request: web.Request, state: State, changed: list[Category]
 
 
 async def put_category(request: web.Request) -> web.Response:
-    state, _, user_id, team_id = _target(request)
+    state, _, user_id, team_id = _category_target(request)
     category_id = request.match_info["category_id"]
     body = await read_json(request, "category")
     if not isinstance(body, dict) or body.get("id") != category_id:
@@ -222,17 +252,18 @@ async def put_category(request: web.Request) -> web.Response:
 
 
 async def put_categories(request: web.Request) -> web.Response:
-    state, _, user_id, team_id = _target(request)
+    state, me, user_id, team_id = _target(request)
     body = await read_json(request, "category")
     if not isinstance(body, list):
         raise invalid_body("category")
+    _check_categories(state, me, user_id, team_id, [c.get("id") if isinstance(c, dict) else None for c in body])
     ensure_defaults(state, user_id, team_id)
     changed = _apply_updates(state, user_id, team_id, body)
     return json_response(_publish_updated(request, state, changed, user_id, team_id))
 
 
 async def delete_category(request: web.Request) -> web.Response:
-    state, _, user_id, team_id = _target(request)
+    state, _, user_id, team_id = _category_target(request)
     category = _find(state, user_id, team_id, request.match_info["category_id"])
     if category.type != "custom":
         raise _error(400)  # only custom categories can be deleted

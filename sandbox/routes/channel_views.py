@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sandbox.auth import require_user
+from sandbox.auth import require_user, token_from_request
 from sandbox.errors import forbidden, invalid_body, invalid_url
 from sandbox.ids import is_valid_id, now_ms
 from sandbox.routes._helpers import (
@@ -33,7 +33,7 @@ async def team_channel_members(request: web.Request) -> web.Response:
     user_id = user_id_param(request, me)
     team_id = url_id(request, "team_id")
     # SessionHasPermissionToUser, then view_team on the team.
-    if user_id != me.id and not state.has_system_permission(me, "edit_other_users"):
+    if not state.has_permission_to_user(me, user_id):  # SessionHasPermissionToUser
         raise forbidden("edit_other_users", me.id)
     get_team(state, team_id)
     if not state.has_team_permission(me, team_id, "view_team"):
@@ -61,7 +61,7 @@ async def view_channel(request: web.Request) -> web.Response:
         raise invalid_url("channel_view.channel_id")
     if not isinstance(prev_id, str) or (prev_id and not is_valid_id(prev_id)):
         raise invalid_url("channel_view.prev_channel_id")
-    if user_id != me.id and not state.has_system_permission(me, "edit_other_users"):
+    if not state.has_permission_to_user(me, user_id):  # SessionHasPermissionToUser
         raise forbidden("edit_other_users", me.id)
     times: dict[str, int] = {}
     now = now_ms()
@@ -77,6 +77,8 @@ async def view_channel(request: web.Request) -> web.Response:
         times[cid] = now
     if times:
         hub_of(request).publish("multiple_channels_viewed", {"channel_times": times}, user_id=user_id)
+    # viewChannel: `UpdateLastActivityAtIfNeeded(*c.AppContext.Session())` -> the WebSocket reaper's clock.
+    hub_of(request).touch(me.id, token_from_request(request) or "")
     return json_response({"status": "OK", "last_viewed_at_times": times})
 
 

@@ -2,12 +2,12 @@
 app/command.go). Executing one is in commands_execute.py, its response_url in commands_webhook.py."""
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from sandbox import gojson
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden, invalid_body, invalid_url
 from sandbox.ids import is_valid_id, new_id, now_ms
@@ -86,7 +86,7 @@ def _command_from_body(body: dict[str, Any]) -> dict[str, Any]:
 
 async def _body(request: web.Request, name: str) -> dict[str, Any]:
     try:
-        body = json.loads(await request.read() or b"null")
+        body = gojson.loads(await request.read() or b"null")
     except ValueError:
         raise invalid_body(name) from None
     if not isinstance(body, dict):

@@ -3,7 +3,6 @@ app/command.go). The outgoing request copies DoCommandRequest field for field.""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import unicodedata
@@ -12,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from sandbox import ops
+from sandbox import gojson, ops
 from sandbox.auth import require_user
 from sandbox.errors import AppError, forbidden
 from sandbox.hub import Hub
@@ -70,17 +69,12 @@ def _channel_mentions(state: State, text: str, team_id: str) -> list[tuple[str, 
     return list(found.items())
 
 
-def site_url(request: web.Request) -> str:
-    state: State = request.app[STATE]
-    return state.site_url or f"{request.scheme}://{request.host}"
-
-
 async def execute_command(request: web.Request) -> web.Response:
     state: State = request.app[STATE]
     hub: Hub = request.app[HUB]
     user = require_user(request)
     try:
-        args = json.loads(await request.read() or b"null")
+        args = gojson.loads(await request.read() or b"null")
     except ValueError:
         raise AppError("api.context.invalid_param.app_error", 400, "Invalid command_args parameter.") from None
     if not isinstance(args, dict):
@@ -126,15 +120,14 @@ async def execute_command(request: web.Request) -> web.Response:
 
 async def _run_custom(request: web.Request, state: State, cmd: Command, user: User, channel, team_id: str,
                       root_id: str, trigger: str, text: str, trigger_id: str) -> dict[str, Any]:
-    """tryExecuteCustomCommand + DoCommandRequest."""
+    """tryExecuteCustomCommand + DoCommandRequest (app/command.go)."""
     team = state.teams.get(cmd.team_id)
-    hook = CommandWebhook(id=new_id(), command_id=cmd.id, user_id=user.id, channel_id=channel.id,
-                          root_id=root_id, create_at=int(request.app[HUB].clock() * 1000))
-    state.command_webhooks[hook.id] = hook
+    # Current code sends root_id always (`p.Set("root_id", args.RootId)`, "" outside a thread).
     fields: list[tuple[str, str]] = [
         ("token", cmd.token), ("team_id", cmd.team_id), ("team_domain", team.name if team else ""),
         ("channel_id", channel.id), ("channel_name", channel.name), ("user_id", user.id),
         ("user_name", user.username), ("command", "/" + trigger), ("text", text), ("trigger_id", trigger_id),
+        ("root_id", root_id),
     ]
     user_mentions = _user_mentions(state, text, team_id)
     if user_mentions:
@@ -144,7 +137,16 @@ async def _run_custom(request: web.Request, state: State, cmd: Command, user: Us
     if channel_mentions:
         fields += [("channel_mentions", n) for n, _ in channel_mentions]
         fields += [("channel_mentions_ids", i) for _, i in channel_mentions]
-    fields.append(("response_url", f"{site_url(request)}/hooks/commands/{hook.id}"))
+    # response_url comes from the configured SiteURL only, never the request's Host ("to prevent SSRF via
+    # Host header spoofing (MM-67142)"); without a SiteURL a custom command is refused, before its hook is
+    # made.
+    if not state.site_url:
+        raise AppError("api.command.execute_command.site_url_required.app_error", 400,
+                       "SiteURL must be configured to execute custom slash commands.")
+    hook = CommandWebhook(id=new_id(), command_id=cmd.id, user_id=user.id, channel_id=channel.id,
+                          root_id=root_id, create_at=int(request.app[HUB].clock() * 1000))
+    state.command_webhooks[hook.id] = hook
+    fields.append(("response_url", f"{state.site_url}/hooks/commands/{hook.id}"))
     # url.Values.Encode sorts by key (stable within a key).
     encoded = urlencode(sorted(fields, key=lambda kv: kv[0]))
     headers = {"Accept": "application/json"}

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import ops
-from sandbox.auth import require_user
+from sandbox.auth import require_user, token_from_request
 from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.ids import is_valid_id
 from sandbox.routes._helpers import (
@@ -47,6 +47,9 @@ async def create_post(request: web.Request) -> web.Response:
     body["set_online"] = request.query.get("set_online", "true").lower() != "false"
     # user_id is forced to the session user; delete_at, remote_id and embeds are cleared.
     post = ops.create_post(state, hub_of(request), me, body)
+    # createPost: `UpdateLastActivityAtIfNeeded(*c.AppContext.Session())`, which moves lastUserActivityAt of
+    # this session's WebSocket connections (what the reaper measures, sandbox/hub.py).
+    hub_of(request).touch(me.id, token_from_request(request) or "")
     return created(post.to_json())
 
 
@@ -135,11 +138,11 @@ async def update_post(request: web.Request) -> web.Response:
     if not isinstance(message, str) or (props is not None and not isinstance(props, dict)):
         raise invalid_body("post")
     # A full replace: props missing from the body are wiped, message missing is blanked.
-    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props or {})
+    file_ids = list(body["file_ids"]) if isinstance(body.get("file_ids"), list) else None
+    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props or {},
+                    file_ids=file_ids)
     if isinstance(body.get("is_pinned"), bool):
         post.is_pinned = body["is_pinned"]
-    if isinstance(body.get("file_ids"), list):
-        post.file_ids = list(body["file_ids"])
     return json_response(post.to_json())
 
 
@@ -157,11 +160,10 @@ async def patch_post(request: web.Request) -> web.Response:
         message = post.message
     if not isinstance(message, str) or (props is not None and not isinstance(props, dict)):
         raise invalid_body("post")
-    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props)
+    file_ids = list(body["file_ids"]) if isinstance(body.get("file_ids"), list) else None
+    ops.update_post(state_of(request), hub_of(request), post, message=message, props=props, file_ids=file_ids)
     if isinstance(body.get("is_pinned"), bool):
         post.is_pinned = body["is_pinned"]
-    if isinstance(body.get("file_ids"), list):
-        post.file_ids = list(body["file_ids"])
     return json_response(post.to_json())
 
 

@@ -1,13 +1,13 @@
-"""System routes: ping (api4/system.go getSystemPing), the old-format client config, and the admin config
-(api4/config.go getConfig, patchConfig) for the settings of sandbox/config.py."""
+"""System routes: ping (api4/system.go getSystemPing), the old-format client config (api4/config.go
+getClientConfig), and the admin config (api4/config.go getConfig, patchConfig) for the settings of
+sandbox/config.py."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from sandbox import config as admin_config
-from sandbox.auth import require_user
-from sandbox.errors import AppError, forbidden
-from sandbox.keys import REQUEST_ID
+from sandbox.auth import optional_user, require_user
+from sandbox.errors import AppError, forbidden, invalid_body
 from sandbox.routes._helpers import hub_of, json_response, read_object, state_of
 from sandbox.state import SERVER_VERSION
 
@@ -21,35 +21,44 @@ async def ping(request: web.Request) -> web.Response:
 
 
 async def client_config(request: web.Request) -> web.Response:
-    """GET /config/client?format=old: a flat map of strings, as config.GenerateClientConfig builds it."""
-    if request.query.get("format") != "old":
-        # The real server has never served the new format here (api4/config.go getClientConfig).
-        return json_response({
-            "id": "api.config.client.old_format.app_error", "status_code": 501,
-            "message": "New format for the client configuration is not supported yet. Please specify "
-                       "?format=old in the query string.",
-            "detailed_error": "", "request_id": request[REQUEST_ID]}, status=501)
+    """GET /config/client?format=old (api4/config.go getClientConfig): no format is 501
+    api.config.client.old_format.app_error, another format 400 invalid param `format`. Signed out, the
+    limited config (config/client.go GenerateLimitedClientConfig + NoAccounts); signed in, the full one
+    (GenerateClientConfig, which starts from the limited one, + MaxPostSize). Every value is a string."""
+    fmt = request.query.get("format", "")
+    if fmt == "":
+        # The real server has never served the new format here.
+        raise AppError("api.config.client.old_format.app_error", 501,
+                       "New format for the client configuration is not supported yet. Please specify "
+                       "?format=old in the query string.")
+    if fmt != "old":
+        raise invalid_body("format")  # c.SetInvalidParam("format"): api.context.invalid_body_param.app_error
     state = state_of(request)
     config = state.config
-    # Every value is a string, booleans as "true"/"false" (model.Config -> map[string]string).
-    return json_response({
+    limited = {
         "Version": SERVER_VERSION, "BuildNumber": SERVER_VERSION, "BuildDate": "", "BuildHash": "sandbox",
         "BuildHashEnterprise": "none", "BuildEnterpriseReady": "false",
+        "EnableBotAccountCreation": _b(config.get("EnableBotAccountCreation", True)),
         "SiteURL": state.site_url, "SiteName": "Mattermost", "DiagnosticsEnabled": "false",
+        "EnableCustomEmoji": "true", "NoAccounts": "false",
+        # The trigger-id key's public half, in the limited (signed-out) and the full config alike
+        # (app/platform/config.go regenerateClientConfig: x509.MarshalPKIXPublicKey, StdEncoding).
+        "AsymmetricSigningPublicKey": hub_of(request).triggers.public_key_b64,
+    }
+    if optional_user(request) is None:
+        return json_response(limited)
+    return json_response({
+        **limited,
         "MaxPostSize": str(config.get("MaxPostSize", 16383)),
         "EnableCommands": _b(config.get("EnableCommands", True)),
-        "EnableBotAccountCreation": _b(config.get("EnableBotAccountCreation", True)),
         "EnableUserAccessTokens": _b(config.get("EnableUserAccessTokens", True)),
+        "EnableOAuthServiceProvider": _b(config.get("EnableOAuthServiceProvider", True)),
         "EnablePostUsernameOverride": "false", "EnablePostIconOverride": "false",
-        "EnableOnlyAdminIntegrations": "true", "EnableIncomingWebhooks": "true",
-        "EnableOutgoingWebhooks": "true", "EnableCustomEmoji": "true",
+        "EnableIncomingWebhooks": "true", "EnableOutgoingWebhooks": "true",
         "PostEditTimeLimit": str(config.get("PostEditTimeLimit", -1)),
         "CollapsedThreads": "always_on", "TeammateNameDisplay": "username",
         "ExperimentalEnableDefaultChannelLeaveJoinMessages": "true",
         "MaxFileSize": "104857600", "EnableFileAttachments": "true",
-        # The trigger-id key's public half, in the limited (signed-out) and the full config alike
-        # (app/platform/config.go regenerateClientConfig: x509.MarshalPKIXPublicKey, StdEncoding).
-        "AsymmetricSigningPublicKey": hub_of(request).triggers.public_key_b64,
     })
 
 

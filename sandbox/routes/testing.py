@@ -3,11 +3,11 @@ protected by the sandbox admin token (Authorization: Bearer <admin token>)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
 
+from sandbox import gojson
 from sandbox.errors import AppError, invalid_body, session_expired
 from sandbox.keys import ADMIN_TOKEN, SANDBOX, STATE
 from sandbox.routes._helpers import json_response
@@ -22,7 +22,7 @@ def _admin(request: web.Request) -> None:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.read() or b"{}")
+        body = gojson.loads(await request.read() or b"{}")
     except ValueError:
         raise invalid_body("body") from None
     if not isinstance(body, dict):
@@ -57,8 +57,14 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 
 async def drop_websockets(request: web.Request) -> web.Response:
+    """{} cuts every WebSocket (the server notices); {"half_open": true}: the clients vanish unnoticed,
+    their connections stay active until the read deadline (sandbox/hub.py)."""
     _admin(request)
-    await _sandbox(request).drop_websockets()
+    body = await _body(request)
+    half_open = body.get("half_open", False)
+    if not isinstance(half_open, bool):
+        raise invalid_body("half_open")
+    await _sandbox(request).drop_websockets(half_open=half_open)
     return json_response({"status": "OK"})
 
 

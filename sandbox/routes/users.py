@@ -28,8 +28,8 @@ SYSTEM_ROLES = {r for r in ROLE_PERMISSIONS if r.startswith("system_")} | {
 
 
 def can_edit_user(state, me: User, target_id: str) -> bool:
-    """SessionHasPermissionToUser: yourself, or edit_other_users (system admins by default)."""
-    return me.id == target_id or state.has_system_permission(me, "edit_other_users")
+    """SessionHasPermissionToUser (State.has_permission_to_user)."""
+    return state.has_permission_to_user(me, target_id)
 
 
 async def create_user(request: web.Request) -> web.Response:

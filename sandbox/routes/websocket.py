@@ -3,13 +3,13 @@ wsapi/*.go, app/platform/websocket_router.go)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from sandbox import gojson
 from sandbox.auth import token_from_request, user_for_token
 from sandbox.hub import Conn, Hub
 from sandbox.ids import is_valid_id, now_ms
@@ -28,19 +28,26 @@ def _fail(seq: Any, error_id: str, status: int, message: str = "") -> dict[str, 
                       "status_code": status}}
 
 
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
 def _parse_resume(query: Any) -> tuple[str, int | None] | None:
-    """(connection_id, sequence_number) from the query, or None when the socket must be closed
-    (PopulateWebConnConfig: invalid id, id without sequence_number, unparsable sequence)."""
+    """(connection_id, sequence_number) from the query, or None when the socket must be closed.
+
+    PopulateWebConnConfig (app/platform/web_conn.go): an invalid id, an id without sequence_number, or a
+    sequence_number `strconv.ParseInt(seqVal, 10, 0)` cannot parse (not decimal, or outside int64) is an
+    error. Nothing else is checked: current code has no `< 0` test (older code had one), so a negative
+    sequence_number is accepted; Hub._resume says what writePump does with it."""
     conn_id = query.get("connection_id", "")
     if not conn_id:
         return "", None
     if not is_valid_id(conn_id):
         return None
     seq = query.get("sequence_number", "")
-    if not re.fullmatch(r"[+-]?\d+", seq or ""):
+    if not re.fullmatch(r"[+-]?[0-9]+", seq or ""):
         return None
     value = int(seq)
-    if value < 0:
+    if not INT64_MIN <= value <= INT64_MAX:
         return None
     return conn_id, value
 
@@ -73,7 +80,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 try:
-                    req = json.loads(msg.data)
+                    req = gojson.loads(msg.data)
                 except ValueError:
                     break  # a frame that cannot be decoded closes the socket
                 if not isinstance(req, dict):

@@ -86,8 +86,10 @@ async def test_run_journey_alice_works_it_and_bob_watches_live(site: Site, peopl
     await expect(first_item.locator('.emoji[title=":white_check_mark:"]')).to_be_visible()
     await expect(first_item.get_by_role("button", name="Uncheck")).to_be_visible()
     await expect(triage).to_contain_text("1/4 done")
-    # Only the attachments changed, never the message: no "(edited)" mark (edit_at moves with the message).
-    await expect(triage.locator(".post-edited")).to_have_count(0)
+    # Only the attachments changed, never the message; Mattermost still marks the post "(edited)": app/post.go
+    # UpdatePost sets EditAt when the attachments differ (`!oldPost.AttachmentsEqual(newPost)`), not only
+    # when the message does.
+    await expect(triage.locator(".post-edited")).to_have_count(1)
     await shots.take(a, "alice", "item-checked", focus=triage)
     bob_first = bob_triage.locator(".attachment").first
     await expect(bob_first.locator('.emoji[title=":white_check_mark:"]')).to_be_visible()

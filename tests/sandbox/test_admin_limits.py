@@ -16,6 +16,7 @@ async def test_config_is_for_system_admins_and_masks_secrets(api) -> None:
     assert cfg["ServiceSettings"]["OutgoingIntegrationRequestsTimeout"] == 30
     assert cfg["ServiceSettings"]["SiteURL"].startswith("http://")
     assert cfg["TeamSettings"]["MaxChannelsPerTeam"] == 2000
+    assert cfg["ServiceSettings"]["EnableOAuthServiceProvider"] is True  # SetDefaults: NewPointer(true)
     assert cfg["SqlSettings"]["DataSource"] == FAKE_SETTING
     status, body, _ = await world["bot"].get("/config")
     assert (status, body["id"]) == (403, "api.context.permissions.app_error")
@@ -36,6 +37,11 @@ async def test_patch_applies_only_the_given_fields(api, sandbox) -> None:
     assert sandbox.state.config["PostEditTimeLimit"] == 300
     status, client, _ = await api.get("/config/client?format=old")
     assert client["PostEditTimeLimit"] == "300" and client["SiteURL"] == "https://chat.example.com"
+    status, cfg, _ = await api.put("/config/patch", {"ServiceSettings": {"EnableOAuthServiceProvider": False}})
+    assert status == 200 and cfg["ServiceSettings"]["EnableOAuthServiceProvider"] is False
+    assert sandbox.state.config["EnableOAuthServiceProvider"] is False
+    status, client, _ = await api.get("/config/client?format=old")
+    assert client["EnableOAuthServiceProvider"] == "false"
     status, body, _ = await api.put("/config/patch", {"TeamSettings": {"MaxChannelsPerTeam": 0}})
     assert (status, body["id"]) == (400, "model.config.is_valid.max_channels.app_error")
     status, body, _ = await api.put("/config/patch", {"ServiceSettings": {"SiteURL": ""}})

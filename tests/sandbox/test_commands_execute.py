@@ -134,8 +134,9 @@ async def test_outgoing_request_is_exactly_the_real_one(sandbox, api, world, rec
         form.setdefault(key, []).append(value)
     assert [k for k, _ in pairs] == sorted(k for k, _ in pairs)  # url.Values.Encode sorts keys
     assert set(form) == {"token", "team_id", "team_domain", "channel_id", "channel_name", "user_id",
-                         "user_name", "command", "text", "trigger_id", "response_url", "user_mentions",
-                         "user_mentions_ids", "channel_mentions", "channel_mentions_ids"}
+                         "user_name", "command", "text", "trigger_id", "root_id", "response_url",
+                         "user_mentions", "user_mentions_ids", "channel_mentions", "channel_mentions_ids"}
+    assert form["root_id"] == [""]  # p.Set("root_id", args.RootId): present even outside a thread
     single = {k: v[0] for k, v in form.items()}
     assert single["token"] == cmd["token"] and single["team_id"] == world["team"].id
     assert single["team_domain"] == "eng" and single["channel_id"] == channel.id
@@ -318,3 +319,69 @@ async def test_loopback_integrations_need_allowed_untrusted_internal_connections
         assert status == 200, (allowed, body)
         assert b"text=hi" in (await receiver.next())["body"]
     assert cmd["trigger"] == "playbook"
+
+
+async def test_lone_surrogate_in_a_command_is_replaced_not_a_500(sandbox, api, world, receiver):
+    """encoding/json decodes a `\\u` escape of a lone UTF-16 surrogate as U+FFFD (decode.go unquote: "Invalid
+    surrogate; fall back to replacement rune"), so the command runs with U+FFFD where the client sent the
+    broken escape; the sandbox kept the surrogate and failed encoding the form body (500)."""
+    await register(api, world["team"].id, receiver.url + "/c")
+    raw = '{"channel_id": "%s", "command": "/playbook run \\ud800 x \\udc00"}' % world["channel"].id
+    async with api.session.post(sandbox.url + "/api/v4/commands/execute", data=raw.encode(),
+                                headers={"Authorization": f"Bearer {world['alice_token']}",
+                                         "Content-Type": "application/json"}) as resp:
+        assert resp.status == 200, await resp.text()
+    req = await receiver.next()
+    form = dict(parse_qsl(req["body"].decode(), keep_blank_values=True))
+    assert form["text"] == "run \ufffd x \ufffd"
+    # Every JSON body is read that way, e.g. a post's message.
+    raw = '{"channel_id": "%s", "message": "broken \\udfff"}' % world["channel"].id
+    async with api.session.post(sandbox.url + "/api/v4/posts", data=raw.encode(),
+                                headers={"Authorization": f"Bearer {world['alice_token']}",
+                                         "Content-Type": "application/json"}) as resp:
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["message"] == "broken \ufffd"
+
+
+async def test_root_id_goes_to_the_integration_from_a_thread(sandbox, api, world, receiver):
+    await register(api, world["team"].id, receiver.url + "/c")
+    alice = api.as_(world["alice_token"])
+    status, root, _ = await alice.post("/posts", {"channel_id": world["channel"].id, "message": "thread"})
+    assert status == 201
+    status, _, _ = await alice.post("/commands/execute", {"channel_id": world["channel"].id,
+                                                          "command": "/playbook info", "root_id": root["id"]})
+    assert status == 200
+    form = dict(parse_qsl((await receiver.next())["body"].decode(), keep_blank_values=True))
+    assert form["root_id"] == root["id"]
+
+
+async def test_custom_commands_need_a_site_url(receiver):
+    """app/command.go tryExecuteCustomCommand: the response_url is built from the configured SiteURL only;
+    with none, 400 api.command.execute_command.site_url_required.app_error and no request, no hook. Built-in
+    commands still run."""
+    from sandbox import Sandbox
+    from tests.conftest import LOOPBACK, Api
+
+    async with Sandbox(admin_token="tok", allow_internal=LOOPBACK, validate=True,
+                       config={"ServiceSettings": {"SiteURL": ""}}) as sb:
+        assert sb.state.site_url == ""
+        world = make_world(sb)
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, sb.url, sb.admin_token)
+            await register(api, world["team"].id, receiver.url + "/c")
+            alice = api.as_(world["alice_token"])
+            status, err, _ = await alice.post("/commands/execute", {"channel_id": world["channel"].id,
+                                                                    "command": "/playbook run"})
+            assert (status, err["id"]) == (400, "api.command.execute_command.site_url_required.app_error")
+            assert receiver.requests.empty() and not sb.state.command_webhooks
+            status, _, _ = await alice.post("/commands/execute", {"channel_id": world["channel"].id,
+                                                                  "command": "/echo still here"})
+            assert status == 200
+            # An admin sets it: commands run, and the response_url is on that address, not the request's.
+            status, _, _ = await api.put("/config/patch", {"ServiceSettings": {"SiteURL": "https://chat.example"}})
+            assert status == 200
+            status, _, _ = await alice.post("/commands/execute", {"channel_id": world["channel"].id,
+                                                                  "command": "/playbook run"})
+            assert status == 200
+            form = dict(parse_qsl((await receiver.next())["body"].decode(), keep_blank_values=True))
+            assert form["response_url"].startswith("https://chat.example/hooks/commands/")

@@ -82,3 +82,50 @@ async def test_other_users_categories_need_edit_other_users(api) -> None:
     status, body, _ = await world["bot"].put(f"/users/{world['bot_id']}/teams/{team_id}/channels/categories",
                                              [listing["categories"][0]])
     assert (status, body["id"]) == (400, "api.context.invalid_body_param.app_error")
+
+
+async def test_edit_other_users_does_not_reach_a_system_admins_categories(api, sandbox) -> None:
+    """app/authorization.go SessionHasPermissionToUser (current code): edit_other_users acts on anyone but
+    a system admin; only manage_system does. SessionHasPermissionToCategory: a category by id must be the
+    caller's own unless they hold edit_other_users (403 for one, 400 in a bulk update or order)."""
+    world = await setup_world(api)
+    team_id, alice_id = world["team"]["id"], world["alice"]["id"]
+    # An admin lets user managers edit other users (System Console > Permissions), and makes the bot one.
+    sandbox.state.role_permissions.setdefault("system_user_manager", set()).add("edit_other_users")
+    status, _, _ = await api.put(f"/users/{world['bot_id']}/roles", {"roles": "system_user system_user_manager"})
+    assert status == 200
+    bot = world["bot"]
+    status, admin_me, _ = await api.get("/users/me")
+    status, alices, _ = await bot.get(f"/users/{alice_id}/teams/{team_id}/channels/categories")
+    assert status == 200 and len(alices["categories"]) == 3
+    favorites = alices["categories"][0]
+    status, updated, _ = await bot.put(f"/users/{alice_id}/teams/{team_id}/channels/categories/{favorites['id']}",
+                                       favorites)
+    assert status == 200 and updated["id"] == favorites["id"]
+    status, _, _ = await api.post(f"/teams/{team_id}/members", {"team_id": team_id, "user_id": admin_me["id"]})
+    admin_base = f"/users/{admin_me['id']}/teams/{team_id}/channels/categories"
+    status, admins, _ = await api.get(admin_base)
+    assert status == 200
+    denied = (403, "api.context.permissions.app_error")
+    status, body, _ = await bot.get(admin_base)
+    assert (status, body["id"]) == denied
+    status, body, _ = await bot.put(admin_base, [admins["categories"][1]])
+    assert (status, body["id"]) == denied
+    status, body, _ = await bot.get(f"{admin_base}/{admins['categories'][1]['id']}")
+    assert (status, body["id"]) == denied
+    status, body, _ = await bot.post(admin_base, {"user_id": admin_me["id"], "team_id": team_id,
+                                                  "display_name": "Mine"})
+    assert (status, body["id"]) == denied
+
+    # Without edit_other_users, a category id is usable only when it is one's own: alice asking for one
+    # of the bot's through her own URL gets 403 (not 404), and 400 inside a bulk update or an order.
+    status, alice_login, _ = await api.post(f"/users/{alice_id}/tokens", {"description": "t"})
+    alice = api.as_(alice_login["token"])
+    status, bots, _ = await bot.get(f"/users/me/teams/{team_id}/channels/categories")
+    alice_base = f"/users/{alice_id}/teams/{team_id}/channels/categories"
+    status, body, _ = await alice.get(f"{alice_base}/{bots['categories'][0]['id']}")
+    assert (status, body["id"]) == denied
+    status, body, _ = await alice.put(f"{alice_base}/order", [c["id"] for c in bots["categories"]])
+    assert (status, body["id"]) == (400, "api.context.invalid_body_param.app_error")
+    status, own, _ = await alice.get(f"{alice_base}/{alices['categories'][0]['id']}")
+    assert status == 200 and own["id"] == alices["categories"][0]["id"]

@@ -27,7 +27,7 @@ async def test_message_limit_counts_runes_not_bytes(api) -> None:
     status, post, _ = await world["bot"].post("/posts", {"channel_id": channel["id"], "message": text})
     assert status == 201 and post["message"] == text
     status, body, _ = await world["bot"].post("/posts", {"channel_id": channel["id"], "message": text + "é"})
-    assert (status, body["id"]) == (400, "model.post.is_valid.msg.app_error")
+    assert (status, body["id"]) == (400, "model.post.is_valid.message_length.app_error")
 
 
 async def test_props_limit_and_types(api) -> None:
@@ -146,3 +146,60 @@ async def test_ephemeral_needs_system_permission(api, events) -> None:
     assert broadcast["user_id"] == world["alice"]["id"] and json.loads(data["post"])["message"] == "psst"
     status, listing, _ = await api.get(f"/channels/{channel['id']}/posts")
     assert body["id"] not in listing["posts"]  # never stored
+
+
+async def test_props_size_is_counted_on_go_json_marshal_output(api) -> None:
+    """Post.IsValid counts the runes of json.Marshal(props) against PostPropsMaxRunes (800000); Marshal
+    writes <, > and & as \\u003c, \\u003e, \\u0026: six runes each. A bot's {"b":"&&&…","from_bot":"true"}
+    (the server adds from_bot) is 26 + 6n runes."""
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    status, post, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "x",
+                                                "props": {"b": "&" * 133_329}})  # 800000 runes: allowed
+    assert status == 201, post
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "x",
+                                                "props": {"b": "&" * 133_330}})  # 800006
+    assert (status, body["id"]) == (400, "model.post.is_valid.props.app_error")
+    status, body, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "x",
+                                                "props": {"b": "<>" * 70_000}})  # 840026 (140026 counted one each)
+    assert (status, body["id"]) == (400, "model.post.is_valid.props.app_error")
+    # The same limit holds on an edit.
+    status, body, _ = await bot.put(f"/posts/{post['id']}/patch", {"props": {"b": "&" * 133_337}})
+    assert (status, body["id"]) == (400, "model.post.is_valid.props.app_error")
+
+
+def _attachment(text: str = "Triage", name: str = "Check", style: str = "good") -> dict:
+    return {"text": text, "actions": [{"id": "check1", "name": name, "type": "button", "style": style,
+                                       "integration": {"url": "http://bot.example/act", "context": {"k": "v"}}}]}
+
+
+async def test_edit_at_moves_with_attachments_not_with_other_props(api) -> None:
+    """app/post.go UpdatePost: EditAt is set when the message changes, or the file ids, or the attachments
+    as Post.AttachmentsEqual compares them (SlackAttachment.Equals / PostAction.Equals: not an action's
+    style); any other prop changes nothing."""
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    status, post, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "Checklist",
+                                                "props": {"attachments": [_attachment()], "state": 1}})
+    assert status == 201 and post["edit_at"] == 0
+    status, same, _ = await bot.put(f"/posts/{post['id']}/patch",
+                                    {"props": {"attachments": [_attachment()], "state": 2}})
+    assert status == 200 and same["props"]["state"] == 2 and same["edit_at"] == 0
+    status, restyled, _ = await bot.put(f"/posts/{post['id']}/patch",
+                                        {"props": {"attachments": [_attachment(style="danger")], "state": 2}})
+    assert status == 200 and restyled["edit_at"] == 0
+    status, checked, _ = await bot.put(f"/posts/{post['id']}/patch",
+                                       {"props": {"attachments": [_attachment(text="Triage ✅")], "state": 3}})
+    assert status == 200 and checked["message"] == "Checklist" and checked["edit_at"] > 0
+    # PUT /posts/{id} with the message unchanged: the same rule.
+    status, other, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "Overview",
+                                                 "props": {"attachments": [_attachment()]}})
+    status, renamed, _ = await bot.put(f"/posts/{other['id']}", {
+        "id": other["id"], "message": "Overview", "props": {"attachments": [_attachment(name="Uncheck")]}})
+    assert status == 200 and renamed["edit_at"] > 0
+    status, third, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "Plain",
+                                                 "props": {"attachments": [_attachment()]}})
+    status, dropped, _ = await bot.put(f"/posts/{third['id']}/patch", {"props": {"note": "no attachments"}})
+    assert status == 200 and dropped["edit_at"] > 0  # attachments removed: one fewer than before

@@ -104,10 +104,21 @@ async def test_request_id_header_equals_error_body(api) -> None:
 async def test_ping_and_client_config(api) -> None:
     status, ping, _ = await api.as_(None).get("/system/ping")
     assert status == 200 and ping["status"] == "OK"
+    # Signed out: the limited config (GenerateLimitedClientConfig); signed in: the full one.
     status, config, _ = await api.as_(None).get("/config/client?format=old")
     assert status == 200
-    assert config["MaxPostSize"] == "16383" and config["EnableCommands"] == "true"
-    assert config["SiteURL"].startswith("http://127.0.0.1:")
+    assert config["SiteURL"].startswith("http://127.0.0.1:") and config["NoAccounts"] == "false"
+    assert "MaxPostSize" not in config and "EnableCommands" not in config and "PostEditTimeLimit" not in config
+    status, full, _ = await api.get("/config/client?format=old")
+    assert status == 200 and {k: full[k] for k in config} == config
+    assert full["MaxPostSize"] == "16383" and full["EnableCommands"] == "true"
+    assert full["EnableOAuthServiceProvider"] == "true" and full["PostEditTimeLimit"] == "-1"
+    assert all(isinstance(v, str) for v in full.values())
+    # getClientConfig: no format is 501, any format but "old" is a bad parameter.
+    status, body, _ = await api.get("/config/client")
+    assert (status, body["id"]) == (501, "api.config.client.old_format.app_error")
+    status, body, _ = await api.get("/config/client?format=new")
+    assert (status, body["id"]) == (400, "api.context.invalid_body_param.app_error")  # SetInvalidParam
 
 
 async def test_users_lookup_drops_unknown_and_login_sets_token(api, sandbox) -> None:

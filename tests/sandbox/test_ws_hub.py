@@ -53,6 +53,16 @@ async def assert_closed(ws) -> None:
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR), msg
 
 
+async def closed_after_frames(ws, last_seq: int = 0) -> int:
+    """Frames already on their way may come first; then the socket must end. Returns the last seq seen."""
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR), msg
+            return last_seq
+        last_seq = json.loads(msg.data).get("seq", last_seq)
+
+
 async def test_header_auth_gets_hello_with_seq_zero(sandbox, world, session):
     ws = await connect(session, sandbox, world["alice_token"])
     hello = await recv(ws)
@@ -264,9 +274,19 @@ async def test_stale_resume_gets_new_connection_and_hello(sandbox, world, sessio
     hello = await recv(ws)
     assert hello["event"] == "hello" and hello["seq"] == 0 and hello["data"]["connection_id"] != "a" * 26
     await ws.close()
-    # Reaped after ~5 minutes: the clock moves instead of the test sleeping.
-    start = hub.clock()
-    hub.clock = lambda: start + 301
+    # Reaped at the 5-minute ticker's first tick at which its last activity (the connect) is more than 5
+    # minutes old: not at +301 s (that tick saw it 300 s old, not more), but by +600 s. The clock moves
+    # instead of the test sleeping; the ticker started when the hub first read its clock.
+    epoch = hub.reaper_epoch
+    assert epoch is not None
+    conn = hub.conns[new_id]
+    assert not conn.active and conn.last_activity >= epoch
+    tick = hub.reaped_at(conn)
+    assert tick == pytest.approx(epoch + 600, abs=0.001)
+    hub.clock = lambda: tick - 0.001
+    hub.publish("tick", {}, user_id=world["bob"].id)  # any use of the hub runs the reaper
+    assert new_id in hub.conns
+    hub.clock = lambda: tick
     ws = await connect(session, sandbox, world["alice_token"], f"connection_id={new_id}&sequence_number=1")
     hello = await recv(ws)
     assert hello["event"] == "hello" and hello["data"]["connection_id"] != new_id
@@ -276,7 +296,138 @@ async def test_stale_resume_gets_new_connection_and_hello(sandbox, world, sessio
 @pytest.mark.parametrize("query", ["connection_id=abc&sequence_number=1",
                                    "connection_id=" + "a" * 26,
                                    "connection_id=" + "a" * 26 + "&sequence_number=x",
-                                   "connection_id=" + "a" * 26 + "&sequence_number=-1"])
+                                   "connection_id=" + "a" * 26 + "&sequence_number=1.5",
+                                   # strconv.ParseInt(seqVal, 10, 0): out of int64 range is an error
+                                   "connection_id=" + "a" * 26 + "&sequence_number=9223372036854775808"])
 async def test_malformed_resume_params_close_the_socket(sandbox, world, session, query):
     ws = await connect(session, sandbox, world["alice_token"], query)
     await assert_closed(ws)
+
+
+async def test_negative_sequence_number_is_accepted_and_means_a_fresh_start(sandbox, world, session):
+    """PopulateWebConnConfig parses sequence_number with strconv.ParseInt and no range check: -1 is not an
+    error. A known connection's dead queue never holds a negative seq and always holds the hello, so
+    writePump sees a loss: new connection id, hello at seq 0. An unknown id gets a new one anyway."""
+    hub = sandbox.hub
+    ws = await connect(session, sandbox, world["alice_token"])
+    conn_id = (await recv(ws))["data"]["connection_id"]
+    hub.publish("ev", {"n": 1}, user_id=world["alice"].id)
+    assert (await recv(ws))["seq"] == 1
+    await sandbox.drop_websockets()
+    await assert_closed(ws)
+    hub.publish("ev", {"n": 2}, user_id=world["alice"].id)  # queued while inactive
+    ws = await connect(session, sandbox, world["alice_token"], f"connection_id={conn_id}&sequence_number=-1")
+    hello = await recv(ws)
+    assert hello["event"] == "hello" and hello["seq"] == 0 and hello["data"]["connection_id"] != conn_id
+    # The active queue is kept: what queued up meanwhile follows the hello.
+    following = await recv(ws)
+    assert (following["event"], following["data"], following["seq"]) == ("ev", {"n": 2}, 1)
+    await ws.close()
+    ws = await connect(session, sandbox, world["alice_token"], f"connection_id={'b' * 26}&sequence_number=-7")
+    hello = await recv(ws)
+    assert hello["event"] == "hello" and hello["seq"] == 0 and hello["data"]["connection_id"] != "b" * 26
+    await ws.close()
+
+
+async def test_reaper_measures_last_activity_on_a_five_minute_ticker(sandbox, world, session):
+    """web_hub.go: every 5 minutes RemoveInactiveConnections drops inactive connections whose
+    lastUserActivityAt is more than 5 minutes old; createPost and viewChannel move it (for the session's
+    active connections). Three users connect at +10 s and drop at +350 s: carol did nothing since the
+    connect and is gone at the +600 s tick, 250 s after the drop; alice posted and bob viewed a channel
+    at +350 s, so they survive that tick and go at +900 s, 550 s after the drop."""
+    hub = sandbox.hub
+    now = [1_000_000.0]
+    sandbox.set_clock(lambda: now[0])
+    hub.reaper_epoch = now[0]
+    epoch = now[0]
+    now[0] = epoch + 10
+    ids = {}
+    sockets = {}
+    for name in ("alice", "bob", "carol"):
+        sockets[name] = await connect(session, sandbox, world[name + "_token"])
+        ids[name] = (await recv(sockets[name]))["data"]["connection_id"]
+    now[0] = epoch + 350
+
+    async def rest(token: str, method: str, path: str, body: dict[str, Any]) -> int:
+        async with session.request(method, sandbox.url + "/api/v4" + path, json=body,
+                                   headers={"Authorization": f"Bearer {token}"}) as resp:
+            return resp.status
+
+    channel = world["channel"]
+    assert await rest(world["alice_token"], "POST", "/posts", {"channel_id": channel.id, "message": "hi"}) == 201
+    assert await rest(world["bob_token"], "POST", "/channels/members/me/view", {"channel_id": channel.id}) == 200
+    await sandbox.drop_websockets()
+    got = {name: await closed_after_frames(ws) for name, ws in sockets.items()}
+    assert hub.conns[ids["carol"]].last_activity == epoch + 10
+    assert hub.conns[ids["alice"]].last_activity == hub.conns[ids["bob"]].last_activity == epoch + 350
+
+    def alive() -> set[str]:
+        hub.publish("tick", {}, team_id="x" * 26)  # any use of the hub runs the reaper
+        return {name for name, conn_id in ids.items() if conn_id in hub.conns}
+
+    now[0] = epoch + 599
+    assert alive() == {"alice", "bob", "carol"}
+    now[0] = epoch + 600
+    assert alive() == {"alice", "bob"}
+    now[0] = epoch + 899
+    assert alive() == {"alice", "bob"}
+    # Until then a reconnect resumes (no hello); from the +900 s tick on it starts over.
+    ws = await connect(session, sandbox, world["bob_token"],
+                       f"connection_id={ids['bob']}&sequence_number={got['bob'] + 1}")
+    await ws.send_json({"seq": 1, "action": "ping"})
+    assert "seq_reply" in await recv(ws)
+    await ws.close()
+    now[0] = epoch + 900
+    assert alive() == {"bob"}  # bob's resume at +899 s made it new activity: gone at +1500 s, not now
+    ws = await connect(session, sandbox, world["alice_token"], f"connection_id={ids['alice']}&sequence_number=1")
+    hello = await recv(ws)
+    assert hello["event"] == "hello" and hello["data"]["connection_id"] != ids["alice"]
+    await ws.close()
+
+
+async def test_half_open_drop_is_noticed_only_at_the_read_deadline(sandbox, world, session):
+    """A client that vanishes without a close leaves its connection active until readPump's read deadline
+    (pongWaitTime, 100 s): a reconnect meanwhile cannot take it over and gets a new connection_id and a
+    hello; what was sent to the old one meanwhile went into its dead queue (written, never received), so
+    a resume after the deadline replays it."""
+    hub = sandbox.hub
+    now = [2_000_000.0]
+    sandbox.set_clock(lambda: now[0])
+    ws = await connect(session, sandbox, world["alice_token"])
+    old_id = (await recv(ws))["data"]["connection_id"]
+    await sandbox.drop_websockets(half_open=True)
+    await assert_closed(ws)
+    hub.publish("lost", {"n": 1}, user_id=world["alice"].id)  # "written" to the vanished client as seq 1
+    now[0] += 10
+    ws = await connect(session, sandbox, world["alice_token"], f"connection_id={old_id}&sequence_number=1")
+    hello = await recv(ws)
+    assert hello["event"] == "hello" and hello["seq"] == 0
+    new_id = hello["data"]["connection_id"]
+    assert new_id != old_id
+    assert hub.conns[old_id].active  # the server still thinks the old socket is there
+    await ws.close()
+    # The new socket closed cleanly: only the half-open one keeps alice online, until its deadline.
+    await asyncio.sleep(0)
+    now[0] += 89.999
+    assert hub.is_online(world["alice"].id)
+    now[0] += 0.001
+    hub.publish("tick", {}, team_id="x" * 26)
+    assert not hub.is_online(world["alice"].id) and not hub.conns[old_id].active
+    # After the deadline the old session is an ordinary inactive one: the lost event comes back.
+    ws = await connect(session, sandbox, world["alice_token"], f"connection_id={old_id}&sequence_number=1")
+    replayed = await recv(ws)
+    assert (replayed["event"], replayed["seq"], replayed["data"]) == ("lost", 1, {"n": 1})
+    await ws.close()
+
+
+async def test_half_open_drop_over_http(sandbox, world, session):
+    async with session.post(sandbox.url + "/sandbox/websockets/drop", json={"half_open": "yes"},
+                            headers={"Authorization": f"Bearer {sandbox.admin_token}"}) as resp:
+        assert resp.status == 400
+    ws = await connect(session, sandbox, world["bob_token"])
+    conn_id = (await recv(ws))["data"]["connection_id"]
+    async with session.post(sandbox.url + "/sandbox/websockets/drop", json={"half_open": True},
+                            headers={"Authorization": f"Bearer {sandbox.admin_token}"}) as resp:
+        assert resp.status == 200
+    await assert_closed(ws)
+    assert sandbox.hub.conns[conn_id].active and sandbox.hub.conns[conn_id].read_deadline is not None

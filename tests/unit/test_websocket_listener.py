@@ -331,17 +331,79 @@ async def test_resume_and_resync_against_the_sandbox(rec: Recorder) -> None:
             await until(posted("two"))
             assert ws.connection_id == first_id and "resync" not in rec.log
 
-            # Past the server's 5-minute reaper the session is gone: new connection_id, hello, resync.
+            # Past the server's reaper the session is gone: new connection_id, hello, resync. The reaper
+            # ticks every 5 minutes and takes sessions whose last activity (here the resume and the post
+            # just made, at the clock's start) is more than 5 minutes old: the +600 s tick, not +300 s.
             parked.clear()
             await sb.drop_websockets()
             await asyncio.wait_for(parked.wait(), TIMEOUT)
-            now[0] += 301
+            now[0] += 600
             await gw.create_post(channel.id, "three")  # lost with the old session: resync re-reads it
             gate.set()
             fresh = await until(lambda e: e.event == "hello")
             assert fresh.data["connection_id"] != first_id == hello.data["connection_id"]
             assert rec.log[rec.log.index(("hello", 0), 1) - 1] == "resync"
             assert ws.connection_id == fresh.data["connection_id"]
+        finally:
+            await ws.stop()
+            await gw.close()
+
+
+async def test_half_open_drop_gets_a_fresh_session_and_a_resync(rec: Recorder) -> None:
+    """The bot's socket dies without the server noticing (half-open): the server keeps the old connection
+    active until its read deadline, so the reconnect cannot resume it; Mattermost answers with a new
+    connection_id and a hello, and the listener must resync rather than wait for a replay."""
+    import secrets
+
+    import aiohttp
+
+    from bot.mattermost import MattermostGateway
+    from sandbox import Sandbox
+
+    now = [3_000_000.0]
+    gate = asyncio.Event()
+    parked = asyncio.Event()
+
+    async def gated_sleep(seconds: float) -> None:
+        rec.sleeps.append(seconds)
+        parked.set()
+        await gate.wait()
+        gate.clear()
+
+    async def until(pred: Any) -> WsEvent:
+        while True:
+            event = await rec.next()
+            if pred(event):
+                return event
+
+    async with Sandbox(admin_token=secrets.token_hex(13), validate=True) as sb:
+        sb.set_clock(lambda: now[0])
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{sb.url}/api/v4/teams", json={"name": "eng", "display_name": "Eng",
+                                                                    "type": "O"},
+                                    headers={"Authorization": f"Bearer {sb.admin_token}"}) as resp:
+                assert resp.status == 201, await resp.text()
+                team_id = (await resp.json())["id"]
+        gw = MattermostGateway(sb.url, sb.admin_token)
+        ws = WebSocketListener(sb.url, sb.admin_token, rec.handler, on_resync=rec.resync, sleep=gated_sleep)
+        ws.start()
+        try:
+            hello = await until(lambda e: e.event == "hello")
+            first_id = hello.data["connection_id"]
+            channel = await gw.create_channel(team_id, "ws-half-open", "WS half-open", private=False)
+            parked.clear()
+            await sb.drop_websockets(half_open=True)
+            await asyncio.wait_for(parked.wait(), TIMEOUT)
+            await gw.create_post(channel.id, "lost")  # written to the vanished socket, never received
+            now[0] += 5  # well inside the 100 s read deadline
+            gate.set()
+            fresh = await until(lambda e: e.event == "hello")
+            assert fresh.data["connection_id"] != first_id and ws.connection_id == fresh.data["connection_id"]
+            assert rec.log[rec.log.index(("hello", 0), 1) - 1] == "resync"
+            await gw.create_post(channel.id, "after")
+            after = await until(lambda e: e.event == "posted")
+            assert json.loads(after.data["post"])["message"] == "after"  # "lost" was not replayed
+            assert after.seq == 1 and ws.next_seq == 2
         finally:
             await ws.stop()
             await gw.close()
