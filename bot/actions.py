@@ -206,6 +206,18 @@ class FinishRun(ActionRef):
     run_id: str
 
 
+@action_kind("editrun")
+@dataclasses.dataclass(frozen=True)
+class EditRun(ActionRef):
+    run_id: str
+
+
+@action_kind("editrundialog")
+@dataclasses.dataclass(frozen=True)
+class EditRunDialog(ActionRef):
+    run_id: str
+
+
 @action_kind("startrun")
 @dataclasses.dataclass(frozen=True)
 class StartRunDialog(ActionRef):

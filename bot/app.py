@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 import commands.help
+import commands.housekeeping
 import commands.items
 import commands.lifecycle
 import commands.people
@@ -29,6 +30,7 @@ import handlers.digests
 import handlers.due
 import handlers.events
 import handlers.finish
+import handlers.housekeeping
 import handlers.items
 import handlers.reconcile
 import handlers.reminders
@@ -66,6 +68,7 @@ def build_router() -> Router:
     for feature in (
         commands.help.router, commands.run.router, commands.runs.router, commands.items.router,
         commands.people.router, commands.lifecycle.router, commands.timeline.router, commands.settings.router,
+        commands.housekeeping.router, handlers.housekeeping.router,
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.

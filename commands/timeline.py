@@ -51,6 +51,9 @@ TIMELINE_LABELS = {
     "retrospective_published": "Retrospective published", "retrospective_updated": "Retrospective updated",
     "retrospective_cancelled": "No retrospective",
     "event_from_post": "Post", "update_requested": "Update requested", "item_due_changed": "Due time changed",
+    "run_renamed": "Renamed", "summary_changed": "Summary changed", "checklist_added": "Checklist added",
+    "checklist_renamed": "Checklist renamed", "checklist_moved": "Checklist moved",
+    "channel_archived": "Channel archived", "channel_unarchived": "Channel reopened",
 }
 BOTH = ("in_progress", "finished")
 # Events whose details name people (by user id) rather than states or times.

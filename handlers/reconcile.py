@@ -45,6 +45,7 @@ CLAIM_MS = 120_000  # a sweeper that died frees its runs after this long
 RECENT_MS = 24 * 3_600_000  # finished runs are swept this long after finishing (their buttons must go)
 ADOPT_WINDOW = 60  # a post made but not recorded is looked for among the channel's latest posts
 TIME_LIMIT = "api.post.update_post.permissions_time_limit.app_error"
+SHOW_ATTEMPTS, SHOW_WAIT_S = 20, 0.25  # how long a change waits for another process's claim on its run
 HOLDER = secrets.token_hex(8)  # this process, as the holder of sweep claims
 
 Render = Callable[[], Awaitable[posts.Rendering | None]]
@@ -85,7 +86,7 @@ class Reconciler:
             since = self.ctx.clock.now_ms() - RECENT_MS
             for run_id in await self.ctx.db.run(runs.runs_to_sweep, since, readonly=True):
                 try:
-                    mended += await reconcile_run(self.ctx, run_id)
+                    mended += await reconcile_run(self.ctx, run_id) or 0
                 except Exception:
                     log.exception("reconciling a run's posts failed run=%s", run_id)
             self.swept += 1
@@ -94,12 +95,12 @@ class Reconciler:
         return mended
 
 
-async def reconcile_run(ctx: Context, run_id: str) -> int:
+async def reconcile_run(ctx: Context, run_id: str) -> int | None:
     """Bring one run's overview and checklist posts in line with its rows; how many posts changed.
-    Nothing when another process is at it (it will do the same)."""
+    None when another process is at it (it will do the same)."""
     now = ctx.clock.now_ms()
     if not await ctx.db.run(runs.claim_sweep, run_id, HOLDER, now, CLAIM_MS):
-        return 0
+        return None
     try:
         view = await ctx.db.run(runs.load_view, run_id, readonly=True)
         if view is None or not view.run.channel_id:
@@ -214,6 +215,17 @@ async def _repost(ctx: Context, run_id: str, channel_id: str, team_id: str, chec
         except MattermostError as err:
             log.warning("could not point the old post at the new one post=%s id=%s", old_post_id, err.error_id)
     return True
+
+
+async def show_run(ctx: Context, run_id: str) -> None:
+    """Make the run's posts show a change just stored (a rename, a new checklist): as the sweep does,
+    waiting a moment for another process that holds the run's claim (it may have read the rows before
+    the change) rather than leaving it to the next sweep."""
+    for _ in range(SHOW_ATTEMPTS):
+        if await reconcile_run(ctx, run_id) is not None:
+            return
+        await asyncio.sleep(SHOW_WAIT_S)
+    log.warning("another process kept the run's posts busy; the next sweep shows the change run=%s", run_id)
 
 
 def sweep_soon(ctx: Context, why: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from bot import posts
 from bot.actions import (
     CheckItem,
+    EditRun,
     FinishRun,
     PostUpdate,
     RestoreItem,
@@ -143,6 +144,7 @@ def overview_actions(ctx: Context, view: RunView) -> list[dict[str, Any]]:
         return []
     return [button(ctx.signer, "overviewupdate", "Post update", PostUpdate(view.run.id), ctx.action_url,
                    "primary"),
+            button(ctx.signer, "overviewedit", "Edit run", EditRun(view.run.id), ctx.action_url),
             button(ctx.signer, "overviewfinish", "Finish", FinishRun(view.run.id), ctx.action_url)]
 
 

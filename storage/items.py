@@ -271,3 +271,59 @@ def item_number(session: Session, item_id: str) -> str:
     if item is None or checklist is None:
         return ""
     return f"{checklist.position + 1}.{item.position + 1}"
+
+
+def add_checklist(session: Session, run_id: str, title: str, actor_id: str, now: int) -> Checklist | None:
+    """A new, empty checklist at the end of the run's; None when the run is gone."""
+    if session.get(Run, run_id) is None:
+        return None
+    last = session.exec(select(func.max(Checklist.position)).where(Checklist.run_id == run_id)).one()
+    checklist = Checklist(id=new_id(), run_id=run_id, position=0 if last is None else int(last) + 1, title=title)
+    session.add(checklist)
+    session.flush()
+    add_timeline(session, run_id, "checklist_added", now, actor_id, title, {"checklist_id": checklist.id})
+    return checklist
+
+
+def rename_checklist(session: Session, run_id: str, checklist_id: str, title: str, actor_id: str,
+                     now: int) -> tuple[Checklist, str] | None:
+    """(the checklist, its title before); None when it is not the run's."""
+    checklist = session.get(Checklist, checklist_id)
+    if checklist is None or checklist.run_id != run_id:
+        return None
+    before = checklist.title
+    if before != title:
+        checklist.title = title
+        session.add(checklist)
+        add_timeline(session, run_id, "checklist_renamed", now, actor_id, f"{before} to {title}",
+                     {"checklist_id": checklist_id, "before": before, "after": title})
+        session.flush()
+    return checklist, before
+
+
+def move_checklist(session: Session, run_id: str, checklist_id: str, to_index: int, actor_id: str,
+                   now: int) -> list[Checklist] | None:
+    """Put a checklist at position `to_index` (0-based, clamped), the others keeping their order; the
+    run's checklists in their new order, or None when it is not the run's."""
+    ordered = list(session.exec(select(Checklist).where(Checklist.run_id == run_id)
+                                .order_by(col(Checklist.position))))
+    moving = next((c for c in ordered if c.id == checklist_id), None)
+    if moving is None:
+        return None
+    before = ordered.index(moving)
+    to_index = max(0, min(to_index, len(ordered) - 1))
+    if before == to_index:
+        return ordered
+    ordered.remove(moving)
+    ordered.insert(to_index, moving)
+    # Positions are unique per run: park every row out of the way first, then number them again.
+    session.execute(update(Checklist).where(col(Checklist.run_id) == run_id)
+                    .values(position=-1 - col(Checklist.position)).execution_options(synchronize_session=False))
+    for position, checklist in enumerate(ordered):
+        session.execute(update(Checklist).where(col(Checklist.id) == checklist.id).values(position=position)
+                        .execution_options(synchronize_session=False))
+    add_timeline(session, run_id, "checklist_moved", now, actor_id,
+                 f"{moving.title}: {before + 1} to {to_index + 1}",
+                 {"checklist_id": checklist_id, "before": before + 1, "after": to_index + 1})
+    session.expire_all()
+    return list(session.exec(select(Checklist).where(Checklist.run_id == run_id).order_by(col(Checklist.position))))

@@ -411,3 +411,33 @@ def replace_run_post(session: Session, run_id: str, checklist_id: str, old_post_
         done = session.execute(update(Run).where(col(Run.id) == run_id, col(Run.overview_post_id) == old_post_id)
                                .values(overview_post_id=new_post_id).execution_options(synchronize_session=False))
     return rowcount(done) == 1
+
+
+def rename_run(session: Session, run_id: str, name: str, actor_id: str, now: int) -> Run | None:
+    """Give the run a new name (timeline: from what, to what); None when the run is gone."""
+    run = session.get(Run, run_id)
+    if run is None:
+        return None
+    before = run.name
+    if before != name:
+        run.name = name
+        session.add(run)
+        add_timeline(session, run_id, "run_renamed", now, actor_id, f"{before} to {name}",
+                     {"before": before, "after": name})
+        session.flush()
+    session.refresh(run)
+    return run
+
+
+def set_summary(session: Session, run_id: str, summary: str, actor_id: str, now: int) -> Run | None:
+    run = session.get(Run, run_id)
+    if run is None:
+        return None
+    if run.summary != summary:
+        run.summary = summary
+        session.add(run)
+        add_timeline(session, run_id, "summary_changed", now, actor_id, summary or "(cleared)",
+                     {"summary": summary})
+        session.flush()
+    session.refresh(run)
+    return run

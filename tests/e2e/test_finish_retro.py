@@ -81,7 +81,7 @@ async def test_only_the_owner_finishes_from_the_overview_button(world: World) ->
     posts = await world.posts(run["channel_id"])
     overview = next(p for p in posts if p["user_id"] == world.bot_user_id
                     and "Progress" in attachments_text(p.get("props")))
-    assert [a["name"] for a in overview["props"]["attachments"][0]["actions"]] == ["Post update", "Finish"]
+    assert [a["name"] for a in overview["props"]["attachments"][0]["actions"]] == ["Post update", "Edit run", "Finish"]
 
     status, body = await world["bob"].click(overview["id"], "overviewfinish")
     assert status == 200, body
