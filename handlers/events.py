@@ -17,7 +17,7 @@ from bot import posts
 from bot.context import Context
 from bot.models import MMPost, WsEvent
 from bot.router import Router
-from handlers import notices
+from handlers import notices, sidebar
 from handlers.views import checklist_source, render_checklist, render_overview, schedule_overview_refresh
 from storage import people, runs
 from storage.db import StorageError
@@ -66,6 +66,7 @@ async def user_added(event: WsEvent, ctx: Context) -> None:
         return
     if joined:
         notices.welcome(ctx, run, user_id)
+        sidebar.file_joiner(ctx, run, user_id)
         schedule_overview_refresh(ctx, run.id)
 
 
