@@ -80,9 +80,6 @@ async def file_channel(ctx: Context, team_id: str, channel_id: str, category: st
             categories = await ctx.gateway.get_categories(user_id, team_id)
             change = placement(categories, channel_id, category)
             if change is None:
-                if writes > 1:
-                    log.info("filed after being overwritten user=%s channel=%s writes=%d", user_id, channel_id,
-                             writes)
                 return
             if writes == MAX_WRITES:
                 break
