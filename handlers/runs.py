@@ -272,8 +272,6 @@ async def _post_run_messages(ctx: Context, run_id: str, pb: Playbook, outcome: R
         outcome.problems.append(ctx.render("run/reason_mattermost.md.j2", step="post the checklists", err=err))
 
 
-
-
 async def _broadcast_start(ctx: Context, run: Run, pb: Playbook, channel: MMChannel, creator: MMUser | None,
                            owner: MMUser | None, outcome: RunOutcome) -> None:
     threads: dict[str, str] = {}
