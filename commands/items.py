@@ -26,7 +26,7 @@ from commands.targets import (
     target_run,
     usage_error,
 )
-from handlers import notices
+from handlers import notices, sidebar
 from handlers.due import due_changed
 from handlers.items import change_item
 from handlers.views import refresh_checklist_later, schedule_overview_refresh
@@ -135,6 +135,7 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
             if joined:
                 notices.welcome(ctx, run, user.id)
                 schedule_overview_refresh(ctx, run.id)
+                sidebar.file_joiner(ctx, run, user.id)
     change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
                                assignee_id=user.id if user else "")
     if change is None:

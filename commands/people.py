@@ -10,7 +10,7 @@ from bot.context import Context
 from bot.domain.permissions import Action
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.targets import add_to_channel, target_run
-from handlers import notices
+from handlers import notices, sidebar
 from handlers.views import schedule_overview_refresh
 from storage import people
 
@@ -31,8 +31,9 @@ async def run_join(cmd: SlashCommand, ctx: Context) -> Reply:
                                    reason=refusal, run=run.name))
     joined = await ctx.db.run(people.add_participant, run.id, cmd.user_id, cmd.user_id, ctx.clock.now_ms(),
                               f"@{cmd.user_name}")
-    if joined:  # (else the channel's user_added event recorded them a moment earlier, and welcomed them)
+    if joined:  # (else the channel's user_added event recorded them a moment earlier, welcomed and filed them)
         notices.welcome(ctx, run, cmd.user_id)
+        sidebar.file_joiner(ctx, run, cmd.user_id)
     schedule_overview_refresh(ctx, run.id)  # it names who is in the run
     return Ephemeral(ctx.render("commands/joined.md.j2", run=run.name, already=False))
 

@@ -9,7 +9,7 @@ from bot.notify import follow_up
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.selection import command_viewer, viewer_zone
 from commands.targets import add_to_channel, find_person, target_run, usage_error
-from handlers import notices
+from handlers import notices, sidebar
 from handlers.views import refresh_checklist_later, schedule_overview_refresh
 from storage import people, reminders, runs
 from storage.models import Run
@@ -102,8 +102,9 @@ async def run_owner(cmd: SlashCommand, ctx: Context) -> Reply:
         for checklist_id in dict.fromkeys(i.checklist_id for i in moved):
             refresh_checklist_later(ctx, run.id, checklist_id)
         notices.made_owner(ctx, run, user.id, cmd.user_id, before, moved, reply_channel_id=cmd.channel_id)
-        if not participant:
+        if not participant:  # new to the run: welcomed and filed as its first members were
             notices.welcome(ctx, run, user.id)
+            sidebar.file_joiner(ctx, run, user.id)
         text = ctx.render("commands/owner_changed_post.md.j2", actor=names.get(cmd.user_id, ""),
                           before=names.get(before, ""), after=user.username)
         if run.channel_id:

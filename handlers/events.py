@@ -17,7 +17,7 @@ from bot import posts
 from bot.context import Context
 from bot.models import MMPost, WsEvent
 from bot.router import Router
-from handlers import notices
+from handlers import notices, sidebar
 from handlers.reconcile import reconcile_soon
 from handlers.views import run_post_source, schedule_overview_refresh
 from storage import people, runs
@@ -67,6 +67,7 @@ async def user_added(event: WsEvent, ctx: Context) -> None:
         return
     if joined:
         notices.welcome(ctx, run, user_id)
+        sidebar.file_joiner(ctx, run, user_id)
     schedule_overview_refresh(ctx, run.id)  # (also when join or assign recorded them first)
 
 

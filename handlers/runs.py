@@ -25,6 +25,7 @@ from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
 from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
+from handlers.sidebar import file_in_category
 from handlers.views import overview_names, render_checklist, render_overview
 from storage import runs
 from storage.ids import new_id
@@ -269,50 +270,6 @@ async def _post_run_messages(ctx: Context, run_id: str, pb: Playbook, outcome: R
             await ctx.gateway.create_post(view.run.channel_id, ctx.render("run/welcome.md.j2", welcome=pb.welcome))
     except MattermostError as err:
         outcome.problems.append(ctx.render("run/reason_mattermost.md.j2", step="post the checklists", err=err))
-
-
-
-
-async def file_in_category(ctx: Context, team_id: str, channel_id: str, category: str,
-                           user_ids: list[str], outcome: RunOutcome) -> None:
-    """Put the run channel in each member's sidebar category, creating it when missing.
-
-    Without `edit_other_users` Mattermost answers 403 for other people's categories: say so once in
-    the channel, with how to grant it, and carry on (the channel still shows under "Channels").
-    """
-    if not category:
-        return
-    denied = False
-
-    async def file_for(uid: str) -> None:
-        nonlocal denied
-        if denied:
-            return
-        try:
-            categories = await ctx.gateway.get_categories(uid, team_id)
-            mine = next((c for c in categories if c.type == "custom" and c.display_name == category), None)
-            if mine is None:
-                await ctx.gateway.create_category(uid, team_id, category, [channel_id])
-            elif channel_id not in mine.channel_ids:
-                from dataclasses import replace
-
-                await ctx.gateway.update_category(replace(mine, channel_ids=(channel_id, *mine.channel_ids)))
-        except MattermostError as err:
-            if err.status == 403:
-                denied = True
-            else:
-                user = await ctx.users.get(uid)
-                outcome.problems.append(ctx.render("run/reason_mattermost.md.j2",
-                                                   step=f"file the channel for @{user.username if user else uid}",
-                                                   err=err))
-
-    await asyncio.gather(*(file_for(uid) for uid in user_ids))
-    if denied:
-        try:
-            await ctx.gateway.create_post(channel_id, ctx.render(
-                "run/category_denied.md.j2", category=category, bot_name=ctx.bot_user.username))
-        except MattermostError:
-            log.warning("could not post the category notice channel=%s", channel_id)
 
 
 async def _broadcast_start(ctx: Context, run: Run, pb: Playbook, channel: MMChannel, creator: MMUser | None,

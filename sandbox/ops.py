@@ -316,6 +316,12 @@ def remove_channel_member(state: State, hub, channel: Channel, user: User, actor
                        "Unable to remove user from the default channel town-square.")
     if state.channel_members.pop((channel.id, user.id), None) is None:
         return
+    # SqlChannelStore.RemoveMembers: "cleanup sidebarchannels table if the user is no longer a member of
+    # that channel" - rejoining later, the channel shows under Channels again, not where it was filed.
+    for (owner_id, _team_id), categories in state.categories.items():
+        if owner_id == user.id:
+            for category in categories:
+                category.channel_ids = [cid for cid in category.channel_ids if cid != channel.id]
     if actor.id == user.id:
         _system_post(state, hub, channel, user, "system_leave_channel",
                      f"{user.username} left the channel.", {"username": user.username})

@@ -193,6 +193,20 @@ SPEC_EXCEPTIONS: list[SpecException] = [
               "*model.AppError)`.",
     ),
     SpecException(
+        id="sidebar-categories-bulk-update-array",
+        pointer="/paths/~1api~1v4~1users~1{user_id}~1teams~1{team_id}~1channels~1categories/put/responses/200"
+                "/content/application~1json/schema",
+        op="replace",
+        value={"type": "array", "items": {"$ref": "#/components/schemas/SidebarCategoryWithChannels"}},
+        spec_says="PUT .../channels/categories (bulk) answers one SidebarCategory",
+        server_does="answers the array of the updated categories, each with its channel_ids",
+        proof="mattermost/mattermost server/channels/api4/channel_category.go updateCategoriesForTeamForUser(): "
+              "`categories, appErr := c.App.UpdateSidebarCategories(c.AppContext, c.Params.UserId, "
+              "c.Params.TeamId, categoriesUpdateRequest) ... categoriesJSON, err := json.Marshal(categories); "
+              "w.Write(categoriesJSON)`; server/channels/app/channel_category.go: `func (a *App) "
+              "UpdateSidebarCategories(...) ([]*model.SidebarCategoryWithChannels, *model.AppError)`.",
+    ),
+    SpecException(
         id="update-post-props-object",
         pointer="/paths/~1api~1v4~1posts~1{post_id}/put/requestBody/content/application~1json/schema"
                 "/properties/props",

@@ -514,15 +514,15 @@ class FakeGateway:
         return self.world.categories[key]
 
     def _view(self, user_id: str, team_id: str) -> list[MMCategory]:
-        """Categories as the server returns them: `channels` holds every member channel placed nowhere else."""
+        """Categories as the server returns them: each its own rows (a channel may show in two), `channels`
+        first every member channel with a row in no category (sandbox/routes/categories.py has the proof)."""
         cats = self._ensure_categories(user_id, team_id)
-        placed = {cid for c in cats if c.type not in ("channels", "direct_messages") for cid in c.channel_ids}
+        placed = {cid for c in cats for cid in c.channel_ids}
         out = []
         for i, cat in enumerate(cats):
             ids = [cid for cid in cat.channel_ids if self._is_member(cid, user_id)]
             if cat.type == "channels":
-                ids += [cid for cid in self._member_channels(user_id, team_id)
-                        if cid not in placed and cid not in ids]
+                ids = [cid for cid in self._member_channels(user_id, team_id) if cid not in placed] + ids
             out.append(replace(cat, channel_ids=tuple(ids), sort_order=i * 10))
         return out
 
@@ -551,9 +551,8 @@ class FakeGateway:
         cats.insert(1 if cats and cats[0].type == "favorites" else 0, cat)
         return next(c for c in self._view(user_id, team_id) if c.id == cat.id)
 
-    async def update_category(self, category: MMCategory) -> MMCategory:
-        self._call("update_category", category=category)
-        self._require_user_access(category.user_id)
+    def _replace(self, category: MMCategory) -> None:
+        """An update rewrites the rows of the category it names, and of no other."""
         cats = self._ensure_categories(category.user_id, category.team_id)
         index = next((i for i, c in enumerate(cats) if c.id == category.id), None)
         if index is None:
@@ -565,8 +564,24 @@ class FakeGateway:
         cats[index] = replace(old, channel_ids=tuple(ids), muted=category.muted, collapsed=category.collapsed,
                               sorting=category.sorting,
                               display_name=category.display_name if old.type == "custom" else old.display_name)
-        self._move(cats, old.id, ids)
+
+    async def update_category(self, category: MMCategory) -> MMCategory:
+        self._call("update_category", category=category)
+        self._require_user_access(category.user_id)
+        self._replace(category)
         return next(c for c in self._view(category.user_id, category.team_id) if c.id == category.id)
+
+    async def update_categories(self, user_id: str, team_id: str,
+                                categories: list[MMCategory]) -> list[MMCategory]:
+        self._call("update_categories", user_id=user_id, team_id=team_id, categories=list(categories))
+        self._require_user_access(user_id)
+        mine = {c.id for c in self._ensure_categories(user_id, team_id)}
+        if any(c.id not in mine for c in categories):
+            raise self._error(400, "api.context.invalid_body_param.app_error")
+        for category in categories:
+            self._replace(replace(category, user_id=user_id, team_id=team_id))
+        view = {c.id: c for c in self._view(user_id, team_id)}
+        return [view[c.id] for c in categories]
 
     async def close(self) -> None:
         self.closed = True

@@ -1,8 +1,26 @@
-"""Sidebar categories per user and team (api4/channel_category.go, app/channel_category.go).
+"""Sidebar categories per user and team (api4/channel_category.go, app/channel_category.go,
+store/sqlstore/channel_store_categories.go in mattermost/mattermost).
 
-Defaults are created lazily on the first GET. The `channels` and `direct_messages` categories also hold,
-implicitly, every channel of the user that no other category claims. Channel ids the user is not a member
-of are dropped silently, as SqlChannelStore does.
+Each category holds its own rows (the store's SidebarChannels), and a channel may have rows in several
+categories: it then shows in each. Defaults are created lazily on the first GET. The `channels` and
+`direct_messages` categories also show, implicitly and first, every channel of the user that has a row in
+no category of the team (`completePopulatingCategoryChannelsT`). Channel ids the user is not a member of are
+dropped silently (api4 `validateSidebarCategoryChannels`).
+
+- Creating a category with channels *moves* them: `CreateSidebarCategory` deletes their rows in every
+  category of the team first.
+- Updating categories (`PUT .../categories` or `.../categories/{id}`) *replaces the rows of the categories
+  in the request and of no other*: `UpdateSidebarCategories` deletes `SidebarChannels WHERE CategoryId IN
+  (the request's ids)` and inserts the given lists ("Note that this means that moving channels between
+  categories requires updating both the source and destination categories."). A channel given to a custom
+  category keeps any row it had elsewhere, so moving one takes source and destination in one bulk PUT, as
+  the web app's `moveChannelToCategory` sends them. The app layer adds nothing to that but mute syncing
+  (app/channel_category.go `muteChannelsForUpdatedCategories`).
+- A channel the user joins gets no row (the web app files it locally, `addChannelToInitialCategory`
+  without `setOnServer`): it shows in `channels` implicitly until some PUT gives it a row.
+- Leaving a channel drops the user's rows for it (sqlstore/channel_store.go `RemoveMembers`: "cleanup
+  sidebarchannels table if the user is no longer a member of that channel"): see ops.remove_channel_member.
+- There is no version or etag: two read-modify-writes of one category race and the later one wins.
 """
 from __future__ import annotations
 
@@ -43,21 +61,27 @@ def member_channel_ids(state: State, user_id: str, team_id: str) -> list[str]:
 
 
 def effective_channels(state: State, user_id: str, team_id: str) -> dict[str, list[str]]:
+    """What GET shows per category: its own rows (a channel with rows in two categories shows in both),
+    after, for `channels` and `direct_messages`, the member channels with a row in no category of the team
+    (not archived, by display name): completePopulatingCategoryChannelsT's `append(channels, rows...)`."""
     categories = ensure_defaults(state, user_id, team_id)
     valid = set(member_channel_ids(state, user_id, team_id))
-    claimed: set[str] = set()
+    placed: set[str] = set()
+    rows: dict[str, list[str]] = {}
+    for category in categories:
+        ids = [cid for cid in dict.fromkeys(category.channel_ids) if cid in valid]
+        placed.update(ids)
+        rows[category.id] = ids
+    leftovers = sorted((state.channels[c] for c in valid - placed if not state.channels[c].delete_at),
+                       key=lambda c: (c.display_name.lower(), c.name))
     result: dict[str, list[str]] = {}
     for category in categories:
-        ids = [cid for cid in dict.fromkeys(category.channel_ids) if cid in valid and cid not in claimed]
-        claimed.update(ids)
-        result[category.id] = ids
-    leftovers = sorted((state.channels[c] for c in valid - claimed if not state.channels[c].delete_at),
-                       key=lambda c: (c.display_name.lower(), c.name))
-    for category in categories:
+        implicit: list[str] = []
         if category.type == "channels":
-            result[category.id] += [c.id for c in leftovers if c.type in ("O", "P")]
+            implicit = [c.id for c in leftovers if c.type in ("O", "P") and c.team_id == team_id]
         elif category.type == "direct_messages":
-            result[category.id] += [c.id for c in leftovers if c.type in ("D", "G")]
+            implicit = [c.id for c in leftovers if c.type in ("D", "G")]
+        result[category.id] = implicit + rows[category.id]
     return result
 
 
@@ -78,14 +102,28 @@ def _renumber(categories: list[Category]) -> None:
         category.sort_order = index * 10
 
 
+def _member_ids(state: State, category: Category, channel_ids: list[str]) -> list[str]:
+    """validateSidebarCategoryChannels: ids of channels the user is not a member of are dropped silently."""
+    valid = set(member_channel_ids(state, category.user_id, category.team_id))
+    return [cid for cid in dict.fromkeys(channel_ids) if cid in valid]
+
+
 def _move_channels(state: State, categories: list[Category], target: Category, channel_ids: list[str]) -> None:
-    """Channels listed for one category leave every other category (they are moved, not copied)."""
-    valid = set(member_channel_ids(state, target.user_id, target.team_id))
-    kept = [cid for cid in dict.fromkeys(channel_ids) if cid in valid]
+    """Creating a category moves its channels: CreateSidebarCategory first deletes their rows in every
+    category of the team ("Remove any channels from their previous categories and add them to the new one")."""
+    kept = _member_ids(state, target, channel_ids)
     for other in categories:
         if other is not target:
             other.channel_ids = [cid for cid in other.channel_ids if cid not in kept]
     target.channel_ids = kept
+
+
+def _replace_channels(state: State, target: Category, channel_ids: list[str]) -> None:
+    """Updating a category replaces its own rows and nobody else's: UpdateSidebarCategories deletes
+    `SidebarChannels WHERE CategoryId IN (the request's categories)` and inserts the given lists, so "moving
+    channels between categories requires updating both the source and destination categories"; a channel
+    given here keeps its rows in any category not in the request."""
+    target.channel_ids = _member_ids(state, target, channel_ids)
 
 
 def _target(request: web.Request) -> tuple[State, User, str, str]:
@@ -221,13 +259,13 @@ def _apply_updates(state: State, user_id: str, team_id: str, updates: list[Any])
             category.display_name = update["display_name"]
         if update.get("sorting") in SORTINGS and "sorting" in update:
             category.sorting = update["sorting"]
-        if category.type != "direct_messages" and isinstance(update.get("muted"), bool):
-            category.muted = update["muted"]
-        if isinstance(update.get("collapsed"), bool):
-            category.collapsed = update["collapsed"]
-        if category.type != "direct_messages" and "channel_ids" in update:
-            _move_channels(state, categories, category,
-                           [c for c in update.get("channel_ids") or [] if isinstance(c, str)])
+        # The body is the whole category (UpdateSidebarCategories copies it): a field left out is its
+        # zero value, so a missing `channel_ids` empties the category and a missing `collapsed` opens it.
+        if category.type != "direct_messages":
+            category.muted = update.get("muted") is True
+        category.collapsed = update.get("collapsed") is True
+        if category.type != "direct_messages":
+            _replace_channels(state, category, [c for c in update.get("channel_ids") or [] if isinstance(c, str)])
         changed.append(category)
     return changed
 

@@ -316,6 +316,39 @@ async def test_update_category(env: Env) -> None:
     assert again.channel_ids == (b.id, a.id)
 
 
+async def test_an_update_leaves_other_categories_alone_and_a_bulk_update_moves(env: Env) -> None:
+    run = await env.gw.create_channel(env.team.id, "bulk-run", "Bulk run", private=False)
+    later = await env.gw.create_channel(env.team.id, "bulk-later", "Bulk later", private=False)
+    await env.gw.add_channel_member(run.id, env.alice.id)
+    cats = await env.gw.get_categories(env.alice.id, env.team.id)
+    channels = next(c for c in cats if c.type == "channels")
+    assert run.id in channels.channel_ids  # implicit
+    # A row of its own in Channels (the web app writes one on a drag), then a custom category alone.
+    await env.gw.update_categories(env.alice.id, env.team.id, [channels])
+    runs = await env.gw.create_category(env.alice.id, env.team.id, "Runs", [])
+    await env.gw.update_category(replace(runs, channel_ids=(run.id,)))
+    cats = await env.gw.get_categories(env.alice.id, env.team.id)
+    assert [c.display_name for c in cats if run.id in c.channel_ids] == ["Runs", "Channels"]  # twice
+    # Source and destination in one bulk PUT: filed once; the answer lists both, as updated.
+    channels = next(c for c in cats if c.type == "channels")
+    runs = next(c for c in cats if c.id == runs.id)
+    await env.gw.add_channel_member(later.id, env.alice.id)
+    answer = await env.gw.update_categories(env.alice.id, env.team.id, [
+        replace(channels, channel_ids=tuple(c for c in channels.channel_ids if c != run.id)), runs])
+    assert [c.id for c in answer] == [channels.id, runs.id]
+    assert run.id not in answer[0].channel_ids and answer[1].channel_ids == (run.id,)
+    assert answer[0].channel_ids[0] == later.id  # joined after the read: no row, shown first
+    cats = await env.gw.get_categories(env.alice.id, env.team.id)
+    assert [c.display_name for c in cats if run.id in c.channel_ids] == ["Runs"]
+
+
+async def test_a_bulk_update_of_someone_elses_category_is_refused(env: Env) -> None:
+    mine = await env.gw.get_categories(env.alice.id, env.team.id)
+    await env.gw.get_categories(env.bob.id, env.team.id)
+    await expect_error(env.gw.update_categories(env.bob.id, env.team.id, [mine[0]]), 400,
+                       "api.context.invalid_body_param.app_error")
+
+
 async def test_categories_of_others_need_edit_other_users(env: Env) -> None:
     await expect_error(env.plain.get_categories(env.alice.id, env.team.id), 403, PERMISSIONS)
     own = await env.plain.get_categories(env.plain_bot.id, env.team.id)  # one's own are fine

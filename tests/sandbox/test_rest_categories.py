@@ -1,4 +1,6 @@
-"""Sidebar categories: lazy defaults, 200 on create, dropped channel ids, edit_other_users."""
+"""Sidebar categories: lazy defaults, 200 on create, dropped channel ids, edit_other_users, and what an
+update touches: only the rows of the categories it names (sqlstore/channel_store_categories.go
+UpdateSidebarCategories), so a channel can show in two categories and a move takes both in one PUT."""
 from __future__ import annotations
 
 import json
@@ -129,3 +131,116 @@ async def test_edit_other_users_does_not_reach_a_system_admins_categories(api, s
     assert (status, body["id"]) == (400, "api.context.invalid_body_param.app_error")
     status, own, _ = await alice.get(f"{alice_base}/{alices['categories'][0]['id']}")
     assert status == 200 and own["id"] == alices["categories"][0]["id"]
+
+
+async def _channels(bot, team_id: str, *names: str) -> list[str]:
+    ids = []
+    for name in names:
+        status, channel, _ = await bot.post("/channels", {"team_id": team_id, "name": name,
+                                                          "display_name": name.title(), "type": "O"})
+        assert status == 201, channel
+        ids.append(channel["id"])
+    return ids
+
+
+def _listed(listing: dict, channel_id: str) -> list[str]:
+    """The display names of every category that shows `channel_id`, in sidebar order."""
+    return [c["display_name"] for c in listing["categories"] if channel_id in c["channel_ids"]]
+
+
+async def test_an_update_rewrites_only_the_categories_it_names(api) -> None:
+    world = await setup_world(api)
+    bot, team_id, uid = world["bot"], world["team"]["id"], world["bot_id"]
+    base = f"/users/{uid}/teams/{team_id}/channels/categories"
+    run_a, run_b = await _channels(bot, team_id, "run-a", "run-b")
+    status, listing, _ = await bot.get(base)
+    status, one, _ = await bot.post(base, {"user_id": uid, "team_id": team_id, "display_name": "One",
+                                           "channel_ids": [run_a]})
+    assert status == 200
+    status, two, _ = await bot.post(base, {"user_id": uid, "team_id": team_id, "display_name": "Two"})
+    assert status == 200
+
+    # Giving run-a to Two alone leaves its row in One: the store deletes and rewrites the rows of Two only
+    # ("moving channels between categories requires updating both the source and destination categories").
+    status, updated, _ = await bot.put(f"{base}/{two['id']}", {**two, "channel_ids": [run_a]})
+    assert status == 200 and updated["channel_ids"] == [run_a]
+    status, listing, _ = await bot.get(base)
+    assert _listed(listing, run_a) == ["Two", "One"]  # shown twice, as on a real server
+
+    # A move is one bulk PUT of the source and the destination.
+    status, body, _ = await bot.put(base, [{**one, "channel_ids": []}, {**two, "channel_ids": [run_a]}])
+    assert status == 200 and [c["id"] for c in body] == [one["id"], two["id"]]
+    status, listing, _ = await bot.get(base)
+    assert _listed(listing, run_a) == ["Two"]
+    assert _listed(listing, run_b) == ["Channels"]  # never placed: shown under Channels implicitly
+
+
+async def test_the_channels_category_shows_its_own_rows_after_the_implicit_ones(api) -> None:
+    world = await setup_world(api)
+    bot, team_id, uid = world["bot"], world["team"]["id"], world["bot_id"]
+    base = f"/users/{uid}/teams/{team_id}/channels/categories"
+    zulu, = await _channels(bot, team_id, "zulu")
+    status, listing, _ = await bot.get(base)
+    channels = next(c for c in listing["categories"] if c["type"] == "channels")
+    # As the web app does after a drag inside Channels: the category with its list becomes rows.
+    status, body, _ = await bot.put(base, [{**channels, "channel_ids": [zulu]}])
+    assert status == 200
+    alpha, = await _channels(bot, team_id, "alpha")  # joined later: no row, shown implicitly and first
+    status, listing, _ = await bot.get(base)
+    shown = next(c for c in listing["categories"] if c["type"] == "channels")["channel_ids"]
+    assert shown[-1] == zulu and shown.index(alpha) < shown.index(zulu)  # rows after every implicit one
+
+    # Filing zulu in a custom category without touching Channels leaves its row there: shown twice.
+    status, runs, _ = await bot.post(base, {"user_id": uid, "team_id": team_id, "display_name": "Runs"})
+    status, body, _ = await bot.put(f"{base}/{runs['id']}", {**runs, "channel_ids": [zulu]})
+    status, listing, _ = await bot.get(base)
+    assert _listed(listing, zulu) == ["Runs", "Channels"]
+    # Taking it out of Channels in the same PUT files it once.
+    channels = next(c for c in listing["categories"] if c["type"] == "channels")
+    status, body, _ = await bot.put(base, [{**channels, "channel_ids": [c for c in channels["channel_ids"]
+                                                                         if c != zulu]},
+                                           {**runs, "channel_ids": [zulu]}])
+    assert status == 200
+    status, listing, _ = await bot.get(base)
+    assert _listed(listing, zulu) == ["Runs"] and _listed(listing, alpha) == ["Channels"]
+
+
+async def test_an_update_is_the_whole_category(api) -> None:
+    world = await setup_world(api)
+    bot, team_id, uid = world["bot"], world["team"]["id"], world["bot_id"]
+    base = f"/users/{uid}/teams/{team_id}/channels/categories"
+    run_a, = await _channels(bot, team_id, "run-a")
+    await bot.get(base)
+    status, runs, _ = await bot.post(base, {"user_id": uid, "team_id": team_id, "display_name": "Runs",
+                                            "channel_ids": [run_a]})
+    runs["collapsed"] = True
+    status, body, _ = await bot.put(f"{base}/{runs['id']}", runs)
+    assert body["collapsed"] is True
+    # Fields left out are their zero values: the channels go, the category opens.
+    partial = {k: v for k, v in runs.items() if k not in ("channel_ids", "collapsed")}
+    status, body, _ = await bot.put(f"{base}/{runs['id']}", partial)
+    assert status == 200 and body["channel_ids"] == [] and body["collapsed"] is False
+    status, listing, _ = await bot.get(base)
+    assert _listed(listing, run_a) == ["Channels"]
+
+
+async def test_leaving_a_channel_drops_its_rows(api) -> None:
+    world = await setup_world(api)
+    team_id, alice = world["team"]["id"], world["alice"]
+    run_a, = await _channels(api, team_id, "run-a")
+    status, token, _ = await api.post(f"/users/{alice['id']}/tokens", {"description": "alice"})
+    me = api.as_(token["token"])
+    base = f"/users/{alice['id']}/teams/{team_id}/channels/categories"
+    status, body, _ = await api.post(f"/channels/{run_a}/members", {"user_id": alice["id"]})
+    assert status == 201
+    await me.get(base)
+    status, runs, _ = await me.post(base, {"user_id": alice["id"], "team_id": team_id, "display_name": "Runs",
+                                           "channel_ids": [run_a]})
+    assert runs["channel_ids"] == [run_a]
+    status, body, _ = await me.delete(f"/channels/{run_a}/members/{alice['id']}")
+    assert status == 200
+    status, body, _ = await me.post(f"/channels/{run_a}/members", {"user_id": alice["id"]})
+    assert status == 201
+    # Back in the channel, it shows under Channels: RemoveMembers deleted alice's SidebarChannels rows.
+    status, listing, _ = await me.get(base)
+    assert _listed(listing, run_a) == ["Channels"]

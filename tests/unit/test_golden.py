@@ -101,6 +101,10 @@ def test_help() -> None:
         "guess": SimpleNamespace(id="incident", title="Incident response")}),
     ("permissions/not_participant.md.j2", {}),
     ("errors/internal.md.j2", {}),
+    ("sidebar/not_filed.md.j2", {"run": "DB *down*", "category": "Incidents", "reason": Renderer().render(
+        "sidebar/reason.md.j2", kind="denied", bot_name="playbooks")}),
+    ("sidebar/problem.md.j2", {"username": "bob", "category": "Incidents", "reason": Renderer().render(
+        "sidebar/reason.md.j2", kind="mattermost", err=SimpleNamespace(status=500, error_id="app.x.app_error"))}),
 ])
 def test_notices(template: str, values: dict) -> None:
     check("notice_" + template.replace("/", "_").replace(".md.j2", ".txt"), Renderer().render(template, **values))
