@@ -24,6 +24,9 @@ FIELDS: dict[tuple[str, str], tuple[str, type, Any]] = {
     ("ServiceSettings", "EnableCommands"): ("EnableCommands", bool, True),
     ("ServiceSettings", "EnableBotAccountCreation"): ("EnableBotAccountCreation", bool, True),
     ("ServiceSettings", "EnableUserAccessTokens"): ("EnableUserAccessTokens", bool, True),
+    # Integrations may set the name and picture their posts show (false by default, as in Mattermost).
+    ("ServiceSettings", "EnablePostUsernameOverride"): ("EnablePostUsernameOverride", bool, False),
+    ("ServiceSettings", "EnablePostIconOverride"): ("EnablePostIconOverride", bool, False),
     ("ServiceSettings", "AllowedUntrustedInternalConnections"): ("AllowedUntrustedInternalConnections", str, ""),
     # TeamSettings.SetDefaults: MaxChannelsPerTeam = 2000.
     ("TeamSettings", "MaxChannelsPerTeam"): ("MaxChannelsPerTeam", int, 2000),
