@@ -248,7 +248,9 @@ function postView() {
 }
 
 // -- the thread (right-hand side) ----------------------------------------------------------------------
-async function openThread(root) {
+async function openThread(post) {
+  const rootId = post.root_id || post.id;
+  const root = state.posts.get(rootId) || (post.root_id ? { ...post, id: rootId, root_id: "" } : post);
   state.thread = { root, posts: new Map() };
   drawThread();
   const list = await api.get(`/posts/${root.id}/thread`);

@@ -66,7 +66,12 @@ export function renderPost(post, view) {
         h("time", { class: "post-time", datetime: new Date(post.create_at).toISOString(),
                     text: timeOf(post.create_at) }),
         ephemeral && !post.delete_at ? h("span", { class: "ephemeral-note", text: "(Only visible to you)" }) : null,
-        post.edit_at && !post.delete_at ? h("span", { class: "post-edited", text: "(edited)" }) : null),
+        post.edit_at && !post.delete_at ? h("span", { class: "post-edited", text: "(edited)" }) : null,
+        // The hover menu's reply arrow (post_options.tsx): opens the post's thread, ephemeral answers included.
+        view.onReplies && post.type !== "system_ephemeral" && !post.delete_at
+          ? h("button", { type: "button", class: "post-reply-button", "aria-label": "Reply", text: "Reply",
+                          onclick: () => view.onReplies(post) })
+          : null),
       body,
       post.delete_at ? null : renderAttachments(post, props.attachments, view, md),
       replies && view.onReplies ? h("button", {
