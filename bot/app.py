@@ -86,8 +86,14 @@ class CommandStatus:
 
 
 async def register_commands(gateway: Gateway, teams: list[MMTeam], url: str, tokens: CommandTokens,
-                            autocomplete_hint: str = AUTOCOMPLETE_HINT) -> CommandStatus:
-    """Create `/playbook` in each team, or re-point an existing one at this bot's URL."""
+                            autocomplete_hint: str = AUTOCOMPLETE_HINT, username: str = "",
+                            icon_url: str = "") -> CommandStatus:
+    """Create `/playbook` in each team, or re-point an existing one at this bot's URL.
+
+    `username`/`icon_url` (the bot's): Mattermost shows a command's replies as from whoever typed the
+    command, with a BOT tag, unless the command names a username and icon and the server allows
+    overrides (app/command.go HandleCommandResponsePost: override_username / override_icon_url under
+    EnablePostUsernameOverride / EnablePostIconOverride); then they read as from the bot."""
     status = CommandStatus()
     for team in teams:
         try:
@@ -96,14 +102,16 @@ async def register_commands(gateway: Gateway, teams: list[MMTeam], url: str, tok
             if existing:
                 command = existing[0]
                 if (command.url != url or not command.auto_complete
-                        or command.auto_complete_hint != autocomplete_hint):
+                        or command.auto_complete_hint != autocomplete_hint
+                        or (command.username, command.icon_url) != (username, icon_url)):
                     command = await gateway.update_command(replace(
                         command, url=url, method="P", auto_complete=True, auto_complete_hint=autocomplete_hint,
-                        auto_complete_desc=AUTOCOMPLETE_DESC))
+                        auto_complete_desc=AUTOCOMPLETE_DESC, username=username, icon_url=icon_url))
             else:
                 command = await gateway.create_command(
                     team.id, TRIGGER, url, display_name="Playbooks", description="Run playbooks",
-                    auto_complete_desc=AUTOCOMPLETE_DESC, auto_complete_hint=autocomplete_hint)
+                    auto_complete_desc=AUTOCOMPLETE_DESC, auto_complete_hint=autocomplete_hint,
+                    username=username, icon_url=icon_url)
             tokens.set(team.id, command.token)
             status.registered[team.name] = command.id
         except MattermostError as err:
@@ -229,7 +237,7 @@ class BotApp:
             log.warning("%d command token(s) without a team: accepted in any team that has no /playbook of its "
                         "own; write them as \"team-name:token\" to bind each to its team", self.tokens.unbound)
         self.command_status = await register_commands(gateway, teams, f"{ctx.public_url}/mattermost/command",
-                                                      self.tokens)
+                                                      self.tokens, **self._command_identity())
         for problem in self.command_status.problems:
             log.error("slash command not registered: %s", problem)
         for hook in self.router.startup:  # each feature starts its own jobs (reminders, digests, webhooks)
@@ -238,6 +246,12 @@ class BotApp:
         log.info("bot started url=%s public_url=%s teams=%d playbooks=%d", self.url, ctx.public_url,
                  len(teams), len(playbooks))
         return self
+
+    def _command_identity(self) -> dict[str, str]:
+        """The name and picture the command's replies carry: the bot's own (its profile image URL)."""
+        me = self.ctx.bot_user
+        base = self.settings.mattermost.url.rstrip("/")
+        return {"username": me.username, "icon_url": f"{base}/api/v4/users/{me.id}/image"}
 
     def _start_listener(self) -> None:
         if self._listener_factory is False:
@@ -264,7 +278,7 @@ class BotApp:
         ctx.teams = {t.id: t for t in teams}
         if new:
             status = await register_commands(ctx.gateway, new, f"{ctx.public_url}/mattermost/command",
-                                             self.tokens)
+                                             self.tokens, **self._command_identity())
             self.command_status.registered.update(status.registered)
             self.command_status.problems.extend(status.problems)
         for hook in self.router.resync:  # features re-read what events would have told them

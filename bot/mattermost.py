@@ -350,10 +350,12 @@ class MattermostGateway:
 
     async def create_command(self, team_id: str, trigger: str, url: str, *, display_name: str = "",
                              description: str = "", auto_complete_desc: str = "",
-                             auto_complete_hint: str = "") -> MMCommand:
+                             auto_complete_hint: str = "", username: str = "",
+                             icon_url: str = "") -> MMCommand:
         body = {"team_id": team_id, "trigger": trigger, "url": url, "method": "P",
                 "display_name": display_name, "description": description, "auto_complete": True,
-                "auto_complete_desc": auto_complete_desc, "auto_complete_hint": auto_complete_hint}
+                "auto_complete_desc": auto_complete_desc, "auto_complete_hint": auto_complete_hint,
+                "username": username, "icon_url": icon_url}
         return MMCommand.from_json(await self._call(self.driver.commands.create_command, body,
                                                     idempotent=False))
 
@@ -363,7 +365,8 @@ class MattermostGateway:
                 "creator_id": command.creator_id, "display_name": command.display_name,
                 "description": command.description, "auto_complete": command.auto_complete,
                 "auto_complete_desc": command.auto_complete_desc,
-                "auto_complete_hint": command.auto_complete_hint}
+                "auto_complete_hint": command.auto_complete_hint,
+                "username": command.username, "icon_url": command.icon_url}
         # Not driver.commands.update_command: 7.3.2 builds "/commands" + id with no slash between.
         return MMCommand.from_json(await self._call(self.driver.client.put, f"/commands/{command.id}", body))
 

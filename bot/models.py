@@ -135,6 +135,10 @@ class MMCommand:
     display_name: str = ""
     description: str = ""
     creator_id: str = ""
+    # Who the command's replies are shown as, where the server allows it (ServiceSettings.
+    # EnablePostUsernameOverride / EnablePostIconOverride; app/command.go HandleCommandResponsePost).
+    username: str = ""
+    icon_url: str = ""
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "MMCommand":
@@ -144,7 +148,8 @@ class MMCommand:
                    auto_complete_desc=d.get("auto_complete_desc", ""),
                    auto_complete_hint=d.get("auto_complete_hint", ""),
                    display_name=d.get("display_name", ""), description=d.get("description", ""),
-                   creator_id=d.get("creator_id", ""))
+                   creator_id=d.get("creator_id", ""), username=d.get("username", ""),
+                   icon_url=d.get("icon_url", ""))
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,8 @@ class Gateway(Protocol):
     async def list_commands(self, team_id: str) -> list[MMCommand]: ...
     async def create_command(self, team_id: str, trigger: str, url: str, *, display_name: str = "",
                              description: str = "", auto_complete_desc: str = "",
-                             auto_complete_hint: str = "") -> MMCommand: ...
+                             auto_complete_hint: str = "", username: str = "",
+                             icon_url: str = "") -> MMCommand: ...
     async def update_command(self, command: MMCommand) -> MMCommand: ...
 
     async def create_channel(self, team_id: str, name: str, display_name: str, *, private: bool,

@@ -27,6 +27,9 @@ FIELDS: dict[tuple[str, str], tuple[str, type, Any]] = {
     # ServiceSettings.SetDefaults: EnableOAuthServiceProvider = NewPointer(true) in current code (false in
     # older versions). Only carried for now: no OAuth route reads it yet.
     ("ServiceSettings", "EnableOAuthServiceProvider"): ("EnableOAuthServiceProvider", bool, True),
+    # Integrations may set the name and picture their posts show (false by default, as in Mattermost).
+    ("ServiceSettings", "EnablePostUsernameOverride"): ("EnablePostUsernameOverride", bool, False),
+    ("ServiceSettings", "EnablePostIconOverride"): ("EnablePostIconOverride", bool, False),
     ("ServiceSettings", "AllowedUntrustedInternalConnections"): ("AllowedUntrustedInternalConnections", str, ""),
     # TeamSettings.SetDefaults: MaxChannelsPerTeam = 2000.
     ("TeamSettings", "MaxChannelsPerTeam"): ("MaxChannelsPerTeam", int, 2000),

@@ -461,6 +461,26 @@ def _hashtags(message: str) -> str:
     return " ".join(dict.fromkeys(tags))
 
 
+# model.ChannelMentions: `~name` not preceded by a word character (Go's \B is ASCII).
+_CHANNEL_MENTION_RE = re.compile(r"\B~([a-zA-Z0-9\-_]+)", re.ASCII)
+
+
+def fill_in_post_props(state: State, post: Post, channel: Channel) -> None:
+    """app/post.go FillInPostProps (on create and on every update): the open channels of the post's team
+    that its message mentions as ~name go into props.channel_mentions ({name: {display_name, team_name}}),
+    which is how clients know `~town-square` is a channel and `~30` is not; none -> the prop is removed."""
+    mentions: dict[str, Any] = {}
+    team = state.teams.get(channel.team_id) if channel.team_id else None
+    for name in dict.fromkeys(_CHANNEL_MENTION_RE.findall(post.message)):
+        mentioned = state.channel_by_name(channel.team_id, name) if team is not None else None
+        if mentioned is not None and mentioned.type == "O":
+            mentions[mentioned.name] = {"display_name": mentioned.display_name, "team_name": team.name}
+    if mentions:
+        post.props["channel_mentions"] = mentions
+    else:
+        post.props.pop("channel_mentions", None)
+
+
 def create_post(state: State, hub, author: User, post: dict[str, Any], *,
                 from_webhook: bool = False, system: bool = False) -> Post:
     """Validate (runes, props size, type, root), assign action ids, set from_bot, store, emit `posted`."""
@@ -505,6 +525,7 @@ def create_post(state: State, hub, author: User, post: dict[str, Any], *,
     if isinstance(create_at, int) and create_at > 0 and state.has_system_permission(author, "manage_system"):
         record.create_at = record.update_at = create_at
     record.hashtags = _hashtags(record.message)
+    fill_in_post_props(state, record, channel)
     generate_action_ids(record.props)  # PreCommit: before IsValid, so they count toward the limit
     validate_post(state, record)
     store_post(state, hub, record, channel, author, set_online=bool(post.get("set_online", True)))
@@ -600,6 +621,7 @@ def update_post(state: State, hub, post: Post, *, message: str, props: dict[str,
     generate_action_ids(new_props)
     candidate = Post(**{**post.__dict__, "message": message, "props": new_props, "file_ids": new_file_ids})
     candidate.hashtags = _hashtags(message)
+    fill_in_post_props(state, candidate, channel)
     validate_post(state, candidate)
     now = now_ms()
     if edited:

@@ -54,5 +54,9 @@ def add_demo(state: State, hub: Any = None) -> dict[str, Any]:
     bot.bot_owner_id = admin.id if admin else ""
     ops.add_team_member(state, hub, team, bot)
     token = ops.create_token(state, bot.id, "demo bot token")
+    # As an admin sets up a server for a bot whose slash command replies should read as from the bot
+    # (System Console > Integrations > Enable integrations to override usernames / profile picture icons).
+    state.config["EnablePostUsernameOverride"] = True
+    state.config["EnablePostIconOverride"] = True
     return {"team_id": team.id, "users": users, "bot_user_id": bot.id, "bot_token": token,
             "admin_id": admin.id if admin else ""}

@@ -268,7 +268,8 @@ class FakeGateway:
 
     async def create_command(self, team_id: str, trigger: str, url: str, *, display_name: str = "",
                              description: str = "", auto_complete_desc: str = "",
-                             auto_complete_hint: str = "") -> MMCommand:
+                             auto_complete_hint: str = "", username: str = "",
+                             icon_url: str = "") -> MMCommand:
         self._call("create_command", team_id=team_id, trigger=trigger, url=url)
         self._require_manage_commands(team_id)
         trigger = trigger.lower()
@@ -281,7 +282,8 @@ class FakeGateway:
         command = MMCommand(id=new_id(), team_id=team_id, trigger=trigger, url=url, token=new_id(),
                             method="P", auto_complete=True, auto_complete_desc=auto_complete_desc,
                             auto_complete_hint=auto_complete_hint, display_name=display_name,
-                            description=description, creator_id=self.bot_id)
+                            description=description, creator_id=self.bot_id, username=username,
+                            icon_url=icon_url)
         self.world.commands[command.id] = command
         return command
 

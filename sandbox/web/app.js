@@ -30,6 +30,8 @@ const state = {
   current: "",
   posts: new Map(), // the open channel's posts by id
   ephemerals: new Map(), // channel id -> ephemeral posts received this session (never stored server-side)
+  config: {}, // GET /config/client?format=old: what the web app reads its settings from
+  thread: null, // the open thread (right-hand side): { root, posts: Map } or null
   commands: null,
   socket: null,
   sidebarTimer: null,
@@ -85,6 +87,7 @@ async function loadUsers(ids) {
 async function start(me) {
   state.me = me;
   state.users.set(me.id, me);
+  state.config = await api.get("/config/client?format=old").catch(() => ({}));
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#me-name").textContent = `@${me.username}`;
@@ -182,13 +185,18 @@ async function toggleCategory(category) {
 // -- channel view ----------------------------------------------------------------------------------
 async function openChannel(channel) {
   const previous = state.current;
+  if (state.thread && state.thread.root.channel_id !== channel.id) {
+    state.thread = null;
+    drawThread();
+  }
   state.current = channel.id;
   state.mentions.delete(channel.id);
   history.replaceState(null, "", `#/${state.team.name}/${channel.name}`);
   $("#channel-title").textContent = channel.type === "D" ? $(`[data-channel-id="${channel.id}"] .channel-name`)?.textContent || "Direct message" : channel.display_name;
   $("#channel-header").replaceChildren();
   if (channel.header || channel.purpose) {
-    $("#channel-header").innerHTML = renderMarkdown(channel.header || channel.purpose, { username: state.me.username });
+    $("#channel-header").innerHTML = renderMarkdown(channel.header || channel.purpose,
+                                                    { username: state.me.username, channel: channelByName });
   }
   composer.setPlaceholder(channel.type === "D" ? "this conversation" : channel.display_name);
   drawSidebar();
@@ -203,14 +211,83 @@ async function openChannel(channel) {
   await api.post("/channels/members/me/view", { channel_id: channel.id, prev_channel_id: previous || "" });
 }
 
+// Collapsed reply threads (the server's CollapsedThreads): the channel shows root posts; replies live in
+// their thread, opened from the root's "N replies". Ephemeral posts are the exception: the web app puts
+// them in the channel even when they answer a post (reducers/entities/posts.ts postsInChannel,
+// RECEIVED_NEW_POST: `crtEnabled && post.root_id && post.type !== EPHEMERAL`), so a click's answer
+// shows at the bottom of the channel as the newest post, and in the thread of the post clicked.
+function collapsed() {
+  return state.config.CollapsedThreads !== "disabled";
+}
+
 function visiblePosts() {
   const list = [...state.posts.values(), ...(state.ephemerals.get(state.current) || [])];
-  return list.filter((p) => !p.root_id || !p.delete_at).sort((a, b) => a.create_at - b.create_at);
+  return list.filter((p) => (p.type === "system_ephemeral" || !p.root_id || !collapsed()) && !(p.root_id && p.delete_at))
+    .sort((a, b) => a.create_at - b.create_at);
+}
+
+function replyCount(post) {
+  if (post.root_id || post.type === "system_ephemeral") return 0;
+  const seen = [...state.posts.values()].filter((p) => p.root_id === post.id && !p.delete_at).length;
+  return Math.max(seen, typeof post.reply_count === "number" ? post.reply_count : 0);
+}
+
+function channelByName(name) {
+  for (const c of state.channels.values()) {
+    if (c.name === name && (c.type === "O" || c.type === "P")) {
+      return { display_name: c.display_name, team_name: state.team.name };
+    }
+  }
+  return undefined;
 }
 
 function postView() {
-  return { me: state.me, user, onAction: clickAction };
+  return { me: state.me, config: state.config, user, channel: channelByName, onAction: clickAction,
+           replyCount: collapsed() ? replyCount : () => 0, onReplies: (post) => openThread(post).catch(reportError),
+           choices: dialogChoices };
 }
+
+// -- the thread (right-hand side) ----------------------------------------------------------------------
+async function openThread(post) {
+  const rootId = post.root_id || post.id;
+  const root = state.posts.get(rootId) || (post.root_id ? { ...post, id: rootId, root_id: "" } : post);
+  state.thread = { root, posts: new Map() };
+  drawThread();
+  const list = await api.get(`/posts/${root.id}/thread`);
+  if (!state.thread || state.thread.root.id !== root.id) return;
+  await loadUsers(Object.values(list.posts).map((p) => p.user_id));
+  for (const id of list.order) state.thread.posts.set(id, list.posts[id]);
+  drawThread();
+}
+
+function threadPosts() {
+  const t = state.thread;
+  const ephemeral = (state.ephemerals.get(t.root.channel_id) || []).filter((p) => p.root_id === t.root.id);
+  const replies = [...t.posts.values()].filter((p) => p.id !== t.root.id && !p.delete_at);
+  return [...replies, ...ephemeral].sort((a, b) => a.create_at - b.create_at);
+}
+
+function drawThread() {
+  const panel = $("#thread");
+  if (!state.thread) {
+    panel.hidden = true;
+    $("#app").classList.remove("with-thread");
+    return;
+  }
+  const view = { ...postView(), replyCount: () => 0 };
+  const root = state.posts.get(state.thread.root.id) || state.thread.posts.get(state.thread.root.id)
+    || state.thread.root;
+  $("#thread-posts").replaceChildren(paintPost(renderPost(root, view)),
+    h("div", { class: "thread-separator", text: threadPosts().length === 1 ? "1 reply" : `${threadPosts().length} replies` }),
+    ...threadPosts().map((p) => paintPost(renderPost(p, view))));
+  panel.hidden = false;
+  $("#app").classList.add("with-thread");
+}
+
+$("#thread-close").addEventListener("click", () => {
+  state.thread = null;
+  drawThread();
+});
 
 function drawPosts(scrollToEnd = false) {
   const box = $("#posts");
@@ -238,6 +315,27 @@ function replacePost(post) {
     return;
   }
   old.replaceWith(paintPost(renderPost(post, postView())));
+}
+
+// ~channel links in messages open the channel, as in the web app (a public channel one is not in yet is
+// joined first, as the web app does when you follow a link to it).
+document.addEventListener("click", (e) => {
+  const link = e.target instanceof Element ? e.target.closest("a[data-channel-mention]") : null;
+  if (!link) return;
+  e.preventDefault();
+  openChannelByName(link.dataset.channelMention).catch(reportError);
+});
+
+async function openChannelByName(name) {
+  let channel = [...state.channels.values()].find((c) => c.name === name);
+  if (!channel) {
+    const found = await api.get(`/teams/name/${encodeURIComponent(state.team.name)}/channels/name/${
+      encodeURIComponent(name)}`);
+    await api.post(`/channels/${found.id}/members`, { user_id: state.me.id });
+    await loadSidebar();
+    channel = state.channels.get(found.id) || found;
+  }
+  await openChannel(channel);
 }
 
 async function clickAction(post, action, selected) {
@@ -287,11 +385,15 @@ function openDialog(request) {
   showDialog(request, {
     me: state.me,
     submit: (body) => api.post("/actions/dialogs/submit", { ...body, channel_id: channelId, team_id: teamId }),
-    choices: (source) => (source === "channels"
-      ? [...state.channels.values()].filter((c) => c.type === "O" || c.type === "P")
-        .map((c) => ({ text: c.display_name, value: c.id }))
-      : [...state.users.values()].filter((u) => !u.is_bot).map((u) => ({ text: `@${u.username}`, value: u.id }))),
+    choices: dialogChoices,
   });
+}
+
+function dialogChoices(source) {
+  return source === "channels"
+    ? [...state.channels.values()].filter((c) => c.type === "O" || c.type === "P")
+      .map((c) => ({ text: c.display_name, value: c.id }))
+    : [...state.users.values()].filter((u) => !u.is_bot).map((u) => ({ text: `@${u.username}`, value: u.id }));
 }
 
 // -- live events -------------------------------------------------------------------------------------
@@ -308,6 +410,7 @@ async function onEvent(frame) {
       list.push(post);
       state.ephemerals.set(post.channel_id, list);
       if (post.channel_id === state.current) drawPosts(true);
+      if (state.thread && post.root_id === state.thread.root.id) drawThread();
     } else if (event === "open_dialog") {
       openDialog(JSON.parse(data.dialog));
     } else if (event === "user_added" || event === "user_removed") {
@@ -360,6 +463,12 @@ async function onPost(event, post, data) {
       state.posts.set(post.id, { ...post, delete_at: post.delete_at || Date.now() });
       replacePost(state.posts.get(post.id));
     }
+  }
+  if (state.thread && (post.root_id === state.thread.root.id || post.id === state.thread.root.id)) {
+    state.thread.posts.set(post.id, event === "post_deleted" ? { ...post, delete_at: post.delete_at || Date.now() }
+      : post);
+    if (post.id === state.thread.root.id) state.thread.root = post;
+    drawThread();
   }
   if (event === "posted") drawSidebar();
 }

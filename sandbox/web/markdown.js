@@ -7,7 +7,9 @@
 // Blocks: paragraphs (single newlines are line breaks, as in Mattermost), # headings, - * + and 1.
 // lists (nested by indentation), | tables |, ``` fenced code, > quotes, --- rules.
 // Inline: `code`, \\-escapes, **bold**, __bold__, *italic*, _italic_, ~~strike~~, [text](url), bare URLs,
-// @mentions, ~channel links and :emoji: shortcodes.
+// @mentions, ~channel links (only to channels that exist), :emoji: shortcodes and text smileys.
+
+import { emojiFor } from "./emoji.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
@@ -15,19 +17,24 @@ export function escapeHtml(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
-const EMOJI = {
-  white_check_mark: "\u2705", heavy_check_mark: "\u2714\ufe0f", white_large_square: "\u2b1c",
-  black_large_square: "\u2b1b", hourglass_flowing_sand: "\u23f3", hourglass: "\u231b",
-  fast_forward: "\u23e9", x: "\u274c", warning: "\u26a0\ufe0f", rotating_light: "\ud83d\udea8",
-  red_circle: "\ud83d\udd34", large_green_circle: "\ud83d\udfe2", large_yellow_circle: "\ud83d\udfe1",
-  tada: "\ud83c\udf89", rocket: "\ud83d\ude80", bell: "\ud83d\udd14", memo: "\ud83d\udcdd",
-  clipboard: "\ud83d\udccb", calendar: "\ud83d\udcc5", alarm_clock: "\u23f0", stopwatch: "\u23f1\ufe0f",
-  fire: "\ud83d\udd25", bulb: "\ud83d\udca1", mag: "\ud83d\udd0d", lock: "\ud83d\udd12", eyes: "\ud83d\udc40",
-  wave: "\ud83d\udc4b", "+1": "\ud83d\udc4d", thumbsup: "\ud83d\udc4d", "-1": "\ud83d\udc4e",
-  smile: "\ud83d\ude04", slightly_smiling_face: "\ud83d\ude42", construction: "\ud83d\udea7",
-  checkered_flag: "\ud83c\udfc1", speech_balloon: "\ud83d\udcac", information_source: "\u2139\ufe0f",
-  arrow_right: "\u27a1\ufe0f", leftwards_arrow_with_hook: "\u21a9\ufe0f", pushpin: "\ud83d\udccc",
-};
+// Text smileys the web app turns into emoji (utils/emoticons.tsx emoticonPatterns; the user setting
+// "render emoticons as emoji" is on by default). They run on escaped text, so `<3` is `&lt;3` here.
+const EMOTICONS = [
+  ["slightly_smiling_face", /(^|\B)(\\?:-?\))(?!\))($|\B)/g], ["wink", /(^|\B)(\\?;-?\))(?!\))($|\B)/g],
+  ["open_mouth", /(^|\B)(\\?:o)($|\b)/gi], ["scream", /(^|\B)(\\?:-o)($|\b)/gi],
+  ["smirk", /(^|\B)(\\?:-?])(?!])($|\B)/g], ["smile", /(^|\B)(\\?:-?d)($|\b)/gi],
+  ["stuck_out_tongue_closed_eyes", /(^|\b)(\\?x-d)($|\b)/gi], ["stuck_out_tongue", /(^|\B)(\\?:-?p)($|\b)/gi],
+  ["rage", /(^|\B)(\\?:-?[[@])($|\B)/g], ["slightly_frowning_face", /(^|\B)(\\?:-?\()(?!\()($|\B)/g],
+  ["cry", /(^|\B)(\\?:[`'’]-?\(|\\?:&#39;\()($|\B)/g], ["confused", /(^|\B)(\\?:-?\/)($|\B)/g],
+  ["confounded", /(^|\B)(\\?:-?s)($|\b)/gi], ["neutral_face", /(^|\B)(\\?:-?\|)($|\B)/g],
+  ["flushed", /(^|\B)(\\?:-?\$)($|\B)/g], ["mask", /(^|\B)(\\?:-x)($|\b)/gi],
+  ["heart", /(^|\B)(\\?&lt;3)($|\b)/g], ["broken_heart", /(^|\B)(\\?&lt;\/3)($|\b)/g],
+];
+// Named emoji, `:name:` not inside a word (emoticons.tsx EMOJI_PATTERN).
+const EMOJI_PATTERN = /(?<!\w)(:([\w+-]+):)(?!\w)/g;
+// ~channel mentions (text_formatting.tsx autolinkChannelMentions), and what may be trimmed off their end.
+const CHANNEL_MENTION = /\B(~([a-z0-9.\-_]*))/gi;
+const PUNCTUATION = /[^\p{L}\d]/u;
 
 const SAFE_URL = /^(https?:\/\/|mailto:|\/(?!\/)|#)/i;
 const HOLE = "\u0000";
@@ -62,10 +69,47 @@ class Inline {
     t = t.replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (whole, label, href) => this.link(label, href) ?? whole);
     t = t.replace(/https?:\/\/[^\s\u0000]+/g, (found) => this.autolink(found));
     t = this.mentions(t);
+    t = this.channelMentions(t);
+    t = this.emoji(t);
     t = this.emphasis(t);
-    t = t.replace(/:([a-z0-9_+\-]+):/g, (whole, name) => (EMOJI[name] ? this.hole(
-      `<span class="emoji" title=":${name}:">${EMOJI[name]}</span>`) : whole));
     return this.fill(t);
+  }
+
+  emoji(text) {
+    // A known name becomes the emoji; an unknown one stays as written. "\:)" is a smiley left as text.
+    let t = text.replace(EMOJI_PATTERN, (whole, _, name) => {
+      const char = emojiFor(name.toLowerCase());
+      return char ? this.hole(`<span class="emoji" title=":${name.toLowerCase()}:">${char}</span>`) : whole;
+    });
+    for (const [name, pattern] of EMOTICONS) {
+      t = t.replace(pattern, (whole, before, match) => (match.startsWith("\\") ? before + match.slice(1)
+        : before + this.hole(`<span class="emoji" title=":${name}:">${emojiFor(name)}</span>`)));
+    }
+    return t;
+  }
+
+  channelMentions(text) {
+    // Only a channel that exists (one the viewer has, or one the server named in the post's
+    // channel_mentions) becomes a link, shown by its display name; `~30` in "in ~30 minutes" stays text.
+    // The end of the name loses punctuation until a channel matches ("~town-square." -> town-square).
+    const find = this.options.channel || (() => undefined);
+    return text.replace(CHANNEL_MENTION, (whole, mention, raw, offset, all) => {
+      if (all[offset - 1] === "~" || all[offset + whole.length] === "~") return whole; // ~~strike~~
+      let name = raw.toLowerCase();
+      let suffix = "";
+      let channel = find(name);
+      while (!channel && name && PUNCTUATION.test(name[name.length - 1])) {
+        suffix = raw.slice(name.length - 1);
+        name = name.slice(0, -1);
+        channel = find(name);
+      }
+      if (!channel) return whole;
+      const team = escapeHtml(channel.team_name || "");
+      const href = `#/${encodeURIComponent(channel.team_name || "")}/${encodeURIComponent(name)}`;
+      const label = escapeHtml(channel.display_name || name);
+      return this.hole(`<a class="mention-link channel-link" href="${escapeHtml(href)}" data-channel-mention="${
+        escapeHtml(name)}" data-channel-mention-team="${team}">~${label}</a>`) + suffix;
+    });
   }
 
   link(label, href) {
@@ -104,8 +148,6 @@ class Inline {
       const cls = self ? "mention mention-me" : "mention";
       return `${before}${this.hole(`<span class="${cls}" data-mention="${lower}">@${name}</span>`)}${tail}`;
     });
-    t = t.replace(/(^|[^\w~])~([a-z0-9][a-z0-9\-_]*)/gi, (whole, before, name) =>
-      `${before}${this.hole(`<span class="channel-link" data-channel="${name}">~${name}</span>`)}`);
     return t;
   }
 
@@ -267,6 +309,7 @@ function renderList(items, from, inline) {
 /**
  * Markdown -> HTML string that is safe to assign to innerHTML.
  * options.username: the viewer, whose @mentions are highlighted.
+ * options.channel(name): {display_name, team_name} of the team's channel by that name, or undefined.
  */
 export function renderMarkdown(text, options = {}) {
   const clean = String(text ?? "").replace(/\u0000/g, "").replace(/\r\n?/g, "\n");

@@ -203,3 +203,24 @@ async def test_edit_at_moves_with_attachments_not_with_other_props(api) -> None:
                                                  "props": {"attachments": [_attachment()]}})
     status, dropped, _ = await bot.put(f"/posts/{third['id']}/patch", {"props": {"note": "no attachments"}})
     assert status == 200 and dropped["edit_at"] > 0  # attachments removed: one fewer than before
+
+
+async def test_channel_mentions_name_only_open_channels_that_exist_and_follow_edits(api) -> None:
+    # app/post.go FillInPostProps: how a client tells ~ops (a channel) from ~30 (text).
+    world = await setup_world(api)
+    channel = await channel_for(world)
+    bot = world["bot"]
+    status, secret, _ = await bot.post("/channels", {"team_id": world["team"]["id"], "name": "secret",
+                                                     "display_name": "Secret", "type": "P"})
+    assert status == 201
+    status, post, _ = await bot.post("/posts", {"channel_id": channel["id"],
+                                                "message": "See ~ops in ~30 minutes, not ~secret."})
+    assert status == 201
+    team_name = world["team"]["name"]
+    assert post["props"]["channel_mentions"] == {"ops": {"display_name": "Ops", "team_name": team_name}}
+    status, fetched, _ = await bot.get(f"/posts/{post['id']}")
+    assert fetched["props"]["channel_mentions"] == post["props"]["channel_mentions"]
+    status, edited, _ = await bot.put(f"/posts/{post['id']}", {"id": post["id"], "message": "Nothing here ~30"})
+    assert status == 200 and "channel_mentions" not in edited["props"]
+    status, plain, _ = await bot.post("/posts", {"channel_id": channel["id"], "message": "in ~30 minutes"})
+    assert status == 201 and "channel_mentions" not in plain["props"]
