@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from bot.domain.permissions import Viewer
@@ -57,17 +58,16 @@ class RunView:
 
 
 def next_seq(session: Session, team_id: str, playbook_id: str) -> int:
-    """Allocate the next `{seq}` for a team's playbook; the row lock makes it safe across processes."""
-    counter = session.exec(
-        select(RunCounter).where(RunCounter.team_id == team_id, RunCounter.playbook_id == playbook_id)
-        .with_for_update()
-    ).first()
-    if counter is None:
-        counter = RunCounter(team_id=team_id, playbook_id=playbook_id, value=0)
-        session.add(counter)
-    counter.value += 1
-    session.flush()
-    return counter.value
+    """Allocate the next `{seq}` for a team's playbook in one upsert: two processes starting a team's
+    first run of a playbook at once each get their own number (a read-then-insert would collide on
+    the counter's key)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(RunCounter).values(team_id=team_id, playbook_id=playbook_id, value=1)
+    statement = statement.on_conflict_do_update(index_elements=["team_id", "playbook_id"],
+                                                set_={"value": col(RunCounter.value) + 1})
+    value = session.execute(statement.returning(col(RunCounter.value))).scalar_one()
+    return int(value)
 
 
 def insert_run(session: Session, run: Run, checklists: list[tuple[Checklist, list[ChecklistItem]]],

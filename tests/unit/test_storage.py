@@ -534,3 +534,31 @@ def test_one_process_at_a_time_sweeps_a_run_and_a_dead_ones_claim_runs_out(db_en
         assert not replace_run_post(s, run.id, "", "p" * 26, "r" * 26)
         s.commit()
         assert s.get(Run, run.id).overview_post_id == "q" * 26  # type: ignore[union-attr]
+
+
+def test_two_processes_numbering_a_playbooks_first_runs_at_once_get_two_numbers(db_engine: Engine) -> None:
+    """The first run of a playbook in a team, started by two processes at the same moment: the
+    counter's row does not exist yet for either, and neither may fail on its key."""
+    from storage.runs import next_seq
+
+    barrier = threading.Barrier(2)
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def allocate() -> None:
+        try:
+            with session_scope(db_engine) as session:
+                barrier.wait(5)
+                got.append(next_seq(session, "t" * 26, "incident"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=allocate) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors, errors
+    assert sorted(got) == [1, 2]
+    with session_scope(db_engine) as session:
+        assert next_seq(session, "t" * 26, "incident") == 3
