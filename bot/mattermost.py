@@ -414,6 +414,9 @@ class MattermostGateway:
     async def archive_channel(self, channel_id: str) -> None:
         await self._call(self.driver.channels.delete_channel, channel_id)
 
+    async def restore_channel(self, channel_id: str) -> None:
+        await self._call(self.driver.channels.restore_channel, channel_id)
+
     # -- posts ---------------------------------------------------------------------------------------
 
     async def create_post(self, channel_id: str, message: str, *, props: dict[str, Any] | None = None,

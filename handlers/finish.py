@@ -12,8 +12,9 @@ import logging
 from bot.actions import FinishDialog, FinishRun
 from bot.context import Context
 from bot.domain.permissions import Action
-from bot.notify import follow_up
-from bot.router import Click, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router
+from bot.models import MattermostError
+from bot.notify import follow_up, notify
+from bot.router import Click, DialogSubmission, Ephemeral, NoReply, OpenDialog, Reply, Router, UserError
 from handlers.access import allowed
 from handlers.announce import announce, permalink
 from handlers.reminders import retro_buttons
@@ -105,7 +106,30 @@ async def finish_run(ctx: Context, run_id: str, actor_id: str) -> bool:
         await _first_retro_reminder(ctx, run, names.get(run.owner_id, ""), now)
     if ctx.hooks is not None:
         await ctx.hooks.emit("run_finished", run_id, actor_id=actor_id, payload={})
+    await archive_when_done(ctx, run_id, actor_id)
     return True
+
+
+async def archive_when_done(ctx: Context, run_id: str, actor_id: str) -> None:
+    """Archive the run's channel when its playbook asks for it (`archive_channel_on_finish`), once the
+    run is finished and its retrospective, if it has one, is published or cancelled: the channel
+    stays open while people still write the retrospective in it. Said in the channel first; claimed in
+    the row, so it happens once."""
+    run = await ctx.db.run(runs.get_run, run_id, readonly=True)
+    if (run is None or not run.archive_on_finish or run.status != "finished" or run.channel_archived
+            or not run.channel_id or (run.retrospective_enabled and not run.retrospective_status)):
+        return
+    if not await ctx.db.run(runs.set_channel_archived, run_id, True, actor_id, ctx.clock.now_ms()):
+        return
+    try:
+        await ctx.gateway.create_post(run.channel_id, ctx.render("updates/archiving.md.j2", name=run.name))
+        await ctx.gateway.archive_channel(run.channel_id)
+    except MattermostError as err:
+        await ctx.db.run(runs.set_channel_archived, run_id, False, actor_id, ctx.clock.now_ms())
+        log.warning("archiving a finished run's channel failed run=%s status=%s id=%s", run_id, err.status,
+                    err.error_id)
+        await notify(ctx, actor_id, run.channel_id, ctx.render("updates/archive_failed.md.j2", name=run.name,
+                                                               err=err))
 
 
 async def _first_retro_reminder(ctx: Context, run: Run, owner: str, now: int) -> None:
@@ -121,6 +145,13 @@ async def _first_retro_reminder(ctx: Context, run: Run, owner: str, now: int) ->
 
 async def restore_run(ctx: Context, run: Run, user_id: str, channel_id: str) -> Reply:
     """Reopen a finished run (the caller checked Action.RESTORE); tell everyone in a follow-up."""
+    if run.channel_archived:
+        # Back first: an archived channel takes no posts, and the run's people work in it again.
+        try:
+            await ctx.gateway.restore_channel(run.channel_id)
+        except MattermostError as err:
+            raise UserError(ctx.render("updates/unarchive_failed.md.j2", name=run.name, err=err)) from None
+        await ctx.db.run(runs.set_channel_archived, run.id, False, user_id, ctx.clock.now_ms())
     restored = await ctx.db.run(runs.restore, run.id, user_id, ctx.clock.now_ms())
     if restored is None:
         return Ephemeral(ctx.render("updates/not_finished.md.j2", name=run.name))

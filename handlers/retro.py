@@ -16,6 +16,7 @@ from bot.router import Click, DialogErrors, DialogSubmission, Ephemeral, NoReply
 from handlers.access import allowed
 from handlers.announce import announce
 from handlers.fields import DIALOG_TEXTAREA_MAX, Fields
+from handlers.finish import archive_when_done
 from storage import people, reminders, runs, timeline
 from storage.models import Run
 
@@ -107,6 +108,7 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
                              "retrospective_updated" if updated else "retrospective_published", now, post_id)
         if ctx.reminders is not None:
             await ctx.reminders.answered(run_id, reminders.RETRO, "published", sub.user_id)
+        await archive_when_done(ctx, run_id, sub.user_id)
         if ctx.hooks is not None:
             await ctx.hooks.emit("retrospective_published", run_id, actor_id=sub.user_id, payload={"text": text})
 
@@ -138,6 +140,7 @@ async def retro_cancel(ctx: Context, run: Run, user_id: str, channel_id: str) ->
         await announce(ctx, stored, channel_text=text, broadcast_text=None, follower_text=None, follower_ids=[])
         if ctx.reminders is not None:
             await ctx.reminders.answered(run_id, reminders.RETRO, "cancelled", user_id)
+        await archive_when_done(ctx, run_id, user_id)
 
     follow_up(ctx, tell(), name=f"retro:{run_id}", user_id=user_id, channel_id=channel_id)
     return NoReply()

@@ -148,7 +148,8 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
               retrospective_enabled=bool(pb.retrospective.enabled),
               retrospective_reminder_s=int(pb.retrospective.reminder_interval.total_seconds())
               if pb.retrospective.reminder_interval else 0,
-              participants_may_finish=bool(getattr(pb, "participants_may_finish", False)))
+              participants_may_finish=bool(getattr(pb, "participants_may_finish", False)),
+              archive_on_finish=pb.archive_channel_on_finish)
     checklists = _build_checklists(ctx, pb, run.id, now, owner_id, plan.creator_id, by_name, outcome.problems)
     participants = [uid for uid in member_ids if uid in added or uid == owner_id]
     try:

@@ -39,6 +39,8 @@ class Run(SQLModel, table=True):
     retrospective_status: str = ""  # "" | published | cancelled
     retrospective_reminder_s: int = 0
     participants_may_finish: bool = False
+    archive_on_finish: bool = False  # the playbook's archive_channel_on_finish when the run started
+    channel_archived: bool = False  # the bot archived the channel (a restore brings it back)
     # Who is comparing the run's posts with its rows now (handlers/reconcile.py), and until when: one
     # bot process at a time mends (and reposts) a run's posts; a crashed holder's claim runs out.
     sweep_holder: str = Field(default="", max_length=64)

@@ -441,3 +441,14 @@ def set_summary(session: Session, run_id: str, summary: str, actor_id: str, now:
         session.flush()
     session.refresh(run)
     return run
+
+
+def set_channel_archived(session: Session, run_id: str, archived: bool, actor_id: str, now: int) -> bool:
+    """Record that the bot archived (or brought back) the run's channel; False when it already was."""
+    done = session.execute(update(Run).where(col(Run.id) == run_id, col(Run.channel_archived) == (not archived))
+                           .values(channel_archived=archived).execution_options(synchronize_session=False))
+    if rowcount(done) != 1:
+        return False
+    add_timeline(session, run_id, "channel_archived" if archived else "channel_unarchived", now, actor_id,
+                 "Channel archived" if archived else "Channel reopened")
+    return True

@@ -376,6 +376,13 @@ class FakeGateway:
         # The name stays taken: archived channels still block it (mattermost-api.md §7).
         self.world.channels[channel_id] = replace(channel, delete_at=next(self.world.clock))
 
+    async def restore_channel(self, channel_id: str) -> None:
+        self._call("restore_channel", channel_id=channel_id)
+        channel = self._channel(channel_id)
+        if not self._me.is_admin:  # restoreChannel needs manage_team on the channel's team
+            raise self._error(403, PERMISSIONS)
+        self.world.channels[channel_id] = replace(channel, delete_at=0)
+
     def is_channel_admin(self, channel_id: str, user_id: str) -> bool:
         return (channel_id, user_id) in self.world.channel_admins
 

@@ -83,6 +83,8 @@ class Playbook:
     members: tuple[str, ...] = ()
     broadcast_channels: tuple[str, ...] = ()  # channel URL names in the run's team
     welcome: str = ""
+    # Archive the run's channel once the run is finished and its retrospective published or cancelled.
+    archive_channel_on_finish: bool = False
     status_updates: StatusUpdates = StatusUpdates()
     retrospective: Retrospective = Retrospective()
     webhooks: Webhooks = Webhooks()

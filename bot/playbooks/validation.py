@@ -35,8 +35,8 @@ _COMMAND_RE = re.compile(r"^/[^\s/]\S*")
 _ASSIGNEE_ROLES: dict[str, Literal["owner", "creator"]] = {"owner": "owner", "creator": "creator"}
 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_name", "category", "owner",
-             "members", "broadcast_channels", "welcome", "status_updates", "retrospective",
-             "webhooks", "checklists")
+             "members", "broadcast_channels", "welcome", "archive_channel_on_finish", "status_updates",
+             "retrospective", "webhooks", "checklists")
 _STATUS_KEYS = ("enabled", "interval", "template")
 _RETRO_KEYS = ("enabled", "template", "reminder")
 _WEBHOOK_KEYS = ("on_start", "on_status_update", "on_finish")
@@ -54,6 +54,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     description = r.text(data, "description", "description") or ""
     welcome = r.text(data, "welcome", "welcome") or ""
     private_channel = r.boolean(data, "private_channel", "private_channel", True)
+    archive = r.boolean(data, "archive_channel_on_finish", "archive_channel_on_finish", False)
 
     team: str | None = None
     if "team" in data:
@@ -100,7 +101,8 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         id=playbook_id, title=title, description=description, team=team,
         private_channel=private_channel, channel_name=channel_name, category=category,
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome,
-        status_updates=status, retrospective=retro, webhooks=webhooks, checklists=checklists,
+        archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
+        checklists=checklists,
         path=path,
     )
 

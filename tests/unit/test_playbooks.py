@@ -132,6 +132,14 @@ def test_public_channel_and_empty_category(tmp_path: Path) -> None:
     assert pb.channel_type == "O" and pb.category == ""
 
 
+def test_archive_channel_on_finish(tmp_path: Path) -> None:
+    assert not load_playbook(write(tmp_path, "a.toml", 'title = "X"\n')).archive_channel_on_finish
+    pb = load_playbook(write(tmp_path, "b.toml", 'title = "X"\narchive_channel_on_finish = true\n'))
+    assert pb.archive_channel_on_finish
+    with pytest.raises(PlaybookInvalid, match=r"archive_channel_on_finish: expected true or false \(without quotes\)"):
+        load_playbook(write(tmp_path, "c.toml", 'title = "X"\narchive_channel_on_finish = "true"\n'))
+
+
 def test_usernames_are_normalised_and_deduplicated(tmp_path: Path) -> None:
     text = '''title = "X"
 owner = "@Alice"
