@@ -1,5 +1,6 @@
 """Items that fall due: at an item's due time its checklist post shows it overdue and its assignee gets a
-direct message (unless they turned `/playbook settings due` off), without waiting for anyone's click.
+direct message (unless they turned `/playbook settings due` off), without waiting for anyone's click;
+fifteen minutes before (storage.items.SOON_MS), the assignee gets a heads-up.
 
 As with reminders, the rows are the truth: `checklist_items.due_noticed_at` is claimed with a
 conditional UPDATE when the notice is given (storage.items.claim_items_due), so a wake-up that runs
@@ -62,13 +63,15 @@ class DueService:
             try:
                 while True:
                     now = self.ctx.clock.now_ms()
+                    soon = await self.ctx.db.run(rows.claim_items_due_soon, now, self.batch)
+                    await asyncio.gather(*(self._tell(run, item, now, soon=True) for run, item in soon))
                     claimed = await self.ctx.db.run(rows.claim_items_due, now, self.batch)
                     for checklist_id in dict.fromkeys(item.checklist_id for _, item in claimed):
                         # Re-rendered from the rows, as every edit is: the mark appears now.
                         refresh_checklist_later(self.ctx, _run_of(claimed, checklist_id), checklist_id)
                     await asyncio.gather(*(self._tell(run, item, now) for run, item in claimed))
                     noticed += len(claimed)
-                    if len(claimed) < self.batch:
+                    if len(claimed) < self.batch and len(soon) < self.batch:
                         break
             finally:
                 if self.wakeup.running:
@@ -79,7 +82,7 @@ class DueService:
                         self.wakeup.wake_at(None)
         return noticed
 
-    async def _tell(self, run: Run, item: ChecklistItem, now: int) -> None:
+    async def _tell(self, run: Run, item: ChecklistItem, now: int, soon: bool = False) -> None:
         uid = item.assignee_id
         if not uid or uid == self.ctx.bot_user.id:
             return
@@ -91,7 +94,8 @@ class DueService:
             person = await self.ctx.users.get(uid)
             await self.ctx.dms.send(uid, self.ctx.render(
                 "notices/item_due.md.j2", number=number, title=item.title, run=run.name, due_at=item.due_at,
-                tz=person.timezone if person else "",
+                tz=person.timezone if person else "", soon=soon,
+                minutes=max(1, round(((item.due_at or now) - now) / 60_000)),
                 late=item.due_at is not None and now - item.due_at > 60_000,
                 link=permalink(self.ctx, run.team_id, post_id) if post_id else ""))
         except MattermostError as err:

@@ -96,7 +96,7 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
 
 
 def _overdue(item: ChecklistItem, now_ms: int) -> bool:
-    return bool(item.due_at and item.due_at < now_ms and item.state in ("open", "in_progress"))
+    return bool(item.due_at and item.due_at <= now_ms and item.state in ("open", "in_progress"))
 
 
 def checklist_state(items: list[ChecklistItem], interactive: bool = True, now_ms: int = 0) -> str:

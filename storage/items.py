@@ -156,7 +156,8 @@ def set_due(session: Session, run_id: str, item_id: str, due_at: int | None, act
         return item, False
     before = item.due_at
     session.execute(update(ChecklistItem).where(col(ChecklistItem.id) == item_id)
-                    .values(due_at=due_at, due_noticed_at=None, updated_at=now, updated_by=actor_id)
+                    .values(due_at=due_at, due_noticed_at=None, due_soon_noticed_at=None, updated_at=now,
+                            updated_by=actor_id)
                     .execution_options(synchronize_session=False))
     session.refresh(item)
     add_timeline(session, run_id, "item_due_changed", now, actor_id, item.title,
@@ -235,6 +236,9 @@ def open_item_count(session: Session, run_id: str) -> int:
 OPEN_STATES = ("open", "in_progress")
 
 
+SOON_MS = 15 * 60_000  # the assignee hears this long before an item falls due
+
+
 def _due_unnoticed() -> Any:
     return (select(ChecklistItem).join(Run, col(Run.id) == ChecklistItem.run_id)
             .where(col(ChecklistItem.due_at).is_not(None), col(ChecklistItem.due_noticed_at).is_(None),
@@ -242,9 +246,34 @@ def _due_unnoticed() -> Any:
 
 
 def next_item_due(session: Session) -> int | None:
-    """The earliest due time of an open item in a run in progress whose due notice is still to come."""
+    """The earliest moment a notice is due: an open item's heads-up (SOON_MS before its due time) or
+    its due time, whichever comes first of those still to come."""
     first = session.exec(_due_unnoticed().order_by(col(ChecklistItem.due_at)).limit(1)).first()
-    return first.due_at if first is not None else None
+    soon = session.exec(_due_unnoticed().where(col(ChecklistItem.due_soon_noticed_at).is_(None))
+                        .order_by(col(ChecklistItem.due_at)).limit(1)).first()
+    times = [t for t in (first.due_at if first else None,
+                         soon.due_at - SOON_MS if soon and soon.due_at is not None else None) if t is not None]
+    return min(times) if times else None
+
+
+def claim_items_due_soon(session: Session, now: int, limit: int) -> list[tuple[Run, ChecklistItem]]:
+    """Open items falling due within SOON_MS of `now` whose heads-up is still to come, each claimed with a
+    conditional UPDATE (once across rounds and processes). One whose due time has come gets the due
+    notice instead (claim_items_due), not both."""
+    out: list[tuple[Run, ChecklistItem]] = []
+    for item in session.exec(_due_unnoticed().where(col(ChecklistItem.due_soon_noticed_at).is_(None),
+                                                    col(ChecklistItem.due_at) > now,
+                                                    col(ChecklistItem.due_at) <= now + SOON_MS)
+                             .order_by(col(ChecklistItem.due_at)).limit(limit)):
+        claimed = session.execute(update(ChecklistItem).where(
+            col(ChecklistItem.id) == item.id, col(ChecklistItem.due_soon_noticed_at).is_(None),
+            ChecklistItem.due_at == item.due_at).values(due_soon_noticed_at=now)
+            .execution_options(synchronize_session=False))
+        if rowcount(claimed) == 1:
+            run = session.get(Run, item.run_id)
+            assert run is not None
+            out.append((run, item))
+    return out
 
 
 def claim_items_due(session: Session, now: int, limit: int) -> list[tuple[Run, ChecklistItem]]:

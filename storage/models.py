@@ -72,6 +72,8 @@ class ChecklistItem(SQLModel, table=True):
     due_at: Optional[int] = Field(default=None, sa_type=BigInteger)
     # When the due time's notice (overdue mark, the assignee's DM) was claimed; cleared when due_at moves.
     due_noticed_at: Optional[int] = Field(default=None, sa_type=BigInteger)
+    # When the heads-up before the due time (storage.items.SOON_MS) was claimed; cleared with due_noticed_at.
+    due_soon_noticed_at: Optional[int] = Field(default=None, sa_type=BigInteger)
     command: str = ""
     updated_at: int = Field(default=0, sa_type=BigInteger)
     updated_by: str = ""

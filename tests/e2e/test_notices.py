@@ -72,7 +72,7 @@ async def test_at_its_due_time_an_item_shows_overdue_and_its_assignee_is_told_on
     assert await due.run_due() == 0  # not yet
     triage = await checklist_post(world, ch, "Triage")
     assert "(overdue)" not in attachments_text(triage["props"])
-    world.clock.advance(30 * 60_000)
+    world.clock.advance(30 * 60)  # seconds
     assert await due.run_due() == 2  # 1.2, and 1.1 (the playbook has it due 15 minutes in, alice's)
     await world.settle()
     triage = await checklist_post(world, ch, "Triage")
@@ -86,7 +86,7 @@ async def test_at_its_due_time_an_item_shows_overdue_and_its_assignee_is_told_on
     # Once: another round (or another process) notices nothing more; a new due time is noticed again.
     assert await due.run_due() == 0
     await alice.command(ch, "/playbook due 1.2 1h")
-    world.clock.advance(61 * 60_000)
+    world.clock.advance(61 * 60)
     await world["bob"].command(ch, "/playbook settings due off")
     assert await due.run_due() == 1
     await world.settle()
@@ -154,3 +154,25 @@ async def test_people_who_join_later_take_part_and_get_the_welcome(world: World)
     await world.settle()
     assert len(welcomed("dave")) == 1
     assert welcomed("bob") == []  # a starter saw the welcome post in the channel
+
+
+async def test_an_assignee_hears_shortly_before_an_item_falls_due_and_again_when_it_does(world: World) -> None:
+    run = await start_incident(world)
+    ch = run["channel_id"]
+    alice = world["alice"]
+    await alice.command(ch, "/playbook assign 1.2 @bob")
+    status, body = await alice.command(ch, "/playbook due 1.2 40m")
+    assert status == 200, body
+    await world.settle()
+    due = world.bot.ctx.jobs["due"]
+    world.clock.advance(26 * 60)  # seconds: 14 minutes before
+    await due.run_due()
+    await world.settle()
+    told = [t for t in await dm_texts(world, "bob") if t.startswith(":alarm_clock:")]
+    assert len(told) == 1 and "**1.2** Open a bridge call in **Database down** is due in 14 minutes" in told[0], told
+    await due.run_due()  # a second round (or process) gives no second heads-up
+    world.clock.advance(14 * 60)
+    await due.run_due()
+    await world.settle()
+    told = [t for t in await dm_texts(world, "bob") if t.startswith(":alarm_clock:")]
+    assert len(told) == 2 and "is due now" in told[1], told
