@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import textwrap
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -147,8 +148,9 @@ class Site:
                 and "status update" in p["message"] and "snooze" in p["message"].lower()]
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+@asynccontextmanager
+async def open_site(tmp_path: Path) -> AsyncIterator[Site]:
+    """A sandbox with team eng, alice (listening), bob, carol, an admin bot account and the incident playbook."""
     async with Sandbox(admin_token="admintoken", config=sandbox_config(),
                        validate=True, allow_internal="127.0.0.1 localhost") as sb, \
             aiohttp.ClientSession() as session:
@@ -181,6 +183,12 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         finally:
             await alice.close()
     assert_no_violations(sb.state)
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with open_site(tmp_path) as s:
+        yield s
 
 
 async def test_a_bot_killed_just_before_a_reminder_posts_it_once_late_when_it_comes_back(site: Site) -> None:
