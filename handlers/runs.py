@@ -523,9 +523,15 @@ class _Attempt:
             await self._step("members", self._members, needed=False)
         if not r.admin_done:
             await self._step("admin", self._admin, needed=False)
+        # Sidebar filing and the run's posts touch different parts of the record: side by side.
+        side = [self._step("posts", self._posts, needed=True)]
         if not r.filed:
-            await self._step("categories", self._categories, needed=False)
-        await self._step("posts", self._posts, needed=True)
+            side.append(self._step("categories", self._categories, needed=False))
+        failures = [f for f in await asyncio.gather(*side, return_exceptions=True) if f is not None]
+        for kind in (LeaseLost, StepFailed, _Retry, BaseException):  # the gravest first
+            found = next((f for f in failures if isinstance(f, kind)), None)
+            if found is not None:
+                raise found
         if "welcome" not in r.posts:
             await self._step("welcome", self._welcome, needed=False)
         if not r.broadcasts_done:
