@@ -12,7 +12,7 @@ Keys (see bot.toml for the commented example):
     [logging]    level
     [security]   secret
     [digests]    hour          (UTC hour of the daily digest, 0-23; default 9)
-    [testing]    clock_file   (test-only; never set in production)
+    [testing]    clock_file, crash_at   (test-only; never set in production)
 
 An empty or absent `[mattermost] url` means sandbox mode: `make run` starts the local stand-in and
 the app fills in its url and token with `Settings.with_mattermost`.
@@ -120,6 +120,9 @@ class TestingSettings:
     # Test-only: read "now" from this file (epoch milliseconds; bot.clock.FileClock), so a test can move
     # the time of a bot it runs as a separate process. None = the real clock.
     clock_file: Path | None = None
+    # Test-only: the bot kills itself (SIGKILL) on reaching this point of a run start, e.g. "overview:sent"
+    # (handlers/runs.py CRASH_POINTS), so a test can restart it from exactly there. "" = never.
+    crash_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "logging": {"level": _log_level},
     "security": {"secret": _string},
     "digests": {"hour": _hour},
-    "testing": {"clock_file": _file_path},
+    "testing": {"clock_file": _file_path, "crash_at": _string},
 }
 
 
@@ -498,7 +501,8 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
 
 def _testing(values: dict[str, Any], base: Path) -> TestingSettings:
     clock_file = values.get("clock_file")
-    return TestingSettings(clock_file=(base / clock_file).resolve() if clock_file is not None else None)
+    return TestingSettings(clock_file=(base / clock_file).resolve() if clock_file is not None else None,
+                           crash_at=values.get("crash_at", ""))
 
 
 def _default_public_url(host: str, port: int) -> str:

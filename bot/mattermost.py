@@ -440,11 +440,12 @@ class MattermostGateway:
     async def get_post(self, post_id: str) -> MMPost:
         return MMPost.from_json(await self._call(self.driver.posts.get_post, post_id))
 
-    async def channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
-        body = await self._call(self.driver.posts.get_posts_for_channel, channel_id,
-                                {"page": 0, "per_page": per_page})
-        found = body.get("posts") or {}
-        return [MMPost.from_json(found[pid]) for pid in body.get("order") or [] if pid in found]
+    async def get_channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
+        # A PostList: `order` newest first, `posts` by id (api4/post.go getPostsForChannel).
+        data = await self._call(self.driver.posts.get_posts_for_channel, channel_id,
+                                {"page": 0, "per_page": max(1, min(200, per_page))})
+        posts = data.get("posts") or {}
+        return [MMPost.from_json(posts[pid]) for pid in data.get("order") or [] if pid in posts]
 
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
                              props: dict[str, Any] | None = None) -> None:

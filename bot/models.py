@@ -93,12 +93,13 @@ class MMChannel:
     display_name: str = ""
     type: str = "O"
     delete_at: int = 0
+    creator_id: str = ""  # who created it ("" for direct and group messages)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "MMChannel":
         return cls(id=d["id"], team_id=d.get("team_id", ""), name=d.get("name", ""),
                    display_name=d.get("display_name", ""), type=d.get("type", "O"),
-                   delete_at=int(d.get("delete_at") or 0))
+                   delete_at=int(d.get("delete_at") or 0), creator_id=d.get("creator_id") or "")
 
 
 @dataclass(frozen=True)
@@ -223,8 +224,8 @@ class Gateway(Protocol):
         """PATCH a post: `message` None keeps it (edits past PostEditTimeLimit), `props` None keeps them."""
         ...
     async def get_post(self, post_id: str) -> MMPost: ...
-    async def channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
-        """The channel's latest posts (root posts and replies), newest first."""
+    async def get_channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
+        """The channel's newest posts, newest first (at most `per_page`, which the server caps at 200)."""
         ...
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
                              props: dict[str, Any] | None = None) -> None: ...

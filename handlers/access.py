@@ -16,9 +16,11 @@ async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Ac
     """(run, "") when allowed, else (run or None, the reason to show)."""
     # Read-only: no write lock, so checks run beside concurrent clicks instead of queueing behind them.
     found = await ctx.db.run(people.run_and_participation, run_id, user_id, readonly=True)
-    if found is None:
+    if found is None or found[0].status == "failed":  # a start rolled back: its run is nobody's
         return None, ctx.render("errors/run_gone.md.j2")
     run, participant = found
+    if run.status == "starting":
+        return run, ctx.render("errors/run_starting.md.j2", name=run.name)
     if participant and action in (Action.WORK, Action.VIEW, Action.JOIN):
         return run, ""  # the common case costs no Mattermost call
     viewer_user = await ctx.users.get(user_id)

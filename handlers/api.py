@@ -76,7 +76,7 @@ async def list_runs(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, 
 async def get_run(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, Any]]:
     view = await ctx.db.run(runs.load_view, request.params["run_id"], True, readonly=True)
     not_found = (404, {"error": "No run with this id, or you may not see it."})
-    if view is None:
+    if view is None or view.run.status not in runs.SEEN_STATUSES:  # starting, or a start rolled back
         return not_found
     run = view.run
     facts = RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,

@@ -92,6 +92,9 @@ async def item_click(click: Click, ctx: Context, verb: str) -> Reply:
     outcome, run, change = await change_item_by_participant(ctx, ref.run_id, ref.item_id, verb, click.user_id)
     if outcome == "gone":
         return Ephemeral(ctx.render("errors/run_gone.md.j2"))
+    if outcome == "starting":
+        assert run is not None
+        return Ephemeral(ctx.render("errors/run_starting.md.j2", name=run.name))
     if outcome == "not_participant":
         run, refusal = await authorize(ctx, ref.run_id, click.user_id)
         if refusal:

@@ -29,6 +29,7 @@ from bot.scheduler import Wakeup
 from handlers.announce import permalink
 from handlers.views import (
     PART_PROP,
+    RUN_PROP,
     overview_names,
     part_marker,
     render_checklist,
@@ -192,10 +193,11 @@ async def _repost(ctx: Context, run_id: str, channel_id: str, team_id: str, chec
     rendering = await render()
     if rendering is None:
         return False
-    marker = part_marker(run_id, checklist_id)
-    recent = await ctx.gateway.channel_posts(channel_id, ADOPT_WINDOW)
+    marker = part_marker(checklist_id)
+    recent = await ctx.gateway.get_channel_posts(channel_id, ADOPT_WINDOW)
     found = next((p for p in recent if p.user_id == ctx.bot_user.id and p.id != old_post_id
-                  and p.props.get(PART_PROP) == marker and p.message == rendering.message), None)
+                  and p.props.get(RUN_PROP) == run_id and p.props.get(PART_PROP) == marker
+                  and p.message == rendering.message), None)
     if found is not None:  # made by a start or a sweep that crashed before recording it
         log.info("found a run post that was never recorded run=%s post=%s", run_id, found.id)
         new = found

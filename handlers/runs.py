@@ -5,16 +5,36 @@ The "Run a playbook" dialog is here too; `/playbook run` (commands/run.py) parse
 `prepare_run` checks everything that can be checked without Mattermost, so the slash command (or the
 dialog) answers within milliseconds; `execute_run` does the slow part in a tracked follow-up task.
 
-Order matters for "no orphan half-state": the channel is created first; if that fails nothing exists.
-If storing the run then fails, the new channel is archived again. Later steps (members, categories,
-posts, broadcasts) each report their own failure in the run channel and to the starter, and the run
-goes on: a run the user can see with a clear notice beats a run that silently vanished.
+A start is a recorded sequence (storage.models.RunStart, storage/starts.py): the plan is written before
+anything is asked of Mattermost, and each step's result (the run's rows, the channel's name before it is
+created and its id after, the members added, the owner made admin, the sidebar filing, each post, the
+broadcasts, the starter told) is recorded as it completes, by the process holding the start's lease.
+Resuming repeats nothing: a step whose result is recorded is skipped; a channel created but not recorded
+is adopted by its recorded name; a post made but not recorded is found by its props marker among the
+channel's newest posts; adding a member twice is harmless. A step that fails with 429, 5xx or no answer
+is tried again after a backoff (`StartService`, on the injected clock), in any process: a crash or a
+restart leaves a row that the next process to look takes up (at start-up, or once the lease runs out).
+
+The end is always one of: the run complete (in progress, visible, its posts made) and the starter told;
+or nothing left (the channel archived again, the run "failed", seen by nobody) and the starter told why.
+A step the run cannot do without (its rows, the channel, the starter and the owner in it, the overview
+and checklist posts, storing it as started) rolls the start back when it fails for good; any other
+(other members, the owner's admin role, sidebar categories, the welcome, broadcasts) is reported in the
+run's channel and the start goes on. Until it is complete, the run is "starting": in no list, answer or
+count, and its buttons say it is still starting.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from bot.actions import StartRunDialog
@@ -24,12 +44,22 @@ from bot.models import MattermostError, MMChannel, MMUser
 from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
 from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
+from bot.scheduler import Wakeup
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
 from handlers.sidebar import file_in_category
-from handlers.views import overview_names, render_checklist, render_overview
-from storage import runs
+from handlers.views import (
+    PART_PROP,
+    RUN_PROP,
+    overview_names,
+    render_checklist,
+    render_overview,
+    schedule_overview_refresh,
+)
+from storage import runs, starts
+from storage.db import StorageError
 from storage.ids import new_id
-from storage.models import Checklist, ChecklistItem, Run
+from storage.models import Checklist, ChecklistItem, Run, RunStart
+from storage.runs import RunView
 
 log = logging.getLogger(__name__)
 
@@ -95,97 +125,742 @@ def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creat
     return RunPlan(playbook, name, summary, creator_id, team_id, origin_channel_id, response_url)
 
 
-async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
-    outcome = RunOutcome()
-    pb = plan.playbook
-    now = ctx.clock.now_ms()
-    # One call for every username the playbook names (owner, members, item assignees).
-    wanted = [pb.owner] if pb.owner else []
-    wanted += list(pb.members)
-    wanted += [i.assignee.username for c in pb.checklists for i in c.items
-               if i.assignee is not None and i.assignee.kind == "user"]
-    by_name = await ctx.users.by_username(wanted)
-    creator = await ctx.users.get(plan.creator_id)
-    owner = by_name.get(pb.owner.lower()) if pb.owner else creator
-    if owner is None:
-        outcome.problems.append(ctx.render("run/problem_no_user.md.j2", username=pb.owner, role="owner"))
-        owner = creator
-    owner_id = owner.id if owner else plan.creator_id
+# --- the start as a recorded sequence -------------------------------------------------------------
 
-    seq = await ctx.db.run(runs.next_seq, plan.team_id, pb.id)
-    display = naming.render_display_name(pb.channel_name, seq=seq, name=plan.name, when=ctx.clock.now(),
-                                         owner=owner.username if owner else "", playbook=pb.title)
+# Each holder of a start's lease renews it this often; a lease not renewed for LEASE_MS is free.
+LEASE_MS = 8_000
+RENEW_S = 2.0
+# A step that fails with 429, 5xx, no answer or a database error is tried again after a backoff, this
+# many times in all; a 4xx is final at once. Then a step the run cannot do without rolls the start back;
+# any other is reported in the run's channel and the start goes on.
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 16.0
+POLL_S = 15.0  # every process looks for starts left by others at least this often
+# Props marking the posts a start makes, so a post made but not recorded (a crash, a lost answer) is
+# found among the channel's newest posts instead of being posted twice.
+RECENT_POSTS = 100
+ALREADY_ARCHIVED = "api.channel.delete_channel.deleted.app_error"
+JOB = "run-starts"
+
+# What each step does, in the words of a failure reason ("I could not <step>").
+STEPS = {
+    "prepare": "look up the playbook's people", "channel": "create the channel",
+    "owner": "add you and the owner to the channel", "members": "add the playbook's members",
+    "admin": "make the owner a channel admin", "categories": "file the channel in sidebar categories",
+    "posts": "post the overview and the checklists", "welcome": "post the welcome message",
+    "broadcasts": "announce the run", "problems": "post what went wrong", "complete": "save the run",
+    "told": "tell you the run has started", "rollback": "archive the channel again",
+}
+# Holders (lease owners) of the start services alive in this process: a lease of this process's pid
+# that no live service holds was left by an earlier process that had the same pid (a restarted container).
+_LIVE_HOLDERS: set[str] = set()
+
+
+def crash_points(pb: Playbook) -> list[str]:
+    """Test-only: the points of a start of `pb` where `[testing] crash_at` can stop the bot hard, in order.
+    "<step>:sent": Mattermost did it, nothing recorded yet; "<step>": recorded."""
+    points = ["begin", "prepare", "channel:sent", "channel", "owner:sent", "owner"]
+    if pb.members:
+        points += ["members:sent", "members"]
+    points += ["admin:sent", "admin"]
+    if pb.category:
+        points += ["categories:sent", "categories"]
+    points += ["overview:sent", "overview"]
+    for n in range(1, len(pb.checklists) + 1):
+        points += [f"checklist{n}:sent", f"checklist{n}"]
+    if pb.welcome:
+        points += ["welcome:sent", "welcome"]
+    if pb.broadcast_channels:
+        points += ["broadcast:sent", "broadcast"]
+    return points + ["complete", "told:sent", "told"]
+
+
+def _crash_point(ctx: Context, name: str, run_name: str) -> None:
+    """Test-only: `[testing] crash_at = "<point>"` (any start) or `"<point>@<run name>"` (that run's start
+    only) kills this process with SIGKILL there, as a crash or an OOM kill would."""
+    wanted = ctx.settings.testing.crash_at
+    if not wanted:
+        return
+    point, _, only = wanted.partition("@")
+    if point == name and (not only or only == run_name):
+        log.warning("test-only [testing] crash_at=%s reached: stopping hard (SIGKILL)", wanted)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def retryable(err: BaseException) -> bool:
+    """Whether trying again later may succeed: anything but Mattermost's final 4xx answers."""
+    if isinstance(err, MattermostError):
+        return err.status in (0, 408, 429) or err.status >= 500
+    return True
+
+
+def backoff_s(attempt: int) -> float:
+    """Seconds before try number `attempt + 1`: 1, 2, 4, 8, 16 (about half a minute in all)."""
+    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
+
+
+def holder_gone(holder: str) -> bool:
+    """Whether the process named by a lease is surely dead: same machine, and no such pid (or our own
+    pid, taken over from a process that had it). Elsewhere, only the lease's expiry says so."""
+    parts = holder.split("|")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return holder not in _LIVE_HOLDERS
     try:
-        channel = await _create_channel(ctx, plan.team_id, display, pb.private_channel)
-    except MattermostError as err:
-        if err.error_id == CHANNEL_LIMIT:
-            outcome.error = ctx.render("run/reason_channel_limit.md.j2", err=err)
-        else:
-            outcome.error = ctx.render("run/reason_mattermost.md.j2", step="create the channel", err=err)
-        await notify_starter(ctx, plan, ctx.render("run/start_failed.md.j2", name=plan.name,
-                                                   reason=outcome.error))
-        return outcome
-    outcome.channel = channel
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, as another user
+        return False
+    return False
 
-    # Members: creator, owner, invited members. Users missing or outside the team are reported.
-    member_ids: list[str] = []
-    for uid in dict.fromkeys([plan.creator_id, owner_id]):
-        member_ids.append(uid)
-    for username in pb.members:
-        user = by_name.get(username.lower())
-        if user is None:
-            outcome.problems.append(ctx.render("run/problem_no_user.md.j2", username=username, role="member"))
-        elif user.id not in member_ids:
-            member_ids.append(user.id)
-    added = await _add_members(ctx, channel, member_ids, by_id={u.id: u for u in by_name.values()},
-                               problems=outcome.problems)
 
-    run = Run(id=new_id(), seq=seq, name=plan.name, summary=plan.summary, playbook_id=pb.id,
-              playbook_title=pb.title, team_id=plan.team_id, channel_id=channel.id,
-              private=pb.private_channel, owner_id=owner_id, creator_id=plan.creator_id,
-              created_at=now, status_updates_enabled=bool(pb.status_updates.enabled),
-              reminder_interval_s=int(pb.status_updates.interval.total_seconds()) if pb.status_updates.enabled else 0,
-              retrospective_enabled=bool(pb.retrospective.enabled),
-              retrospective_reminder_s=int(pb.retrospective.reminder_interval.total_seconds())
-              if pb.retrospective.reminder_interval else 0,
-              participants_may_finish=bool(getattr(pb, "participants_may_finish", False)),
-              archive_on_finish=pb.archive_channel_on_finish)
-    checklists = _build_checklists(ctx, pb, run.id, now, owner_id, plan.creator_id, by_name, outcome.problems)
-    participants = [uid for uid in member_ids if uid in added or uid == owner_id]
-    try:
-        await ctx.db.run(runs.store_new_run, run, checklists, participants, now)
-    except Exception:
-        log.exception("storing a new run failed run=%s channel=%s", run.id, channel.id)
-        await _archive_quietly(ctx, channel.id)
-        outcome.error = ctx.render("run/reason_storage.md.j2")
-        await notify_starter(ctx, plan, ctx.render("run/start_failed.md.j2", name=plan.name,
-                                                   reason=outcome.error))
-        return outcome
-    outcome.run_id = run.id
+class LeaseLost(Exception):
+    """Another process took the start over (this one was too slow): stop without touching it."""
 
-    if owner_id in added:
+
+class StepFailed(Exception):
+    """A step the run cannot do without failed for good: roll the start back, telling the starter why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Retry(Exception):
+    def __init__(self, step: str, err: BaseException) -> None:
+        super().__init__(f"{step}: {err}")
+        self.step = step
+        self.err = err
+
+
+class StartService:
+    """Carries every run start to its end: the one started here, and those left unfinished by a crash,
+    a restart or a failing Mattermost, in whichever process gets to them first.
+
+    `run_due()` claims each unfinished start that is due (its backoff over) and free (nobody holds its
+    lease, or the holder is gone) and carries it forward; the wake-up (bot.scheduler.Wakeup) calls it at
+    the next due time, at start-up and every POLL_S. Tests move the clock and call `run_due()` themselves.
+    """
+
+    def __init__(self, ctx: Context, *, lease_ms: int = LEASE_MS, renew_s: float = RENEW_S,
+                 poll_s: float = POLL_S) -> None:
+        self.ctx = ctx
+        self.lease_ms = lease_ms
+        self.renew_s = renew_s
+        self.holder = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(6)}"
+        self.wakeup = Wakeup(ctx.clock, self._on_wake, poll_s=poll_s)
+        self._active: set[str] = set()
+        self._claiming = asyncio.Lock()
+        _LIVE_HOLDERS.add(self.holder)
+
+    @property
+    def running(self) -> bool:
+        return self.wakeup.running
+
+    async def start(self) -> None:
+        self.wakeup.start()
+        # Whatever a previous process left unfinished is resumed now, not at the first poll.
+        self.ctx.tasks.spawn(self.run_due(), name="run-starts")
+
+    async def stop(self) -> None:
+        self.wakeup.stop()
+
+    async def _on_wake(self) -> None:
+        self.ctx.tasks.spawn(self.run_due(), name="run-starts")
+
+    def _due(self, row: RunStart, now: int) -> bool:
+        if row.run_id in self._active or row.next_attempt_at > now:
+            return False
+        return not row.lease_owner or row.lease_until < now or holder_gone(row.lease_owner)
+
+    async def run_due(self) -> int:
+        """Carry forward every unfinished start that is due and free; how many this call took up."""
+        claimed: list[RunStart] = []
+        async with self._claiming:
+            now = self.ctx.clock.now_ms()
+            for row in await self.ctx.db.run(starts.unfinished, readonly=True):
+                if not self._due(row, now):
+                    continue
+                won = await self.ctx.db.run(starts.claim, row.run_id, row.lease_owner, row.lease_until,
+                                            self.holder, now, self.lease_ms)
+                if won is not None:
+                    self._active.add(won.run_id)
+                    claimed.append(won)
         try:
-            await ctx.gateway.set_channel_admin(channel.id, owner_id)
-        except MattermostError as err:
-            outcome.problems.append(ctx.render("run/reason_mattermost.md.j2", step="make the owner a channel admin",
-                                               err=err))
+            await asyncio.gather(*(self.carry(row) for row in claimed))
+        finally:
+            await self._rearm()
+        return len(claimed)
 
-    # Posts, sidebar categories and broadcasts are independent: run them side by side.
-    humans = [uid for uid in participants if uid in added and uid != ctx.bot_user.id]
-    await asyncio.gather(
-        _post_run_messages(ctx, run.id, pb, outcome),
-        file_in_category(ctx, run.team_id, channel.id, pb.category, humans, outcome),
-    )
-    await _broadcast_start(ctx, run, pb, channel, creator, owner, outcome)
-    if outcome.problems:
-        await _post_problems(ctx, channel.id, outcome.problems)
-    if ctx.reminders is not None:
-        await ctx.reminders.run_started(run.id)
-    await notify_starter(ctx, plan, ctx.render("run/started.md.j2", name=plan.name,
-                                               channel_name=channel.name, problems=outcome.problems))
-    if ctx.hooks is not None:
-        await ctx.hooks.emit("run_started", run.id, actor_id=plan.creator_id)
-    return outcome
+    async def _rearm(self) -> None:
+        if not self.wakeup.running:
+            return
+        try:
+            rows = await self.ctx.db.run(starts.unfinished, readonly=True)
+        except StorageError:
+            log.exception("reading unfinished run starts failed; polling instead")
+            rows = []
+        now = self.ctx.clock.now_ms()
+        due = [max(r.next_attempt_at, 0 if not r.lease_owner or holder_gone(r.lease_owner) else r.lease_until + 1)
+               for r in rows if r.run_id not in self._active]
+        # Never later than a wake-up already set: an early one only finds nothing to do.
+        self.wakeup.wake_at(min(due) if due else None, replace=False)
+        if due and min(due) <= now:
+            self.ctx.tasks.spawn(self.run_due(), name="run-starts")
+
+    async def begin(self, plan: RunPlan) -> RunStart:
+        """Record the plan before anything is asked of Mattermost, held by this process."""
+        now = self.ctx.clock.now_ms()
+        row = RunStart(run_id=new_id(), created_at=now, playbook_id=plan.playbook.id, name=plan.name,
+                       summary=plan.summary, creator_id=plan.creator_id, team_id=plan.team_id,
+                       origin_channel_id=plan.origin_channel_id, response_url=plan.response_url,
+                       lease_owner=self.holder, lease_until=now + self.lease_ms)
+        await self.ctx.db.run(starts.insert_start, row)
+        self._active.add(row.run_id)
+        _crash_point(self.ctx, "begin", plan.name)
+        return row
+
+    async def carry(self, row: RunStart, fresh: bool = False) -> RunOutcome:
+        """Carry one start (whose lease this process holds) as far as it goes now: to its end, or to the
+        backoff of a failing step. `fresh`: nothing of it was tried before, so nothing needs finding."""
+        self._active.add(row.run_id)
+        renewer = asyncio.get_running_loop().create_task(self._renew(row.run_id))
+        try:
+            return await _Attempt(self.ctx, self, row, fresh).advance()
+        except Exception:  # noqa: BLE001 - the lease runs out and the start is taken up again
+            log.exception("run start failed unexpectedly run=%s; it is taken up again later", row.run_id)
+            self.wakeup.wake_at(self.ctx.clock.now_ms() + self.lease_ms + 1000, replace=False)
+            return RunOutcome(run_id=row.run_id)
+        finally:
+            renewer.cancel()
+            self._active.discard(row.run_id)
+
+    async def _renew(self, run_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.renew_s)
+            try:
+                if not await self.ctx.db.run(starts.renew, run_id, self.holder, self.ctx.clock.now_ms(),
+                                             self.lease_ms):
+                    return
+            except StorageError:
+                log.warning("renewing the lease of run start %s failed", run_id)
+
+    async def retry_later(self, row: RunStart, retry: _Retry) -> None:
+        attempts = (row.attempts if row.step == retry.step else 0) + 1
+        delay = backoff_s(attempts)
+        due = self.ctx.clock.now_ms() + int(delay * 1000)
+        log.info("run start step failed, trying again later run=%s step=%s attempt=%d delay_s=%.1f error=%s",
+                 row.run_id, retry.step, attempts, delay, retry.err)
+        if await self.ctx.db.run(starts.release, row.run_id, self.holder, retry.step, attempts, due):
+            self.wakeup.wake_at(due, replace=False)
+
+
+def _service(ctx: Context) -> StartService:
+    job = ctx.jobs.get(JOB)
+    return job if isinstance(job, StartService) else StartService(ctx)
+
+
+router.job(JOB, StartService)
+
+
+async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
+    """Start the run `plan` describes: record it, then carry it out step by step, as far as it goes now
+    (to the end, or to a failing step's backoff: the start service takes it up again then)."""
+    service = _service(ctx)
+    row = await service.begin(plan)
+    return await service.carry(row, fresh=True)
+
+
+class _Attempt:
+    """One go at a start by the holder of its lease: each step is skipped when its result is recorded,
+    done and recorded otherwise. A post or channel that may have been made by an earlier go without
+    being recorded is looked for first (unless `fresh`)."""
+
+    def __init__(self, ctx: Context, service: StartService, row: RunStart, fresh: bool) -> None:
+        self.ctx = ctx
+        self.service = service
+        self.row = row
+        self.fresh = fresh
+        self.outcome = RunOutcome(run_id=row.run_id)
+        self._marked: dict[str, dict[str, str]] = {}  # channel id -> part -> post id, found this go
+        self._run: Run | None = None
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    @property
+    def playbook(self) -> Playbook:
+        pb = self.ctx.playbooks.get(self.row.playbook_id)
+        if pb is None:
+            raise StepFailed(self.ctx.render("run/reason_playbook_gone.md.j2", playbook=self.row.playbook_id))
+        return pb
+
+    async def run(self) -> Run:
+        if self._run is None:
+            self._run = await self.ctx.db.run(runs.get_run, self.row.run_id, readonly=True)
+            assert self._run is not None  # the first step wrote it
+        return self._run
+
+    async def _record(self, point: str, values: dict[str, Any], **rows: Any) -> None:
+        ok = await self.ctx.db.run(functools.partial(starts.record, **rows), self.row.run_id, self.service.holder,
+                                   self.ctx.clock.now_ms(), self.service.lease_ms, values)
+        if not ok:
+            raise LeaseLost(self.row.run_id)
+        for key, value in values.items():
+            setattr(self.row, key, value)
+        _crash_point(self.ctx, point, self.row.name)
+
+    def _last_try(self, step: str) -> bool:
+        return self.row.step == step and self.row.attempts + 1 >= MAX_ATTEMPTS
+
+    def _reason(self, step: str, err: BaseException, gave_up: bool) -> str:
+        if isinstance(err, MattermostError) and err.error_id == CHANNEL_LIMIT:
+            return self.ctx.render("run/reason_channel_limit.md.j2", err=err)
+        if isinstance(err, MattermostError) and not gave_up:
+            return self.ctx.render("run/reason_mattermost.md.j2", step=STEPS[step], err=err)
+        if isinstance(err, MattermostError):
+            seconds = int(sum(backoff_s(n) for n in range(1, MAX_ATTEMPTS)))
+            return self.ctx.render("run/reason_gave_up.md.j2", step=STEPS[step], err=err, tries=MAX_ATTEMPTS,
+                                   seconds=seconds)
+        if isinstance(err, StorageError):
+            return self.ctx.render("run/reason_storage.md.j2")
+        return self.ctx.render("run/reason_internal.md.j2", step=STEPS[step])
+
+    async def _step(self, step: str, work: Callable[[bool], Awaitable[None]], *, needed: bool) -> None:
+        """Do a step; a failure is retried later (`_Retry`), or is final: a `needed` step then rolls the
+        start back (StepFailed); any other is reported in the channel (`_give_up`) and the start goes on."""
+        last = self._last_try(step)
+        try:
+            await work(last)
+        except (LeaseLost, StepFailed, _Retry):
+            raise
+        except Exception as err:  # noqa: BLE001 - every failure is retried or reported, never lost
+            if not isinstance(err, MattermostError):
+                log.warning("run start step %s failed run=%s", step, self.row.run_id, exc_info=True)
+            final = not retryable(err)
+            if (not final and not last) or step == "told":
+                # Once the run is complete nothing rolls it back: telling the starter is retried until done.
+                raise _Retry(step, err) from err
+            if needed:
+                raise StepFailed(self._reason(step, err, gave_up=not final)) from err
+            await self._give_up(step, self._reason(step, err, gave_up=not final))
+
+    async def _give_up(self, step: str, reason: str) -> None:
+        done: dict[str, dict[str, Any]] = {
+            "members": {"members_done": True}, "admin": {"admin_done": True}, "categories": {"filed": True},
+            "welcome": {"posts": {**self.row.posts, "welcome": ""}}, "broadcasts": {"broadcasts_done": True},
+            "problems": {"posts": {**self.row.posts, "problems": ""}},
+        }
+        problems = self.row.problems if step == "problems" else [*self.row.problems, reason]
+        await self._record(step, {**done[step], "problems": problems})
+
+    def _mark(self, props: dict[str, Any] | None, part: str) -> dict[str, Any]:
+        return {**(props or {}), RUN_PROP: self.row.run_id, PART_PROP: part}
+
+    async def _find_marked(self, channel_id: str, part: str) -> str | None:
+        """The post of `part` this start made in the channel without recording it, if any."""
+        if self.fresh:
+            return None
+        if channel_id not in self._marked:
+            try:
+                posts = await self.ctx.gateway.get_channel_posts(channel_id, per_page=RECENT_POSTS)
+            except MattermostError as err:
+                if retryable(err):
+                    raise
+                log.warning("cannot read channel=%s to find an unrecorded post: %s", channel_id, err)
+                posts = []
+            self._marked[channel_id] = {str(p.props.get(PART_PROP)): p.id for p in posts  # newest first:
+                                        if p.user_id == self.ctx.bot_user.id  # the oldest of twins wins
+                                        and p.props.get(RUN_PROP) == self.row.run_id}
+        return self._marked[channel_id].get(part)
+
+    async def _made(self, channel_id: str, part: str, point: str, message: str,
+                    props: dict[str, Any] | None) -> str:
+        """The post of `part`, made once: found if an earlier go made it, posted (marked) otherwise."""
+        post_id = await self._find_marked(channel_id, part)
+        if post_id is None:
+            post = await self.ctx.gateway.create_post(channel_id, message, props=self._mark(props, part))
+            post_id = post.id
+            _crash_point(self.ctx, f"{point}:sent", self.row.name)
+        return post_id
+
+    async def _tell(self, text: str) -> None:
+        r = self.row
+        await notify(self.ctx, r.creator_id, r.origin_channel_id, text, response_url=r.response_url)
+
+    async def _username(self, user_id: str) -> str:
+        user = await self.ctx.users.get(user_id)
+        return user.username if user else user_id
+
+    # -- the sequence ----------------------------------------------------------------------------------
+
+    async def advance(self) -> RunOutcome:
+        try:
+            if self.row.state == "starting":
+                try:
+                    await self._forward()
+                except StepFailed as failed:
+                    log.warning("run start failed for good, rolling back run=%s reason=%s", self.row.run_id,
+                                failed.reason)
+                    await self._record("failing", {"state": "rolling_back", "reason": failed.reason, "step": "",
+                                                   "attempts": 0})
+            if self.row.state == "rolling_back":
+                await self._rollback()
+        except _Retry as retry:
+            await self.service.retry_later(self.row, retry)
+        except LeaseLost:
+            log.warning("run start taken over by another process run=%s", self.row.run_id)
+        self.outcome.problems = list(self.row.problems)
+        self.outcome.error = self.row.reason
+        return self.outcome
+
+    async def _forward(self) -> None:
+        r = self.row
+        if not r.prepared:
+            await self._step("prepare", self._prepare, needed=True)
+        if not r.channel_id:
+            await self._step("channel", self._channel, needed=True)
+        if not r.owner_added:
+            await self._step("owner", self._owner, needed=True)
+        if not r.members_done:
+            await self._step("members", self._members, needed=False)
+        if not r.admin_done:
+            await self._step("admin", self._admin, needed=False)
+        # Sidebar filing and the run's posts touch different parts of the record: side by side.
+        side = [self._step("posts", self._posts, needed=True)]
+        if not r.filed:
+            side.append(self._step("categories", self._categories, needed=False))
+        failures = [f for f in await asyncio.gather(*side, return_exceptions=True) if f is not None]
+        for kind in (LeaseLost, StepFailed, _Retry, BaseException):  # the gravest first
+            found = next((f for f in failures if isinstance(f, kind)), None)
+            if found is not None:
+                raise found
+        if "welcome" not in r.posts:
+            await self._step("welcome", self._welcome, needed=False)
+        if not r.broadcasts_done:
+            await self._step("broadcasts", self._broadcasts, needed=False)
+        if r.problems and "problems" not in r.posts:
+            await self._step("problems", self._problems, needed=False)
+        if not r.completed:
+            await self._step("complete", self._complete, needed=True)
+        await self._step("told", self._told, needed=True)
+
+    async def _prepare(self, last: bool) -> None:
+        ctx, r, pb = self.ctx, self.row, self.playbook
+        wanted = [pb.owner] if pb.owner else []
+        wanted += list(pb.members)
+        wanted += [i.assignee.username for c in pb.checklists for i in c.items
+                   if i.assignee is not None and i.assignee.kind == "user"]
+        by_name = await ctx.users.by_username(wanted)
+        creator = await ctx.users.get(r.creator_id)
+        problems: list[str] = []
+        owner = by_name.get(pb.owner.lower()) if pb.owner else creator
+        if owner is None:
+            problems.append(ctx.render("run/problem_no_user.md.j2", username=pb.owner, role="owner"))
+            owner = creator
+        owner_id = owner.id if owner else r.creator_id
+        members: list[str] = []
+        for username in pb.members:
+            user = by_name.get(username.lower())
+            if user is None:
+                problems.append(ctx.render("run/problem_no_user.md.j2", username=username, role="member"))
+            elif user.id not in (r.creator_id, owner_id, *members):
+                members.append(user.id)
+        seq = await ctx.db.run(runs.next_seq, r.team_id, pb.id)
+        display = naming.render_display_name(pb.channel_name, seq=seq, name=r.name,
+                                             when=datetime.fromtimestamp(r.created_at / 1000, tz=timezone.utc),
+                                             owner=owner.username if owner else "", playbook=pb.title)
+        run = Run(id=r.run_id, seq=seq, name=r.name, summary=r.summary, playbook_id=pb.id, playbook_title=pb.title,
+                  team_id=r.team_id, channel_id="", private=pb.private_channel, owner_id=owner_id,
+                  creator_id=r.creator_id, status="starting", created_at=r.created_at,
+                  status_updates_enabled=bool(pb.status_updates.enabled),
+                  reminder_interval_s=int(pb.status_updates.interval.total_seconds())
+                  if pb.status_updates.enabled else 0,
+                  retrospective_enabled=bool(pb.retrospective.enabled),
+                  retrospective_reminder_s=int(pb.retrospective.reminder_interval.total_seconds())
+                  if pb.retrospective.reminder_interval else 0,
+                  participants_may_finish=bool(getattr(pb, "participants_may_finish", False)),
+                  archive_on_finish=pb.archive_channel_on_finish)
+        checklists = _build_checklists(ctx, pb, run.id, r.created_at, owner_id, r.creator_id, by_name, problems)
+        first_name = next(naming.name_candidates(naming.channel_slug(display)))
+        await self._record("prepare", {"prepared": True, "display_name": display, "channel_name": first_name,
+                                       "members_wanted": members, "problems": problems},
+                           run=run, checklists=checklists)
+        self._run = run
+
+    async def _channel_named(self, name: str) -> MMChannel | None | bool:
+        """The team's channel of that name; None when there is none; True when there is one the bot may
+        not see (someone's private channel: not ours)."""
+        try:
+            return await self.ctx.gateway.get_channel_by_name(self.row.team_id, name)
+        except MattermostError as err:
+            if err.status == 404:
+                return None
+            if err.status == 403:
+                return True
+            raise
+
+    async def _ours(self, channel: MMChannel) -> bool:
+        """A channel of this name that an earlier go created: by the bot, with our display name, and no
+        other run's."""
+        if (channel.creator_id != self.ctx.bot_user.id or channel.delete_at
+                or channel.display_name.strip() != self.row.display_name.strip()):
+            return False
+        return not await self.ctx.db.run(starts.channel_of_another_run, channel.id, self.row.run_id, readonly=True)
+
+    async def _next_name(self, err: MattermostError) -> str:
+        tried = self.row.names_tried + 1
+        candidates = list(naming.name_candidates(naming.channel_slug(self.row.display_name)))
+        if tried >= len(candidates):
+            raise err
+        await self._record("channel:name", {"channel_name": candidates[tried], "names_tried": tried})
+        return candidates[tried]
+
+    async def _channel(self, last: bool) -> None:
+        """Create the channel under the recorded name; one an earlier go created is adopted by that name,
+        one someone else holds moves us on to the next name (recorded before trying it)."""
+        r = self.row
+        pb = self.playbook
+        name = r.channel_name
+        maybe_made = not self.fresh
+        while True:
+            if maybe_made:
+                existing = await self._channel_named(name)
+                if isinstance(existing, MMChannel) and await self._ours(existing):
+                    channel = existing
+                    break
+                if existing is not None:
+                    name = await self._next_name(MattermostError(400, CHANNEL_EXISTS, "taken", "", "POST",
+                                                                 "/channels"))
+                    continue
+            try:
+                channel = await self.ctx.gateway.create_channel(r.team_id, name, r.display_name,
+                                                                private=pb.private_channel)
+            except MattermostError as err:
+                if err.error_id != CHANNEL_EXISTS:
+                    raise
+                name = await self._next_name(err)  # taken by someone else (archived channels keep names)
+                continue
+            self._marked[channel.id] = {}  # brand new: nothing in it to find
+            _crash_point(self.ctx, "channel:sent", self.row.name)
+            break
+        await self._record("channel", {"channel_id": channel.id}, run_values={"channel_id": channel.id})
+        self.outcome.channel = channel
+        if self._run is not None:
+            self._run.channel_id = channel.id
+
+    async def _owner(self, last: bool) -> None:
+        """The starter and the owner: nobody is left out of their own run, so a final failure rolls back."""
+        r = self.row
+        run = await self.run()
+        for uid in dict.fromkeys([r.creator_id, run.owner_id]):
+            if uid == self.ctx.bot_user.id:
+                continue
+            try:
+                await self.ctx.gateway.add_channel_member(r.channel_id, uid)
+            except MattermostError as err:
+                if retryable(err):
+                    raise
+                name = await self._username(uid)
+                if err.error_id == NOT_IN_TEAM:
+                    raise StepFailed(self.ctx.render("run/problem_not_in_team.md.j2", username=name)) from err
+                raise StepFailed(self.ctx.render("run/reason_mattermost.md.j2", step=f"add @{name} to the channel",
+                                                 err=err)) from err
+        _crash_point(self.ctx, "owner:sent", self.row.name)
+        await self._record("owner", {"owner_added": True}, participants=[r.creator_id, run.owner_id])
+
+    async def _members(self, last: bool) -> None:
+        """The playbook's other members; adding someone twice is fine (Mattermost ignores it)."""
+        r = self.row
+        pending = [uid for uid in r.members_wanted if uid not in r.members_added]
+        results = await asyncio.gather(*(self.ctx.gateway.add_channel_member(r.channel_id, uid) for uid in pending),
+                                       return_exceptions=True)
+        added = [uid for uid, res in zip(pending, results, strict=True) if res is None]
+        failed = [(uid, res) for uid, res in zip(pending, results, strict=True) if isinstance(res, BaseException)]
+        for _, res in failed:
+            if not isinstance(res, MattermostError):
+                raise res
+        if pending:
+            _crash_point(self.ctx, "members:sent", self.row.name)
+        again = next((res for _, res in failed if retryable(res)), None)
+        if again is not None and not last:
+            if added:
+                await self._record("members:some", {"members_added": [*r.members_added, *added]},
+                                   participants=added)
+            raise again
+        problems = list(r.problems)
+        for uid, res in failed:
+            assert isinstance(res, MattermostError)
+            name = await self._username(uid)
+            if res.error_id == NOT_IN_TEAM:
+                problems.append(self.ctx.render("run/problem_not_in_team.md.j2", username=name))
+            else:
+                problems.append(self.ctx.render("run/reason_mattermost.md.j2", step=f"add @{name}", err=res))
+        await self._record("members", {"members_added": [*r.members_added, *added], "members_done": True,
+                                       "problems": problems}, participants=added)
+
+    async def _admin(self, last: bool) -> None:
+        r = self.row
+        run = await self.run()
+        problems = list(r.problems)
+        if run.owner_id != self.ctx.bot_user.id:
+            try:
+                await self.ctx.gateway.set_channel_admin(r.channel_id, run.owner_id)
+            except MattermostError as err:
+                if retryable(err):
+                    raise
+                problems.append(self.ctx.render("run/reason_mattermost.md.j2", step=STEPS["admin"], err=err))
+            _crash_point(self.ctx, "admin:sent", self.row.name)
+        await self._record("admin", {"admin_done": True, "problems": problems})
+
+    def _humans(self, run: Run) -> list[str]:
+        r = self.row
+        people = dict.fromkeys([r.creator_id, run.owner_id, *r.members_added])
+        return [uid for uid in people if uid != self.ctx.bot_user.id]
+
+    async def _categories(self, last: bool) -> None:
+        r, pb = self.row, self.playbook
+        run = await self.run()
+        found = RunOutcome(run_id=r.run_id)
+        if pb.category:
+            await file_in_category(self.ctx, r.team_id, r.channel_id, pb.category, self._humans(run), found)
+            _crash_point(self.ctx, "categories:sent", self.row.name)
+        await self._record("categories", {"filed": True, "problems": [*r.problems, *found.problems]})
+
+    async def _posts(self, last: bool) -> None:
+        """The overview, then one interactive post per checklist: rendered as the run will be once started."""
+        ctx, r = self.ctx, self.row
+        view = await ctx.db.run(runs.load_view, r.run_id, readonly=True)
+        assert view is not None
+        names = await ctx.users.names(overview_names(view) + [i.assignee_id for _, its in view.checklists
+                                                              for i in its])
+        if "overview" not in r.posts:
+            live = RunView(run=view.run.model_copy(update={"status": "in_progress"}), checklists=view.checklists,
+                           participant_ids=view.participant_ids)
+            message, props = render_overview(ctx, live, names)
+            post_id = await self._made(r.channel_id, "overview", "overview", message, props)
+            await self._record("overview", {"posts": {**r.posts, "overview": post_id}},
+                               run_values={"overview_post_id": post_id})
+        for index, (checklist, items) in enumerate(view.checklists):
+            part, point = f"checklist:{checklist.id}", f"checklist{index + 1}"
+            if part in r.posts:
+                continue
+            message, props = render_checklist(ctx, r.run_id, index + 1, checklist, items, names, ctx.clock.now_ms())
+            post_id = await self._made(r.channel_id, part, point, message, props)
+            await self._record(point, {"posts": {**r.posts, part: post_id}}, checklist_posts={checklist.id: post_id})
+
+    async def _welcome(self, last: bool) -> None:
+        r, pb = self.row, self.playbook
+        if not pb.welcome:
+            await self._record("welcome", {"posts": {**r.posts, "welcome": ""}})
+            return
+        try:
+            post_id = await self._made(r.channel_id, "welcome", "welcome",
+                                       self.ctx.render("run/welcome.md.j2", welcome=pb.welcome), None)
+            await self._record("welcome", {"posts": {**r.posts, "welcome": post_id}})
+        except MattermostError as err:
+            if retryable(err):
+                raise
+            await self._give_up("welcome", self._reason("welcome", err, gave_up=False))
+
+    async def _broadcasts(self, last: bool) -> None:
+        """Announce the run in each broadcast channel, once; a channel that refuses is reported."""
+        ctx, r, pb = self.ctx, self.row, self.playbook
+        run = await self.run()
+        creator = await self._username(r.creator_id)
+        owner = await self._username(run.owner_id)
+        again: BaseException | None = None
+        for name in pb.broadcast_channels:
+            key = f"broadcast:{name}"
+            if key in r.posts:
+                continue
+            try:
+                target = await ctx.gateway.get_channel_by_name(r.team_id, name)
+                text = ctx.render("run/broadcast_started.md.j2", name=r.name, creator=creator, playbook=pb.title,
+                                  owner=owner, channel_name=r.channel_name, summary=r.summary)
+                post_id = await self._made(target.id, "broadcast", "broadcast", text, None)
+                threads = {**(await self.run()).broadcast_threads, target.id: post_id}
+                await self._record("broadcast", {"posts": {**r.posts, key: post_id}},
+                                   run_values={"broadcast_threads": threads})
+                run.broadcast_threads = threads
+            except MattermostError as err:
+                if retryable(err) and not last:
+                    again = again or err
+                    continue
+                reason = ctx.render("run/reason_mattermost.md.j2", step="post there", err=err)
+                await self._record("broadcast:refused", {
+                    "posts": {**r.posts, key: ""},
+                    "problems": [*r.problems, ctx.render("run/broadcast_denied.md.j2", channel=name, reason=reason)]})
+        if again is not None:
+            raise again
+        await self._record("broadcasts", {"broadcasts_done": True})
+
+    async def _problems(self, last: bool) -> None:
+        r = self.row
+        post_id = await self._made(r.channel_id, "problems", "problems",
+                                   self.ctx.render("run/members_missing.md.j2", problems=r.problems), None)
+        await self._record("problems", {"posts": {**r.posts, "problems": post_id}})
+
+    async def _complete(self, last: bool) -> None:
+        ok, due = await self.ctx.db.run(starts.complete, self.row.run_id, self.service.holder,
+                                        self.ctx.clock.now_ms(), self.service.lease_ms)
+        if not ok:
+            raise LeaseLost(self.row.run_id)
+        self.row.completed = True
+        _crash_point(self.ctx, "complete", self.row.name)
+        if due is not None and self.ctx.reminders is not None:
+            self.ctx.reminders.changed(due)
+        # The overview was drawn before the reminder was armed: show its next time.
+        schedule_overview_refresh(self.ctx, self.row.run_id)
+
+    async def _told(self, last: bool) -> None:
+        r = self.row
+        if self.ctx.hooks is not None:
+            await self.ctx.hooks.emit("run_started", r.run_id, actor_id=r.creator_id)
+        await self._tell(self.ctx.render("run/started.md.j2", name=r.name, channel_name=r.channel_name,
+                                         problems=r.problems))
+        _crash_point(self.ctx, "told:sent", self.row.name)
+        if not await self.ctx.db.run(starts.finish, r.run_id, self.service.holder, self.ctx.clock.now_ms(), "done"):
+            raise LeaseLost(r.run_id)
+        r.state, r.told = "done", True
+        _crash_point(self.ctx, "told", self.row.name)
+
+    async def _rollback(self) -> None:
+        """Leave nothing behind: archive the channel (found by its name if its id was never recorded),
+        mark the run failed, tell the starter why."""
+        r = self.row
+        last = self._last_try("rollback")
+        channel_id = r.channel_id
+        archived = ""
+        try:
+            if not channel_id and r.channel_name and not self.fresh:
+                existing = await self._channel_named(r.channel_name)
+                if isinstance(existing, MMChannel) and await self._ours(existing):
+                    channel_id = existing.id
+            if channel_id:
+                try:
+                    await self.ctx.gateway.archive_channel(channel_id)
+                except MattermostError as err:
+                    if err.error_id != ALREADY_ARCHIVED:
+                        raise
+                archived = r.channel_name
+                _crash_point(self.ctx, "rollback:sent", self.row.name)
+        except Exception as err:  # noqa: BLE001 - retried, and at last given up: the starter is told anyway
+            if retryable(err) and not last:
+                raise _Retry("rollback", err) from err
+            log.warning("could not archive the channel of a failed run start run=%s channel=%s: %s", r.run_id,
+                        channel_id, err)
+        await self._record("rollback", {"channel_id": channel_id},
+                           run_values={"status": "failed", "channel_id": channel_id} if r.prepared else None)
+        await self._tell(self.ctx.render("run/start_failed.md.j2", name=r.name, reason=r.reason,
+                                         archived=archived))
+        _crash_point(self.ctx, "rollback:told", self.row.name)
+        if not await self.ctx.db.run(starts.finish, r.run_id, self.service.holder, self.ctx.clock.now_ms(), "failed"):
+            raise LeaseLost(r.run_id)
+        r.state, r.told = "failed", True
 
 
 def _build_checklists(ctx: Context, pb: Playbook, run_id: str, now: int, owner_id: str, creator_id: str,
@@ -212,98 +887,6 @@ def _build_checklists(ctx: Context, pb: Playbook, run_id: str, now: int, owner_i
                 due_at=now + int(item.due.total_seconds() * 1000) if item.due else None, updated_at=now))
         out.append((checklist, items))
     return out
-
-
-
-
-async def _create_channel(ctx: Context, team_id: str, display: str, private: bool) -> MMChannel:
-    """Create the channel, trying another URL name when one is taken (archived channels keep theirs)."""
-    last: MattermostError | None = None
-    for slug in naming.name_candidates(naming.channel_slug(display)):
-        try:
-            return await ctx.gateway.create_channel(team_id, slug, display, private=private)
-        except MattermostError as err:
-            if err.error_id != CHANNEL_EXISTS:
-                raise
-            last = err
-    assert last is not None
-    raise last
-
-
-async def _add_members(ctx: Context, channel: MMChannel, user_ids: list[str], by_id: dict[str, MMUser],
-                       problems: list[str]) -> set[str]:
-    added: set[str] = {ctx.bot_user.id}  # the creator of the channel is a member already
-
-    async def add(uid: str) -> None:
-        if uid == ctx.bot_user.id:
-            return
-        try:
-            await ctx.gateway.add_channel_member(channel.id, uid)
-            added.add(uid)
-        except MattermostError as err:
-            user = by_id.get(uid) or await ctx.users.get(uid)
-            name = user.username if user else uid
-            if err.error_id == NOT_IN_TEAM:
-                problems.append(ctx.render("run/problem_not_in_team.md.j2", username=name))
-            else:
-                problems.append(ctx.render("run/reason_mattermost.md.j2", step=f"add @{name}", err=err))
-
-    await asyncio.gather(*(add(uid) for uid in user_ids))
-    return added
-
-
-async def _post_run_messages(ctx: Context, run_id: str, pb: Playbook, outcome: RunOutcome) -> None:
-    view = await ctx.db.run(runs.load_view, run_id, readonly=True)
-    assert view is not None  # stored a moment ago; runs are never deleted
-    names = await ctx.users.names(overview_names(view) + [i.assignee_id for _, its in view.checklists
-                                                          for i in its])
-    try:
-        message, props = render_overview(ctx, view, names)
-        overview = await ctx.gateway.create_post(view.run.channel_id, message, props=props)
-        post_ids: dict[str, str] = {}
-        for index, (checklist, items) in enumerate(view.checklists):
-            message, props = render_checklist(ctx, run_id, index + 1, checklist, items, names,
-                                              ctx.clock.now_ms())
-            post = await ctx.gateway.create_post(view.run.channel_id, message, props=props)
-            post_ids[checklist.id] = post.id
-        await ctx.db.run(runs.save_post_ids, run_id, overview.id, post_ids)
-        if pb.welcome:
-            await ctx.gateway.create_post(view.run.channel_id, ctx.render("run/welcome.md.j2", welcome=pb.welcome))
-    except MattermostError as err:
-        outcome.problems.append(ctx.render("run/reason_mattermost.md.j2", step="post the checklists", err=err))
-
-
-async def _broadcast_start(ctx: Context, run: Run, pb: Playbook, channel: MMChannel, creator: MMUser | None,
-                           owner: MMUser | None, outcome: RunOutcome) -> None:
-    threads: dict[str, str] = {}
-    for name in pb.broadcast_channels:
-        try:
-            target = await ctx.gateway.get_channel_by_name(run.team_id, name)
-            post = await ctx.gateway.create_post(target.id, ctx.render(
-                "run/broadcast_started.md.j2", name=run.name, creator=creator.username if creator else "",
-                playbook=pb.title, owner=owner.username if owner else "", channel_name=channel.name,
-                summary=run.summary))
-            threads[target.id] = post.id
-        except MattermostError as err:
-            outcome.problems.append(ctx.render("run/broadcast_denied.md.j2", channel=name,
-                                               reason=ctx.render("run/reason_mattermost.md.j2",
-                                                                 step="post there", err=err)))
-    if threads:
-        await ctx.db.run(runs.set_broadcast_threads, run.id, threads)
-
-
-async def _post_problems(ctx: Context, channel_id: str, problems: list[str]) -> None:
-    try:
-        await ctx.gateway.create_post(channel_id, ctx.render("run/members_missing.md.j2", problems=problems))
-    except MattermostError:
-        log.warning("could not post the problems notice channel=%s", channel_id)
-
-
-async def _archive_quietly(ctx: Context, channel_id: str) -> None:
-    try:
-        await ctx.gateway.archive_channel(channel_id)
-    except MattermostError:
-        log.warning("could not archive the channel of a failed run channel=%s", channel_id)
 
 
 async def notify_starter(ctx: Context, plan: RunPlan, text: str) -> None:

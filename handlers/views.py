@@ -38,15 +38,18 @@ ICONS = {"open": ":white_large_square:", "in_progress": ":hourglass_flowing_sand
          "closed": ":white_check_mark:", "skipped": ":fast_forward:"}
 COLORS = {"open": "#8a8f98", "in_progress": "#ffbc1f", "closed": "#3db887", "skipped": "#c7c7c7"}
 RUN_COLORS = {"in_progress": "#1c58d9", "finished": "#3db887"}
-# Props key naming which part of which run a post shows ("<run id>:overview", "<run id>:checklist:<id>"):
-# a post made but not recorded (a crash between the two) is found by it instead of being posted twice.
+# Props keys naming which run a post belongs to and which part of it the post shows ("overview",
+# "checklist:<id>"; a start also marks "welcome" and "broadcast"): a post made but not recorded (a crash
+# between the two) is found by them instead of being posted twice. Every rendering carries them, so an
+# edit (which replaces props) keeps them.
+RUN_PROP = "playbooks_run"
 PART_PROP = "playbooks_part"
 # The overview names this many participants, then says how many more.
 OVERVIEW_PEOPLE = 12
 
 
-def part_marker(run_id: str, checklist_id: str = "") -> str:
-    return f"{run_id}:checklist:{checklist_id}" if checklist_id else f"{run_id}:overview"
+def part_marker(checklist_id: str = "") -> str:
+    return f"checklist:{checklist_id}" if checklist_id else "overview"
 
 
 def item_buttons(ctx: Context, run_id: str, index: int, item: ChecklistItem) -> list[dict[str, Any]]:
@@ -92,7 +95,7 @@ def render_checklist(ctx: Context, run_id: str, number: int, checklist: Checklis
     else:
         attachments.append({"fallback": done, "text": done})
     return message, {"attachments": attachments, STATE_PROP: checklist_state(items, interactive, now_ms),
-                     PART_PROP: part_marker(run_id, checklist.id)}
+                     RUN_PROP: run_id, PART_PROP: part_marker(checklist.id)}
 
 
 def _overdue(item: ChecklistItem, now_ms: int) -> bool:
@@ -130,7 +133,7 @@ def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple
     # The digest covers what is shown (not the buttons' signatures, which differ on every rendering).
     shown = [message, status, attachment["color"], [a["id"] for a in actions]]
     state = hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
-    return message, {"attachments": [attachment], STATE_PROP: state, PART_PROP: part_marker(run.id)}
+    return message, {"attachments": [attachment], STATE_PROP: state, RUN_PROP: run.id, PART_PROP: part_marker()}
 
 
 def overview_names(view: RunView) -> list[str]:

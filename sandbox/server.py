@@ -56,19 +56,28 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
         except AppError:
             caller = None
         state.request_log.append((request.method, path, caller.id if caller else ""))
-        # Fault injection: fail the next N matching calls with a status, or delay them.
+        # Fault injection: fail the next N matching calls with a status, or delay them (after letting
+        # `skip` of them through; with `handled`, after doing the work).
+        lost_answer: Fault | None = None
         for fault in state.faults:
             if fault.remaining > 0 and fault.method in (request.method, "*") and re.fullmatch(fault.path, path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    break
                 fault.remaining -= 1
                 if fault.delay_s:
                     await asyncio.sleep(fault.delay_s)
-                if fault.status:
-                    if fault.status == 429:
-                        return web.Response(status=429, text="limit exceeded",
-                                            headers={**headers, "Retry-After": "1"})
-                    err = AppError(fault.error_id, fault.status, "Injected by the sandbox for a test.")
-                    return json_response(err.body(request_id), status=fault.status, headers=headers)
+                if fault.status and fault.handled:
+                    lost_answer = fault
+                elif fault.status:
+                    return _fault_response(fault, request_id, headers)
                 break
+        if lost_answer is not None:
+            try:
+                await handler(request)
+            except (AppError, web.HTTPException):
+                pass  # the work failed anyway; the caller sees the injected answer either way
+            return _fault_response(lost_answer, request_id, headers)
         limited = request.app[RATE_LIMITER].check(request, caller.id if caller else None)
         if limited is not None:
             limited.headers.update(headers)
@@ -91,6 +100,13 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
         if not response.prepared:
             response.headers.setdefault(key, value)
     return response
+
+
+def _fault_response(fault: Fault, request_id: str, headers: dict[str, str]) -> web.Response:
+    if fault.status == 429:
+        return web.Response(status=429, text="limit exceeded", headers={**headers, "Retry-After": "1"})
+    err = AppError(fault.error_id, fault.status, "Injected by the sandbox for a test.")
+    return json_response(err.body(request_id), status=fault.status, headers=headers)
 
 
 class RateLimiter:
@@ -223,15 +239,19 @@ class Sandbox:
 
     # -- test handles: faults a real server or network produces ------------------------------------
     def fail(self, method: str, path_regex: str, status: int = 500, times: int = 1,
-             delay: float = 0.0) -> "Fault":
-        """Fail (or delay) the next `times` /api/v4 requests whose path fully matches `path_regex`.
+             delay: float = 0.0, *, after: int = 0, handled: bool = False) -> "Fault":
+        """Fail (or delay) the next `times` /api/v4 requests whose path fully matches `path_regex`,
+        once `after` matching requests went through untouched (after=1: the 2nd call fails).
 
         status 0 with a delay only slows the call down; status 429 answers like the rate limiter
         (text/plain `limit exceeded` with Retry-After); other statuses answer with an AppError body.
+        handled=True: the request is served first and only its answer replaced by the error, as when a
+        reply is lost after the server acted (the post exists, the caller saw a 500).
         """
         from sandbox.state import Fault
 
-        fault = Fault(method=method.upper(), path=path_regex, status=status, delay_s=delay, remaining=times)
+        fault = Fault(method=method.upper(), path=path_regex, status=status, delay_s=delay, remaining=times,
+                      skip=after, handled=handled)
         self.state.faults.append(fault)
         return fault
 

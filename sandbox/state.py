@@ -360,7 +360,9 @@ class CommandWebhook:
 
 @dataclass
 class Fault:
-    """Fail the next `remaining` requests matching method and path pattern with a status or a delay."""
+    """Fail the next `remaining` requests matching method and path pattern with a status or a delay,
+    after letting the first `skip` of them through; `handled`: the server does the work first and only
+    the answer is an error (a reply lost after the server acted: a proxy timeout, a dropped connection)."""
 
     method: str
     path: str  # a regular expression matched against the request path
@@ -368,6 +370,8 @@ class Fault:
     delay_s: float = 0.0
     remaining: int = 1
     error_id: str = "app.sandbox.injected_fault.app_error"
+    skip: int = 0
+    handled: bool = False
 
 
 class State:

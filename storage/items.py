@@ -81,12 +81,14 @@ def participant_apply(session: Session, run_id: str, item_id: str, verb: str, ac
                       ) -> ClickOutcome:
     """The common click in one transaction: a participant changing an item of a run in progress.
 
-    Returns (outcome, run, item, changed); outcome "ok", "gone", "finished" or "not_participant"
+    Returns (outcome, run, item, changed); outcome "ok", "gone", "starting", "finished" or "not_participant"
     (nothing changed: the caller decides through bot.domain.permissions).
     """
     run = session.get(Run, run_id)
-    if run is None:
+    if run is None or run.status == "failed":  # a start rolled back: its run is nobody's
         return "gone", None, None, False
+    if run.status == "starting":
+        return "starting", run, None, False
     if not is_participant(session, run_id, actor):
         return "not_participant", run, None, False
     if run.status != "in_progress":

@@ -26,7 +26,9 @@ class Run(SQLModel, table=True):
     private: bool = True  # the run channel's type; public runs are visible to their whole team
     owner_id: str = Field(max_length=26)
     creator_id: str = Field(max_length=26)
-    status: str = Field(default="in_progress", max_length=16)  # in_progress | finished
+    # starting (being set up: storage.starts, seen by nobody) | in_progress | finished | failed (a start
+    # that was rolled back: its channel archived, seen by nobody)
+    status: str = Field(default="in_progress", max_length=16)
     created_at: int = Field(sa_type=BigInteger)
     finished_at: Optional[int] = Field(default=None, sa_type=BigInteger)
     overview_post_id: str = ""
@@ -45,6 +47,60 @@ class Run(SQLModel, table=True):
     # bot process at a time mends (and reposts) a run's posts; a crashed holder's claim runs out.
     sweep_holder: str = Field(default="", max_length=64)
     sweep_until: Optional[int] = Field(default=None, sa_type=BigInteger)
+
+class RunStart(SQLModel, table=True):
+    """A run being started: its plan, each step's result as it completes, and who is carrying it out.
+
+    Written before anything is created in Mattermost, so a process that dies halfway leaves a row
+    another process (or the restarted one) resumes: handlers/runs.py runs the steps, storage/starts.py
+    records them. `lease_owner`/`lease_until` say who is working on it; every record is conditional on
+    still holding the lease, so two processes never both carry one start forward. The run row itself
+    (runs, status "starting") is written by the first step and becomes visible once the start is
+    complete; a start that cannot be completed is rolled back (its channel archived, the run "failed").
+    """
+
+    __tablename__ = "run_starts"
+    __table_args__ = (Index("ix_run_starts_state", "state"),)
+
+    run_id: str = Field(primary_key=True, max_length=26)
+    # starting | rolling_back (a step failed for good: undo, then tell) | done | failed
+    state: str = Field(default="starting", max_length=16)
+    created_at: int = Field(sa_type=BigInteger)
+    finished_at: Optional[int] = Field(default=None, sa_type=BigInteger)
+    # The plan: what was asked, enough for any process to carry it out.
+    playbook_id: str = Field(max_length=128)
+    name: str = Field(max_length=1024)
+    summary: str = ""
+    creator_id: str = Field(max_length=26)
+    team_id: str = Field(max_length=26)
+    origin_channel_id: str = Field(default="", max_length=26)
+    response_url: str = ""
+    # Step results, each recorded as the step completes.
+    prepared: bool = False  # the run row, its checklists and items are written
+    display_name: str = ""
+    channel_name: str = Field(default="", max_length=64)  # chosen and recorded before the create call
+    names_tried: int = 0  # channel names found taken by someone else
+    channel_id: str = Field(default="", max_length=26)
+    owner_added: bool = False  # the starter and the owner are in the channel
+    members_wanted: list[str] = Field(default_factory=list, sa_type=JSON)  # the playbook's other members
+    members_added: list[str] = Field(default_factory=list, sa_type=JSON)
+    members_done: bool = False  # every wanted member added or reported
+    admin_done: bool = False
+    filed: bool = False  # sidebar categories
+    # Posts the start made, by part: overview, checklist:<id>, welcome, problems (also on runs/checklists).
+    posts: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    broadcasts_done: bool = False
+    problems: list[str] = Field(default_factory=list, sa_type=JSON)  # rendered lines for the channel
+    completed: bool = False  # the run is in progress, its reminder armed
+    told: bool = False  # the starter heard how it went
+    reason: str = ""  # why it was rolled back, as told to the starter
+    # Retries of the step that failed last, and who holds the start now.
+    step: str = Field(default="", max_length=64)
+    attempts: int = 0
+    next_attempt_at: int = Field(default=0, sa_type=BigInteger)
+    lease_owner: str = Field(default="", max_length=128)
+    lease_until: int = Field(default=0, sa_type=BigInteger)
+
 
 class Checklist(SQLModel, table=True):
     __tablename__ = "checklists"

@@ -29,6 +29,10 @@ from storage.models import (
 from storage.reminders import RETRO, STATUS, arm, move
 from storage.timeline import add_timeline
 
+# The statuses of runs people see; "starting" (a start in progress) and "failed" (a start rolled back)
+# are in no list, answer and count.
+SEEN_STATUSES = ("in_progress", "finished")
+
 
 @dataclass
 class RunView:
@@ -226,9 +230,9 @@ def visible_runs(session: Session, viewer: Viewer, team_ids: Iterable[str] | Non
         query = query.where(col(Run.team_id).in_(sorted(set(team_ids))))
     if channel_id:
         query = query.where(Run.channel_id == channel_id)
-    wanted = sorted(set(statuses))
-    if wanted:
-        query = query.where(col(Run.status).in_(wanted))
+    # A run being started, or one whose start was rolled back, is nobody's to see (storage.starts).
+    wanted = sorted(set(statuses) & set(SEEN_STATUSES)) if statuses else list(SEEN_STATUSES)
+    query = query.where(col(Run.status).in_(wanted))
     if mine:
         query = query.where(visible_to(Viewer(viewer.user_id)))
     else:

@@ -318,7 +318,7 @@ class FakeGateway:
         if any(c.team_id == team_id and c.name == name for c in self.world.channels.values()):
             raise self._error(400, "store.sql_channel.save_channel.exists.app_error")
         channel = MMChannel(id=new_id(), team_id=team_id, name=name, display_name=display_name.strip(),
-                            type="P" if private else "O")
+                            type="P" if private else "O", creator_id=self.bot_id)
         self.world.channels[channel.id] = channel
         self.world.members[channel.id] = [self.bot_id]
         self.world.channel_admins.add((channel.id, self.bot_id))
@@ -373,6 +373,8 @@ class FakeGateway:
         channel = self._channel(channel_id)
         if not (self._me.is_admin or self._is_member(channel_id, self.bot_id)):
             raise self._error(403, PERMISSIONS)
+        if channel.delete_at:
+            raise self._error(400, "api.channel.delete_channel.deleted.app_error")
         # The name stays taken: archived channels still block it (mattermost-api.md §7).
         self.world.channels[channel_id] = replace(channel, delete_at=next(self.world.clock))
 
@@ -444,10 +446,11 @@ class FakeGateway:
             raise self._error(404, "app.post.get.app_error")
         return post
 
-    async def channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
-        self._call("channel_posts", channel_id=channel_id, per_page=per_page)
-        mine = [p for p in self.world.posts.values() if p.channel_id == channel_id]
-        return mine[::-1][:per_page]  # the dict keeps creation order
+    async def get_channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
+        self._call("get_channel_posts", channel_id=channel_id, per_page=per_page)
+        self._require_read(self._channel(channel_id))
+        newest = sorted(self.posts_in(channel_id), key=lambda p: (p.create_at, p.id), reverse=True)
+        return newest[:max(1, min(200, per_page))]
 
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
                              props: dict[str, Any] | None = None) -> None:

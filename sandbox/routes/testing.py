@@ -38,16 +38,22 @@ def _sandbox(request: web.Request):
 
 
 async def add_fault(request: web.Request) -> web.Response:
-    """{"method": "POST", "path": "^/api/v4/posts$", "status": 500, "times": 1, "delay": 0.0}"""
+    """{"method": "POST", "path": "^/api/v4/posts$", "status": 500, "times": 1, "delay": 0.0, "after": 0,
+    "handled": false}: `after` calls go through first; `handled` serves the call, then answers the error."""
     _admin(request)
     body = await _body(request)
     try:
+        handled = body.get("handled", False)
+        if not isinstance(handled, bool):
+            raise TypeError("handled")
         fault = _sandbox(request).fail(str(body["method"]), str(body["path"]), int(body.get("status", 500)),
-                                       int(body.get("times", 1)), float(body.get("delay", 0.0)))
+                                       int(body.get("times", 1)), float(body.get("delay", 0.0)),
+                                       after=int(body.get("after", 0)), handled=handled)
     except (KeyError, TypeError, ValueError):
         raise invalid_body("fault") from None
     return json_response({"method": fault.method, "path": fault.path, "status": fault.status,
-                          "times": fault.remaining, "delay": fault.delay_s}, status=201)
+                          "times": fault.remaining, "delay": fault.delay_s, "after": fault.skip,
+                          "handled": fault.handled}, status=201)
 
 
 async def clear_faults(request: web.Request) -> web.Response:

@@ -234,7 +234,7 @@ async def make_user(admin: Api, team_id: str, name: str) -> tuple[str, str]:
 
 @pytest.fixture
 def world_options() -> dict[str, Any]:
-    """Override in a test module to change how the world is built."""
+    """Override in a test module to change how the world is built (`env`: more BOT_* settings)."""
     return {"bot_roles": "system_user system_admin", "playbooks": {"incident": INCIDENT, "onboarding": ONBOARDING}}
 
 
@@ -274,6 +274,7 @@ async def world(tmp_path: Path, world_options: dict[str, Any]) -> AsyncIterator[
             "BOT_MATTERMOST_URL": sb.url, "BOT_MATTERMOST_TOKEN": tok["token"],
             "BOT_SERVER_LISTEN": "127.0.0.1:0", "BOT_SERVER_PUBLIC_URL": "http://127.0.0.1:0",
             "BOT_STORAGE_URL": f"sqlite:///{tmp_path}/bot.db", "BOT_PLAYBOOKS_DIR": str(pb_dir),
+            **world_options.get("env", {}),
         })
         clock = FakeClock(_now_ms())
         app = BotApp(settings, clock=clock)

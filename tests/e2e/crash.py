@@ -74,8 +74,8 @@ async def start_burst(site: Site, bot: BotProcess, people: list[Person], name: s
                                     and json.loads(e["data"]["post"])["channel_id"] == channel["id"],
                                     timeout=20, since=since)
     posts = await bot_posts(site, channel["id"])
-    checklist = next(p for p in posts if ":checklist:" in str(p["props"].get("playbooks_part", "")))
-    overview = next(p for p in posts if str(p["props"].get("playbooks_part", "")).endswith(":overview"))
+    checklist = next(p for p in posts if str(p["props"].get("playbooks_part", "")).startswith("checklist:"))
+    overview = next(p for p in posts if p["props"].get("playbooks_part") == "overview")
     return Burst(site, people, channel["id"], run["id"], checklist["id"], overview["id"])
 
 

@@ -28,7 +28,7 @@ async def headers(world: World, channel_id: str) -> list[str]:
     latest: dict[str, dict[str, Any]] = {}
     for p in posts:
         part = str(p.get("props", {}).get("playbooks_part", ""))
-        if p["user_id"] == world.bot_user_id and ":checklist:" in part:
+        if p["user_id"] == world.bot_user_id and part.startswith("checklist:"):
             latest[part] = p
     return sorted(p["message"] for p in latest.values())
 
@@ -44,11 +44,11 @@ async def test_rename_and_summary_by_command(world: World) -> None:
     ch = run["channel_id"]
     assert await type_(world, "bob", ch, "/playbook rename Checkout returns 500") == (
         "Renamed the run to **Checkout returns 500**.")
-    overview = await current(world, ch, ":overview")
+    overview = await current(world, ch, "overview")
     assert overview["message"].startswith("### Checkout returns 500")
     assert await type_(world, "bob", ch, "/playbook summary Payments fail for EU customers") == (
         "Updated the summary of **Checkout returns 500**.")
-    overview = await current(world, ch, ":overview")
+    overview = await current(world, ch, "overview")
     assert "Payments fail for EU customers" in overview["message"]
     assert "In this run:" in attachments_text(overview["props"])  # the attachments came along
     events = await timeline(world, run["id"])
@@ -69,7 +69,7 @@ async def test_rename_and_summary_by_command(world: World) -> None:
 async def test_the_edit_run_button_opens_a_form_that_renames_and_resummarizes(world: World) -> None:
     run = await start_incident(world)
     ch = run["channel_id"]
-    overview = await current(world, ch, ":overview")
+    overview = await current(world, ch, "overview")
     edit = next(a["id"] for a in overview["props"]["attachments"][0]["actions"] if a["name"] == "Edit run")
     status, body = await world["alice"].click(overview["id"], edit)
     assert status == 200, body
@@ -82,7 +82,7 @@ async def test_the_edit_run_button_opens_a_form_that_renames_and_resummarizes(wo
                                                       {"name": "DB primary down", "summary": "Failover ran"})
     assert status == 200, body
     await world.settle()
-    overview = await current(world, ch, ":overview")
+    overview = await current(world, ch, "overview")
     assert overview["message"].startswith("### DB primary down") and "Failover ran" in overview["message"]
     assert any(t == "Renamed the run to **DB primary down** and updated its summary."
                for t in world["alice"].ephemerals())

@@ -150,7 +150,8 @@ class Site:
 
 @asynccontextmanager
 async def open_site(tmp_path: Path) -> AsyncIterator[Site]:
-    """The sandbox and its people for bot processes (also bench/crash_clicks.py's)."""
+    """A sandbox with team eng, alice (listening), bob, carol, an admin bot account and the incident playbook
+    (also bench/crash_clicks.py's)."""
     async with Sandbox(admin_token="admintoken", config=sandbox_config(),
                        validate=True, allow_internal="127.0.0.1 localhost") as sb, \
             aiohttp.ClientSession() as session:

@@ -86,7 +86,7 @@ async def test_a_post_made_but_never_recorded_is_found_not_posted_again(world: W
     await world.bot.ctx.db.run(item_rows.set_checklist_post, checklist_id, "")
     await sweeper(world).sweep("test")
     assert await world.bot.ctx.db.run(item_rows.checklist_post_id, checklist_id) == post["id"]
-    assert len(part_posts(await world.posts(ch), f":checklist:{checklist_id}")) == 1
+    assert len(part_posts(await world.posts(ch), f"checklist:{checklist_id}")) == 1
 
 
 async def test_a_post_whose_text_can_no_longer_change_is_posted_anew(world: World) -> None:

@@ -170,7 +170,7 @@ async def test_the_overview_names_who_is_in_the_run_and_when_the_first_update_is
     run = await start_incident(world)
     ch = run["channel_id"]
     posts = await world.posts(ch)
-    [overview] = [p for p in posts if str(p["props"].get("playbooks_part", "")).endswith(":overview")]
+    [overview] = [p for p in posts if p["props"].get("playbooks_part") == "overview"]
     # From its first rendering, before anyone touched the run.
     assert overview["edit_at"] == 0
     text = attachments_text(overview["props"])

@@ -243,6 +243,23 @@ async def test_posts(env: Env) -> None:
     assert (await env.gw.get_post(root.id)).message == "edited again"
 
 
+async def test_channel_posts_newest_first_with_their_props(env: Env) -> None:
+    ch = await env.gw.create_channel(env.team.id, "marked", "Marked", private=True)
+    assert (await env.gw.get_channel(ch.id)).creator_id == env.bot.id
+    made = [await env.gw.create_post(ch.id, f"post {n}", props={"playbooks_part": f"part{n}"}) for n in range(3)]
+    newest = [p for p in await env.gw.get_channel_posts(ch.id) if p.user_id == env.bot.id and not p.type]
+    assert [p.id for p in newest] == [p.id for p in reversed(made)]
+    assert [p.props.get("playbooks_part") for p in newest] == ["part2", "part1", "part0"]
+    assert [p.id for p in await env.gw.get_channel_posts(ch.id, per_page=1)] == [made[-1].id]
+    await expect_error(env.plain.get_channel_posts(ch.id), 403, PERMISSIONS)
+
+
+async def test_archiving_an_archived_channel_is_refused(env: Env) -> None:
+    ch = await env.gw.create_channel(env.team.id, "twice", "Twice", private=True)
+    await env.gw.archive_channel(ch.id)
+    await expect_error(env.gw.archive_channel(ch.id), 400, "api.channel.delete_channel.deleted.app_error")
+
+
 async def test_post_errors(env: Env) -> None:
     await expect_error(env.gw.get_post(UNKNOWN_ID), 404, "app.post.get.app_error")
     # Updating a missing post is 403 on the real server, not 404.

@@ -64,3 +64,31 @@ async def test_testing_routes_need_the_admin_token(sandbox, api):
             assert resp.status == 201
     assert (await api.get("/users/me"))[0] == 500
     assert (await api.get("/users/me"))[0] == 200
+
+
+async def test_fail_after_lets_the_first_calls_through(sandbox, api):
+    sandbox.fail("GET", r"/api/v4/users/me", status=500, times=1, after=2)
+    assert [(await api.get("/users/me"))[0] for _ in range(4)] == [200, 200, 500, 200]
+
+
+async def test_a_handled_fault_does_the_work_and_loses_the_answer(sandbox, api):
+    status, team, _ = await api.post("/teams", {"name": "lost", "display_name": "Lost", "type": "O"})
+    assert status == 201, team
+    sandbox.fail("POST", r"/api/v4/channels", status=500, handled=True)
+    body = {"team_id": team["id"], "name": "made-anyway", "display_name": "Made anyway", "type": "O"}
+    status, err, _ = await api.post("/channels", body)
+    assert status == 500 and err["id"] == "app.sandbox.injected_fault.app_error"
+    status, channel, _ = await api.get(f"/teams/{team['id']}/channels/name/made-anyway")
+    assert status == 200 and channel["display_name"] == "Made anyway"  # the server did act
+
+
+async def test_the_fault_route_takes_after_and_handled(sandbox, api):
+    async with aiohttp.ClientSession() as s:
+        headers = {"Authorization": f"Bearer {sandbox.admin_token}"}
+        async with s.post(sandbox.url + "/sandbox/faults", headers=headers,
+                          json={"method": "GET", "path": "/api/v4/users/me", "after": 1, "handled": True}) as resp:
+            assert resp.status == 201 and (await resp.json())["after"] == 1
+        async with s.post(sandbox.url + "/sandbox/faults", headers=headers,
+                          json={"method": "GET", "path": ".*", "handled": "yes"}) as resp:
+            assert resp.status == 400
+    assert [(await api.get("/users/me"))[0] for _ in range(3)] == [200, 500, 200]

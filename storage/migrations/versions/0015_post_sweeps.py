@@ -2,7 +2,7 @@
 (handlers/reconcile.py) for one bot process at a time, so two processes never post a lost post twice.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
