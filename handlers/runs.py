@@ -43,6 +43,7 @@ from bot.domain import naming
 from bot.models import MattermostError, MMChannel, MMUser
 from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
+from bot.posts import STATE_PROP
 from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
 from bot.scheduler import Wakeup
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
@@ -58,7 +59,8 @@ from handlers.views import (
 from storage import runs, starts
 from storage.db import StorageError
 from storage.ids import new_id
-from storage.models import Checklist, ChecklistItem, Run, RunStart
+from storage.models import Checklist, ChecklistItem, Reminder, Run, RunStart
+from storage.reminders import STATUS
 from storage.runs import RunView
 
 log = logging.getLogger(__name__)
@@ -738,10 +740,17 @@ class _Attempt:
         names = await ctx.users.names(overview_names(view) + [i.assignee_id for _, its in view.checklists
                                                               for i in its])
         if "overview" not in r.posts:
-            live = RunView(run=view.run.model_copy(update={"status": "in_progress"}), checklists=view.checklists,
-                           participant_ids=view.participant_ids)
+            run = view.run
+            # Drawn as it will be once started, the first status update's due time included (the
+            # reminder is armed when the start completes, at exactly this time: storage.starts.complete).
+            reminder = (Reminder(id="", run_id=run.id, kind=STATUS, interval_s=run.reminder_interval_s,
+                                 due_at=run.created_at + run.reminder_interval_s * 1000)
+                        if run.status_updates_enabled and run.reminder_interval_s > 0 else None)
+            live = RunView(run=run.model_copy(update={"status": "in_progress"}), checklists=view.checklists,
+                           participant_ids=view.participant_ids, reminder=reminder)
             message, props = render_overview(ctx, live, names)
             post_id = await self._made(r.channel_id, "overview", "overview", message, props)
+            ctx.edits.mark_sent(post_id, str(props[STATE_PROP]))  # the refresh at completion then edits nothing
             await self._record("overview", {"posts": {**r.posts, "overview": post_id}},
                                run_values={"overview_post_id": post_id})
         for index, (checklist, items) in enumerate(view.checklists):

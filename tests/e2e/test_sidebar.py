@@ -132,13 +132,13 @@ class ReadGate:
 
 
 async def wait_welcomes(person: Person, count: int, since: int) -> None:
+    """Both starts are under way: the person was added to `count` new channels. (A start files the
+    channel before it posts, so waiting for the welcome posts would wait behind the gate itself.)"""
     seen: set[str] = set()
 
     def posted(event: dict[str, Any]) -> bool:
-        if event.get("event") == "posted":
-            post = json.loads(event["data"]["post"])
-            if WELCOME in post["message"]:
-                seen.add(post["channel_id"])
+        if event.get("event") == "user_added" and event.get("data", {}).get("user_id") == person.id:
+            seen.add(str(event.get("broadcast", {}).get("channel_id", "")))
         return len(seen) >= count
 
     await person.wait_event(posted, since=since, timeout=15)
