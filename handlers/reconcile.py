@@ -30,9 +30,9 @@ from handlers.announce import permalink
 from handlers.views import (
     PART_PROP,
     RUN_PROP,
+    checklist_rendering,
     overview_names,
     part_marker,
-    render_checklist,
     render_overview,
 )
 from storage import runs
@@ -107,13 +107,12 @@ async def reconcile_run(ctx: Context, run_id: str) -> int | None:
         if view is None or not view.run.channel_id:
             return 0
         changed = 0
-        interactive = view.run.status == "in_progress"
         if await _check(ctx, view.run.id, view.run.channel_id, view.run.team_id, "", view.run.overview_post_id,
                         lambda: _overview(ctx, run_id)):
             changed += 1
-        for index, (checklist, _) in enumerate(view.checklists):
-            async def render(checklist_id: str = checklist.id, number: int = index + 1) -> posts.Rendering | None:
-                return await _checklist(ctx, run_id, checklist_id, number, interactive)
+        for checklist, _ in view.checklists:
+            async def render(checklist_id: str = checklist.id) -> posts.Rendering | None:
+                return await checklist_rendering(ctx, checklist_id)  # its rows, read under the post's lock
 
             if await _check(ctx, view.run.id, view.run.channel_id, view.run.team_id, checklist.id,
                             checklist.post_id, render):
@@ -129,19 +128,6 @@ async def _overview(ctx: Context, run_id: str) -> posts.Rendering | None:
         return None
     names = await ctx.users.names(overview_names(view))
     return posts.Rendering(*render_overview(ctx, view, names))
-
-
-async def _checklist(ctx: Context, run_id: str, checklist_id: str, number: int,
-                     interactive: bool) -> posts.Rendering | None:
-    view = await ctx.db.run(runs.load_view, run_id, readonly=True)
-    if view is None:
-        return None
-    for checklist, items in view.checklists:
-        if checklist.id == checklist_id:
-            names = await ctx.users.names([i.assignee_id for i in items])
-            return posts.Rendering(*render_checklist(ctx, run_id, number, checklist, items, names,
-                                                     ctx.clock.now_ms(), interactive=interactive))
-    return None
 
 
 async def _check(ctx: Context, run_id: str, channel_id: str, team_id: str, checklist_id: str, post_id: str,

@@ -259,35 +259,29 @@ def next_item_due(session: Session) -> int | None:
 
 
 def claim_items_due_soon(session: Session, now: int, limit: int) -> list[tuple[Run, ChecklistItem]]:
-    """Open items falling due within SOON_MS of `now` whose heads-up is still to come, each claimed with a
-    conditional UPDATE (once across rounds and processes). One whose due time has come gets the due
-    notice instead (claim_items_due), not both."""
-    out: list[tuple[Run, ChecklistItem]] = []
-    for item in session.exec(_due_unnoticed().where(col(ChecklistItem.due_soon_noticed_at).is_(None),
-                                                    col(ChecklistItem.due_at) > now,
-                                                    col(ChecklistItem.due_at) <= now + SOON_MS)
-                             .order_by(col(ChecklistItem.due_at)).limit(limit)):
-        claimed = session.execute(update(ChecklistItem).where(
-            col(ChecklistItem.id) == item.id, col(ChecklistItem.due_soon_noticed_at).is_(None),
-            ChecklistItem.due_at == item.due_at).values(due_soon_noticed_at=now)
-            .execution_options(synchronize_session=False))
-        if rowcount(claimed) == 1:
-            run = session.get(Run, item.run_id)
-            assert run is not None
-            out.append((run, item))
-    return out
+    """Open items falling due within SOON_MS of `now` whose heads-up is still to come, each claimed once
+    across rounds and processes. One whose due time has come gets the due notice instead, not both."""
+    column = col(ChecklistItem.due_soon_noticed_at)
+    found = _due_unnoticed().where(column.is_(None), col(ChecklistItem.due_at) > now,
+                                   col(ChecklistItem.due_at) <= now + SOON_MS)
+    return _claim_each(session, found, column, now, limit)
 
 
 def claim_items_due(session: Session, now: int, limit: int) -> list[tuple[Run, ChecklistItem]]:
     """The open items due at `now` whose notice this caller may give: each claimed with a conditional
     UPDATE, so a round run twice, or two bot processes, notice each item once."""
+    found = _due_unnoticed().where(col(ChecklistItem.due_at) <= now)
+    return _claim_each(session, found, col(ChecklistItem.due_noticed_at), now, limit)
+
+
+def _claim_each(session: Session, found: Any, column: Any, now: int, limit: int) -> list[tuple[Run, ChecklistItem]]:
+    """Set `column` to `now` on each item of `found` where it is still empty (and the due time is the one
+    read): the items this caller won, with their runs."""
     out: list[tuple[Run, ChecklistItem]] = []
-    for item in session.exec(_due_unnoticed().where(col(ChecklistItem.due_at) <= now)
-                             .order_by(col(ChecklistItem.due_at)).limit(limit)):
+    for item in session.exec(found.order_by(col(ChecklistItem.due_at)).limit(limit)):
         claimed = session.execute(update(ChecklistItem).where(
-            col(ChecklistItem.id) == item.id, col(ChecklistItem.due_noticed_at).is_(None),
-            ChecklistItem.due_at == item.due_at).values(due_noticed_at=now)
-            .execution_options(synchronize_session=False))
+            col(ChecklistItem.id) == item.id, column.is_(None), ChecklistItem.due_at == item.due_at)
+            .values({column.key: now}).execution_options(synchronize_session=False))
         if rowcount(claimed) == 1:
             run = session.get(Run, item.run_id)
             assert run is not None
