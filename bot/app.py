@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+import commands.dashboard
 import commands.help
 import commands.housekeeping
 import commands.items
@@ -38,6 +39,7 @@ import handlers.retro
 import handlers.runs
 import handlers.status
 import handlers.webhooks
+from bot import signin
 from bot.actions import Signer
 from bot.clock import Clock, FileClock
 from bot.config import Settings
@@ -50,6 +52,7 @@ from bot.rendering import Renderer
 from bot.router import Dispatcher, Reply, Router, SlashCommand
 from bot.server import BotServer, CommandTokens
 from bot.tasks import Tasks
+from bot.web import WebServer
 from bot.websocket import WebSocketListener
 from storage import health as heartbeat
 from storage.db import Database, StorageError, describe, open_database
@@ -68,7 +71,7 @@ def build_router() -> Router:
     for feature in (
         commands.help.router, commands.run.router, commands.runs.router, commands.items.router,
         commands.people.router, commands.lifecycle.router, commands.timeline.router, commands.settings.router,
-        commands.housekeeping.router, handlers.housekeeping.router,
+        commands.housekeeping.router, commands.dashboard.router, handlers.housekeeping.router,
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
@@ -214,7 +217,9 @@ class BotApp:
             router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors),
             tasks=self.tasks)
         server = BotServer(ctx, self.dispatcher, self.tokens, self.health, proofs, self.report)
-        self._runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+        http = server.app()
+        WebServer(ctx, self.dispatcher).add_routes(http)
+        self._runner = web.AppRunner(http, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.server.host, s.server.port)
         await site.start()
@@ -224,6 +229,7 @@ class BotApp:
         if s.server.port == 0 and (not ctx.public_url or urlsplit(ctx.public_url).port == 0):
             ctx.public_url = self.url  # (a public URL of its own, such as a proxy's, is kept)
 
+        ctx.sign_in = await signin.prepare(ctx)
         by_name = {t.name: t.id for t in teams}
         for entry in s.mattermost.command_tokens:  # commands an admin created by hand
             team_name, _, token = entry.rpartition(":")

@@ -12,6 +12,7 @@ Keys (see bot.toml for the commented example):
     [logging]    level
     [security]   secret
     [digests]    hour          (UTC hour of the daily digest, 0-23; default 9)
+    [web]        client_id, client_secret, register, session_hours   (sign-in with Mattermost)
     [testing]    clock_file, crash_at   (test-only; never set in production)
 
 An empty or absent `[mattermost] url` means sandbox mode: `make run` starts the local stand-in and
@@ -47,6 +48,7 @@ __all__ = [
     "LoggingSettings",
     "SecuritySettings",
     "DigestsSettings",
+    "WebSettings",
     "TestingSettings",
     "load_settings",
     "derive_signing_key",
@@ -116,6 +118,17 @@ class DigestsSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # An OAuth 2.0 app an admin registered in Mattermost (System Console > Integrations > OAuth 2.0
+    # Applications, callback `<public_url>/oauth/callback`). Empty: the bot registers its own at start-up
+    # where it may (`register`), else people sign in with one-time links from `/playbook dashboard`.
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    register: bool = True
+    session_hours: int = 168  # a web session lasts this long at most (default one week)
+
+
+@dataclass(frozen=True)
 class TestingSettings:
     # Test-only: read "now" from this file (epoch milliseconds; bot.clock.FileClock), so a test can move
     # the time of a bot it runs as a separate process. None = the real clock.
@@ -134,6 +147,7 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     security: SecuritySettings = SecuritySettings()
     digests: DigestsSettings = DigestsSettings()
+    web: WebSettings = WebSettings()
     testing: TestingSettings = TestingSettings()
     source: Path | None = None  # the config file read, None when it came from the environment only
 
@@ -298,6 +312,21 @@ def _hour(value: object, from_env: bool) -> int:
     return value
 
 
+def _session_hours(value: object, from_env: bool) -> int:
+    if from_env and isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 24 * 90:
+        raise _bad("a whole number of hours from 1 to 2160 (90 days)", value)
+    return value
+
+
+def _client_id(value: object, from_env: bool) -> str:
+    # Mattermost's ids: 26 lower-case letters and digits (model.NewId).
+    if not isinstance(value, str) or (value.strip() and not re.fullmatch(r"[a-z0-9]{26}", value.strip())):
+        raise _bad("the OAuth app's client id from Mattermost (26 letters and digits)", value)
+    return value.strip()
+
+
 def _log_level(value: object, from_env: bool) -> str:
     if not isinstance(value, str) or value.strip().upper() not in _LOG_LEVELS:
         raise _bad("one of " + ", ".join(_LOG_LEVELS), value)
@@ -342,6 +371,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "logging": {"level": _log_level},
     "security": {"secret": _string},
     "digests": {"hour": _hour},
+    "web": {"client_id": _client_id, "client_secret": _string, "register": _bool, "session_hours": _session_hours},
     "testing": {"clock_file": _file_path, "crash_at": _string},
 }
 
@@ -494,9 +524,18 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
         logging=LoggingSettings(**values["logging"]),
         security=SecuritySettings(**values["security"]),
         digests=DigestsSettings(**values["digests"]),
+        web=_web(values["web"]),
         testing=_testing(values["testing"], base),
         source=source.resolve() if source else None,
     )
+
+
+def _web(values: dict[str, Any]) -> WebSettings:
+    web = WebSettings(**values)
+    if bool(web.client_id) != bool(web.client_secret):
+        raise ConfigError("[web] client_id and client_secret: set both (an OAuth app of your Mattermost) or "
+                          "neither (the bot registers its own where it may)")
+    return web
 
 
 def _testing(values: dict[str, Any], base: Path) -> TestingSettings:

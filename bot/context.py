@@ -14,6 +14,7 @@ from bot.playbooks import Playbook, PlaybookError
 from bot.posts import EditWatch
 from bot.rendering import Renderer
 from bot.router import Router
+from bot.signin import SignIn
 from bot.tasks import Batcher, KeyedLocks, Tasks
 from storage.db import Database
 
@@ -118,6 +119,7 @@ class Context:
     reminders: ReminderHub | None = None
     hooks: EventHooks | None = None
     jobs: dict[str, Job] = field(default_factory=dict)
+    sign_in: SignIn | None = None  # the web view's sign-in, chosen once the server is bound (bot/signin.py)
     playbook_errors: list[PlaybookError] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -144,6 +146,10 @@ class Context:
 
     def render(self, template: str, /, **values: Any) -> str:
         return self.renderer.render(template, **values)
+
+    def render_html(self, template: str, /, **values: Any) -> str:
+        """A web view page (`web/*.html.j2`), HTML-escaped."""
+        return self.renderer.render_html(template, **values)
 
     async def is_admin(self, user_id: str) -> bool:
         user = await self.users.get(user_id)

@@ -35,7 +35,17 @@ from mattermostdriver import Driver
 from mattermostdriver.client import Client
 from requests.adapters import HTTPAdapter
 
-from bot.models import MattermostError, MMCategory, MMChannel, MMCommand, MMPost, MMTeam, MMUser, command_response
+from bot.models import (
+    MattermostError,
+    MMCategory,
+    MMChannel,
+    MMCommand,
+    MMPost,
+    MMTeam,
+    MMUser,
+    OAuthTokens,
+    command_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +175,8 @@ class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no 
     def delete(self, endpoint: str, options: Any = None, params: Any = None, data: Any = None) -> Any:
         return self._json(self.make_request("delete", endpoint, options, params, data), "DELETE", endpoint)
 
-    def absolute(self, method: str, url: str, body: Any = None, token: str | None = None) -> Any:
+    def absolute(self, method: str, url: str, body: Any = None, token: str | None = None,
+                 form: dict[str, str] | None = None) -> Any:
         """A call at Mattermost's origin outside /api/v4 (a command hook), or as another user (`token`,
         theirs, never the bot's). Any other origin is refused before a byte is sent."""
         path = urlsplit(url).path or url
@@ -174,7 +185,7 @@ class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no 
             raise _HttpError(0, FOREIGN_URL, "not Mattermost's origin", "", method, path, not_sent=True)
         headers = {"Authorization": f"Bearer {token}"} if token is not None else None
         try:
-            response = self.session.request(method, url, json=body, headers=headers,
+            response = self.session.request(method, url, json=body, data=form, headers=headers,
                                             timeout=self.request_timeout, allow_redirects=False)
         except requests.Timeout as exc:
             raise _HttpError(0, TIMEOUT, f"no answer within {self.request_timeout}s: {exc}", "", method,
@@ -490,6 +501,44 @@ class MattermostGateway:
         user = await self._call(self.driver.client.absolute, "GET", f"{base}/users/me", None, token)
         teams = await self._call(self.driver.client.absolute, "GET", f"{base}/users/me/teams", None, token)
         return MMUser.from_json(user), [t["id"] for t in teams]
+
+    async def user_team_ids(self, user_id: str) -> list[str]:
+        return [t["id"] for t in await self._call(self.driver.client.get, f"/users/{user_id}/teams")]
+
+    # -- OAuth 2.0 (the web view's sign-in; api4/oauth.go, web/oauth.go) ---------------------------------
+
+    def _site(self, path: str) -> str:
+        # The OAuth endpoints live at the site root, beside /api/v4 (web/oauth.go InitOAuth).
+        return str(self.driver.client.url).removesuffix("/api/v4") + path
+
+    async def register_oauth_app(self, *, name: str, description: str, homepage: str, callback_url: str,
+                                 trusted: bool) -> tuple[str, str]:
+        body = {"name": name, "description": description, "homepage": homepage,
+                "callback_urls": [callback_url], "is_trusted": trusted}
+        data = await self._call(self.driver.client.post, "/oauth/apps", body, idempotent=False)
+        return str(data["id"]), str(data["client_secret"])
+
+    async def oauth_app_exists(self, client_id: str) -> bool:
+        try:
+            await self._call(self.driver.client.get, f"/oauth/apps/{client_id}/info")
+        except MattermostError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    async def oauth_token(self, fields: dict[str, str]) -> OAuthTokens:
+        # A code is single-use: never send it twice (no 5xx retry), and no bot token goes with it.
+        data = await self._call(self.driver.client.absolute, "POST", self._site("/oauth/access_token"), None,
+                                None, dict(fields), idempotent=False)
+        if not isinstance(data, dict):
+            raise MattermostError(0, BAD_RESPONSE, "the token endpoint did not answer JSON", "", "POST",
+                                  "/oauth/access_token")
+        return OAuthTokens.from_json(data)
+
+    async def oauth_deauthorize(self, token: str, client_id: str) -> None:
+        await self._call(self.driver.client.absolute, "POST", self._site("/oauth/deauthorize"),
+                         {"client_id": client_id}, token)
 
     # -- sidebar categories --------------------------------------------------------------------------
 

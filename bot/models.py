@@ -189,6 +189,25 @@ class WsEvent:
     seq: int
 
 
+@dataclass(frozen=True)
+class OAuthTokens:
+    """What Mattermost's token endpoint answers (model.AccessResponse)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_in: int  # seconds
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OAuthTokens:
+        access, refresh = data.get("access_token"), data.get("refresh_token", "")
+        expires = data.get("expires_in", 0)
+        if not isinstance(access, str) or not access or not isinstance(refresh, str) \
+                or not isinstance(expires, int) or isinstance(expires, bool):
+            raise MattermostError(0, "gateway.bad_response", "the token endpoint's answer has no access_token",
+                                  "", "POST", "/oauth/access_token")
+        return cls(access, refresh, expires)
+
+
 class Gateway(Protocol):
     """All Mattermost I/O. Every method is async and raises MattermostError on failure."""
 
@@ -237,6 +256,27 @@ class Gateway(Protocol):
 
     async def whoami(self, token: str) -> tuple[MMUser, list[str]]:
         """Who owns a token, and their team ids (for the bot's REST API callers)."""
+        ...
+
+    async def user_team_ids(self, user_id: str) -> list[str]:
+        """The ids of the teams a person is in (`GET /users/{id}/teams`; the web view's viewer)."""
+        ...
+
+    async def register_oauth_app(self, *, name: str, description: str, homepage: str, callback_url: str,
+                                 trusted: bool) -> tuple[str, str]:
+        """`POST /oauth/apps` with the bot's rights: (client id, client secret)."""
+        ...
+
+    async def oauth_app_exists(self, client_id: str) -> bool:
+        """Whether Mattermost still knows the OAuth app (`GET /oauth/apps/{id}/info`)."""
+        ...
+
+    async def oauth_token(self, fields: dict[str, str]) -> OAuthTokens:
+        """`POST <site>/oauth/access_token` (a form, no session): a code or a refresh token for tokens."""
+        ...
+
+    async def oauth_deauthorize(self, token: str, client_id: str) -> None:
+        """`POST <site>/oauth/deauthorize` as the person (`token`): revoke their tokens for the app."""
         ...
 
     async def client_config(self) -> dict[str, str]:

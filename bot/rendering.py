@@ -97,5 +97,31 @@ class Renderer:
         self.env.filters["seconds"] = seconds_for_people
         self.env.filters["cell"] = table_cell
 
+        # Pages of the web view (`web/*.html.j2`): HTML-escaped by default, the same filters and
+        # folder, so a page and a message say a thing the same way.
+        self.html = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.html.filters.update(self.env.filters)
+        self.html.filters["duration_ms"] = duration_ms
+
     def render(self, template: str, /, **values: Any) -> str:
         return self.env.get_template(template).render(**values).strip()
+
+    def render_html(self, template: str, /, **values: Any) -> str:
+        return self.html.get_template(template).render(**values)
+
+
+def duration_ms(value: Any) -> str:
+    """A span of milliseconds as people say it ("2h 5m"); empty for none."""
+    if value is None:
+        return ""
+    try:
+        return seconds_for_people(int(value) // 1000)
+    except (TypeError, ValueError):
+        return ""

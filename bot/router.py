@@ -11,11 +11,12 @@ from __future__ import annotations
 import inspect
 import logging
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.actions import ActionRef
+from bot.domain.permissions import Viewer
 from bot.models import MMUser, WsEvent
 
 if TYPE_CHECKING:
@@ -164,6 +165,68 @@ class HttpRequest:
 HttpHandler = Callable[[HttpRequest, "Context"], Awaitable[tuple[int, dict[str, Any]]]]
 
 
+# -- the web view ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WebRequest:
+    """What a web page handler sees of a request: who is signed in (a session made by signing in with
+    Mattermost, bot/web.py), the query string, the path's parameters and, for a POST, the form. A POST
+    reaches a handler only once its CSRF token and origin are checked."""
+
+    user: MMUser
+    team_ids: frozenset[str]
+    query: dict[str, str]  # the first value of each key
+    params: dict[str, str]
+    form: dict[str, str] = field(default_factory=dict)
+    csrf: str = ""  # the session's token, for the forms a page renders
+    path: str = ""  # the path and query string as requested (e.g. to come back to after a form)
+    last_event_id: str = ""  # an event stream's `Last-Event-ID` (where a reconnecting browser left off)
+    query_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # every value of each key
+
+    def viewer(self) -> Viewer:
+        return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest)
+
+
+@dataclass(frozen=True)
+class Page:
+    html: str
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Redirect:
+    location: str  # a path under the bot's public URL ("/runs/abc") or a full URL
+    status: int = 303  # after a form: the browser follows with a GET
+
+
+@dataclass(frozen=True)
+class Download:
+    body: bytes
+    content_type: str
+    filename: str = ""  # set: offered as a download under this name; empty: shown in the browser
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One Server-Sent Event: `id` is the cursor a reconnecting browser sends back as Last-Event-ID."""
+
+    data: str
+    event: str = "message"
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class EventStream:
+    """A stream of events the core writes as `text/event-stream` until the browser goes away."""
+
+    events: Callable[[], AsyncIterator[ServerEvent]]
+
+
+WebReply = Page | Redirect | Download | EventStream
+WebHandler = Callable[[WebRequest, "Context"], Awaitable[WebReply]]
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     name: str
@@ -185,6 +248,7 @@ class Router:
         self.clicks: dict[type[ActionRef], ClickHandler] = {}
         self.dialogs: dict[type[ActionRef], DialogHandler] = {}
         self.http_routes: dict[tuple[str, str], HttpHandler] = {}
+        self.pages: dict[tuple[str, str], WebHandler] = {}
         self.events: dict[str, list[EventHandler]] = {}
         self.startup: list[Hook] = []
         self.shutdown: list[Hook] = []
@@ -229,6 +293,19 @@ class Router:
             if key in self.http_routes:
                 raise ValueError(f"HTTP route {method} {path} has two handlers")
             self.http_routes[key] = fn
+            return fn
+
+        return register
+
+    def page(self, method: str, path: str) -> Callable[[WebHandler], WebHandler]:
+        """Register a web view route (`/runs`...); bot/web.py signs the person in first and checks a
+        POST's CSRF token."""
+
+        def register(fn: WebHandler) -> WebHandler:
+            key = (method.upper(), path)
+            if key in self.pages:
+                raise ValueError(f"page {method} {path} has two handlers")
+            self.pages[key] = fn
             return fn
 
         return register
@@ -278,6 +355,7 @@ class Router:
         _merge(self.clicks, other.clicks, other.name)
         _merge(self.dialogs, other.dialogs, other.name)
         _merge(self.http_routes, other.http_routes, other.name)
+        _merge(self.pages, other.pages, other.name)
         for name, handlers in other.events.items():
             self.events.setdefault(name, []).extend(handlers)
         self.startup.extend(other.startup)

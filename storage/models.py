@@ -252,3 +252,47 @@ class Heartbeat(SQLModel, table=True):
 
     process_id: str = Field(primary_key=True, max_length=64)
     at: int = Field(sa_type=BigInteger)
+
+
+class WebSession(SQLModel, table=True):
+    """A person signed in to the web view. The browser holds a random secret in an HttpOnly cookie; the row
+    is keyed by its SHA-256, so the table leaks no usable cookie. The person's Mattermost OAuth tokens are
+    kept encrypted (bot/web.py), refreshed before they run out and revoked at sign-out."""
+
+    __tablename__ = "web_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 hex of the cookie's secret
+    user_id: str = Field(max_length=26, index=True)
+    csrf: str = Field(max_length=64)  # the token every form of this session carries
+    created_at: int = Field(sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger, index=True)
+    access_token: str = ""  # encrypted; "" for a session made from a one-time sign-in link
+    refresh_token: str = ""  # encrypted
+    token_expires_at: int = Field(default=0, sa_type=BigInteger)
+
+
+class SignInGrant(SQLModel, table=True):
+    """A one-time proof that lets a browser start a session: an OAuth `state` (kind "oauth", bound to the
+    browser by a cookie, remembering where to go after) or a sign-in link from `/playbook dashboard`
+    (kind "link", bound to the person who typed it). Spent by deleting the row, so it counts once."""
+
+    __tablename__ = "sign_in_grants"
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 hex of the secret
+    kind: str = Field(max_length=16)
+    user_id: str = Field(default="", max_length=26)
+    next_path: str = Field(default="", max_length=2048)
+    expires_at: int = Field(sa_type=BigInteger, index=True)
+
+
+class OAuthClient(SQLModel, table=True):
+    """The OAuth 2.0 app the bot signs people in with, once registered in Mattermost: every bot process on
+    the database uses the same one. The secret is encrypted like the people's tokens."""
+
+    __tablename__ = "oauth_clients"
+
+    id: str = Field(primary_key=True, max_length=32)  # "mattermost": one row
+    client_id: str = Field(max_length=26)
+    client_secret: str  # encrypted
+    callback_url: str = Field(max_length=2048)
+    created_at: int = Field(sa_type=BigInteger)

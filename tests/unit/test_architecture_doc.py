@@ -21,9 +21,9 @@ def documented() -> dict[tuple[str, str], str]:
         for part in what.split(";"):
             part = part.strip()
             kind = "command" if part.startswith("`/playbook") else part.split()[0].rstrip("s")
-            if kind == "HTTP":
+            if kind in ("HTTP", "page"):
                 for method, path in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (\S+)`", part):
-                    out[("http", f"{method} {path}")] = module
+                    out[(kind.lower(), f"{method} {path}")] = module
                 continue
             for name in re.findall(r"`([^`]+)`", part):
                 out[(kind, name.removeprefix("/playbook "))] = module
@@ -41,6 +41,7 @@ def registered() -> dict[tuple[str, str], str]:
     out |= {("dialog", kind.kind): path_of(fn) for kind, fn in root.dialogs.items()}
     out |= {("event", name): path_of(fns[0]) for name, fns in root.events.items()}
     out |= {("http", f"{method} {path}"): path_of(fn) for (method, path), fn in root.http_routes.items()}
+    out |= {("page", f"{method} {path}"): path_of(fn) for (method, path), fn in root.pages.items()}
     return out
 
 

@@ -1,0 +1,89 @@
+"""The web view's sign-in rows: sessions, one-time grants (OAuth states, sign-in links) and the OAuth app.
+
+Secrets are never stored as such: a session and a grant are keyed by the SHA-256 of the secret the
+browser holds, and tokens arrive here already encrypted (bot/web.py). Each helper takes a Session and
+runs inside the caller's transaction (Database.run).
+"""
+from __future__ import annotations
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from storage._sql import rowcount
+from storage.models import OAuthClient, SignInGrant, WebSession
+
+CLIENT_ROW = "mattermost"
+
+
+def add_session(session: Session, row: WebSession) -> None:
+    session.add(row)
+
+
+def get_session(session: Session, key: str, now: int) -> WebSession | None:
+    """The live session with this key; None when there is none or it ran out."""
+    row = session.get(WebSession, key)
+    if row is None or row.expires_at <= now:
+        return None
+    return row
+
+
+def update_tokens(session: Session, key: str, access_token: str, refresh_token: str, expires_at: int) -> None:
+    row = session.get(WebSession, key)
+    if row is not None:
+        row.access_token, row.refresh_token, row.token_expires_at = access_token, refresh_token, expires_at
+        session.add(row)
+
+
+def end_session(session: Session, key: str) -> WebSession | None:
+    """Delete the session; the row as it was (to revoke its tokens), None if it was gone already."""
+    row = session.get(WebSession, key)
+    if row is not None:
+        session.delete(row)
+    return row
+
+
+def add_grant(session: Session, row: SignInGrant, now: int) -> None:
+    # Grants live minutes: clear out the spent-by-time ones as new ones come, so the table stays small.
+    session.execute(delete(SignInGrant).where(col(SignInGrant.expires_at) <= now)
+                    .execution_options(synchronize_session=False))
+    session.add(row)
+
+
+def spend_grant(session: Session, key: str, kind: str, now: int) -> SignInGrant | None:
+    """Take the grant once: the row when it existed, was of `kind` and had not run out; None otherwise.
+    The DELETE decides, so two requests racing with the same secret cannot both win."""
+    row = session.get(SignInGrant, key)
+    if row is None:
+        return None
+    if rowcount(session.execute(delete(SignInGrant).where(col(SignInGrant.id) == key)
+                                .execution_options(synchronize_session=False))) != 1:
+        return None
+    if row.kind != kind or row.expires_at <= now:
+        return None
+    return row
+
+
+def get_client(session: Session) -> OAuthClient | None:
+    return session.get(OAuthClient, CLIENT_ROW)
+
+
+def save_client(session: Session, row: OAuthClient) -> OAuthClient:
+    """Keep `row` as the bot's OAuth app unless another bot process saved one first; the one kept."""
+    existing = session.get(OAuthClient, CLIENT_ROW)
+    if existing is not None:
+        return existing
+    row.id = CLIENT_ROW
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        kept = session.get(OAuthClient, CLIENT_ROW, populate_existing=True)
+        assert kept is not None
+        return kept
+    return row
+
+
+def forget_client(session: Session) -> None:
+    session.execute(delete(OAuthClient).where(col(OAuthClient.id) == CLIENT_ROW)
+                    .execution_options(synchronize_session=False))
