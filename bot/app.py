@@ -38,6 +38,7 @@ import handlers.reminders
 import handlers.retro
 import handlers.runs
 import handlers.status
+import handlers.web
 import handlers.webhooks
 from bot import signin
 from bot.actions import Signer
@@ -73,7 +74,7 @@ def build_router() -> Router:
         commands.people.router, commands.lifecycle.router, commands.timeline.router, commands.settings.router,
         commands.housekeeping.router, commands.dashboard.router, handlers.housekeeping.router,
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
-        handlers.retro.router, handlers.events.router, handlers.api.router,
+        handlers.retro.router, handlers.events.router, handlers.api.router, handlers.web.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

@@ -123,7 +123,7 @@ class WebServer:
             expires_at=now + signin.STATE_LIFETIME_MS), now)
         query = urlencode({"response_type": "code", "client_id": app.client_id,
                            "redirect_uri": self.sign_in.callback_url, "state": state})
-        response = web.HTTPFound(f"{self.ctx.mattermost_url}/oauth/authorize?{query}")
+        response = _redirect(f"{self.ctx.mattermost_url}/oauth/authorize?{query}", 302)
         # Lax: the browser sends it back on Mattermost's top-level redirect to the callback, and on
         # nothing another site embeds or posts.
         response.set_cookie(STATE_COOKIE, state, max_age=signin.STATE_LIFETIME_MS // 1000, httponly=True,
@@ -182,7 +182,7 @@ class WebServer:
                          token_expires_at=token_expires_at)
         await self.ctx.db.run(web_rows.add_session, row)
         log.info("web sign-in user=%s with=%s", user_id, "oauth" if access else "link")
-        response = web.HTTPSeeOther(signin.safe_next(next_path))
+        response = _redirect(signin.safe_next(next_path), 303)
         response.set_cookie(SESSION_COOKIE, value, max_age=self.ctx.settings.web.session_hours * 3600,
                             httponly=True, samesite="Lax", secure=self.secure, path="/")
         return response
@@ -191,10 +191,10 @@ class WebServer:
         key = self._session_key(request)
         form = await _small_form(request)
         if key is None or form is None:
-            return web.HTTPSeeOther("/login")
+            return _redirect("/login", 303)
         row = await self.ctx.db.run(web_rows.get_session, key, self.ctx.clock.now_ms(), readonly=True)
         if row is None:
-            return web.HTTPSeeOther("/login")
+            return _redirect("/login", 303)
         if not self._same_site(request) or not hmac.compare_digest(form.get("csrf", ""), row.csrf):
             return self._error(403, "web/errors/csrf.html.j2")
         ended = await self.ctx.db.run(web_rows.end_session, key)
@@ -274,7 +274,7 @@ class WebServer:
                 return self._error(502, "web/errors/mattermost.html.j2")
             if signed is None:
                 if request.method == "GET":
-                    return web.HTTPFound("/login?" + urlencode({"next": request.path_qs}))
+                    return _redirect("/login?" + urlencode({"next": request.path_qs}), 302)
                 return self._error(403, "web/errors/signed_out.html.j2")
             row, user, team_ids = signed
             form: dict[str, str] = {}
@@ -313,7 +313,7 @@ class WebServer:
             return self._html(reply.html, reply.status)
         if isinstance(reply, Redirect):
             location = reply.location if "://" in reply.location else signin.safe_next(reply.location)
-            return web.Response(status=reply.status, headers={"Location": location})
+            return _redirect(location, reply.status)
         if isinstance(reply, Download):
             headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
                        "Content-Security-Policy": _DOCUMENT_CSP}
@@ -379,6 +379,11 @@ async def _small_form(request: web.Request) -> dict[str, str] | None:
             return None
         fields.setdefault(key, value)
     return fields
+
+
+def _redirect(location: str, status: int) -> web.Response:
+    # A plain response, not aiohttp's HTTPFound: the Location goes out exactly as written.
+    return web.Response(status=status, headers={"Location": location})
 
 
 def _origin_of(url: str) -> tuple[str, str, int | None]:

@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Callable
 import aiohttp
 import pytest
 
+from bot import signin
 from bot.app import BotApp
 from bot.clock import FakeClock
 from bot.config import load_settings
@@ -164,6 +165,7 @@ class World:
     bot_user_id: str
     clock: FakeClock
     playbooks_dir: Path
+    browsers: list[aiohttp.ClientSession] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> Person:
         return self.people[name]
@@ -214,6 +216,18 @@ class World:
         async with self.admin.session.get(f"{self.bot.url}/api/v0/runs/{run_id}",
                                           headers={"Authorization": f"Bearer {self.people[who].token}"}) as r:
             return r.status, await r.json()
+
+    async def browser(self, who: str = "alice") -> aiohttp.ClientSession:
+        """A cookie-keeping HTTP client signed in to the bot's web view as `who`, through a one-time sign-in
+        link as `/playbook dashboard` hands out (tests/browser sign in through the OAuth pages instead).
+        Closed with the world."""
+        assert self.bot.ctx is not None
+        link = await signin.new_link(self.bot.ctx, self.people[who].id)
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # unsafe: 127.0.0.1 hosts
+        self.browsers.append(session)
+        async with session.get(link, allow_redirects=False) as response:
+            assert response.status == 303, await response.text()
+        return session
 
     async def runs_json(self, who: str = "alice", query: str = "") -> tuple[int, Any]:
         async with self.admin.session.get(f"{self.bot.url}/api/v0/runs{query}",
@@ -287,6 +301,8 @@ async def world(tmp_path: Path, world_options: dict[str, Any]) -> AsyncIterator[
         finally:
             for person in people.values():
                 await person.close()
+            for browser in w.browsers:
+                await browser.close()
             await app.stop()
     # Every call the bot (and the people) made must have been valid API v4, by the OpenAPI file.
     assert_no_violations(sb.state)
