@@ -175,6 +175,7 @@ async def _check(settings: Settings) -> int:
          + ("granted" if admin else "missing; runs still start, without sidebar categories"))
     line(admin, "create_post_ephemeral (private replies without a slash command): "
          + ("granted" if admin else "missing; the bot falls back to direct messages"))
+    print(f"[note] web view sign-in: {await _sign_in_report(gateway, settings)}")
     if _is_private(settings.server.public_url) and not _is_private(settings.mattermost.url):
         print(f"[note] public_url {settings.server.public_url} is a private address: Mattermost must list its "
               "host in ServiceSettings.AllowedUntrustedInternalConnections to call it")
@@ -223,6 +224,34 @@ async def _playbook_references(gateway: Gateway, playbooks: list[Playbook], team
         else:
             out.append((True, f"{where}: every user and channel it names is there"))
     return out
+
+
+async def _sign_in_report(gateway: Gateway, settings: Settings) -> str:
+    """How people will sign in to the web view (bot/signin.py prepare), found without writing anything."""
+    from bot.models import MattermostError
+
+    callback = f"{settings.server.public_url.rstrip('/')}/oauth/callback"
+    if settings.web.client_id:
+        try:
+            known = await gateway.oauth_app_exists(settings.web.client_id)
+        except MattermostError as err:
+            return f"configured OAuth app {settings.web.client_id}; Mattermost answered {err.status} {err.error_id}"
+        return (f"with Mattermost, the configured OAuth app {settings.web.client_id}" if known else
+                f"the configured OAuth app {settings.web.client_id} is unknown to Mattermost: fix [web] client_id")
+    try:
+        apps = await gateway.oauth_apps()
+    except MattermostError as err:
+        if err.status == 501:
+            return ("one-time links from /playbook dashboard: Mattermost's OAuth 2.0 service provider is off "
+                    "(System Console > Integrations > Integration Management)")
+        return (f"one-time links from /playbook dashboard: the bot may not register an OAuth app ({err.error_id}); "
+                "make it a system admin or set [web] client_id and client_secret")
+    mine = [a for a in apps if callback in (a.get("callback_urls") or [])]
+    if mine:
+        return f"with Mattermost, the OAuth app {mine[0].get('id')} the bot registered (callback {callback})"
+    if not settings.web.register:
+        return "one-time links from /playbook dashboard ([web] register = false and no client_id)"
+    return f"with Mattermost: the bot registers its OAuth app at start-up (callback {callback})"
 
 
 def _failing_webhooks(settings: Settings) -> list[str]:

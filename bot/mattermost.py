@@ -527,6 +527,11 @@ class MattermostGateway:
             raise
         return True
 
+    async def oauth_apps(self) -> list[dict[str, Any]]:
+        """The OAuth apps the bot may see (`GET /oauth/apps`, manage_oauth): `id`, `name`, `callback_urls`."""
+        data = await self._call(self.driver.client.get, "/oauth/apps", None, {"per_page": 200})
+        return [a for a in data or [] if isinstance(a, dict)]
+
     async def oauth_token(self, fields: dict[str, str]) -> OAuthTokens:
         # A code is single-use: never send it twice (no 5xx retry), and no bot token goes with it.
         data = await self._call(self.driver.client.absolute, "POST", self._site("/oauth/access_token"), None,

@@ -271,6 +271,10 @@ class Gateway(Protocol):
         """Whether Mattermost still knows the OAuth app (`GET /oauth/apps/{id}/info`)."""
         ...
 
+    async def oauth_apps(self) -> list[dict[str, Any]]:
+        """`GET /oauth/apps`: the OAuth apps the bot may see (needs manage_oauth)."""
+        ...
+
     async def oauth_token(self, fields: dict[str, str]) -> OAuthTokens:
         """`POST <site>/oauth/access_token` (a form, no session): a code or a refresh token for tokens."""
         ...
