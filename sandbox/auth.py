@@ -20,7 +20,12 @@ def token_from_request(request: web.Request) -> str | None:
     if scheme.lower() in ("bearer", "token") and value.strip():
         return value.strip()
     if "access_token" in request.query:
-        # Only OAuth sessions may use the query parameter; personal and bot tokens are refused.
+        # Only OAuth sessions may use the query parameter; personal and bot tokens are refused
+        # (web/handlers.go ServeHTTP: `!session.IsOAuth && tokenLocation == TokenLocationQueryString`).
+        token = request.query["access_token"]
+        record = request.app[STATE].tokens.get(token)
+        if record is not None and record.is_oauth:
+            return token
         raise AppError("api.context.token_provided.app_error", 401)
     return None
 
@@ -30,6 +35,10 @@ def user_for_token(state: State, token: str | None) -> User | None:
         return None
     record = state.tokens.get(token)
     if record is None or not record.is_active:
+        return None
+    # model.Session.IsExpired: `ExpiresAt > 0 && GetMillis() > ExpiresAt` (app/session.go GetSession
+    # answers 401 for it like for an unknown token).
+    if record.expires_at and state.now_ms() > record.expires_at:
         return None
     user = state.users.get(record.user_id)
     if user is None or user.delete_at:

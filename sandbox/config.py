@@ -25,8 +25,11 @@ FIELDS: dict[tuple[str, str], tuple[str, type, Any]] = {
     ("ServiceSettings", "EnableBotAccountCreation"): ("EnableBotAccountCreation", bool, True),
     ("ServiceSettings", "EnableUserAccessTokens"): ("EnableUserAccessTokens", bool, True),
     # ServiceSettings.SetDefaults: EnableOAuthServiceProvider = NewPointer(true) in current code (false in
-    # older versions). Only carried for now: no OAuth route reads it yet.
+    # older versions). Off: every OAuth route answers 501 (sandbox/routes/oauth.py).
     ("ServiceSettings", "EnableOAuthServiceProvider"): ("EnableOAuthServiceProvider", bool, True),
+    # SessionLengthSSOInHours = 720 (30 days): how long an OAuth access token's session lives
+    # (app/oauth.go newSession: SetSessionExpireInHours(session, SessionLengthSSOInHours)).
+    ("ServiceSettings", "SessionLengthSSOInHours"): ("SessionLengthSSOInHours", int, 720),
     # Integrations may set the name and picture their posts show (false by default, as in Mattermost).
     ("ServiceSettings", "EnablePostUsernameOverride"): ("EnablePostUsernameOverride", bool, False),
     ("ServiceSettings", "EnablePostIconOverride"): ("EnablePostIconOverride", bool, False),

@@ -39,7 +39,6 @@ import collections
 import json
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -112,7 +111,6 @@ class Hub:
 
     def __init__(self, state: State, signing_key: Any = None) -> None:
         self.state = state
-        self.clock: Callable[[], float] = time.time  # injectable: trigger ids, hook lifetimes, reaping
         # One P-256 key per sandbox (a fresh one unless given): EnsureAsymmetricSigningKey.
         self.triggers = TriggerIds(signing_key, clock=lambda: self.clock())
         self.conns: dict[str, Conn] = {}  # connection id -> registered connection (active or not)
@@ -120,6 +118,16 @@ class Hub:
         # When the reaper's ticker started (hub start): the first look at the clock, unless a test sets it.
         # Sandbox.set_clock resets it, as a different clock is a different timeline.
         self.reaper_epoch: float | None = None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The sandbox's injectable time source (State.clock): trigger ids, hook lifetimes, reaping, and
+        outside the hub session expiry and OAuth codes."""
+        return self.state.clock
+
+    @clock.setter
+    def clock(self, value: Callable[[], float]) -> None:
+        self.state.clock = value
 
     # -- publishing ------------------------------------------------------------------------------
     def publish(self, event: str, data: dict[str, Any], *, user_id: str = "", channel_id: str = "",

@@ -6,8 +6,9 @@ models (server/public/model): fields without `omitempty` in Go are always presen
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from sandbox.config import defaults as config_defaults
 from sandbox.ids import now_ms
@@ -140,6 +141,10 @@ class Token:
     user_id: str
     description: str = ""
     is_active: bool = True
+    # model.Session.ExpiresAt in ms (0: never, as the sandbox's login sessions and every PAT); IsExpired is
+    # `GetMillis() > ExpiresAt`, read on State.clock. Only OAuth sessions (sandbox/oauth.py) set it.
+    expires_at: int = 0
+    is_oauth: bool = False  # model.Session.IsOAuth: a token issued by /oauth/access_token
 
     def to_json(self, with_secret: bool = False) -> dict[str, Any]:
         data = {"id": self.id, "user_id": self.user_id, "description": self.description,
@@ -359,6 +364,61 @@ class CommandWebhook:
 
 
 @dataclass
+class OAuthApp:
+    """model.OAuthApp (server/public/model/oauth.go), without the newer DCR fields (all `omitempty`)."""
+
+    id: str
+    creator_id: str
+    client_secret: str
+    name: str
+    homepage: str
+    callback_urls: list[str]
+    description: str = ""
+    icon_url: str = ""
+    is_trusted: bool = False
+    mattermost_app_id: str = ""
+    create_at: int = 0
+    update_at: int = 0
+
+    def to_json(self, sanitize: bool = False) -> dict[str, Any]:
+        """OAuthApp.Sanitize blanks the secret (getOAuthAppInfo, GetAuthorizedAppsForUser)."""
+        return {
+            "id": self.id, "creator_id": self.creator_id, "create_at": self.create_at,
+            "update_at": self.update_at, "client_secret": "" if sanitize else self.client_secret,
+            "name": self.name, "description": self.description, "icon_url": self.icon_url,
+            "callback_urls": list(self.callback_urls), "homepage": self.homepage,
+            "is_trusted": self.is_trusted, "mattermost_app_id": self.mattermost_app_id,
+        }
+
+
+@dataclass
+class OAuthAuthData:
+    """model.AuthData: an authorization code (52 characters), valid AuthCodeExpireTime = 600 s."""
+
+    client_id: str
+    user_id: str
+    code: str
+    create_at: int
+    redirect_uri: str
+    state: str = ""
+    scope: str = "user"
+    expires_in: int = 600
+
+
+@dataclass
+class OAuthAccessData:
+    """model.AccessData: the session token and refresh token one user holds for one app."""
+
+    client_id: str
+    user_id: str
+    token: str
+    refresh_token: str
+    redirect_uri: str
+    expires_at: int
+    scope: str = "user"
+
+
+@dataclass
 class Fault:
     """Fail the next `remaining` requests matching method and path pattern with a status or a delay,
     after letting the first `skip` of them through; `handled`: the server does the work first and only
@@ -404,6 +464,19 @@ class State:
         # This server's role permissions (what an admin edits in System Console > Permissions): the
         # defaults, per sandbox, so a test can grant a role a permission without touching other sandboxes.
         self.role_permissions: dict[str, set[str]] = {r: set(p) for r, p in ROLE_PERMISSIONS.items()}
+        # The one injectable time source (seconds since the epoch): the hub's `clock` reads and writes this
+        # (Sandbox.set_clock), session expiry and OAuth codes read it too.
+        self.clock: Callable[[], float] = time.time
+        # OAuth 2.0 service provider (sandbox/oauth.py): apps by client id, codes, access data by token.
+        self.oauth_apps: dict[str, OAuthApp] = {}
+        self.oauth_codes: dict[str, OAuthAuthData] = {}
+        self.oauth_access: dict[str, OAuthAccessData] = {}  # session token -> its access data
+        # model.Preference rows (user_id, category, name) -> value; only category `oauth_app` is used.
+        self.preferences: dict[tuple[str, str, str], str] = {}
+
+    def now_ms(self) -> int:
+        """model.GetMillis on the injectable clock."""
+        return int(self.clock() * 1000)
 
     # -- lookups -------------------------------------------------------------------------------
     def user_by_username(self, username: str) -> User | None:

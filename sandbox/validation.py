@@ -230,6 +230,18 @@ SPEC_EXCEPTIONS: list[SpecException] = [
               "Message *string; Props *StringInterface `json:\"props\"`; FileIds *StringArray; HasReactions *bool }`.",
     ),
     SpecException(
+        id="oauth-app-description-optional",
+        pointer="/paths/~1api~1v4~1oauth~1apps/post/requestBody/content/application~1json/schema/required",
+        op="replace",
+        value=["name", "callback_urls", "homepage"],
+        spec_says="POST /api/v4/oauth/apps requires `description`",
+        server_does="registers an app without a description (only its length is limited, 512 runes)",
+        proof="mattermost/mattermost server/channels/api4/oauth.go createOAuthApp decodes the body into "
+              "model.OAuthApp and calls App.CreateOAuthApp with no field check of its own; "
+              "server/public/model/oauth.go OAuthApp.IsValid requires Name, CallbackUrls and Homepage and "
+              "checks the description only with `if utf8.RuneCountInString(a.Description) > 512`.",
+    ),
+    SpecException(
         id="autocomplete-suggestions-prefix",
         pointer="/paths/~1teams~1{team_id}~1commands~1autocomplete_suggestions",
         op="move",

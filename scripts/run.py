@@ -10,6 +10,10 @@ starts two processes and stops both on Ctrl-C:
    the example playbooks of bot.toml, a throwaway SQLite database (the sandbox forgets everything on exit,
    so stored runs would point at channels that no longer exist), and its own free port if 8081 is taken.
 Then it waits for the bot's /healthz and prints the one line a newcomer needs.
+Before the bot starts, it registers the bot's web view with the sandbox as a trusted OAuth 2.0 app named
+"Playbooks" (homepage: the bot's dashboard, callback: DASHBOARD_CALLBACK_PATH on the bot), as a system
+admin would in System Console > Integrations > OAuth 2.0 Applications; the sandbox's web client shows
+every trusted app as a link in its header, so the dashboard is one click away (docs/sandbox.md).
 
 This launcher only talks to both over HTTP; the bot never imports the sandbox.
 """
@@ -33,6 +37,10 @@ if str(ROOT) not in sys.path:
 from bot.config import ConfigError, load_settings  # noqa: E402 (needs the project root on sys.path)
 
 SANDBOX_PORT = 8065
+# The bot's web view as an OAuth app of the sandbox (register_dashboard_app); the bot must serve both paths.
+DASHBOARD_APP_NAME = "Playbooks"
+DASHBOARD_PATH = "/"
+DASHBOARD_CALLBACK_PATH = "/oauth/callback"
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -125,11 +133,27 @@ class Demo:
             raise LaunchError(f"could not create a token for the demo bot ({status}: {body})")
         return token["token"]
 
-    async def start_bot(self, url: str, token: str) -> str:
+    def bot_address(self) -> tuple[str, int, str]:
+        """Where the bot will listen: (host, port, public url); its own port if free, else any."""
         server = self.settings.server
         host = server.host if server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         port = server.port if server.port and port_free(server.host, server.port) else free_port(host)
-        public_url = f"http://{host}:{port}"
+        return host, port, f"http://{host}:{port}"
+
+    async def register_dashboard_app(self, url: str, admin_token: str, public_url: str) -> dict[str, Any]:
+        """The bot's web view as a trusted OAuth 2.0 app (POST /api/v4/oauth/apps as the system admin):
+        people sign in to it with their Mattermost account without a consent page, and the sandbox's web
+        client links to its homepage by name. Returns the app, with its client id (`id`) and secret."""
+        status, app = await http("POST", f"{url}/api/v4/oauth/apps", admin_token, {
+            "name": DASHBOARD_APP_NAME, "description": "Playbook runs, checklists and timelines",
+            "homepage": public_url + DASHBOARD_PATH, "callback_urls": [public_url + DASHBOARD_CALLBACK_PATH],
+            "is_trusted": True})
+        if status != 201:
+            raise LaunchError(f"could not register the dashboard as an OAuth app ({status}: {app})")
+        return app
+
+    async def start_bot(self, url: str, token: str, address: tuple[str, int, str] | None = None) -> str:
+        host, port, public_url = address or self.bot_address()
         env = {**os.environ,
                "BOT_MATTERMOST_URL": url, "BOT_MATTERMOST_TOKEN": token,
                "BOT_SERVER_LISTEN": f"{host}:{port}", "BOT_SERVER_PUBLIC_URL": public_url,
@@ -197,7 +221,9 @@ async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT) -> 
     try:
         url, admin_token = await until_stopped(launcher.start_sandbox())
         token = await until_stopped(launcher.prepare_bot_account(url, admin_token))
-        await until_stopped(launcher.start_bot(url, token))
+        address = launcher.bot_address()
+        await until_stopped(launcher.register_dashboard_app(url, admin_token, address[2]))
+        await until_stopped(launcher.start_bot(url, token, address))
         print(f"Open {url} and sign in as alice (password demo), then type /playbook run "
               f"in a channel. Ctrl-C stops.", flush=True)
         which = await until_stopped(launcher.wait())

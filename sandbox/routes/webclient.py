@@ -40,4 +40,7 @@ async def static(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/", index)
+    # The login page (`/login?redirect_to=...`, where /oauth/authorize sends people who are not signed in)
+    # is the same client: it signs in, then goes to redirect_to when that is a path on this origin.
+    app.router.add_get("/login", index)
     app.router.add_get("/static/{name}", static)

@@ -2,6 +2,7 @@
 // all through /api/v4 and the WebSocket, as Mattermost's web app does.
 
 import { Api, ApiError, Socket } from "./api.js";
+import { showAuthorize } from "./authorize.js";
 import { Composer } from "./composer.js";
 import { showDialog } from "./dialog.js";
 import { dayOf, h } from "./dom.js";
@@ -54,6 +55,11 @@ $("#login-form").addEventListener("submit", async (e) => {
     const user = await api.post("/users/login", { login_id: $("#login-id").value.trim(),
                                                   password: $("#login-password").value });
     $("#login-password").value = "";
+    const target = loginRedirect();
+    if (target) {
+      location.assign(target);
+      return;
+    }
     await start(user);
   } catch (err) {
     $("#login-error").textContent = err.message;
@@ -61,6 +67,21 @@ $("#login-form").addEventListener("submit", async (e) => {
     button.disabled = false;
   }
 });
+
+/**
+ * Where to go after signing in: `/login?redirect_to=<path>` (where /oauth/authorize sends people who are
+ * not signed in). As the web app's login (finishSignin: `redirectTo.match(/^\/([^/]|$)/)`), only a path
+ * on this server counts; a backslash after the slash is refused too (browsers read "/\host" as
+ * "//host"), and the resolved address must keep this origin. Anything else: the usual start page.
+ */
+function loginRedirect() {
+  if (location.pathname !== "/login") return "";
+  const target = new URLSearchParams(location.search).get("redirect_to") || "";
+  if (!/^\/([^/\\]|$)/.test(target)) return "";
+  const url = new URL(target, location.origin);
+  if (url.origin !== location.origin) return "";
+  return url.pathname + url.search + url.hash;
+}
 
 $("#logout").addEventListener("click", async () => {
   state.socket?.close();
@@ -91,6 +112,8 @@ async function start(me) {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#me-name").textContent = `@${me.username}`;
+  if (location.pathname === "/login") history.replaceState(null, "", `/${location.hash}`);
+  loadAppLinks();
   state.teams = await api.get("/users/me/teams");
   const select = $("#team-select");
   select.replaceChildren(...state.teams.map((t) => h("option", { value: t.id, text: t.display_name })));
@@ -107,6 +130,23 @@ async function start(me) {
   const [wantedTeam] = parseHash();
   const team = state.teams.find((t) => t.name === wantedTeam) || state.teams[0];
   await openTeam(team);
+}
+
+// -- app links ---------------------------------------------------------------------------------------
+// The trusted OAuth apps (e.g. the Playbooks dashboard) as links in the header, by name. A sandbox-only
+// route lists them (GET /sandbox/webclient/apps); a real Mattermost shows products its own way.
+async function loadAppLinks() {
+  let apps = [];
+  try {
+    apps = await new Api("").get("/sandbox/webclient/apps");
+  } catch {
+    return;
+  }
+  const links = apps
+    .filter((a) => /^https?:\/\//.test(a.homepage))
+    .map((a) => h("a", { href: a.homepage, target: "_blank", rel: "noopener noreferrer", text: a.name }));
+  $("#app-links").replaceChildren(...links);
+  $("#app-links").hidden = !links.length;
 }
 
 $("#team-select").addEventListener("change", (e) => {
@@ -511,9 +551,25 @@ window.addEventListener("hashchange", () => {
 
 // -- boot --------------------------------------------------------------------------------------------
 (async () => {
+  if (location.pathname === "/oauth/authorize") {
+    // The OAuth consent page (authorize.js); the server only serves it to a signed-in person.
+    try {
+      await showAuthorize(api);
+    } catch (err) {
+      $("#authorize").hidden = false;
+      $("#authorize-error").textContent = err.message;
+    }
+    return;
+  }
   try {
     // The session cookie is HttpOnly: asking who we are is how the app knows it is signed in.
     const me = await api.get("/users/me");
+    // Already signed in on /login?redirect_to=...: straight on, as the web app does.
+    const target = loginRedirect();
+    if (target) {
+      location.assign(target);
+      return;
+    }
     await start(me);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) showLogin();

@@ -41,6 +41,14 @@ async def test_make_run_without_url_starts_sandbox_and_bot_and_stops_cleanly(tmp
             async with session.get(url + f"/api/v4/teams/{team_id}/commands/autocomplete",
                                    headers={"Authorization": f"Bearer {token}"}) as resp:
                 assert [c["trigger"] for c in await resp.json()] == ["playbook"]
+            # The dashboard is registered as a trusted OAuth app whose homepage is the bot: the web
+            # client's header links to it ("Playbooks").
+            async with session.get(url + "/sandbox/webclient/apps",
+                                   headers={"Authorization": f"Bearer {token}"}) as resp:
+                links = await resp.json()
+            assert [a["name"] for a in links] == ["Playbooks"]
+            async with session.get(links[0]["homepage"] + "healthz") as resp:
+                assert resp.status == 200  # the homepage is the bot's own address
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the launcher
         code = await asyncio.wait_for(proc.wait(), 30)
         rest = (await proc.stdout.read()).decode()
