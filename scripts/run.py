@@ -39,7 +39,7 @@ from bot.config import ConfigError, load_settings  # noqa: E402 (needs the proje
 SANDBOX_PORT = 8065
 # The bot's web view as an OAuth app of the sandbox (register_dashboard_app); the bot must serve both paths.
 DASHBOARD_APP_NAME = "Playbooks"
-DASHBOARD_PATH = "/"
+DASHBOARD_PATH = "/runs"
 DASHBOARD_CALLBACK_PATH = "/oauth/callback"
 STARTUP_TIMEOUT_S = 60.0
 
@@ -152,9 +152,12 @@ class Demo:
             raise LaunchError(f"could not register the dashboard as an OAuth app ({status}: {app})")
         return app
 
-    async def start_bot(self, url: str, token: str, address: tuple[str, int, str] | None = None) -> str:
+    async def start_bot(self, url: str, token: str, address: tuple[str, int, str] | None = None,
+                        app: dict[str, Any] | None = None) -> str:
         host, port, public_url = address or self.bot_address()
-        env = {**os.environ,
+        # The app an admin registered for the web view: the bot signs people in with it ([web] client_id).
+        web = {"BOT_WEB_CLIENT_ID": app["id"], "BOT_WEB_CLIENT_SECRET": app["client_secret"]} if app else {}
+        env = {**os.environ, **web,
                "BOT_MATTERMOST_URL": url, "BOT_MATTERMOST_TOKEN": token,
                "BOT_SERVER_LISTEN": f"{host}:{port}", "BOT_SERVER_PUBLIC_URL": public_url,
                "BOT_STORAGE_URL": f"sqlite:///{self.workdir.name}/demo.db",
@@ -222,8 +225,8 @@ async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT) -> 
         url, admin_token = await until_stopped(launcher.start_sandbox())
         token = await until_stopped(launcher.prepare_bot_account(url, admin_token))
         address = launcher.bot_address()
-        await until_stopped(launcher.register_dashboard_app(url, admin_token, address[2]))
-        await until_stopped(launcher.start_bot(url, token, address))
+        app = await until_stopped(launcher.register_dashboard_app(url, admin_token, address[2]))
+        await until_stopped(launcher.start_bot(url, token, address, app))
         print(f"Open {url} and sign in as alice (password demo), then type /playbook run "
               f"in a channel. Ctrl-C stops.", flush=True)
         which = await until_stopped(launcher.wait())

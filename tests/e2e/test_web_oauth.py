@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+from yarl import URL
 
 from bot import signin
 from storage import web as web_rows
@@ -39,7 +40,7 @@ async def authorize(browser: aiohttp.ClientSession, world: World, next_path: str
 
 
 async def session_user(world: World, browser: aiohttp.ClientSession) -> str | None:
-    cookie = browser.cookie_jar.filter_cookies(world.bot.url).get("pb_session")
+    cookie = browser.cookie_jar.filter_cookies(URL(world.bot.url)).get("pb_session")
     if cookie is None:
         return None
     assert world.bot.ctx is not None
@@ -58,7 +59,7 @@ async def test_signing_in_with_mattermost_starts_a_session_for_that_person(world
             assert r.headers["Location"] == "/runs"
         assert await session_user(world, browser) == world["carol"].id
         # The token the bot holds is encrypted at rest and works as carol's.
-        cookie = browser.cookie_jar.filter_cookies(world.bot.url)["pb_session"].value
+        cookie = browser.cookie_jar.filter_cookies(URL(world.bot.url))["pb_session"].value
         row = await world.bot.ctx.db.run(web_rows.get_session, signin.key_of(cookie), world.clock.now_ms())
         assert row is not None and row.access_token and "carol" not in row.access_token
         token = world.bot.ctx.sign_in.box.open(row.access_token)
@@ -100,11 +101,10 @@ async def test_a_replayed_callback_is_refused(world: World) -> None:
         async with browser.get(callback, allow_redirects=False) as r:
             assert r.status == 303
         assert await session_user(world, browser) == world["alice"].id
-        first = browser.cookie_jar.filter_cookies(world.bot.url)["pb_session"].value
+        first = browser.cookie_jar.filter_cookies(URL(world.bot.url))["pb_session"].value
     # The same callback again (its state spent, its code used): no second session.
     async with jar() as replay:
-        replay.cookie_jar.update_cookies({"pb_oauth_state": query["state"]}, response_url=aiohttp.client.URL(
-            f"{world.bot.url}/oauth/callback"))
+        replay.cookie_jar.update_cookies({"pb_oauth_state": query["state"]}, response_url=URL(f"{world.bot.url}/oauth/callback"))
         async with replay.get(callback, allow_redirects=False) as r:
             assert r.status == 400
         assert "pb_session" not in {c.key for c in replay.cookie_jar}
@@ -129,3 +129,9 @@ async def test_declining_on_the_consent_page_signs_nobody_in(world: World) -> No
             assert r.status == 403
             assert "did not allow" in await r.text()
         assert await session_user(world, browser) is None
+
+
+async def test_the_dashboard_command_points_to_the_sign_in_page(world: World) -> None:
+    status, body = await world["bob"].command(world.town_square, "/playbook dashboard")
+    assert status == 200, body
+    assert f"({world.bot.url}/runs)" in body["text"] and "/signin/" not in body["text"]

@@ -1,14 +1,25 @@
-"""The web view's doors: a page needs a session, a one-time link signs in once, a form needs the session's
-CSRF token and this site's origin, and signing out ends the session."""
+"""The web view's doors where Mattermost's OAuth sign-in is not used (`[web] register = false`, no app): a
+page needs a session, a one-time link signs in once, a form needs the session's CSRF token and this site's
+origin, and signing out ends the session."""
 from __future__ import annotations
 
 import re
 
+from typing import Any
+
 import aiohttp
+import pytest
+from yarl import URL
 
 from bot import signin
 from storage import web as web_rows
-from tests.e2e.conftest import World
+from tests.e2e.conftest import INCIDENT, World
+
+
+@pytest.fixture
+def world_options() -> dict[str, Any]:
+    return {"bot_roles": "system_user system_admin", "playbooks": {"incident": INCIDENT},
+            "env": {"BOT_WEB_REGISTER": "false"}}
 
 
 async def test_pages_need_a_session_and_a_link_signs_in_once(world: World) -> None:
@@ -32,6 +43,8 @@ async def test_pages_need_a_session_and_a_link_signs_in_once(world: World) -> No
 
 
 async def test_the_dashboard_command_gives_a_link_only_its_person_can_use(world: World) -> None:
+    assert world.bot.ctx is not None and world.bot.ctx.sign_in is not None
+    assert world.bot.ctx.sign_in.app is None and "register = false" in world.bot.ctx.sign_in.reason
     status, body = await world["bob"].command(world.town_square, "/playbook dashboard")
     assert status == 200, body
     match = re.search(r"\((http://[^)]+/signin/[^)]+)\)", body["text"])
@@ -40,7 +53,7 @@ async def test_the_dashboard_command_gives_a_link_only_its_person_can_use(world:
         async with browser.get(match.group(1), allow_redirects=False) as r:
             assert r.status == 303
         assert world.bot.ctx is not None
-        key = signin.key_of(browser.cookie_jar.filter_cookies(world.bot.url)["pb_session"].value)
+        key = signin.key_of(browser.cookie_jar.filter_cookies(URL(world.bot.url))["pb_session"].value)
         row = await world.bot.ctx.db.run(web_rows.get_session, key, world.clock.now_ms())
         assert row is not None and row.user_id == world["bob"].id
     status, body = await world["bob"].command(world.town_square, "/playbook dashboard please")
@@ -50,7 +63,7 @@ async def test_the_dashboard_command_gives_a_link_only_its_person_can_use(world:
 async def test_sign_out_needs_the_csrf_token_and_this_origin(world: World) -> None:
     browser = await world.browser("alice")
     base = world.bot.url
-    cookie = browser.cookie_jar.filter_cookies(base)["pb_session"].value
+    cookie = browser.cookie_jar.filter_cookies(URL(base))["pb_session"].value
     assert world.bot.ctx is not None
     row = await world.bot.ctx.db.run(web_rows.get_session, signin.key_of(cookie), world.clock.now_ms())
     assert row is not None
