@@ -80,8 +80,8 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("playbooks_runs_active_total", "Runs in progress.", value=s.runs_active)
         yield CounterMetricFamily("playbooks_runs_created", "Runs started (in progress or finished), from the rows.",
                                   value=s.runs_created)
-        yield CounterMetricFamily("playbooks_runs_finished", "Runs finished (each finish on the timelines; a run "
-                                  "restored and finished again counts again), from the rows.", value=s.runs_finished)
+        yield GaugeMetricFamily("playbooks_runs_finished_total", "Runs finished (a restored run leaves the count "
+                                "until it is finished again).", value=s.runs_finished)
         yield GaugeMetricFamily("playbooks_reminders_outstanding_total",
                                 "Status-update reminders armed on runs in progress.", value=s.reminders_outstanding)
         yield GaugeMetricFamily("playbooks_reminders_due_total",

@@ -43,7 +43,7 @@ def test_the_snapshot_is_exposed_with_the_plugins_names() -> None:
     for name, value in expected.items():
         assert got[(name, ())] == value, name
     assert b"# TYPE playbooks_runs_active_total gauge" in text
-    assert b"# TYPE playbooks_runs_finished_total counter" in text
+    assert b"# TYPE playbooks_runs_created_total counter" in text
     assert b"# HELP playbooks_retros_outstanding_total Finished runs whose retrospective" in text
 
 
