@@ -6,7 +6,7 @@ The sandbox runs in its own process (bench/sandbox_proc.py); the bot is the real
 server, in this process, on SQLite in a temporary folder. 10,000 runs (`--runs`) are written straight
 through storage's tables (starting them through chat would measure run start, which bench/run_start.py
 covers): over the last year, 8% in progress, each with 2 checklists of 6 items, 4 participants, a
-follower, 3 status updates and their reminder, and a timeline of about 16 events (start, joins, updates,
+follower, 3 status updates and their reminder, and a timeline of about 20 events (start, joins, updates,
 item changes, finish, retrospective). 70% are public; the rest are private, some with the viewer in them.
 Nothing falls due while the pages are measured (reminders and item due times of runs in progress are in
 the future, and every run's post sweep is claimed by "another process"), so the bot's scheduled work does
