@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own figures.
 
-    .venv/bin/python bench/run.py [--quick] [--only run_start,commands,reminders,proofs,crash_start,crash_clicks]
+    .venv/bin/python bench/run.py [--quick] [--only run_start,commands,...,web_pages]
 
 Each benchmark starts the sandbox in its own process and the bot in this machine's Python; figures
 are medians and ratios from one run, to compare against the aims in bench/README.md. The machine is
@@ -25,6 +25,7 @@ BENCHES = {
     "proofs": (["bench/proofs.py"], ["--n", "300"]),
     "crash_start": (["bench/crash_start.py"], ["--runs", "5"]),
     "crash_clicks": (["bench/crash_clicks.py"], ["--runs", "3"]),
+    "web_pages": (["bench/web_pages.py"], ["--runs", "1000", "--requests", "20", "--budget", "5"]),
 }
 
 

@@ -46,6 +46,7 @@ from bot.clock import Clock, FileClock
 from bot.config import Settings
 from bot.context import Context
 from bot.mattermost import MattermostGateway, RetryPolicy
+from bot.metrics import ProcessMetrics
 from bot.models import Gateway, MattermostError, MMCommand, MMTeam, WsEvent
 from bot.playbooks import load_playbooks
 from bot.proof import Proofs
@@ -170,6 +171,8 @@ class BotApp:
         self._ws_task: asyncio.Task[Any] | None = None
         self.process_id = secrets.token_hex(8)  # this process's heartbeat row
         self._mattermost_ok_at = float("-inf")
+        # This process's counters for /metrics (its own registry): the gateway's calls, webhooks, requests.
+        self.metrics = gateway.metrics if isinstance(gateway, MattermostGateway) else ProcessMetrics()
 
     @property
     def ctx(self) -> Context:
@@ -193,7 +196,8 @@ class BotApp:
         s = self.settings
         gateway = self._gateway or MattermostGateway(
             s.mattermost.url, s.mattermost.token, timeout=s.mattermost.timeout,
-            retry=RetryPolicy(attempts=s.mattermost.retries + 1), verify=s.mattermost.verify_tls)
+            retry=RetryPolicy(attempts=s.mattermost.retries + 1), verify=s.mattermost.verify_tls,
+            metrics=self.metrics)
         me = await gateway.me()
         teams = await gateway.my_teams()
 
@@ -216,7 +220,7 @@ class BotApp:
             gateway=gateway, db=database, clock=self.clock, renderer=Renderer(), signer=Signer(s.signing_key),
             playbooks=playbooks, settings=s, bot_user=me, public_url=s.server.public_url.rstrip("/"),
             router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors),
-            tasks=self.tasks)
+            tasks=self.tasks, metrics=self.metrics)
         server = BotServer(ctx, self.dispatcher, self.tokens, self.health, proofs, self.report)
         http = server.app()
         WebServer(ctx, self.dispatcher).add_routes(http)

@@ -13,6 +13,7 @@ Keys (see bot.toml for the commented example):
     [security]   secret
     [digests]    hour          (UTC hour of the daily digest, 0-23; default 9)
     [web]        client_id, client_secret, register, session_hours   (sign-in with Mattermost)
+    [metrics]    token         (operators' /metrics from beyond this machine: `Authorization: Bearer <token>`)
     [testing]    clock_file, crash_at   (test-only; never set in production)
 
 An empty or absent `[mattermost] url` means sandbox mode: `make run` starts the local stand-in and
@@ -49,6 +50,7 @@ __all__ = [
     "SecuritySettings",
     "DigestsSettings",
     "WebSettings",
+    "MetricsSettings",
     "TestingSettings",
     "load_settings",
     "derive_signing_key",
@@ -129,6 +131,13 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    # `GET /metrics` answers requests from this machine (loopback, not forwarded by a proxy) and, when set,
+    # any request carrying `Authorization: Bearer <token>`. Empty: loopback only.
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class TestingSettings:
     # Test-only: read "now" from this file (epoch milliseconds; bot.clock.FileClock), so a test can move
     # the time of a bot it runs as a separate process. None = the real clock.
@@ -148,6 +157,7 @@ class Settings:
     security: SecuritySettings = SecuritySettings()
     digests: DigestsSettings = DigestsSettings()
     web: WebSettings = WebSettings()
+    metrics: MetricsSettings = MetricsSettings()
     testing: TestingSettings = TestingSettings()
     source: Path | None = None  # the config file read, None when it came from the environment only
 
@@ -327,6 +337,18 @@ def _client_id(value: object, from_env: bool) -> str:
     return value.strip()
 
 
+def _metrics_token(value: object, from_env: bool) -> str:
+    # It goes in an HTTP header: printable ASCII without spaces; long enough not to be guessed.
+    expected = "a token of at least 16 letters, digits or punctuation (no spaces), or \"\" for loopback only"
+    if not isinstance(value, str):
+        raise _bad(expected, value)
+    token = value.strip()
+    if token and (len(token) < 16 or not re.fullmatch(r"[!-~]+", token)):
+        raise ValueError(f"expected {expected}, got a value of {len(token)} characters"
+                         + ("" if re.fullmatch(r"[!-~]*", token) else " with spaces or non-ASCII characters"))
+    return token
+
+
 def _log_level(value: object, from_env: bool) -> str:
     if not isinstance(value, str) or value.strip().upper() not in _LOG_LEVELS:
         raise _bad("one of " + ", ".join(_LOG_LEVELS), value)
@@ -372,6 +394,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "security": {"secret": _string},
     "digests": {"hour": _hour},
     "web": {"client_id": _client_id, "client_secret": _string, "register": _bool, "session_hours": _session_hours},
+    "metrics": {"token": _metrics_token},
     "testing": {"clock_file": _file_path, "crash_at": _string},
 }
 
@@ -525,6 +548,7 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
         security=SecuritySettings(**values["security"]),
         digests=DigestsSettings(**values["digests"]),
         web=_web(values["web"]),
+        metrics=MetricsSettings(**values["metrics"]),
         testing=_testing(values["testing"], base),
         source=source.resolve() if source else None,
     )

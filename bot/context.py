@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from bot.actions import ActionRef, Signer
 from bot.clock import Clock
 from bot.config import Settings
+from bot.metrics import ProcessMetrics
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
 from bot.notify import DirectChannels
 from bot.playbooks import Playbook, PlaybookError
@@ -121,6 +122,7 @@ class Context:
     jobs: dict[str, Job] = field(default_factory=dict)
     sign_in: SignIn | None = None  # the web view's sign-in, chosen once the server is bound (bot/signin.py)
     playbook_errors: list[PlaybookError] = field(default_factory=list)
+    metrics: ProcessMetrics = field(default_factory=ProcessMetrics)  # this process's counters (/metrics)
 
     def __post_init__(self) -> None:
         self.users = UserDirectory(self.gateway)

@@ -23,6 +23,7 @@ import functools
 import logging
 import random as _random
 import re
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from mattermostdriver import Driver
 from mattermostdriver.client import Client
 from requests.adapters import HTTPAdapter
 
+from bot.metrics import ProcessMetrics
 from bot.models import (
     MattermostError,
     MMCategory,
@@ -271,7 +273,7 @@ class MattermostGateway:
     def __init__(self, url: str, token: str, *, timeout: float = 10.0, connect_timeout: float = 5.0,
                  retry: RetryPolicy | None = None, max_workers: int = 8, verify: bool = True,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 random: Callable[[], float] = _random.random) -> None:
+                 random: Callable[[], float] = _random.random, metrics: ProcessMetrics | None = None) -> None:
         options = {**_split_url(url), "token": token, "verify": verify,
                    "request_timeout": (connect_timeout, timeout), "pool_size": max_workers}
         self.url = url
@@ -279,6 +281,8 @@ class MattermostGateway:
         self.driver.client.token = token
         self.retry = retry or RetryPolicy()
         self.calls = 0
+        # Each attempt's latency and failures, by the gateway method that made it (`/metrics`).
+        self.metrics = metrics or ProcessMetrics()
         self._sleep = sleep
         self._random = random
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="mattermost")
@@ -289,12 +293,17 @@ class MattermostGateway:
     async def _call(self, fn: Callable[..., T], *args: Any, idempotent: bool = True) -> T:
         """Run one driver call in the pool, retrying as the class docstring says."""
         loop = asyncio.get_running_loop()
+        # The metrics' `method` label: the gateway method calling (create_post, get_categories...), which
+        # names the operation even where the driver call is a bare client.get/post/absolute.
+        operation = sys._getframe(1).f_code.co_name
         attempt = 0
         while True:
             self.calls += 1
+            started = time.perf_counter()
             try:
-                return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+                result = await loop.run_in_executor(self._executor, functools.partial(fn, *args))
             except MattermostError as err:
+                self.metrics.mattermost_call(operation, err.status, time.perf_counter() - started)
                 attempt += 1
                 delay = self._retry_delay(err, attempt, idempotent)
                 if delay is None or attempt >= self.retry.attempts:
@@ -305,6 +314,9 @@ class MattermostGateway:
                 log.info("mattermost retry method=%s path=%s status=%s error_id=%s attempt=%d delay=%.2f",
                          err.method, err.path, err.status, err.error_id, attempt, delay)
                 await self._sleep(delay)
+            else:
+                self.metrics.mattermost_call(operation, 200, time.perf_counter() - started)
+                return result
 
     def _retry_delay(self, err: MattermostError, attempt: int, idempotent: bool) -> float | None:
         """Seconds to wait before the next attempt, or None when this error must not be retried."""

@@ -9,8 +9,10 @@ reply into Mattermost's JSON. Handlers never see aiohttp.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import time
@@ -19,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import metrics as prometheus
 from bot import posts
 from bot.actions import MAX_STATE, ForgedAction
 from bot.context import Context
@@ -40,6 +43,7 @@ from bot.router import (
     UpdatePost,
     split_args,
 )
+from storage import metrics as metric_rows
 from storage.db import StorageError
 
 log = logging.getLogger(__name__)
@@ -208,6 +212,7 @@ class BotServer:
         app.router.add_post("/mattermost/action", self.action)
         app.router.add_post("/mattermost/dialog", self.dialog)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
         for (method, path), handler in sorted(self.dispatcher.router.http_routes.items()):
             app.router.add_route(method, path, self._api(handler))
         return app
@@ -239,6 +244,7 @@ class BotServer:
             command=str(form.get("command", "")), text=text, trigger_id=str(form.get("trigger_id", "")),
             response_url=str(form.get("response_url", "")), args=split_args(text),
         )
+        self.ctx.metrics.request("command")
         reply = await self.dispatcher.command(cmd, self.ctx)
         if isinstance(reply, OpenDialog):
             self._open_dialog(cmd.trigger_id, reply, cmd.user_id, cmd.channel_id, cmd.response_url)
@@ -265,6 +271,7 @@ class BotServer:
                       channel_id=str(body.get("channel_id", "")), team_id=str(body.get("team_id", "")),
                       post_id=str(body.get("post_id", "")), trigger_id=str(body.get("trigger_id", "")),
                       ref=ref, selected_option=str(context.get("selected_option", "")))
+        self.ctx.metrics.request("click")
         reply = await self.dispatcher.click(click, self.ctx)
         if isinstance(reply, OpenDialog):
             self._open_dialog(click.trigger_id, reply, click.user_id, click.channel_id)
@@ -312,6 +319,7 @@ class BotServer:
                                callback_id=str(body.get("callback_id", "")), ref=state.ref,
                                submission=submission if isinstance(submission, dict) else {},
                                cancelled=cancelled)
+        self.ctx.metrics.request("dialog")
         reply = await self.dispatcher.dialog(sub, self.ctx)
         if isinstance(reply, DialogErrors) and not cancelled:
             await self.proofs.unspend(nonce)  # the form stays open to be corrected and sent again
@@ -330,6 +338,24 @@ class BotServer:
         checks, problems = await self.report()
         ok = all(checks.values())
         return web.json_response({"ok": ok, "checks": checks, "problems": problems}, status=200 if ok else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text format for operators (bot/metrics.py), not a page for people: no sign-in. It
+        answers this machine, and anyone with `[metrics] token` as a bearer token; else 401 or 403."""
+        refusal = metrics_refusal(request, self.ctx.settings.metrics.token)
+        if refusal is not None:
+            status, text = refusal
+            log.warning("refused a /metrics scrape status=%d remote=%s", status, request.remote)
+            headers = {"WWW-Authenticate": 'Bearer realm="metrics"'} if status == 401 else None
+            return web.Response(status=status, text=text, headers=headers)
+        try:
+            snapshot: metric_rows.Snapshot | None = await asyncio.wait_for(
+                self.ctx.db.run(metric_rows.snapshot, self.ctx.clock.now_ms(), readonly=True), METRICS_DB_S)
+        except (StorageError, asyncio.TimeoutError) as err:
+            log.warning("/metrics: the database did not answer: %s", err or "timeout")
+            snapshot = None  # the process's own counters still go out, with playbooks_database_up 0
+        return web.Response(body=prometheus.exposition(self.ctx.metrics, snapshot),
+                            headers={"Content-Type": prometheus.CONTENT_TYPE})
 
     def _api(self, handler: HttpHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def route(request: web.Request) -> web.Response:
@@ -367,6 +393,39 @@ class BotServer:
             return web.json_response(body, status=status)
 
         return route
+
+
+METRICS_DB_S = 5.0  # a scrape waits this long for the database's counts
+
+
+def metrics_refusal(request: web.Request, token: str) -> tuple[int, str] | None:
+    """None when `request` may read /metrics, else (status, why in words).
+
+    Loopback counts only when no proxy forwarded the request: behind a reverse proxy on the same machine
+    every request arrives from 127.0.0.1, and the proxy's headers are what tell it came from elsewhere."""
+    header = request.headers.get("Authorization", "")
+    sent = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if token and sent:
+        if hmac.compare_digest(sent.encode(), token.encode()):
+            return None
+        return 401, "The bearer token is not this bot's [metrics] token.\n"
+    forwarded = any(h in request.headers for h in ("Forwarded", "X-Forwarded-For", "X-Real-IP"))
+    if _loopback(request.remote) and not forwarded:
+        return None
+    if token:
+        return 401, "Send the bot's [metrics] token as `Authorization: Bearer <token>` to read /metrics.\n"
+    return 403, ("/metrics answers only requests from this machine. To scrape it from elsewhere, set "
+                 "[metrics] token (BOT_METRICS_TOKEN) and send it as `Authorization: Bearer <token>`.\n")
+
+
+def _loopback(remote: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address((remote or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 async def _form_body(request: web.Request) -> dict[str, str]:

@@ -116,6 +116,8 @@ class Webhooks:
                 result = HttpResult(result.status, f"{result.error or f'HTTP {result.status}'}; {STOPPED}")
                 break
         error = "" if result.ok else (result.error or f"HTTP {result.status}")
+        if not result.ok:
+            self.ctx.metrics.webhook_failed(event)
         await self.ctx.db.run(statuses.record_webhook, url, event, self.ctx.clock.now_ms(), result.ok, error)
         return result.ok
 

@@ -224,6 +224,17 @@ class FakeGateway:
         self._call("me")
         return self._me
 
+    # -- OAuth apps: this fake Mattermost has the OAuth 2.0 provider off (one-time sign-in links only) --
+
+    async def register_oauth_app(self, **_: Any) -> tuple[str, str]:
+        self._call("register_oauth_app")
+        raise MattermostError(501, "api.oauth.register_oauth_app.turn_off.app_error",
+                              "The system admin has turned off OAuth2 Service Provider.", "", "POST", "/oauth/apps")
+
+    async def oauth_app_exists(self, client_id: str) -> bool:
+        self._call("oauth_app_exists")
+        return False
+
     async def get_user(self, user_id: str) -> MMUser:
         self._call("get_user", user_id=user_id)
         return self._user(user_id)

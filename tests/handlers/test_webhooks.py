@@ -217,10 +217,13 @@ async def test_a_4xx_answer_is_final_and_counts_as_failing_until_a_delivery_succ
     assert sleeps.delays == [] and len(receiver.requests) == 2
     row = (await statuses(env))[url]
     assert not row.ok and row.failures == 2 and row.error == "HTTP 410"
+    failures = env.ctx.metrics.webhook_failures.labels("status_updated")
+    assert failures._value.get() == 2  # /metrics: playbooks_webhook_delivery_failures_total{event=...}
     await submit_update(env, view.run.id, "Update 3")
     await env.ctx.tasks.drain()
     row = (await statuses(env))[url]
     assert row.ok and row.failures == 0 and row.error == ""
+    assert failures._value.get() == 2
 
 
 async def test_the_person_is_answered_and_the_update_posted_while_the_receiver_still_hangs(
