@@ -11,6 +11,7 @@ from sandbox.routes import (
     commands,
     commands_execute,
     commands_webhook,
+    files,
     posts,
     system,
     teams,
@@ -21,7 +22,7 @@ from sandbox.routes import (
 )
 
 MODULES = [system, users, teams, channels, posts, categories, commands, commands_execute, commands_webhook,
-           actions, websocket, testing, channel_views, webclient]
+           actions, websocket, testing, channel_views, webclient, files]
 
 
 def setup(app: web.Application) -> None:
