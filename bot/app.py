@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 import commands.dashboard
+import commands.export
 import commands.help
 import commands.housekeeping
 import commands.items
@@ -35,6 +36,7 @@ import handlers.housekeeping
 import handlers.items
 import handlers.reconcile
 import handlers.reminders
+import handlers.reports
 import handlers.retro
 import handlers.runs
 import handlers.status
@@ -76,6 +78,7 @@ def build_router() -> Router:
         commands.housekeeping.router, commands.dashboard.router, handlers.housekeeping.router,
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router, handlers.web.router,
+        commands.export.router, handlers.reports.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

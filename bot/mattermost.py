@@ -443,13 +443,26 @@ class MattermostGateway:
     # -- posts ---------------------------------------------------------------------------------------
 
     async def create_post(self, channel_id: str, message: str, *, props: dict[str, Any] | None = None,
-                          root_id: str = "") -> MMPost:
+                          root_id: str = "", file_ids: list[str] | None = None) -> MMPost:
         body: dict[str, Any] = {"channel_id": channel_id, "message": message}
         if root_id:
             body["root_id"] = root_id
         if props:
             body["props"] = props
+        if file_ids:
+            body["file_ids"] = list(file_ids)
         return MMPost.from_json(await self._call(self.driver.posts.create_post, body, idempotent=False))
+
+    async def upload_file(self, channel_id: str, filename: str, content: bytes,
+                          content_type: str = "application/octet-stream") -> str:
+        """Upload one file to a channel (multipart POST /api/v4/files); its id, to attach with create_post.
+        Not retried on 5xx: a second upload would leave a second, orphaned file."""
+        files = {"files": (filename, content, content_type)}
+        data = await self._call(self.driver.files.upload_file, channel_id, files, idempotent=False)
+        infos = data.get("file_infos") if isinstance(data, dict) else None
+        if not infos or not isinstance(infos[0], dict) or not infos[0].get("id"):
+            raise MattermostError(201, BAD_RESPONSE, "the upload answer names no file", "", "POST", "/files")
+        return str(infos[0]["id"])
 
     async def update_post(self, post_id: str, message: str | None, props: dict[str, Any] | None) -> MMPost:
         # PATCH, not PUT: PUT replaces props wholesale, so props=None would wipe the buttons. message=None
@@ -463,10 +476,10 @@ class MattermostGateway:
     async def get_post(self, post_id: str) -> MMPost:
         return MMPost.from_json(await self._call(self.driver.posts.get_post, post_id))
 
-    async def get_channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
+    async def get_channel_posts(self, channel_id: str, per_page: int = 60, page: int = 0) -> list[MMPost]:
         # A PostList: `order` newest first, `posts` by id (api4/post.go getPostsForChannel).
         data = await self._call(self.driver.posts.get_posts_for_channel, channel_id,
-                                {"page": 0, "per_page": max(1, min(200, per_page))})
+                                {"page": max(0, page), "per_page": max(1, min(200, per_page))})
         posts = data.get("posts") or {}
         return [MMPost.from_json(posts[pid]) for pid in data.get("order") or [] if pid in posts]
 

@@ -113,13 +113,14 @@ class MMPost:
     props: dict[str, Any] = field(default_factory=dict)
     create_at: int = 0
     update_at: int = 0
+    file_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "MMPost":
         return cls(id=d["id"], channel_id=d.get("channel_id", ""), user_id=d.get("user_id", ""),
                    message=d.get("message", ""), root_id=d.get("root_id", ""), type=d.get("type", ""),
                    props=d.get("props") or {}, create_at=int(d.get("create_at") or 0),
-                   update_at=int(d.get("update_at") or 0))
+                   update_at=int(d.get("update_at") or 0), file_ids=tuple(d.get("file_ids") or ()))
 
 
 @dataclass(frozen=True)
@@ -238,13 +239,17 @@ class Gateway(Protocol):
     async def restore_channel(self, channel_id: str) -> None: ...
 
     async def create_post(self, channel_id: str, message: str, *, props: dict[str, Any] | None = None,
-                          root_id: str = "") -> MMPost: ...
+                          root_id: str = "", file_ids: list[str] | None = None) -> MMPost: ...
+    async def upload_file(self, channel_id: str, filename: str, content: bytes,
+                          content_type: str = "application/octet-stream") -> str:
+        """Upload a file to a channel; its id, for `create_post(file_ids=...)` by the same user there."""
+        ...
     async def update_post(self, post_id: str, message: str | None, props: dict[str, Any] | None) -> MMPost:
         """PATCH a post: `message` None keeps it (edits past PostEditTimeLimit), `props` None keeps them."""
         ...
     async def get_post(self, post_id: str) -> MMPost: ...
-    async def get_channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
-        """The channel's newest posts, newest first (at most `per_page`, which the server caps at 200)."""
+    async def get_channel_posts(self, channel_id: str, per_page: int = 60, page: int = 0) -> list[MMPost]:
+        """The channel's posts, newest first: page `page` of `per_page` (which the server caps at 200)."""
         ...
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
                              props: dict[str, Any] | None = None) -> None: ...

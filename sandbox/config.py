@@ -34,6 +34,9 @@ FIELDS: dict[tuple[str, str], tuple[str, type, Any]] = {
     ("ServiceSettings", "EnablePostUsernameOverride"): ("EnablePostUsernameOverride", bool, False),
     ("ServiceSettings", "EnablePostIconOverride"): ("EnablePostIconOverride", bool, False),
     ("ServiceSettings", "AllowedUntrustedInternalConnections"): ("AllowedUntrustedInternalConnections", str, ""),
+    # FileSettings.SetDefaults: EnableFileAttachments = true, MaxFileSize = 100 MB (sandbox/routes/files.py).
+    ("FileSettings", "EnableFileAttachments"): ("EnableFileAttachments", bool, True),
+    ("FileSettings", "MaxFileSize"): ("MaxFileSize", int, 100 * 1024 * 1024),
     # TeamSettings.SetDefaults: MaxChannelsPerTeam = 2000.
     ("TeamSettings", "MaxChannelsPerTeam"): ("MaxChannelsPerTeam", int, 2000),
     # A secret, so that masking has something to mask: Config.Sanitize always overwrites

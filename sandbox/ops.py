@@ -528,6 +528,10 @@ def create_post(state: State, hub, author: User, post: dict[str, Any], *,
     fill_in_post_props(state, record, channel)
     generate_action_ids(record.props)  # PreCommit: before IsValid, so they count toward the limit
     validate_post(state, record)
+    if record.file_ids:
+        from sandbox.routes.files import attach_files  # routes import ops: imported here, not at the top
+
+        attach_files(state, record)
     store_post(state, hub, record, channel, author, set_online=bool(post.get("set_online", True)))
     return record
 

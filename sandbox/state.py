@@ -266,6 +266,8 @@ class Post:
     file_ids: list[str] = field(default_factory=list)
     pending_post_id: str = ""
     original_id: str = ""
+    # The FileInfos of the attached files, as metadata.files (sandbox/routes/files.py attach_files).
+    files_metadata: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The post as every client sees it: action integrations are stripped (StripActionIntegrations)."""
@@ -277,7 +279,8 @@ class Post:
             "props": strip_integrations(self.props), "hashtags": self.hashtags,
             "file_ids": list(self.file_ids) if self.file_ids else [],
             "pending_post_id": self.pending_post_id, "reply_count": 0, "last_reply_at": 0,
-            "participants": None, "metadata": {},
+            "participants": None,
+            "metadata": {"files": copy.deepcopy(self.files_metadata)} if self.files_metadata else {},
         }
 
 
@@ -450,6 +453,7 @@ class State:
         self.commands: dict[str, Command] = {}
         self.categories: dict[tuple[str, str], list[Category]] = {}  # (user_id, team_id) -> in order
         self.command_webhooks: dict[str, CommandWebhook] = {}
+        self.files: dict[str, Any] = {}  # file id -> sandbox.routes.files.StoredFile
         self.faults: list[Fault] = []
         self.refuse_connections_until: float = 0.0
         self.rate_limit: dict[str, Any] | None = None  # {"per_sec": 10, "max_burst": 100}

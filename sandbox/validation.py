@@ -242,6 +242,49 @@ SPEC_EXCEPTIONS: list[SpecException] = [
               "checks the description only with `if utf8.RuneCountInString(a.Description) > 512`.",
     ),
     SpecException(
+        id="get-file-200",
+        pointer="/paths/~1api~1v4~1files~1{file_id}/get/responses",
+        op="replace",
+        value={"200": {"description": "The file's content, typed by its FileInfo's mime type",
+                       "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+               **{code: {"$ref": f"#/components/responses/{name}"} for code, name in (
+                   ("400", "BadRequest"), ("401", "Unauthorized"), ("403", "Forbidden"), ("404", "NotFound"),
+                   ("501", "NotImplemented"))}},
+        spec_says="GET /api/v4/files/{file_id} declares no success response at all",
+        server_does="answers 200 with the file's bytes, Content-Type from the FileInfo (application/octet-stream "
+                    "when unknown, text/plain for HTML and scripts)",
+        proof="mattermost/mattermost server/channels/api4/file.go getFile(): `fileReader, err := "
+              "c.App.FileReader(info.Path) ... web.WriteFileResponse(info.Name, info.MimeType, info.Size, ...)`; "
+              "server/platform/shared/web/file.go (WriteFileResponse -> setHeaders, http.ServeContent).",
+    ),
+    SpecException(
+        id="upload-client-ids-null",
+        pointer="/paths/~1api~1v4~1files/post/responses/201/content/application~1json/schema/properties/client_ids",
+        op="replace",
+        value={"type": "array", "items": {"type": "string"}, "nullable": True},
+        spec_says="the upload answer's client_ids is an array",
+        server_does="sends null for a raw-body upload (`?channel_id=&filename=`) without `client_id`",
+        proof="mattermost/mattermost server/public/model/file.go: `type FileUploadResponse struct { FileInfos "
+              "[]*FileInfo `json:\"file_infos\"`; ClientIds []string `json:\"client_ids\"` }` (no omitempty); "
+              "server/channels/api4/file.go uploadFileSimple(): `fileUploadResponse := "
+              "&model.FileUploadResponse{FileInfos: []*model.FileInfo{info}}; if clientId != \"\" { "
+              "fileUploadResponse.ClientIds = []string{clientId} }`.",
+    ),
+    SpecException(
+        id="upload-raw-body",
+        pointer="/paths/~1api~1v4~1files/post/requestBody/content",
+        op="replace",
+        value={"multipart/form-data": {"schema": {"type": "object", "properties": {
+                   "files": {"type": "string", "format": "binary"}, "channel_id": {"type": "string"},
+                   "client_ids": {"type": "string"}}}},
+               "*/*": {"schema": {"type": "string", "format": "binary"}}},
+        spec_says="POST /api/v4/files takes only multipart/form-data (its description says otherwise)",
+        server_does="takes any other body as the file itself, named by `?channel_id=&filename=`",
+        proof="mattermost/mattermost server/channels/api4/file.go uploadFileStream(): `_, err := "
+              "parseMultipartRequestHeader(r); switch err { case nil: uploadFileMultipart(...); case "
+              "http.ErrNotMultipart: uploadFileSimple(c, r, timestamp) ... }`.",
+    ),
+    SpecException(
         id="autocomplete-suggestions-prefix",
         pointer="/paths/~1teams~1{team_id}~1commands~1autocomplete_suggestions",
         op="move",

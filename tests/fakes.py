@@ -87,6 +87,8 @@ class World:
     responses: list[tuple[str, str]] = field(default_factory=list)  # (response_url, text)
     hooks: dict[str, list[Any]] = field(default_factory=dict)  # response_url -> [user_id, channel_id, uses]
     tokens: dict[str, str] = field(default_factory=dict)  # token -> user id, for whoami
+    # file id -> [uploader, channel id, name, content, post id] (sandbox/routes/files.py's rules)
+    files: dict[str, list[Any]] = field(default_factory=dict)
     clock: itertools.count = field(default_factory=lambda: itertools.count(1_700_000_000_000))
     # The installation's trigger-id key, as the real server keeps one (platform/config.go).
     signing_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
@@ -415,9 +417,26 @@ class FakeGateway:
 
     # -- posts -----------------------------------------------------------------------------------------
 
+    async def upload_file(self, channel_id: str, filename: str, content: bytes,
+                          content_type: str = "application/octet-stream") -> str:
+        self._call("upload_file", channel_id=channel_id, filename=filename, size=len(content),
+                   content_type=content_type)
+        channel = self.world.channels.get(channel_id)
+        if channel is None or not (self._me.is_admin or self._is_member(channel_id, self.bot_id)):
+            raise self._error(403, PERMISSIONS)
+        if not content:
+            raise self._error(400, "api.file.upload_file.read_request.app_error")
+        file_id = new_id()
+        self.world.files[file_id] = [self.bot_id, channel_id, filename, bytes(content), ""]
+        return file_id
+
+    def file_content(self, file_id: str) -> bytes:
+        return bytes(self.world.files[file_id][3])
+
     async def create_post(self, channel_id: str, message: str, *, props: dict[str, Any] | None = None,
-                          root_id: str = "") -> MMPost:
-        self._call("create_post", channel_id=channel_id, message=message, props=props, root_id=root_id)
+                          root_id: str = "", file_ids: list[str] | None = None) -> MMPost:
+        self._call("create_post", channel_id=channel_id, message=message, props=props, root_id=root_id,
+                   **({"file_ids": list(file_ids)} if file_ids else {}))
         channel = self.world.channels.get(channel_id)
         if channel is None or not (self._me.is_admin or self._is_member(channel_id, self.bot_id)):
             raise self._error(403, PERMISSIONS)
@@ -433,8 +452,15 @@ class FakeGateway:
         if self._me.is_bot:
             props["from_bot"] = "true"
         now = self._now()
-        post = MMPost(id=new_id(), channel_id=channel_id, user_id=self.bot_id, message=message,
-                      root_id=root_id, props=props, create_at=now, update_at=now)
+        post_id = new_id()
+        attached = []
+        for file_id in file_ids or []:  # attachFilesToPost: unattached, the author's, this channel's
+            record = self.world.files.get(file_id)
+            if record and not record[4] and record[0] == self.bot_id and record[1] == channel_id:
+                record[4] = post_id
+                attached.append(file_id)
+        post = MMPost(id=post_id, channel_id=channel_id, user_id=self.bot_id, message=message,
+                      root_id=root_id, props=props, create_at=now, update_at=now, file_ids=tuple(attached))
         self.world.posts[post.id] = post
         return post
 
@@ -457,11 +483,13 @@ class FakeGateway:
             raise self._error(404, "app.post.get.app_error")
         return post
 
-    async def get_channel_posts(self, channel_id: str, per_page: int = 60) -> list[MMPost]:
-        self._call("get_channel_posts", channel_id=channel_id, per_page=per_page)
+    async def get_channel_posts(self, channel_id: str, per_page: int = 60, page: int = 0) -> list[MMPost]:
+        self._call("get_channel_posts", channel_id=channel_id, per_page=per_page,
+                   **({"page": page} if page else {}))
         self._require_read(self._channel(channel_id))
         newest = sorted(self.posts_in(channel_id), key=lambda p: (p.create_at, p.id), reverse=True)
-        return newest[:max(1, min(200, per_page))]
+        size = max(1, min(200, per_page))
+        return newest[page * size:(page + 1) * size]
 
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
                              props: dict[str, Any] | None = None) -> None:

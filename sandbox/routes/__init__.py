@@ -11,6 +11,7 @@ from sandbox.routes import (
     commands,
     commands_execute,
     commands_webhook,
+    files,
     oauth,
     posts,
     system,
@@ -22,7 +23,7 @@ from sandbox.routes import (
 )
 
 MODULES = [system, users, teams, channels, posts, categories, commands, commands_execute, commands_webhook,
-           actions, websocket, testing, channel_views, webclient, oauth]
+           actions, websocket, testing, channel_views, webclient, oauth, files]
 
 
 def setup(app: web.Application) -> None:

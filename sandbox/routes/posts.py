@@ -44,6 +44,9 @@ async def create_post(request: web.Request) -> web.Response:
     channel = state.channels.get(channel_id)
     if channel is None or not can_post(state, me, channel):
         raise forbidden("create_post", me.id)
+    # api4/post.go createPostChecks: file_ids need upload_file in the channel (sandbox/routes/files.py).
+    if body.get("file_ids") and not state.has_channel_permission(me, channel, "upload_file"):
+        raise forbidden("upload_file", me.id)
     body["set_online"] = request.query.get("set_online", "true").lower() != "false"
     # user_id is forced to the session user; delete_at, remote_id and embeds are cleared.
     post = ops.create_post(state, hub_of(request), me, body)

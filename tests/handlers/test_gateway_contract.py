@@ -254,6 +254,20 @@ async def test_channel_posts_newest_first_with_their_props(env: Env) -> None:
     await expect_error(env.plain.get_channel_posts(ch.id), 403, PERMISSIONS)
 
 
+async def test_upload_a_file_and_attach_it_once(env: Env) -> None:
+    ch = await env.gw.create_channel(env.team.id, "filed", "Filed", private=True)
+    other = await env.gw.create_channel(env.team.id, "other-files", "Other", private=True)
+    file_id = await env.gw.upload_file(ch.id, "report.md", b"# Report\n", "text/markdown")
+    wrong_channel = await env.gw.create_post(other.id, "elsewhere", file_ids=[file_id])
+    assert wrong_channel.file_ids == ()
+    post = await env.gw.create_post(ch.id, "the report", file_ids=[file_id])
+    assert post.file_ids == (file_id,)
+    again = await env.gw.create_post(ch.id, "again", file_ids=[file_id])
+    assert again.file_ids == ()
+    assert (await env.gw.get_channel_posts(ch.id, per_page=1, page=1))[0].id == post.id
+    await expect_error(env.plain.upload_file(ch.id, "x.md", b"x"), 403, PERMISSIONS)
+
+
 async def test_archiving_an_archived_channel_is_refused(env: Env) -> None:
     ch = await env.gw.create_channel(env.team.id, "twice", "Twice", private=True)
     await env.gw.archive_channel(ch.id)
