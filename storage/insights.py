@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from bot.domain.insights import MetricValue, RunStats
 from bot.domain.permissions import Viewer
 from storage.models import Checklist, ChecklistItem, Run, RunMetric, TimelineEvent
-from storage.runs import SEEN_STATUSES, visible_to
+from storage.runs import SEEN_STATUSES, set_retrospective, visible_to
 
 # What counts as a person acting on a run (time to first action), when the actor is not the bot.
 ACTION_TYPES = ("item_state_changed", "status_updated", "assignee_changed", "command_ran")
@@ -226,3 +226,12 @@ def run_metrics(session: Session, run_id: str) -> dict[int, int]:
     """position -> the run's published value (the retrospective dialog shows them back)."""
     return {p: v for p, v in session.exec(select(RunMetric.position, RunMetric.value)
                                           .where(RunMetric.run_id == run_id)).all()}
+
+
+def publish_retrospective(session: Session, run_id: str, actor_id: str, now: int, text: str,
+                          metrics: list[tuple[int, str, str, int]]) -> Run | None:
+    """Publish the retrospective and its metric values in one transaction (storage.runs.set_retrospective)."""
+    run = set_retrospective(session, run_id, actor_id, now, "published", text)
+    if run is not None:
+        save_metrics(session, run_id, metrics, now)
+    return run
