@@ -283,6 +283,8 @@ def _metrics(r: _Reader, data: Mapping[str, object]) -> tuple[MetricSpec, ...]:
         title = r.text(metric, "title", path + ".title", required=True, blank_ok=False, limit=METRIC_TITLE_MAX)
         if title is not None and title.lower() in titles:
             r.error(path + ".title", f'"{title}" is the title of an earlier metric; give each metric its own')
+        if title is not None:
+            titles.add(title.lower())
         description = r.text(metric, "description", path + ".description", limit=METRIC_DESCRIPTION_MAX)
         kind = r.text(metric, "type", path + ".type", required=True, blank_ok=False)
         if kind is not None and kind not in METRIC_TYPES:
@@ -290,7 +292,6 @@ def _metrics(r: _Reader, data: Mapping[str, object]) -> tuple[MetricSpec, ...]:
             kind = None
         target = _metric_target(r, metric, path + ".target", kind) if "target" in metric and kind else None
         if title is not None and kind is not None:
-            titles.add(title.lower())
             result.append(MetricSpec(title=title, type=kind, description=description or "", target=target))
     return tuple(result)
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from bot.rendering import duration_ms
 from storage.ids import new_id
-from storage.models import ChecklistItem, Checklist, Participant, Run, TimelineEvent
+from storage.models import Checklist, ChecklistItem, Participant, Run, TimelineEvent
 from tests.e2e.conftest import INCIDENT, ONBOARDING, World
 from tests.e2e.test_finish_retro import finish_with_confirmation
 from tests.e2e.test_run_start import start_incident
