@@ -193,7 +193,8 @@ def _seed(engine: Engine, viewer_id: str, team: str) -> dict[str, str]:
     item, and someone else's private one alice may not see."""
     ids = {}
     with session_scope(engine) as s:
-        for key, owner, private, status in [("mine", viewer_id, True, "finished"), ("public", "bob", False, "in_progress"),
+        for key, owner, private, status in [("mine", viewer_id, True, "finished"),
+                                            ("public", "bob", False, "in_progress"),
                                             ("hidden", "dave", True, "finished")]:
             run = Run(id=new_id(), name=key, playbook_id="incident", playbook_title="Incident", team_id=team,
                       private=private, owner_id=owner, creator_id=owner, status=status, created_at=NOW - 10 * HOUR,
