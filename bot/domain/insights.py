@@ -1,6 +1,6 @@
 """Aggregate insights over runs: pure computations, no I/O (storage/insights.py fetches the rows).
 
-The definitions (docs/insights.md says them in words): times are UTC milliseconds, windows are `[start, end)`,
+The definitions are in each function's docstring: times are UTC milliseconds, windows are `[start, end)`,
 durations are summarised as median, p90 and mean (a mean alone misleads on skewed durations), and a
 change against an empty previous window is "new", never a division by zero or an integer truncation.
 """
