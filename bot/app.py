@@ -41,6 +41,7 @@ import handlers.retro
 import handlers.runs
 import handlers.status
 import handlers.web
+import handlers.web_insights
 import handlers.webhooks
 from bot import signin
 from bot.actions import Signer
@@ -79,6 +80,7 @@ def build_router() -> Router:
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router, handlers.web.router,
         commands.export.router, handlers.reports.router,
+        handlers.web_insights.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

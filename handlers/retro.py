@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.actions import CancelRetro, FillRetro, RetroDialog
 from bot.context import Context
+from bot.domain.metrics import MetricSpec, MetricValueError, parse_value, prefill
 from bot.domain.permissions import Action
 from bot.models import MattermostError
 from bot.notify import follow_up
@@ -17,7 +18,7 @@ from handlers.access import allowed
 from handlers.announce import announce
 from handlers.fields import DIALOG_TEXTAREA_MAX, Fields
 from handlers.finish import archive_when_done
-from storage import people, reminders, runs, timeline
+from storage import insights, people, reminders, runs, timeline
 from storage.models import Run
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ async def retro_dialog(ctx: Context, run: Run, user_id: str, channel_id: str, te
     _require_retro(ctx, run)
     playbook = ctx.playbooks.get(run.playbook_id)
     default = run.retrospective_text or (playbook.retrospective.template if playbook else "")
+    published = await ctx.db.run(insights.run_metrics, run_id, readonly=True) if run.metric_defs else {}
     return OpenDialog({
         "callback_id": "retrospective",
         "title": "Retrospective",
@@ -43,8 +45,39 @@ async def retro_dialog(ctx: Context, run: Run, user_id: str, channel_id: str, te
         "submit_label": "Publish",
         "state": ctx.dialog_state(RetroDialog(run_id), user_id, channel_id, team_id),
         "elements": [{"display_name": "Retrospective", "name": "text", "type": "textarea",
-                      "default": default[:MAX_MESSAGE], "max_length": MAX_MESSAGE}],
+                      "default": default[:MAX_MESSAGE], "max_length": MAX_MESSAGE},
+                     *metric_elements(ctx, run, published)],
     })
+
+
+def metric_specs(run: Run) -> list[MetricSpec]:
+    """The metrics the run started with (copied from its playbook then: later edits do not apply)."""
+    return [MetricSpec.from_dict(d) for d in run.metric_defs or []]
+
+
+def metric_elements(ctx: Context, run: Run, published: dict[int, int]) -> list[dict[str, Any]]:
+    """One optional text field per metric, its help text saying the format (and target, if any)."""
+    return [{"display_name": spec.title[:24], "name": f"metric{position}", "type": "text", "optional": True,
+             "default": prefill(spec.type, published.get(position)), "max_length": 30,
+             # Mattermost's DialogElementHelpTextMaxLength is 150.
+             "help_text": ctx.render("retro/metric_help.md.j2", spec=spec,
+                                     target=prefill(spec.type, spec.target) if spec.target is not None else "")[-150:]}
+            for position, spec in enumerate(metric_specs(run))]
+
+
+def read_metrics(ctx: Context, run: Run, fields: Fields) -> list[tuple[int, str, str, int]]:
+    """(position, title, type, value) of each metric given; a wrong value is an error under its field."""
+    values = []
+    for position, spec in enumerate(metric_specs(run)):
+        name = f"metric{position}"
+        raw = fields.text(name, 30)
+        if not raw:
+            continue
+        try:
+            values.append((position, spec.title, spec.type, parse_value(spec.type, raw)))
+        except MetricValueError as exc:
+            fields.error(name, ctx.render("retro/metric_error.md.j2", spec=spec, problem=str(exc)))
+    return values
 
 
 @router.click(FillRetro)
@@ -74,10 +107,11 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
     text = fields.text("text", MAX_MESSAGE)
     if not text and not fields.errors:
         fields.error("text", ctx.render("retro/error_empty.md.j2"))
+    metrics = read_metrics(ctx, run, fields)
     if fields.errors:
         return DialogErrors(errors=fields.errors)
     now = ctx.clock.now_ms()
-    stored = await ctx.db.run(runs.set_retrospective, run_id, sub.user_id, now, "published", text)
+    stored = await ctx.db.run(insights.publish_retrospective, run_id, sub.user_id, now, text, metrics)
     assert stored is not None
     earlier = await ctx.db.run(timeline.last_post, run_id, timeline.RETRO_EVENTS, readonly=True)
 

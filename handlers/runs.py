@@ -585,7 +585,8 @@ class _Attempt:
                   retrospective_reminder_s=int(pb.retrospective.reminder_interval.total_seconds())
                   if pb.retrospective.reminder_interval else 0,
                   participants_may_finish=bool(getattr(pb, "participants_may_finish", False)),
-                  archive_on_finish=pb.archive_channel_on_finish)
+                  archive_on_finish=pb.archive_channel_on_finish,
+                  metric_defs=[m.as_dict() for m in pb.metrics])
         checklists = _build_checklists(ctx, pb, run.id, r.created_at, owner_id, r.creator_id, by_name, problems)
         first_name = next(naming.name_candidates(naming.channel_slug(display)))
         await self._record("prepare", {"prepared": True, "display_name": display, "channel_name": first_name,

@@ -43,6 +43,9 @@ class Run(SQLModel, table=True):
     participants_may_finish: bool = False
     archive_on_finish: bool = False  # the playbook's archive_channel_on_finish when the run started
     channel_archived: bool = False  # the bot archived the channel (a restore brings it back)
+    # The playbook's retrospective metrics as the run started with them (bot.domain.metrics.MetricSpec
+    # as_dict): the retrospective asks for these even after the playbook file changes.
+    metric_defs: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     # Who is comparing the run's posts with its rows now (handlers/reconcile.py), and until when: one
     # bot process at a time mends (and reposts) a run's posts; a crashed holder's claim runs out.
     sweep_holder: str = Field(default="", max_length=64)
@@ -133,6 +136,19 @@ class ChecklistItem(SQLModel, table=True):
     command: str = ""
     updated_at: int = Field(default=0, sa_type=BigInteger)
     updated_by: str = ""
+
+class RunMetric(SQLModel, table=True):
+    """A retrospective metric's published value (bot.domain.metrics): ms for durations, cents for currency,
+    the number for integers. Publishing the retrospective again replaces the run's values."""
+
+    __tablename__ = "run_metrics"
+
+    run_id: str = Field(foreign_key="runs.id", primary_key=True, max_length=26, ondelete="CASCADE")
+    position: int = Field(primary_key=True)  # the metric's index in runs.metric_defs
+    title: str = Field(max_length=64)
+    type: str = Field(max_length=16)  # duration | currency | integer
+    value: int = Field(sa_type=BigInteger)
+    published_at: int = Field(sa_type=BigInteger)
 
 class Participant(SQLModel, table=True):
     __tablename__ = "participants"

@@ -6,6 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+from bot.domain.metrics import MetricSpec
+
 DEFAULT_CHANNEL_NAME = "{name}"
 DEFAULT_CATEGORY = "Playbook runs"
 DEFAULT_STATUS_INTERVAL = timedelta(days=1)
@@ -89,6 +91,8 @@ class Playbook:
     retrospective: Retrospective = Retrospective()
     webhooks: Webhooks = Webhooks()
     checklists: tuple[ChecklistSpec, ...] = ()
+    # Retrospective metrics ([[metrics]], at most bot.domain.metrics.METRICS_MAX), asked in the retro dialog.
+    metrics: tuple[MetricSpec, ...] = ()
     path: Path | None = field(default=None, compare=False)
 
     @property

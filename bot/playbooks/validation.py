@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
+from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.playbooks.errors import PlaybookInvalid
 from bot.playbooks.fields import _kind, _Reader
@@ -36,12 +37,15 @@ _ASSIGNEE_ROLES: dict[str, Literal["owner", "creator"]] = {"owner": "owner", "cr
 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_name", "category", "owner",
              "members", "broadcast_channels", "welcome", "archive_channel_on_finish", "status_updates",
-             "retrospective", "webhooks", "checklists")
+             "retrospective", "webhooks", "checklists", "metrics")
 _STATUS_KEYS = ("enabled", "interval", "template")
 _RETRO_KEYS = ("enabled", "template", "reminder")
 _WEBHOOK_KEYS = ("on_start", "on_status_update", "on_finish")
 _CHECKLIST_KEYS = ("title", "items")
 _ITEM_KEYS = ("title", "description", "assignee", "due", "command")
+_METRIC_KEYS = ("title", "type", "description", "target")
+METRIC_TITLE_MAX = 64  # the plugin's metric name limit
+METRIC_DESCRIPTION_MAX = 150  # shown as a dialog field's help text (DialogElementTextMaxLength)
 
 
 def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path | str) -> Playbook:
@@ -93,6 +97,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     retro = _retrospective(r, data)
     webhooks = _webhooks(r, data)
     checklists = _checklists(r, data)
+    metrics = _metrics(r, data)
 
     if r.errors:
         raise PlaybookInvalid(r.errors)
@@ -102,7 +107,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         private_channel=private_channel, channel_name=channel_name, category=category,
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
-        checklists=checklists,
+        checklists=checklists, metrics=metrics,
         path=path,
     )
 
@@ -253,3 +258,60 @@ def _items(r: _Reader, checklist: Mapping[str, object], c_path: str) -> tuple[It
             items.append(ItemSpec(title=title, description=description or "", assignee=assignee,
                                   due=due, command=command or ""))
     return tuple(items)
+
+
+def _metrics(r: _Reader, data: Mapping[str, object]) -> tuple[MetricSpec, ...]:
+    if "metrics" not in data:
+        return ()
+    value = data["metrics"]
+    if isinstance(value, dict):
+        r.error("metrics", "expected [[metrics]] blocks (double brackets: a list of tables), got [metrics]")
+        return ()
+    if not isinstance(value, list):
+        r.error("metrics", f"expected [[metrics]] blocks, got {_kind(value)}")
+        return ()
+    if len(value) > METRICS_MAX:
+        r.error("metrics", f"has {len(value)} metrics; a playbook may have at most {METRICS_MAX}")
+    result: list[MetricSpec] = []
+    titles: set[str] = set()
+    for index, metric in enumerate(value, start=1):
+        path = f"metrics[{index}]"
+        if not isinstance(metric, dict):
+            r.error(path, f"expected a [[metrics]] table, got {_kind(metric)}")
+            continue
+        r.keys(metric, _METRIC_KEYS, path + ".")
+        title = r.text(metric, "title", path + ".title", required=True, blank_ok=False, limit=METRIC_TITLE_MAX)
+        if title is not None and title.lower() in titles:
+            r.error(path + ".title", f'"{title}" is the title of an earlier metric; give each metric its own')
+        if title is not None:
+            titles.add(title.lower())
+        description = r.text(metric, "description", path + ".description", limit=METRIC_DESCRIPTION_MAX)
+        kind = r.text(metric, "type", path + ".type", required=True, blank_ok=False)
+        if kind is not None and kind not in METRIC_TYPES:
+            r.error(path + ".type", f'expected "duration", "currency" or "integer", got "{kind}"')
+            kind = None
+        target = _metric_target(r, metric, path + ".target", kind) if "target" in metric and kind else None
+        if title is not None and kind is not None:
+            result.append(MetricSpec(title=title, type=kind, description=description or "", target=target))
+    return tuple(result)
+
+
+def _metric_target(r: _Reader, metric: Mapping[str, object], path: str, kind: str) -> int | None:
+    """A duration target is written like "2h"; currency and integer targets as numbers."""
+    raw = metric["target"]
+    if kind == "duration":
+        if not isinstance(raw, str):
+            r.error(path, f'expected a duration string like "2h" or "1h30m", got {_kind(raw)}')
+            return None
+    elif isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        example = "1250.50" if kind == "currency" else "10"
+        r.error(path, f"expected a number like {example} (without quotes), got {_kind(raw)}")
+        return None
+    elif kind == "integer" and not isinstance(raw, int):
+        r.error(path, f"expected a whole number, got {_kind(raw)}")
+        return None
+    try:
+        return parse_value(kind, raw if isinstance(raw, str) else repr(raw))
+    except MetricValueError as exc:
+        r.error(path, str(exc))
+        return None

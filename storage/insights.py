@@ -1,0 +1,237 @@
+"""What the insights page needs, in a few grouped queries over the runs a person may see.
+
+Never one query per run and never every event: the timeline is folded per run by GROUP BY (the first
+run_started, the last run_finished, the first status update, ...), the punctuality of updates by a
+window function over the starts and updates alone. bot/domain/insights.py computes the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func
+from sqlalchemy import select as select_many
+from sqlmodel import Session, col, select
+
+from bot.domain.insights import MetricValue, RunStats
+from bot.domain.permissions import Viewer
+from storage.models import Checklist, ChecklistItem, Run, RunMetric, TimelineEvent
+from storage.runs import SEEN_STATUSES, set_retrospective, visible_to
+
+# What counts as a person acting on a run (time to first action), when the actor is not the bot.
+ACTION_TYPES = ("item_state_changed", "status_updated", "assignee_changed", "command_ran")
+_FOLDED_TYPES = ("run_started", "run_finished", "retrospective_published", "retrospective_cancelled",
+                 "reminder_sent", *ACTION_TYPES)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which runs: the viewer's visible ones, in `team_id` and of `playbook_id` when set."""
+
+    viewer: Viewer
+    team_id: str = ""
+    playbook_id: str = ""
+
+    def where(self) -> ColumnElement[bool]:
+        conditions = [col(Run.status).in_(SEEN_STATUSES), visible_to(self.viewer)]
+        if self.team_id:
+            conditions.append(col(Run.team_id) == self.team_id)
+        if self.playbook_id:
+            conditions.append(col(Run.playbook_id) == self.playbook_id)
+        return and_(*conditions)
+
+
+@dataclass
+class MetricRows:
+    """One playbook's published metric values, oldest first, and the definitions of its latest run."""
+
+    playbook_id: str
+    playbook_title: str
+    definitions: list[dict[str, Any]] = field(default_factory=list)
+    values: dict[int, list[MetricValue]] = field(default_factory=dict)  # position -> values
+    titles: dict[int, tuple[str, str]] = field(default_factory=dict)  # position -> (title, type)
+
+
+@dataclass
+class InsightsData:
+    runs: list[RunStats]
+    skipped: list[tuple[str, int]]  # (item title, runs where it ended skipped), most first
+    added: list[tuple[str, str]]  # (run id, title) of each item added by hand while the run was going
+    metrics: list[MetricRows]
+    teams: list[str]  # team ids and playbooks (id, title) among the viewer's runs, for the selectors
+    playbooks: list[tuple[str, str]]
+
+
+def load(session: Session, scope: Scope, now: int, bot_id: str) -> InsightsData:
+    return InsightsData(runs=run_stats(session, scope, now, bot_id), skipped=skipped_items(session, scope),
+                        added=added_items(session, scope), metrics=metric_rows(session, scope),
+                        **choices(session, scope.viewer))
+
+
+def _at_if(condition: ColumnElement[bool]) -> Any:
+    return case((condition, col(TimelineEvent.at)), else_=None)
+
+
+def _count_if(condition: ColumnElement[bool]) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def run_stats(session: Session, scope: Scope, now: int, bot_id: str) -> list[RunStats]:
+    """Every run in scope with its timeline folded: five queries whatever the number of runs."""
+    where = scope.where()
+    ids = select(Run.id).where(where)
+    columns = (Run.id, Run.name, Run.playbook_id, Run.playbook_title, Run.team_id, Run.owner_id, Run.status,
+               Run.created_at, Run.finished_at, Run.reminder_interval_s, Run.retrospective_enabled,
+               Run.status_updates_enabled)
+    runs = session.execute(select_many(*[col(c) for c in columns]).where(where)).all()
+    ev = TimelineEvent
+    kind = col(ev.type)
+    human = and_(kind.in_(ACTION_TYPES), col(ev.actor_id) != "", col(ev.actor_id) != bot_id)
+    folded = {row[0]: tuple(row[1:]) for row in session.execute(
+        select_many(*[col(ev.run_id),
+               func.min(_at_if(kind == "run_started")), func.max(_at_if(kind == "run_finished")),
+               func.min(_at_if(kind == "status_updated")), func.max(_at_if(kind == "status_updated")),
+               func.min(_at_if(human)), func.min(_at_if(kind == "retrospective_published")),
+               _count_if(kind == "retrospective_cancelled"), _count_if(kind == "reminder_sent")])
+        .where(col(ev.run_id).in_(ids), kind.in_(_FOLDED_TYPES))
+        .group_by(ev.run_id)).all()}
+    overdue = dict(session.exec(
+        select(ChecklistItem.run_id, func.count())
+        .where(col(ChecklistItem.run_id).in_(select(Run.id).where(where, col(Run.status) == "in_progress")),
+               col(ChecklistItem.due_at) < now, col(ChecklistItem.state).not_in(("closed", "skipped")))
+        .group_by(ChecklistItem.run_id)).all())
+    gaps = _update_gaps(session, scope)
+    result = []
+    for (run_id, name, playbook_id, title, team_id, owner_id, status, created_at, finished_at, interval_s,
+         retro, updates_on) in runs:
+        f = folded.get(run_id, (None,) * 6 + (0, 0))
+        last_finish = f[1] if f[1] is not None else finished_at
+        n_gaps, on_time = gaps.get(run_id, (0, 0))
+        result.append(RunStats(
+            run_id=run_id, name=name, playbook_id=playbook_id, playbook_title=title, team_id=team_id,
+            owner_id=owner_id, status=status, created_at=created_at, started_at=f[0],
+            finished_at=last_finish if status == "finished" else None, first_update_at=f[2], last_update_at=f[3],
+            first_action_at=f[4], reminder_interval_s=interval_s if updates_on else 0, retrospective_enabled=retro,
+            retro_published_at=f[5], retro_cancelled=bool(f[6]), reminders_sent=int(f[7] or 0),
+            overdue_items=int(overdue.get(run_id, 0)), update_gaps=n_gaps, update_gaps_on_time=on_time))
+    return result
+
+
+def _update_gaps(session: Session, scope: Scope) -> dict[str, tuple[int, int]]:
+    """run id -> (gaps between consecutive updates, starting at the run's start; those within the interval)."""
+    ev = TimelineEvent
+    with_interval = select(Run.id).where(scope.where(), col(Run.reminder_interval_s) > 0,
+                                         col(Run.status_updates_enabled))
+    prev = func.lag(ev.at).over(partition_by=ev.run_id, order_by=(col(ev.at), col(ev.id)))
+    steps = (select_many(col(ev.run_id).label("run_id"), col(ev.type).label("type"), col(ev.at).label("at"),
+                         prev.label("prev"))
+             .where(col(ev.run_id).in_(with_interval), col(ev.type).in_(("run_started", "status_updated")))
+             .subquery())
+    on_time = _count_if(steps.c.at - steps.c.prev <= col(Run.reminder_interval_s) * 1000)
+    rows = session.exec(select(steps.c.run_id, func.count(), on_time)
+                        .join(Run, col(Run.id) == steps.c.run_id)
+                        .where(steps.c.type == "status_updated", steps.c.prev.is_not(None))
+                        .group_by(steps.c.run_id)).all()
+    return {run_id: (int(n), int(ok or 0)) for run_id, n, ok in rows}
+
+
+def skipped_items(session: Session, scope: Scope, limit: int = 10) -> list[tuple[str, int]]:
+    """The item titles most often left skipped, by the number of runs."""
+    runs = func.count(func.distinct(ChecklistItem.run_id))
+    rows = session.exec(select(ChecklistItem.title, runs)
+                        .where(col(ChecklistItem.run_id).in_(select(Run.id).where(scope.where())),
+                               ChecklistItem.state == "skipped")
+                        .group_by(ChecklistItem.title).order_by(runs.desc(), col(ChecklistItem.title))
+                        .limit(limit)).all()
+    return [(title, int(n)) for title, n in rows]
+
+
+def added_items(session: Session, scope: Scope) -> list[tuple[str, str]]:
+    """(run id, item title) of every item_added event while its run was going (not after it finished).
+
+    The title is the item's own where it still exists; a removed item's comes from the event's summary
+    ("<checklist>: <title>")."""
+    ev = TimelineEvent
+    events = session.exec(
+        select(ev.run_id, ev.summary, ev.details)
+        .join(Run, col(Run.id) == col(ev.run_id))
+        .where(scope.where(), ev.type == "item_added",
+               (col(Run.finished_at).is_(None)) | (col(ev.at) <= col(Run.finished_at)))).all()
+    item_ids = [str(d.get("item_id")) for _, _, d in events if isinstance(d, dict) and d.get("item_id")]
+    titles: dict[str, str] = {}
+    checklists: dict[str, str] = {}
+    for chunk in range(0, len(item_ids), 500):
+        titles.update(session.exec(select(ChecklistItem.id, ChecklistItem.title)
+                                   .where(col(ChecklistItem.id).in_(item_ids[chunk:chunk + 500]))).all())
+    missing = {str(d.get("checklist_id")) for _, _, d in events
+               if isinstance(d, dict) and str(d.get("item_id")) not in titles and d.get("checklist_id")}
+    if missing:
+        checklists.update(session.exec(select(Checklist.id, Checklist.title)
+                                       .where(col(Checklist.id).in_(sorted(missing)))).all())
+    result = []
+    for run_id, summary, details in events:
+        d = details if isinstance(details, dict) else {}
+        title = d.get("title") or titles.get(str(d.get("item_id")))
+        if not title:
+            prefix = checklists.get(str(d.get("checklist_id")), "")
+            title = summary.removeprefix(prefix + ": ") if prefix else summary.split(": ", 1)[-1]
+        result.append((run_id, str(title)))
+    return result
+
+
+def metric_rows(session: Session, scope: Scope) -> list[MetricRows]:
+    """Published metric values of the runs in scope, per playbook, oldest first."""
+    m = RunMetric
+    columns = (m.run_id, m.position, m.title, m.type, m.value, m.published_at, Run.name, Run.playbook_id,
+               Run.playbook_title)
+    rows = session.execute(select_many(*[col(c) for c in columns])
+                        .join(Run, col(Run.id) == col(m.run_id)).where(scope.where())
+                        .order_by(col(m.published_at), col(m.run_id))).all()
+    by_playbook: dict[str, MetricRows] = {}
+    latest: dict[str, str] = {}
+    for run_id, position, title, kind, value, at, name, playbook_id, playbook_title in rows:
+        group = by_playbook.setdefault(playbook_id, MetricRows(playbook_id, playbook_title))
+        group.values.setdefault(position, []).append(MetricValue(run_id, name, int(value), int(at)))
+        group.titles[position] = (title, kind)
+        latest[playbook_id] = run_id
+    if latest:
+        definitions = dict(session.exec(select(Run.id, Run.metric_defs)
+                                        .where(col(Run.id).in_(sorted(set(latest.values()))))).all())
+        for playbook_id, run_id in latest.items():
+            by_playbook[playbook_id].definitions = list(definitions.get(run_id) or [])
+    return sorted(by_playbook.values(), key=lambda g: (g.playbook_title, g.playbook_id))
+
+
+def choices(session: Session, viewer: Viewer) -> dict[str, Any]:
+    """The teams and playbooks among the runs the viewer may see (what the selectors offer)."""
+    where = Scope(viewer).where()
+    teams = session.exec(select(Run.team_id).where(where).distinct()).all()
+    playbooks = session.exec(select(Run.playbook_id, func.max(Run.playbook_title)).where(where)
+                             .group_by(Run.playbook_id)).all()
+    return {"teams": sorted(teams), "playbooks": sorted(((p, t or p) for p, t in playbooks), key=lambda x: x[1])}
+
+
+# --- retrospective metrics: writing ------------------------------------------------------------------
+
+def save_metrics(session: Session, run_id: str, values: list[tuple[int, str, str, int]], now: int) -> None:
+    """Replace the run's published metric values with `values` ((position, title, type, value))."""
+    for old in session.exec(select(RunMetric).where(RunMetric.run_id == run_id)).all():
+        session.delete(old)
+    session.flush()
+    session.add_all([RunMetric(run_id=run_id, position=p, title=t[:64], type=k, value=v, published_at=now)
+                     for p, t, k, v in values])
+
+
+def run_metrics(session: Session, run_id: str) -> dict[int, int]:
+    """position -> the run's published value (the retrospective dialog shows them back)."""
+    return {p: v for p, v in session.exec(select(RunMetric.position, RunMetric.value)
+                                          .where(RunMetric.run_id == run_id)).all()}
+
+
+def publish_retrospective(session: Session, run_id: str, actor_id: str, now: int, text: str,
+                          metrics: list[tuple[int, str, str, int]]) -> Run | None:
+    """Publish the retrospective and its metric values in one transaction (storage.runs.set_retrospective)."""
+    run = set_retrospective(session, run_id, actor_id, now, "published", text)
+    if run is not None:
+        save_metrics(session, run_id, metrics, now)
+    return run
