@@ -39,6 +39,7 @@ import handlers.retro
 import handlers.runs
 import handlers.status
 import handlers.web
+import handlers.web_runs
 import handlers.webhooks
 from bot import signin
 from bot.actions import Signer
@@ -75,6 +76,7 @@ def build_router() -> Router:
         commands.housekeeping.router, commands.dashboard.router, handlers.housekeeping.router,
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router, handlers.web.router,
+        handlers.web_runs.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,
