@@ -83,15 +83,15 @@ def _like(text: str) -> str:
 
 def _conditions(viewer: Viewer, f: RunFilter, now: int) -> list[ColumnElement[bool]]:
     wanted = list(SEEN_STATUSES) if f.status == "all" else [f.status]
-    where: list[ColumnElement[bool]] = [col(Run.status).in_(wanted), visible_to(viewer)]
+    # "Mine" (owned or taken part in) is always visible (can_view), and narrower: it replaces the rule.
+    mine_or_visible = visible_to(Viewer(viewer.user_id)) if f.mine else visible_to(viewer)
+    where: list[ColumnElement[bool]] = [col(Run.status).in_(wanted), mine_or_visible]
     if f.team_id:
         where.append(col(Run.team_id) == f.team_id)
     if f.playbook_id:
         where.append(col(Run.playbook_id) == f.playbook_id)
     if f.owner_id:
         where.append(col(Run.owner_id) == f.owner_id)
-    if f.mine:
-        where.append(visible_to(Viewer(viewer.user_id)))  # owner or participant, whoever they are
     if f.overdue:
         where.append(_overdue(now))
     if f.text:
