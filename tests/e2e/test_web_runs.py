@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,7 @@ from handlers import web_runs
 from sandbox import ops
 from storage import reminders as reminder_rows
 from storage import runs as run_rows
+from storage.ids import new_id
 from storage.models import Run, StatusUpdate
 from tests.e2e.conftest import INCIDENT, ONBOARDING, World
 
@@ -154,8 +154,6 @@ async def seed(world: World, name: str, *, playbook: str = "incident", owner: st
                finished_ago: int | None = None, summary: str = "", update_ago: int | None = None,
                due_in: int | None = None) -> str:
     """A stored run (public, in eng) with the given facts, written as the bot writes them."""
-    from storage.ids import new_id
-
     assert world.bot.ctx is not None
     now = world.clock.now_ms()
     run = Run(id=new_id(), name=name, summary=summary, playbook_id=playbook,
@@ -492,4 +490,3 @@ async def test_a_click_in_chat_reaches_an_open_run_page(world: World) -> None:
         again = await asyncio.wait_for(next_event(stream, "change"), 5)
         assert again["id"] == event["id"]
     await world.settle()
-    json.dumps(event)  # (the event is plain data)
