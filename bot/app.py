@@ -42,6 +42,7 @@ import handlers.runs
 import handlers.status
 import handlers.web
 import handlers.web_insights
+import handlers.web_runs
 import handlers.webhooks
 from bot import signin
 from bot.actions import Signer
@@ -81,6 +82,7 @@ def build_router() -> Router:
         handlers.retro.router, handlers.events.router, handlers.api.router, handlers.web.router,
         commands.export.router, handlers.reports.router,
         handlers.web_insights.router,
+        handlers.web_runs.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

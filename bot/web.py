@@ -47,6 +47,7 @@ SESSION_COOKIE = "pb_session"
 STATE_COOKIE = "pb_oauth_state"
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM = 64 * 1024
+STREAM_WATCH_S = 0.5  # how often an event stream with nothing to send checks that its browser is still there
 REFRESH_MARGIN_MS = 24 * 3600_000  # refresh the person's token once it has less than a day left
 _PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
              "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -87,6 +88,7 @@ class WebServer:
         self.dispatcher = dispatcher
         self.viewers = Viewers(ctx)
         self._starting = signin.SignIn(signin.TokenBox(ctx.settings.signing_key), "", reason="starting")
+        self._closing = False  # the server is shutting down: open event streams end
 
     # The public URL is known once the server is bound, and the OAuth app is chosen after that (app.py).
     @property
@@ -109,6 +111,11 @@ class WebServer:
         app.router.add_get("/static/{name}", self.static)
         for (method, path), handler in sorted(self.dispatcher.router.pages.items()):
             app.router.add_route(method, path, self._page(handler))
+        app.on_shutdown.append(self._shutting_down)
+
+    async def _shutting_down(self, app: web.Application) -> None:
+        # Before aiohttp waits for open requests: a browser left on a live page must not hold up a stop.
+        self._closing = True
 
     # -- signing in and out ------------------------------------------------------------------------
     async def login(self, request: web.Request) -> web.StreamResponse:
@@ -331,7 +338,21 @@ class WebServer:
         await response.prepare(request)
         events = reply.events()
         try:
-            async for event in events:
+            while True:
+                # aiohttp does not cancel a handler whose client went away, and a stream with nothing to
+                # say never writes to find out: look at the connection while waiting for the next event.
+                upcoming = asyncio.ensure_future(anext(events))
+                while not upcoming.done():
+                    await asyncio.wait({upcoming}, timeout=STREAM_WATCH_S)
+                    gone = request.transport is None or request.transport.is_closing()
+                    if not upcoming.done() and (gone or self._closing):
+                        upcoming.cancel()
+                        await asyncio.gather(upcoming, return_exceptions=True)
+                        return response
+                try:
+                    event = upcoming.result()
+                except StopAsyncIteration:
+                    break
                 lines = [f"id: {event.id}"] if event.id else []
                 if event.event != "message":
                     lines.append(f"event: {event.event}")

@@ -96,16 +96,32 @@ async def update_submit(sub: DialogSubmission, ctx: Context) -> Reply:
     if fields.errors:
         return DialogErrors(errors=fields.errors)
     interval_s = int(interval.total_seconds()) if interval else 0
-    now = ctx.clock.now_ms()
-    row = await ctx.db.run(reminders.record_update, run_id, sub.user_id, message, now, interval_s)
-    if row is None:
+    if not await post_update(ctx, run, sub.user_id, message, interval_s, finish):
         return DialogErrors(error=ctx.render("errors/run_finished.md.j2", name=run.name))
+    return NoReply()
+
+
+def parse_reminder(text: str) -> int:
+    """Seconds until the next reminder from what a person typed ("30m", "off": 0); DurationError if not."""
+    interval = parse_duration_or_off(text, minimum=MIN_REMINDER)
+    return int(interval.total_seconds()) if interval else 0
+
+
+async def post_update(ctx: Context, run: Run, user_id: str, message: str, interval_s: int, finish: bool) -> bool:
+    """Store a status update and re-arm the reminder `interval_s` from now (0: off); the posts, broadcasts,
+    followers' DMs (and the finish, when asked) follow in a tracked follow-up. The caller checked that
+    `user_id` may work the run (and finish it, with `finish`). False when the run is no longer in progress.
+    The dialog and the web view's form both come here."""
+    now = ctx.clock.now_ms()
+    row = await ctx.db.run(reminders.record_update, run.id, user_id, message, now, interval_s)
+    if row is None:
+        return False
     if ctx.reminders is not None and interval_s:
         ctx.reminders.changed(now + interval_s * 1000)
-    log.info("status update run=%s user=%s reminder_s=%d finish=%s", run_id, sub.user_id, interval_s, finish)
-    follow_up(ctx, _after_update(ctx, run_id, sub.user_id, message, interval_s, now, finish),
-              name=f"update:{run_id}", user_id=sub.user_id, channel_id=run.channel_id)
-    return NoReply()
+    log.info("status update run=%s user=%s reminder_s=%d finish=%s", run.id, user_id, interval_s, finish)
+    follow_up(ctx, _after_update(ctx, run.id, user_id, message, interval_s, now, finish),
+              name=f"update:{run.id}", user_id=user_id, channel_id=run.channel_id)
+    return True
 
 
 async def _after_update(ctx: Context, run_id: str, author_id: str, message: str, interval_s: int, now: int,
