@@ -104,7 +104,8 @@ async def test_a_replayed_callback_is_refused(world: World) -> None:
         first = browser.cookie_jar.filter_cookies(URL(world.bot.url))["pb_session"].value
     # The same callback again (its state spent, its code used): no second session.
     async with jar() as replay:
-        replay.cookie_jar.update_cookies({"pb_oauth_state": query["state"]}, response_url=URL(f"{world.bot.url}/oauth/callback"))
+        replay.cookie_jar.update_cookies({"pb_oauth_state": query["state"]},
+                                         response_url=URL(f"{world.bot.url}/oauth/callback"))
         async with replay.get(callback, allow_redirects=False) as r:
             assert r.status == 400
         assert "pb_session" not in {c.key for c in replay.cookie_jar}

@@ -4,7 +4,6 @@ origin, and signing out ends the session."""
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import aiohttp
