@@ -47,8 +47,12 @@ async def test_make_run_without_url_starts_sandbox_and_bot_and_stops_cleanly(tmp
                                    headers={"Authorization": f"Bearer {token}"}) as resp:
                 links = await resp.json()
             assert [a["name"] for a in links] == ["Playbooks"]
-            async with session.get(links[0]["homepage"] + "healthz") as resp:
+            homepage = links[0]["homepage"]
+            assert homepage.endswith("/runs"), homepage  # the bot's runs list
+            async with session.get(homepage.removesuffix("/runs") + "/healthz") as resp:
                 assert resp.status == 200  # the homepage is the bot's own address
+            async with session.get(homepage, allow_redirects=False) as resp:
+                assert resp.status == 302 and resp.headers["Location"] == "/login?next=%2Fruns"
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the launcher
         code = await asyncio.wait_for(proc.wait(), 30)
         rest = (await proc.stdout.read()).decode()
