@@ -14,6 +14,7 @@ transcript (a channel can be long, and a report is often shared beyond the chann
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from bot.router import Download, Page, Router, UserError, WebReply, WebRequest
 from storage import runs
 from storage.runs import RunView
 
+log = logging.getLogger(__name__)
 router = Router("reports")
 
 SECTIONS = ("summary", "timeline", "updates", "checklists", "retro", "transcript")
@@ -206,7 +208,13 @@ async def report_pdf(request: WebRequest, ctx: Context) -> WebReply:
     if report is None:
         assert refusal is not None
         return refusal
-    return Download(await pdf(ctx, report), "application/pdf", f"{file_stem(report.view.run.name)}.pdf")
+    try:
+        document = await pdf(ctx, report)
+    except (ImportError, OSError) as err:  # WeasyPrint without Pango on this host (README: Requirements)
+        log.error("PDF report failed: WeasyPrint cannot run here error=%s", err)
+        return Page(ctx.render_html("web/errors/pdf_unavailable.html.j2", user=request.user, csrf=request.csrf,
+                                    run_id=report.view.run.id), 503)
+    return Download(document, "application/pdf", f"{file_stem(report.view.run.name)}.pdf")
 
 
 async def export_to_channel(ctx: Context, run_id: str, user_id: str) -> None:

@@ -136,3 +136,63 @@ async def test_the_dashboard_command_points_to_the_sign_in_page(world: World) ->
     status, body = await world["bob"].command(world.town_square, "/playbook dashboard")
     assert status == 200, body
     assert f"({world.bot.url}/runs)" in body["text"] and "/signin/" not in body["text"]
+
+
+async def signed_in_with_oauth(world: World, who: str) -> tuple[aiohttp.ClientSession, str]:
+    browser = jar()
+    await mattermost_sign_in(browser, world, who)
+    callback, _ = await authorize(browser, world)
+    async with browser.get(callback, allow_redirects=False) as r:
+        assert r.status == 303
+    key = signin.key_of(browser.cookie_jar.filter_cookies(URL(world.bot.url))["pb_session"].value)
+    return browser, key
+
+
+async def test_a_token_near_its_end_is_refreshed_and_a_revoked_one_signs_out(world: World) -> None:
+    assert world.bot.ctx is not None and world.bot.ctx.sign_in is not None
+    ctx, box = world.bot.ctx, world.bot.ctx.sign_in.box
+    browser, key = await signed_in_with_oauth(world, "carol")
+    try:
+        row = await ctx.db.run(web_rows.get_session, key, world.clock.now_ms())
+        assert row is not None
+        old_token = box.open(row.access_token)
+        # Twelve hours left on carol's Mattermost token: the next page swaps it for a fresh one.
+        await ctx.db.run(web_rows.update_tokens, key, row.access_token, row.refresh_token,
+                         world.clock.now_ms() + 12 * 3600_000)
+        async with browser.get(f"{world.bot.url}/", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/runs"  # still signed in
+        row = await ctx.db.run(web_rows.get_session, key, world.clock.now_ms())
+        assert row is not None and row.token_expires_at > world.clock.now_ms() + 29 * 24 * 3600_000
+        new_token = box.open(row.access_token)
+        assert new_token and new_token != old_token
+        async with aiohttp.ClientSession() as plain:
+            async with plain.get(f"{world.sb.url}/api/v4/users/me",
+                                 headers={"Authorization": f"Bearer {old_token}"}) as r:
+                assert r.status == 401  # Mattermost replaced it
+            # Carol revokes the bot's access in Mattermost; near its end again, the refresh is refused.
+            assert ctx.sign_in.app is not None
+            async with plain.post(f"{world.sb.url}/oauth/deauthorize", json={"client_id": ctx.sign_in.app.client_id},
+                                  headers={"Authorization": f"Bearer {new_token}"}) as r:
+                assert r.status == 200, await r.text()
+        await ctx.db.run(web_rows.update_tokens, key, row.access_token, row.refresh_token,
+                         world.clock.now_ms() + 3600_000)
+        async with browser.get(f"{world.bot.url}/", allow_redirects=False) as r:
+            assert r.status == 302 and r.headers["Location"].startswith("/login")
+        assert await ctx.db.run(web_rows.get_session, key, world.clock.now_ms()) is None
+    finally:
+        await browser.close()
+
+
+async def test_with_the_provider_off_people_get_one_time_links(world: World) -> None:
+    assert world.bot.ctx is not None
+    status, body, _ = await world.admin.put("/config/patch", {"ServiceSettings": {"EnableOAuthServiceProvider": False}})
+    assert status == 200, body
+    world.bot.ctx.sign_in = await signin.prepare(world.bot.ctx)  # as at the bot's next start
+    assert world.bot.ctx.sign_in.app is None
+    assert "OAuth 2.0 service provider is off" in world.bot.ctx.sign_in.reason
+    async with jar() as browser:
+        async with browser.get(f"{world.bot.url}/login", allow_redirects=False) as r:
+            assert r.status == 200
+            assert "/playbook dashboard" in await r.text()
+    status, body = await world["bob"].command(world.town_square, "/playbook dashboard")
+    assert "/signin/" in body["text"] and "works once" in body["text"]

@@ -6,6 +6,7 @@ import io
 import re
 
 import pypdf
+import pytest
 
 from tests.e2e.conftest import World
 from tests.e2e.test_run_start import start_incident
@@ -92,3 +93,18 @@ async def test_export_posts_the_markdown_report_as_a_file(world: World) -> None:
 
     status, body = await world["alice"].command(run["channel_id"], "/playbook export now")
     assert "takes no arguments" in body["text"]
+
+
+async def test_a_host_without_pango_explains_and_offers_the_other_formats(world: World,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import handlers.reports
+
+    def no_pango(document: str) -> bytes:
+        raise OSError("cannot load library 'libpango-1.0-0'")  # what WeasyPrint raises without Pango
+
+    monkeypatch.setattr(handlers.reports, "pdf_from_html", no_pango)
+    run = await start_incident(world, "/playbook run incident Printer on fire")
+    status, body, headers = await get(world, "alice", f"/runs/{run['id']}/report.pdf")
+    assert status == 503 and headers["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert "libpango-1.0-0" in page and f"/runs/{run['id']}/report.html" in page
