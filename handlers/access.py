@@ -4,11 +4,36 @@ bot/domain/permissions.py; this module gathers the facts they need, as cheaply a
 """
 from __future__ import annotations
 
+import re
+
 from bot.context import Context
 from bot.domain.permissions import Action, RunFacts, Viewer, decide
 from bot.router import UserError
-from storage import people
+from storage import people, runs
 from storage.models import Run
+from storage.runs import RunView
+
+# What a run id can look like (storage/ids.py makes them; tests and imports may use others): a bounded token.
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def facts_of(view: RunView) -> RunFacts:
+    """What the rules need to know of a loaded run."""
+    run = view.run
+    return RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
+                    run.participants_may_finish, run.channel_id)
+
+
+async def visible_view(ctx: Context, run_id: str, viewer: Viewer, history: bool = True) -> RunView | None:
+    """The run (with its history unless told) when `viewer` may see it; None when it is missing, still
+    starting, rolled back or hidden: one answer for all, so the HTTP API, the pages and the reports leak
+    no run ids."""
+    if not _RUN_ID.fullmatch(run_id):
+        return None
+    view = await ctx.db.run(runs.load_view, run_id, history, readonly=True)
+    if view is None or view.run.status not in runs.SEEN_STATUSES:
+        return None
+    return view if decide(viewer, facts_of(view), Action.VIEW).allowed else None
 
 
 async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Action.WORK

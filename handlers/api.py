@@ -6,8 +6,9 @@ from typing import Any
 
 from bot.clock import iso
 from bot.context import Context
-from bot.domain.permissions import Action, RunFacts, Viewer, decide
+from bot.domain.permissions import Viewer
 from bot.router import HttpRequest, Router
+from handlers.access import visible_view
 from storage import runs
 from storage.runs import RunView
 
@@ -74,14 +75,8 @@ async def list_runs(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, 
 
 @router.http("GET", "/api/v0/runs/{run_id}")
 async def get_run(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, Any]]:
-    view = await ctx.db.run(runs.load_view, request.params["run_id"], True, readonly=True)
-    not_found = (404, {"error": "No run with this id, or you may not see it."})
-    if view is None or view.run.status not in runs.SEEN_STATUSES:  # starting, or a start rolled back
-        return not_found
-    run = view.run
-    facts = RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
-                     run.participants_may_finish, run.channel_id)
     viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids, is_guest=request.user.is_guest)
-    if not decide(viewer, facts, Action.VIEW).allowed:
-        return not_found  # the same answer as a missing run, so ids do not leak
+    view = await visible_view(ctx, request.params["run_id"], viewer)
+    if view is None:  # missing, starting, rolled back or hidden: one answer, so ids do not leak
+        return 404, {"error": "No run with this id, or you may not see it."}
     return 200, run_json(view)

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.context import Context
-from bot.domain.permissions import Action, RunFacts, Viewer, decide
 from bot.models import MattermostError, MMPost
 from bot.router import Download, Page, Router, UserError, WebReply, WebRequest
+from handlers.access import visible_view
 from storage import runs
 from storage.runs import RunView
 
@@ -157,17 +157,6 @@ def pdf_from_html(document: str) -> bytes:
 
 async def pdf(ctx: Context, report: Report) -> bytes:
     return await asyncio.to_thread(pdf_from_html, html(ctx, report))
-
-
-async def visible_view(ctx: Context, run_id: str, viewer: Viewer) -> RunView | None:
-    """The run with its history if `viewer` may see it (the API's rule), else None, as if missing."""
-    view = await ctx.db.run(runs.load_view, run_id, True, readonly=True)
-    if view is None or view.run.status not in runs.SEEN_STATUSES:
-        return None
-    run = view.run
-    facts = RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
-                     run.participants_may_finish, run.channel_id)
-    return view if decide(viewer, facts, Action.VIEW).allowed else None
 
 
 async def _page(request: WebRequest, ctx: Context) -> tuple[Report | None, WebReply | None]:

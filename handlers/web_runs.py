@@ -29,7 +29,7 @@ from bot.clock import iso
 from bot.context import Context
 from bot.domain.checklists import TRANSITIONS, progress
 from bot.domain.durations import DurationError, format_duration_compact
-from bot.domain.permissions import Action, Decision, RunFacts, Viewer, decide
+from bot.domain.permissions import Action, Decision, Viewer, decide
 from bot.models import MMUser
 from bot.router import (
     Download,
@@ -42,12 +42,13 @@ from bot.router import (
     WebReply,
     WebRequest,
 )
+from handlers.access import facts_of, visible_view
 from handlers.finish import finish_run
 from handlers.items import change_item
 from handlers.status import MAX_MESSAGE, parse_reminder, post_update
 from handlers.views import refresh_checklist_later
 from storage import items as item_rows
-from storage import people, runs, web_runs
+from storage import people, web_runs
 from storage.runs import RunView
 from storage.web_runs import SORTS, STATUS_FILTERS, RunFilter, RunRow
 
@@ -129,22 +130,8 @@ def filter_query(f: RunFilter, page: int = 1, **changes: Any) -> str:
     return urlencode([(k, v) for k, v in pairs if v])
 
 
-def _facts(view: RunView) -> RunFacts:
-    run = view.run
-    return RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
-                    run.participants_may_finish, run.channel_id)
-
-
 async def _visible(ctx: Context, viewer: Viewer, run_id: str, history: bool = False) -> RunView | None:
-    """The run when `viewer` may see it; None when it is missing or hidden (one answer: ids do not leak)."""
-    if not _ID.fullmatch(run_id):
-        return None
-    view = await ctx.db.run(runs.load_view, run_id, history, readonly=True)
-    if view is None or view.run.status not in runs.SEEN_STATUSES:
-        return None
-    if not decide(viewer, _facts(view), Action.VIEW).allowed:
-        return None
-    return view
+    return await visible_view(ctx, run_id, viewer, history)
 
 
 def _not_found(ctx: Context, request: WebRequest) -> Page:
@@ -276,7 +263,7 @@ async def follow(request: WebRequest, ctx: Context) -> WebReply:
 async def _run_values(ctx: Context, request: WebRequest, view: RunView) -> dict[str, Any]:
     run = view.run
     viewer = request.viewer()
-    facts = _facts(view)
+    facts = facts_of(view)
     in_progress = run.status == "in_progress"
     may_work = in_progress and decide(viewer, facts, Action.WORK).allowed
     may_finish = in_progress and decide(viewer, facts, Action.FINISH).allowed
@@ -369,7 +356,7 @@ async def _workable(ctx: Context, request: WebRequest, action: Action) -> tuple[
     view = await _visible(ctx, request.viewer(), request.params["run_id"], history=False)
     if view is None:
         return None, _not_found(ctx, request)
-    decision = decide(request.viewer(), _facts(view), action)
+    decision = decide(request.viewer(), facts_of(view), action)
     if not decision.allowed:
         return None, _refused(ctx, request, _decision_text(ctx, decision))
     if view.run.status != "in_progress":
