@@ -128,3 +128,43 @@ async def test_check_fails_a_playbook_naming_people_or_channels_that_are_not_the
             "or private without the bot in it") in out
     assert "carol" not in out and "town-square" not in out
     assert "[ok] playbook onboarding (onboarding.toml): every user and channel it names is there" in out
+
+
+async def test_check_says_how_people_will_sign_in_to_the_web_view(tmp_path: Path) -> None:
+    pb_dir = tmp_path / "playbooks"
+    pb_dir.mkdir()
+    async with Sandbox(admin_token="admintoken", config=sandbox_config()) as sb, aiohttp.ClientSession() as session:
+        api = Api(session, sb.url, sb.admin_token)
+        _, team, _ = await api.post("/teams", {"name": "eng", "display_name": "Eng", "type": "O"})
+        admin_token = await make_bot(api, team["id"], "system_user system_admin")
+        plain_token = await make_bot(api, team["id"], "system_user")
+        env = {"BOT_MATTERMOST_URL": sb.url, "BOT_PLAYBOOKS_DIR": str(pb_dir),
+               "BOT_STORAGE_URL": f"sqlite:///{tmp_path}/check.db", "BOT_SERVER_PUBLIC_URL": "http://bot.example"}
+
+        async def sign_in_line(extra: dict[str, str]) -> str:
+            _code, out, err = await run_cli("check", cwd=tmp_path, env={**env, **extra})
+            return next(line for line in out.splitlines() if "web view sign-in" in line)
+
+        line = await sign_in_line({"BOT_MATTERMOST_TOKEN": admin_token})
+        assert "the bot registers its OAuth app at start-up (callback http://bot.example/oauth/callback)" in line
+        line = await sign_in_line({"BOT_MATTERMOST_TOKEN": plain_token})
+        assert "one-time links from /playbook dashboard: the bot may not register an OAuth app" in line
+        # An app an admin registered, named in [web]: known to Mattermost, or not.
+        status, app, _ = await api.post("/oauth/apps", {"name": "Playbooks", "homepage": "http://bot.example/runs",
+                                                        "callback_urls": ["http://bot.example/oauth/callback"],
+                                                        "is_trusted": True})
+        assert status == 201, app
+        line = await sign_in_line({"BOT_MATTERMOST_TOKEN": admin_token})
+        assert f"the OAuth app {app['id']} the bot registered" in line  # found by its callback
+        configured = {"BOT_WEB_CLIENT_ID": app["id"], "BOT_WEB_CLIENT_SECRET": app["client_secret"]}
+        line = await sign_in_line({"BOT_MATTERMOST_TOKEN": admin_token, **configured})
+        assert f"with Mattermost, the configured OAuth app {app['id']}" in line
+        status, _, _ = await api.delete(f"/oauth/apps/{app['id']}")
+        assert status == 200
+        line = await sign_in_line({"BOT_MATTERMOST_TOKEN": admin_token, **configured})
+        assert "is unknown to Mattermost: fix [web] client_id" in line
+        status, body, _ = await api.put("/config/patch", {"ServiceSettings": {"EnableOAuthServiceProvider": False}})
+        assert status == 200, body
+        line = await sign_in_line({"BOT_MATTERMOST_TOKEN": admin_token})
+        assert "Mattermost's OAuth 2.0 service provider is off" in line
+        assert not (tmp_path / "check.db").exists()
