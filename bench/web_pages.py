@@ -7,7 +7,9 @@ server, in this process, on SQLite in a temporary folder. 10,000 runs (`--runs`)
 through storage's tables (starting them through chat would measure run start, which bench/run_start.py
 covers): over the last year, 8% in progress, each with 2 checklists of 6 items, 4 participants, a
 follower, 3 status updates and their reminder, and a timeline of about 20 events (start, joins, updates,
-item changes, finish, retrospective). 70% are public; the rest are private, some with the viewer in them.
+item changes, finish, retrospective), and then each run's run_facts row, folded from those events
+(storage/run_facts.py refresh_all, the migration's backfill; the ORM hook that keeps it current does
+not see bulk inserts). 70% are public; the rest are private, some with the viewer in them.
 Nothing falls due while the pages are measured (reminders and item due times of runs in progress are in
 the future, and every run's post sweep is claimed by "another process"), so the bot's scheduled work does
 not post into the seeded runs' channels, which the sandbox does not have.
@@ -51,6 +53,7 @@ from bench.sandbox_proc import sandbox_process  # noqa: E402
 from bot import signin  # noqa: E402
 from bot.app import BotApp  # noqa: E402
 from bot.config import load_settings  # noqa: E402
+from storage import run_facts  # noqa: E402
 from storage.db import make_engine, migrate  # noqa: E402
 from storage.ids import new_id  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -161,6 +164,9 @@ def seed(db_url: str, runs: int, team_id: str, viewer: str, people: list[str], b
         for table, values in rows.items():
             for start in range(0, len(values), 20_000):
                 conn.execute(table.__table__.insert(), values[start:start + 20_000])
+        # The rows went around the ORM, so the flush hook that keeps run_facts current did not see the
+        # events: fold them now, as migration 0022 does for the runs stored before it.
+        run_facts.refresh_all(conn)
     engine.dispose()
     return {table.__tablename__: len(values) for table, values in rows.items()}
 

@@ -118,7 +118,9 @@ class Checklist(SQLModel, table=True):
 class ChecklistItem(SQLModel, table=True):
     __tablename__ = "checklist_items"
     __table_args__ = (Index("ix_items_checklist_position", "checklist_id", "position"),
-                      Index("ix_items_assignee_state", "assignee_id", "state"))
+                      Index("ix_items_assignee_state", "assignee_id", "state"),
+                      # The items left skipped in the runs someone may see, by title (insights), from the index.
+                      Index("ix_items_state_run_title", "state", "run_id", "title"))
 
     id: str = Field(primary_key=True, max_length=26)
     run_id: str = Field(foreign_key="runs.id", index=True, max_length=26, ondelete="CASCADE")
@@ -152,6 +154,8 @@ class RunMetric(SQLModel, table=True):
 
 class Participant(SQLModel, table=True):
     __tablename__ = "participants"
+    # "The runs this person takes part in" (every non-admin visibility check) without a table scan.
+    __table_args__ = (Index("ix_participants_user", "user_id"),)
 
     run_id: str = Field(foreign_key="runs.id", primary_key=True, max_length=26, ondelete="CASCADE")
     user_id: str = Field(primary_key=True, max_length=26)
@@ -165,7 +169,8 @@ class Follower(SQLModel, table=True):
 
 class TimelineEvent(SQLModel, table=True):
     __tablename__ = "timeline_events"
-    __table_args__ = (Index("ix_timeline_run_at", "run_id", "at"),)
+    # ix_timeline_type_run: one type's events across runs (the insights page's items added by hand).
+    __table_args__ = (Index("ix_timeline_run_at", "run_id", "at"), Index("ix_timeline_type_run", "type", "run_id"))
 
     id: str = Field(primary_key=True, max_length=26)
     run_id: str = Field(foreign_key="runs.id", max_length=26, ondelete="CASCADE")
@@ -174,6 +179,31 @@ class TimelineEvent(SQLModel, table=True):
     actor_id: str = ""
     summary: str = ""
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+class RunFacts(SQLModel, table=True):
+    """One run's timeline folded, for the insights page (storage/run_facts.py keeps it in step with every
+    timeline event written, in the same transaction; migration 0022 built it for the runs before it)."""
+
+    __tablename__ = "run_facts"
+
+    run_id: str = Field(foreign_key="runs.id", primary_key=True, max_length=26, ondelete="CASCADE")
+    started_at: int | None = Field(default=None, sa_type=BigInteger)  # the first run_started
+    finished_at: int | None = Field(default=None, sa_type=BigInteger)  # the last run_finished
+    first_update_at: int | None = Field(default=None, sa_type=BigInteger)  # status_updated, first and last
+    last_update_at: int | None = Field(default=None, sa_type=BigInteger)
+    # The first action (an item change, update, assignment or command with an actor) and who took it, and
+    # the first action by anyone else: whichever user id is the bot's, the first person's action is one
+    # of the two (storage/run_facts.py first_action).
+    first_action_at: int | None = Field(default=None, sa_type=BigInteger)
+    first_action_by: str = Field(default="", max_length=64)
+    other_action_at: int | None = Field(default=None, sa_type=BigInteger)
+    retro_published_at: int | None = Field(default=None, sa_type=BigInteger)  # the first one
+    retro_cancelled: int = 0  # retrospective_cancelled events
+    reminders_sent: int = 0  # reminder_sent events
+    # Each status update's distance (ms) from the step before it (the run's start or the previous update),
+    # in timeline order: the page counts those within the run's current reminder interval.
+    update_gaps: list[int] = Field(default_factory=list, sa_type=JSON)
+
 
 class StatusUpdate(SQLModel, table=True):
     __tablename__ = "status_updates"
@@ -312,3 +342,8 @@ class OAuthClient(SQLModel, table=True):
     client_secret: str  # encrypted
     callback_url: str = Field(max_length=2048)
     created_at: int = Field(sa_type=BigInteger)
+
+
+# run_facts follows timeline_events through a flush hook on every Session; registering it here means any
+# code that can write a TimelineEvent has it.
+import storage.run_facts  # noqa: E402,F401
