@@ -11,10 +11,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.context import Context
 from bot.domain import insights as calc
 from bot.domain.metrics import MetricSpec, format_value
-from bot.router import Page, Router, WebReply, WebRequest
+from bot.router import Page, Router, UserError, WebReply, WebRequest
 from storage import insights as rows
 
 router = Router("web-insights")
+
+DAY_MS = 24 * 3600_000
+# The period the page covers: runs started or finished in it, and every run in progress. 90 days holds
+# every window the page shows (12 weeks of starts, 30 days against the 30 before, 28 days of top
+# playbooks); longer periods cost more to fold, as they should.
+PERIODS = {"90d": 90, "365d": 365, "all": 0}
+DEFAULT_PERIOD = "90d"
 
 BREAKDOWN_ROWS = 10
 
@@ -55,8 +62,12 @@ def metric_summaries(group: rows.MetricRows) -> list[dict[str, Any]]:
 async def insights_page(request: WebRequest, ctx: Context) -> WebReply:
     team = request.query.get("team", "")
     playbook = request.query.get("playbook", "")
+    period = request.query.get("period", DEFAULT_PERIOD)
+    if period not in PERIODS:
+        raise UserError(ctx.render("web/insights_bad_period.txt.j2", period=period[:40], choices=list(PERIODS)))
     now = ctx.clock.now_ms()
-    scope = rows.Scope(request.viewer(), team, playbook)
+    days = PERIODS[period]
+    scope = rows.Scope(request.viewer(), team, playbook, since=now - days * DAY_MS if days else None)
     data = await ctx.db.run(rows.load, scope, now, ctx.bot_user.id, readonly=True)
     runs = data.runs
     owners = calc.breakdown(runs, "owner_id")[:BREAKDOWN_ROWS]
@@ -70,7 +81,7 @@ async def insights_page(request: WebRequest, ctx: Context) -> WebReply:
     weeks = calc.started_per_week(runs, now)
     values = dict(
         user=request.user, csrf=request.csrf, nav="insights", title="Insights",
-        team=team, playbook=playbook, now=now,
+        team=team, playbook=playbook, now=now, period=period, periods=PERIODS,
         teams=[(t, team_name(t)) for t in data.teams], playbooks=data.playbooks,
         total=len(runs),
         in_progress=calc.in_progress(runs),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy import select as select_many
 from sqlmodel import Session, col, select
 
@@ -28,9 +28,14 @@ class Scope:
     viewer: Viewer
     team_id: str = ""
     playbook_id: str = ""
+    # The period (ms): runs started or finished since then, and every run in progress; None = all time.
+    since: int | None = None
 
     def where(self) -> ColumnElement[bool]:
         conditions = [col(Run.status).in_(SEEN_STATUSES), visible_to(self.viewer)]
+        if self.since is not None:
+            conditions.append(or_(col(Run.created_at) >= self.since, col(Run.status) == "in_progress",
+                                  col(Run.finished_at) >= self.since))
         if self.team_id:
             conditions.append(col(Run.team_id) == self.team_id)
         if self.playbook_id:
@@ -62,7 +67,7 @@ class InsightsData:
 def load(session: Session, scope: Scope, now: int, bot_id: str) -> InsightsData:
     return InsightsData(runs=run_stats(session, scope, now, bot_id), skipped=skipped_items(session, scope),
                         added=added_items(session, scope), metrics=metric_rows(session, scope),
-                        **choices(session, scope.viewer))
+                        **choices(session, scope.viewer, scope.since))
 
 
 def run_stats(session: Session, scope: Scope, now: int, bot_id: str) -> list[RunStats]:
@@ -169,9 +174,9 @@ def metric_rows(session: Session, scope: Scope) -> list[MetricRows]:
     return sorted(by_playbook.values(), key=lambda g: (g.playbook_title, g.playbook_id))
 
 
-def choices(session: Session, viewer: Viewer) -> dict[str, Any]:
+def choices(session: Session, viewer: Viewer, since: int | None = None) -> dict[str, Any]:
     """The teams and playbooks among the runs the viewer may see (what the selectors offer)."""
-    where = Scope(viewer).where()
+    where = Scope(viewer, since=since).where()
     teams = session.exec(select(Run.team_id).where(where).distinct()).all()
     playbooks = session.exec(select(Run.playbook_id, func.max(Run.playbook_title)).where(where)
                              .group_by(Run.playbook_id)).all()

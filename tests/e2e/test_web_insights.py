@@ -110,7 +110,7 @@ async def test_insights_numbers_charts_links_and_visibility(world: World) -> Non
     await start_incident(world)
     browser = await world.browser("alice")
     now = world.clock.now_ms()  # the page's "now" (starting the run moved the clock)
-    async with browser.get(f"{world.bot.url}/insights") as r:
+    async with browser.get(f"{world.bot.url}/insights?period=all") as r:
         assert r.status == 200
         page = await r.text()
     assert world.clock.now_ms() == now
@@ -158,6 +158,21 @@ async def test_insights_numbers_charts_links_and_visibility(world: World) -> Non
     # Skipped items counted over visible runs only.
     skipped = sum(1 for w in seen if w["skipped"])
     assert re.search(rf"<td>Page the vendor</td><td>{skipped}</td>", page)
+
+    # The default period, 90 days: runs started or finished in it, and every run in progress.
+    async with browser.get(f"{world.bot.url}/insights") as r:
+        assert r.status == 200
+        recent = await r.text()
+    assert cell(recent, "card-in-progress") == str(in_progress)
+    assert cell(recent, "card-finished") == str(cur)
+    since = now - 90 * DAY
+    in_period = sorted(w["finished"] - w["created"] for w in seen
+                       if w["finished"] and (w["created"] >= since or w["finished"] >= since))
+    assert len(in_period) < len(durations)
+    row = re.search(r"Time to finish.*?</tr>", recent, re.S)
+    assert row and re.findall(r"<td>(.*?)</td>", row.group(0))[3] == str(len(in_period))
+    async with browser.get(f"{world.bot.url}/insights?period=forever") as r:
+        assert r.status == 400 and "no period &#34;forever&#34;" in await r.text()
 
     # Bars link to the runs list with the filters.
     async with browser.get(f"{world.bot.url}/insights?playbook=deploy&team={world.team_id}") as r:
