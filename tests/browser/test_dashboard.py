@@ -38,7 +38,8 @@ async def axe_check(page: Any, what: str) -> None:
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in bad)
 
 
-async def sign_in_with_mattermost(browser: Any, site: Site, who: str, path: str = "/runs") -> Any:
+async def sign_in_with_mattermost(browser: Any, site: Site, who: str, path: str = "/runs",
+                                  shots: Shots | None = None) -> Any:
     """A fresh browser opens the bot's page and signs in on the sandbox's page, as a person would."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US",
                                         timezone_id="UTC")
@@ -47,6 +48,8 @@ async def sign_in_with_mattermost(browser: Any, site: Site, who: str, path: str 
     # The bot sent the browser to Mattermost, which asks who this is first.
     assert page.url.startswith(f"{site.sb.url}/login?redirect_to="), page.url
     await page.get_by_label("Username or email").fill(who)
+    if shots is not None:
+        await shots.take(page, who, "mattermost-sign-in")
     await page.get_by_label("Password").fill("demo")
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(re.compile(re.escape(f"{site.bot.url}{path}") + r"$"))
@@ -85,7 +88,7 @@ async def test_the_stakeholder_view_signed_in_through_mattermost(site: Site, bro
         checkout = names["Checkout down"]
 
         # -- Alice signs in through Mattermost and sees the runs she may see ---------------------------
-        page = await sign_in_with_mattermost(browser, site, "alice")
+        page = await sign_in_with_mattermost(browser, site, "alice", shots=shots)
         await expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
         table = page.locator("table.runs")
         for name in ("Checkout down", "Acme", "Globex"):
@@ -164,6 +167,18 @@ async def test_the_stakeholder_view_signed_in_through_mattermost(site: Site, bro
         await expect(guest.get_by_role("heading", name="Not found")).to_be_visible()
         await shots.take(guest, "bob-guest", "public-run-not-found")
         await axe_check(guest, "not found")
+
+        # -- Signing out ends the session and revokes the bot's access to alice's account --------------
+        await page.goto(f"{site.bot.url}/runs")
+        cookies = {c["name"]: c["value"] for c in await page.context.cookies(site.bot.url)}
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+        await shots.take(page, "alice", "signed-out")
+        await axe_check(page, "signed out")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as thief:
+            thief.cookie_jar.update_cookies({"pb_session": cookies["pb_session"]})
+            async with thief.get(f"{site.bot.url}/runs", allow_redirects=False) as r:
+                assert r.status == 302 and r.headers["Location"].startswith("/login")  # the old cookie is dead
 
 
 def _admin_viewer() -> Any:
