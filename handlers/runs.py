@@ -17,6 +17,13 @@ restart leaves a row that the next process to look takes up (at start-up, or onc
 
 The end is always one of: the run complete (in progress, visible, its posts made) and the starter told;
 or nothing left (the channel archived again, the run "failed", seen by nobody) and the starter told why.
+
+A playbook with `channel_mode = "existing"` runs in a channel that is already there (its `channel`, or the
+one the run was started from): `existing_channel` finds it and checks that the starter is in it before
+the start is recorded (a refusal records and makes nothing), and the plan carries its id, so there is no
+channel step, no admin step and no sidebar filing; the bot joins it with the starter and the owner. Its
+rollback never archives that channel: it deletes the posts the start made there (recorded, or found by
+their marker), and leaves the people it added.
 A step the run cannot do without (its rows, the channel, the starter and the owner in it, the overview
 and checklist posts, storing it as started) rolls the start back when it fails for good; any other
 (other members, the owner's admin role, sidebar categories, the welcome, broadcasts) is reported in the
