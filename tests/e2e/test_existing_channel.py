@@ -12,6 +12,7 @@ from storage import runs as runs_rows
 from storage import starts
 from tests.conftest import attachments_text
 from tests.e2e.conftest import World
+from tests.e2e.test_run_start_errors import retry_starts
 from tests.e2e.test_status_updates import dialog_count, open_dialog_for
 
 OPS = """
@@ -246,3 +247,19 @@ async def test_finishing_never_archives_a_channel_a_run_shares_or_did_not_create
     assert channel["delete_at"] == 0
     run = await world.bot.ctx.db.run(runs_rows.get_run, (await run_named(world, "Follow-up"))["id"])
     assert run is not None and run.existing_channel and not run.archive_on_finish
+
+
+@pytest.mark.parametrize("world_options", [{"bot_roles": "system_user system_admin", "playbooks": {"ops": OPS},
+                                            "env": {"BOT_MATTERMOST_RETRIES": "0"}}])
+async def test_a_post_made_but_not_answered_is_found_again_not_posted_twice(world: World) -> None:
+    """The resumed start finds the checklist post by its marker among the shared channel's posts."""
+    ops = await make_channel(world, "alice", "ops-room")
+    world.sb.fail("POST", r"/api/v4/posts", status=500, times=1, after=1, handled=True)
+    await started(world, "alice", world.town_square, "/playbook run ops Disk full")
+    await world["alice"].api.post("/posts", {"channel_id": ops, "message": "meanwhile, in the room"})
+    await retry_starts(world)
+    run = await run_named(world, "Disk full")
+    assert run["status"] == "in_progress" and run["channel_id"] == ops
+    posts = bot_posts(world, await world.posts(ops))
+    assert len([p for p in posts if "Checks" in p["message"]]) == 1
+    assert len([p for p in posts if "Disk full" in p["message"]]) == 1
