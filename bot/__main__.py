@@ -211,12 +211,13 @@ async def _playbook_references(gateway: Gateway, playbooks: list[Playbook], team
         if pb.team and pb.team not in by_name:
             problems.append(f"team {pb.team}: the bot is not a member, so the playbook cannot run anywhere")
         run_teams = [by_name[pb.team]] if pb.team in by_name else ([] if pb.team else teams)
-        for channel in pb.broadcast_channels:
+        named = [("run channel", pb.channel)] if pb.existing_channel and pb.channel else []
+        for kind, channel in named + [("broadcast channel", c) for c in pb.broadcast_channels]:
             for team in run_teams:
                 try:
                     await gateway.get_channel_by_name(team.id, channel)
                 except MattermostError as err:
-                    problems.append(f"broadcast channel {channel} in team {team.name}: "
+                    problems.append(f"{kind} {channel} in team {team.name}: "
                                     + ("not found, or private without the bot in it" if err.status in (403, 404)
                                        else f"{err.status} {err.error_id}"))
         if problems:

@@ -61,6 +61,8 @@ BAD_RESPONSE = "gateway.bad_response"  # an error or success body that is not th
 # A URL outside Mattermost's origin, or a response_url that is not one of Mattermost's command hooks:
 # the bot never sends there (the token rule in the module docstring).
 FOREIGN_URL = "gateway.foreign_url"
+# GET channels/{id}/members/{user_id} for someone not in the channel (app/constants.go MissingChannelMemberError).
+NOT_A_MEMBER = "app.channel.get_member.missing.app_error"
 
 # Mattermost's response URLs: <SiteURL>/hooks/commands/<26-character hook id> (app/command.go
 # tryExecuteCustomCommand: `c.GetSiteURL() + "/hooks/commands/" + hook.Id`; ids from model.NewId).
@@ -425,6 +427,17 @@ class MattermostGateway:
                 return ids
             page += 1
 
+    async def is_channel_member(self, channel_id: str, user_id: str) -> bool:
+        """Whether `user_id` is in the channel (GET channels/{id}/members/{user_id}: 404 when not). A channel
+        the bot may not read answers 403 or 404 for the channel itself: that is raised, not False."""
+        try:
+            await self._call(self.driver.channels.get_channel_member, channel_id, user_id)
+        except MattermostError as err:
+            if err.status == 404 and err.error_id == NOT_A_MEMBER:
+                return False
+            raise
+        return True
+
     async def set_channel_admin(self, channel_id: str, user_id: str) -> None:
         await self._call(self.driver.channels.update_scheme_derived_roles_of_channel_member,
                          channel_id, user_id, {"scheme_admin": True, "scheme_user": True})
@@ -472,6 +485,11 @@ class MattermostGateway:
         if props is not None:
             body["props"] = props
         return MMPost.from_json(await self._call(self.driver.posts.patch_post, post_id, body))
+
+    async def delete_post(self, post_id: str) -> None:
+        # A post already deleted (or never there) answers 403 like a refusal (api4/post.go deletePost
+        # looks the post up and answers a permission error when it cannot).
+        await self._call(self.driver.posts.delete_post, post_id)
 
     async def get_post(self, post_id: str) -> MMPost:
         return MMPost.from_json(await self._call(self.driver.posts.get_post, post_id))

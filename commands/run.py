@@ -52,4 +52,5 @@ async def run_start(cmd: SlashCommand, ctx: Context) -> Reply:
     plan = prepare_run(ctx, playbook, " ".join(words), "", cmd.user_id, cmd.team_id, cmd.channel_id,
                        cmd.response_url)
     spawn_run(ctx, plan)
-    return Ephemeral(ctx.render("run/starting.md.j2", name=plan.name, playbook=playbook.title))
+    return Ephemeral(ctx.render("run/starting.md.j2", name=plan.name, playbook=playbook.title,
+                                existing=playbook.existing_channel, channel=playbook.channel))

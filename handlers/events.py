@@ -51,7 +51,11 @@ async def post_edited(event: WsEvent, ctx: Context) -> None:
 async def user_added(event: WsEvent, ctx: Context) -> None:
     """Someone was added to a run's channel (by anyone, in Mattermost): they take part in the run, as in
     the plugin, and get its welcome. Adds the bot makes itself (join, assign) find them a participant
-    already, or record them here first; either way once."""
+    already, or record them here first; either way once.
+
+    Only the run the channel was created for counts: runs started in an existing channel (a team's
+    #ops, shared by several runs) do not enrol everyone who joins that channel; people join those runs
+    with `/playbook join --run`, or by being assigned or invited."""
     channel_id = str(event.broadcast.get("channel_id") or "")
     user_id = str(event.data.get("user_id") or "")
     if not channel_id or not user_id or user_id == ctx.bot_user.id:

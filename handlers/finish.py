@@ -119,6 +119,11 @@ async def archive_when_done(ctx: Context, run_id: str, actor_id: str) -> None:
     if (run is None or not run.archive_on_finish or run.status != "finished" or run.channel_archived
             or not run.channel_id or (run.retrospective_enabled and not run.retrospective_status)):
         return
+    # A channel the run did not create is never archived; nor is one another run still works in (runs
+    # started in an existing channel may have joined this one).
+    if run.existing_channel or await ctx.db.run(runs.channel_shared, run.channel_id, run.id, readonly=True):
+        log.info("not archiving a shared or existing channel run=%s channel=%s", run.id, run.channel_id)
+        return
     if not await ctx.db.run(runs.set_channel_archived, run_id, True, actor_id, ctx.clock.now_ms()):
         return
     try:

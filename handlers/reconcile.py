@@ -104,7 +104,9 @@ async def reconcile_run(ctx: Context, run_id: str) -> int | None:
         return None
     try:
         view = await ctx.db.run(runs.load_view, run_id, readonly=True)
-        if view is None or not view.run.channel_id:
+        # A run still starting has its posts made by the start; a failed one has none to keep (a rollback
+        # in an existing channel deletes them, and their post_deleted events must not bring them back).
+        if view is None or not view.run.channel_id or view.run.status in ("starting", "failed"):
             return 0
         changed = 0
         if await _check(ctx, view.run.id, view.run.channel_id, view.run.team_id, "", view.run.overview_post_id,

@@ -17,6 +17,13 @@ restart leaves a row that the next process to look takes up (at start-up, or onc
 
 The end is always one of: the run complete (in progress, visible, its posts made) and the starter told;
 or nothing left (the channel archived again, the run "failed", seen by nobody) and the starter told why.
+
+A playbook with `channel_mode = "existing"` runs in a channel that is already there (its `channel`, or the
+one the run was started from): `existing_channel` finds it and checks that the starter is in it before
+the start is recorded (a refusal records and makes nothing), and the plan carries its id, so there is no
+channel step, no admin step and no sidebar filing; the bot joins it with the starter and the owner. Its
+rollback never archives that channel: it deletes the posts the start made there (recorded, or found by
+their marker), and leaves the people it added.
 A step the run cannot do without (its rows, the channel, the starter and the owner in it, the overview
 and checklist posts, storing it as started) rolls the start back when it fails for good; any other
 (other members, the owner's admin role, sidebar categories, the welcome, broadcasts) is reported in the
@@ -90,6 +97,9 @@ class RunPlan:
     team_id: str
     origin_channel_id: str
     response_url: str = ""
+    # channel_mode = "existing": the channel the run goes into, found and checked before the start is
+    # recorded (existing_channel); None for a run that gets a channel of its own.
+    channel: MMChannel | None = None
 
 
 @dataclass
@@ -162,11 +172,12 @@ _LIVE_HOLDERS: set[str] = set()
 def crash_points(pb: Playbook) -> list[str]:
     """Test-only: the points of a start of `pb` where `[testing] crash_at` can stop the bot hard, in order.
     "<step>:sent": Mattermost did it, nothing recorded yet; "<step>": recorded."""
-    points = ["begin", "prepare", "channel:sent", "channel", "owner:sent", "owner"]
+    created = not pb.existing_channel  # an existing channel is not created, its owner not promoted, not filed
+    points = ["begin", "prepare"] + (["channel:sent", "channel"] if created else []) + ["owner:sent", "owner"]
     if pb.members:
         points += ["members:sent", "members"]
-    points += ["admin:sent", "admin"]
-    if pb.category:
+    points += ["admin:sent", "admin"] if created else ["admin"]
+    if pb.category and created:
         points += ["categories:sent", "categories"]
     points += ["overview:sent", "overview"]
     for n in range(1, len(pb.checklists) + 1):
@@ -321,6 +332,11 @@ class StartService:
                        summary=plan.summary, creator_id=plan.creator_id, team_id=plan.team_id,
                        origin_channel_id=plan.origin_channel_id, response_url=plan.response_url,
                        lease_owner=self.holder, lease_until=now + self.lease_ms)
+        if plan.channel is not None:  # no channel step: the run goes into this one, never archived
+            row.existing_channel = True
+            row.channel_id = plan.channel.id
+            row.channel_name = plan.channel.name
+            row.display_name = plan.channel.display_name
         await self.ctx.db.run(starts.insert_start, row)
         self._active.add(row.run_id)
         _crash_point(self.ctx, "begin", plan.name)
@@ -372,9 +388,47 @@ router.job(JOB, StartService)
 async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
     """Start the run `plan` describes: record it, then carry it out step by step, as far as it goes now
     (to the end, or to a failing step's backoff: the start service takes it up again then)."""
+    if plan.playbook.existing_channel and plan.channel is None:
+        try:
+            plan.channel = await existing_channel(ctx, plan)
+        except StepFailed as refused:  # nothing recorded, nothing made: the starter hears why
+            await notify_starter(ctx, plan, ctx.render("run/start_failed.md.j2", name=plan.name,
+                                                       reason=refused.reason))
+            return RunOutcome(error=refused.reason)
     service = _service(ctx)
     row = await service.begin(plan)
     return await service.carry(row, fresh=True)
+
+
+async def existing_channel(ctx: Context, plan: RunPlan) -> MMChannel:
+    """The channel a `channel_mode = "existing"` run goes into: the playbook's `channel` in the run's team,
+    or the channel it was started from. Refused (StepFailed, before anything is recorded) when the bot
+    cannot see it, it is not a channel of the team, it is archived, or the starter is not in it: a run is
+    started only where its starter may read and post."""
+    pb = plan.playbook
+    try:
+        if pb.channel:
+            channel = await ctx.gateway.get_channel_by_name(plan.team_id, pb.channel)
+        else:
+            channel = await ctx.gateway.get_channel(plan.origin_channel_id)
+    except MattermostError as err:
+        if err.status in (403, 404):
+            raise StepFailed(ctx.render("run/reason_channel_unseen.md.j2", name=pb.channel)) from err
+        raise StepFailed(ctx.render("run/reason_mattermost.md.j2", step="look up the run's channel", err=err)) from err
+    if channel.type not in ("O", "P") or channel.team_id != plan.team_id or channel.delete_at:
+        raise StepFailed(ctx.render("run/reason_channel_kind.md.j2", name=channel.name,
+                                    archived=bool(channel.delete_at) and channel.type in ("O", "P"),
+                                    other_team=channel.type in ("O", "P") and channel.team_id != plan.team_id))
+    try:
+        member = await ctx.gateway.is_channel_member(channel.id, plan.creator_id)
+    except MattermostError as err:
+        if err.status in (403, 404):
+            raise StepFailed(ctx.render("run/reason_channel_unseen.md.j2", name=pb.channel)) from err
+        raise StepFailed(ctx.render("run/reason_mattermost.md.j2", step="check that you are in the run's channel",
+                                    err=err)) from err
+    if not member:
+        raise StepFailed(ctx.render("run/reason_channel_not_member.md.j2", name=channel.name))
+    return channel
 
 
 class _Attempt:
@@ -571,12 +625,15 @@ class _Attempt:
                 problems.append(ctx.render("run/problem_no_user.md.j2", username=username, role="member"))
             elif user.id not in (r.creator_id, owner_id, *members):
                 members.append(user.id)
+        private = pb.private_channel
+        if r.existing_channel:  # the run is as public as its channel (who sees it follows who reads it)
+            private = (await ctx.gateway.get_channel(r.channel_id)).type != "O"
         seq = await ctx.db.run(runs.next_seq, r.team_id, pb.id)
         display = naming.render_display_name(pb.channel_name, seq=seq, name=r.name,
                                              when=datetime.fromtimestamp(r.created_at / 1000, tz=timezone.utc),
                                              owner=owner.username if owner else "", playbook=pb.title)
         run = Run(id=r.run_id, seq=seq, name=r.name, summary=r.summary, playbook_id=pb.id, playbook_title=pb.title,
-                  team_id=r.team_id, channel_id="", private=pb.private_channel, owner_id=owner_id,
+                  team_id=r.team_id, channel_id=r.channel_id, private=private, owner_id=owner_id,
                   creator_id=r.creator_id, status="starting", created_at=r.created_at,
                   status_updates_enabled=bool(pb.status_updates.enabled),
                   reminder_interval_s=int(pb.status_updates.interval.total_seconds())
@@ -585,11 +642,12 @@ class _Attempt:
                   retrospective_reminder_s=int(pb.retrospective.reminder_interval.total_seconds())
                   if pb.retrospective.reminder_interval else 0,
                   participants_may_finish=bool(getattr(pb, "participants_may_finish", False)),
-                  archive_on_finish=pb.archive_channel_on_finish,
+                  archive_on_finish=pb.archive_channel_on_finish and not r.existing_channel,
+                  existing_channel=r.existing_channel,
                   metric_defs=[m.as_dict() for m in pb.metrics])
         checklists = _build_checklists(ctx, pb, run.id, r.created_at, owner_id, r.creator_id, by_name, problems)
-        first_name = next(naming.name_candidates(naming.channel_slug(display)))
-        await self._record("prepare", {"prepared": True, "display_name": display, "channel_name": first_name,
+        names = {"display_name": display, "channel_name": next(naming.name_candidates(naming.channel_slug(display)))}
+        await self._record("prepare", {"prepared": True, **({} if r.existing_channel else names),
                                        "members_wanted": members, "problems": problems},
                            run=run, checklists=checklists)
         self._run = run
@@ -659,8 +717,11 @@ class _Attempt:
         """The starter and the owner: nobody is left out of their own run, so a final failure rolls back."""
         r = self.row
         run = await self.run()
-        for uid in dict.fromkeys([r.creator_id, run.owner_id]):
-            if uid == self.ctx.bot_user.id:
+        # In an existing channel the bot may not be a member yet: it joins first (it must see the channel's
+        # events and post there), as in a channel it creates it is the first member.
+        bot = [self.ctx.bot_user.id] if r.existing_channel else []
+        for uid in dict.fromkeys([*bot, r.creator_id, run.owner_id]):
+            if uid == self.ctx.bot_user.id and not r.existing_channel:
                 continue
             try:
                 await self.ctx.gateway.add_channel_member(r.channel_id, uid)
@@ -709,7 +770,8 @@ class _Attempt:
         r = self.row
         run = await self.run()
         problems = list(r.problems)
-        if run.owner_id != self.ctx.bot_user.id:
+        # Nobody is promoted in a channel the run did not create (as the plugin: created channels only).
+        if run.owner_id != self.ctx.bot_user.id and not r.existing_channel:
             try:
                 await self.ctx.gateway.set_channel_admin(r.channel_id, run.owner_id)
             except MattermostError as err:
@@ -728,7 +790,9 @@ class _Attempt:
         r, pb = self.row, self.playbook
         run = await self.run()
         found = RunOutcome(run_id=r.run_id)
-        if pb.category:
+        # A channel that existed before the run stays where each member keeps it (the plugin does not move
+        # linked channels either): only channels created for runs are filed.
+        if pb.category and not r.existing_channel:
             await file_in_category(self.ctx, r.team_id, r.channel_id, pb.category, self._humans(run), found)
             _crash_point(self.ctx, "categories:sent", self.row.name)
         await self._record("categories", {"filed": True, "problems": [*r.problems, *found.problems]})
@@ -838,19 +902,48 @@ class _Attempt:
         r.state, r.told = "done", True
         _crash_point(self.ctx, "told", self.row.name)
 
+    async def _remove_posts(self) -> int:
+        """A start in an existing channel leaves it as it was: the posts it made there (recorded, or found
+        by their marker among the newest) are deleted; the channel itself is never archived. People it
+        added to the channel stay (they may have been invited for good reasons; removing people is not
+        the bot's to guess)."""
+        r, gateway = self.row, self.ctx.gateway
+        made = {pid for key, pid in r.posts.items() if pid and not key.startswith("broadcast")}
+        try:
+            recent = await gateway.get_channel_posts(r.channel_id, per_page=RECENT_POSTS)
+        except MattermostError as err:
+            if retryable(err):
+                raise
+            recent = []
+        made |= {p.id for p in recent if p.user_id == self.ctx.bot_user.id and p.props.get(RUN_PROP) == r.run_id}
+        removed = 0
+        for post_id in sorted(made):
+            try:
+                await gateway.delete_post(post_id)
+                removed += 1
+            except MattermostError as err:
+                if retryable(err):
+                    raise
+                # Deleted already (a repeat after a crash answers 403 too), or someone else's to keep.
+                log.info("run start rollback could not delete post=%s run=%s: %s", post_id, r.run_id, err.error_id)
+        _crash_point(self.ctx, "rollback:sent", self.row.name)
+        return removed
+
     async def _rollback(self) -> None:
-        """Leave nothing behind: archive the channel (found by its name if its id was never recorded),
-        mark the run failed, tell the starter why."""
+        """Leave nothing behind: archive the channel (found by its name if its id was never recorded), or,
+        in an existing channel, remove the start's posts from it; mark the run failed, tell the starter why."""
         r = self.row
         last = self._last_try("rollback")
         channel_id = r.channel_id
-        archived = ""
+        archived = removed = ""
         try:
-            if not channel_id and r.channel_name and not self.fresh:
+            if r.existing_channel:
+                removed = r.channel_name if await self._remove_posts() else ""
+            elif not channel_id and r.channel_name and not self.fresh:
                 existing = await self._channel_named(r.channel_name)
                 if isinstance(existing, MMChannel) and await self._ours(existing):
                     channel_id = existing.id
-            if channel_id:
+            if channel_id and not r.existing_channel:
                 try:
                     await self.ctx.gateway.archive_channel(channel_id)
                 except MattermostError as err:
@@ -861,12 +954,12 @@ class _Attempt:
         except Exception as err:  # noqa: BLE001 - retried, and at last given up: the starter is told anyway
             if retryable(err) and not last:
                 raise _Retry("rollback", err) from err
-            log.warning("could not archive the channel of a failed run start run=%s channel=%s: %s", r.run_id,
+            log.warning("could not undo a failed run start in its channel run=%s channel=%s: %s", r.run_id,
                         channel_id, err)
         await self._record("rollback", {"channel_id": channel_id},
                            run_values={"status": "failed", "channel_id": channel_id} if r.prepared else None)
         await self._tell(self.ctx.render("run/start_failed.md.j2", name=r.name, reason=r.reason,
-                                         archived=archived))
+                                         archived=archived, removed=removed))
         _crash_point(self.ctx, "rollback:told", self.row.name)
         if not await self.ctx.db.run(starts.finish, r.run_id, self.service.holder, self.ctx.clock.now_ms(), "failed"):
             raise LeaseLost(r.run_id)

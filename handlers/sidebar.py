@@ -144,7 +144,8 @@ def file_joiner(ctx: Context, run: Run, user_id: str) -> None:
     the run's channel for them as for the starters. A follow-up; if it fails, they are told why."""
     playbook = ctx.playbooks.get(run.playbook_id)
     category = playbook.category if playbook is not None else ""
-    if not category or not run.channel_id or user_id == ctx.bot_user.id:
+    # A channel the run did not create (channel_mode = "existing") stays where each person keeps it.
+    if not category or not run.channel_id or run.existing_channel or user_id == ctx.bot_user.id:
         return
 
     def told(reason: str) -> str:

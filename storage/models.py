@@ -43,6 +43,9 @@ class Run(SQLModel, table=True):
     participants_may_finish: bool = False
     archive_on_finish: bool = False  # the playbook's archive_channel_on_finish when the run started
     channel_archived: bool = False  # the bot archived the channel (a restore brings it back)
+    # Started in a channel it did not create (channel_mode = "existing"): never archived, never filed in a
+    # sidebar category, possibly shared with other runs.
+    existing_channel: bool = False
     # The playbook's retrospective metrics as the run started with them (bot.domain.metrics.MetricSpec
     # as_dict): the retrospective asks for these even after the playbook file changes.
     metric_defs: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
@@ -84,6 +87,9 @@ class RunStart(SQLModel, table=True):
     channel_name: str = Field(default="", max_length=64)  # chosen and recorded before the create call
     names_tried: int = 0  # channel names found taken by someone else
     channel_id: str = Field(default="", max_length=26)
+    # The channel existed before the start (channel_mode = "existing"): recorded with the plan, so it is
+    # never created, and a rollback removes the start's posts from it instead of archiving it.
+    existing_channel: bool = False
     owner_added: bool = False  # the starter and the owner are in the channel
     members_wanted: list[str] = Field(default_factory=list, sa_type=JSON)  # the playbook's other members
     members_added: list[str] = Field(default_factory=list, sa_type=JSON)

@@ -375,9 +375,19 @@ def set_retrospective(session: Session, run_id: str, actor_id: str, now: int, st
 
 
 def in_progress_run_in_channel(session: Session, channel_id: str) -> Run | None:
-    """The run in progress whose channel this is (a run channel belongs to one run)."""
-    return session.exec(select(Run).where(Run.channel_id == channel_id, Run.status == "in_progress")
+    """The run in progress this channel was created for. Runs started in an existing channel
+    (`existing_channel`) share it with the channel's own life and with each other: they are not it."""
+    return session.exec(select(Run).where(Run.channel_id == channel_id, Run.status == "in_progress",
+                                          col(Run.existing_channel).is_(False))
                         .order_by(col(Run.created_at).desc()).limit(1)).first()
+
+
+def channel_shared(session: Session, channel_id: str, run_id: str) -> bool:
+    """Whether another run still going (starting or in progress) uses this channel: then it is not
+    archived when this run finishes."""
+    return session.exec(select(Run.id).where(Run.channel_id == channel_id, Run.id != run_id,
+                                             col(Run.status).in_(("starting", "in_progress")))
+                        .limit(1)).first() is not None
 
 
 def runs_to_sweep(session: Session, finished_since: int) -> list[str]:

@@ -372,6 +372,15 @@ class FakeGateway:
         self._require_read(self._channel(channel_id))
         return list(self.world.members.get(channel_id, []))
 
+    async def is_channel_member(self, channel_id: str, user_id: str) -> bool:
+        self._call("is_channel_member", channel_id=channel_id, user_id=user_id)
+        channel = self._channel(channel_id)
+        if not (self._me.is_admin or self._is_member(channel_id, self.bot_id)):
+            if channel.type != "O":
+                raise self._error(404, "app.channel.get.existing.app_error")
+            self._require_read(channel)
+        return self._is_member(channel_id, user_id)
+
     async def set_channel_admin(self, channel_id: str, user_id: str) -> None:
         self._call("set_channel_admin", channel_id=channel_id, user_id=user_id)
         self._channel(channel_id)
@@ -475,6 +484,14 @@ class FakeGateway:
                       update_at=self._now())
         self.world.posts[post_id] = new
         return new
+
+    async def delete_post(self, post_id: str) -> None:
+        self._call("delete_post", post_id=post_id)
+        post = self.world.posts.get(post_id)
+        # A missing post answers 403, as a refusal does (api4/post.go deletePost).
+        if post is None or (post.user_id != self.bot_id and not self._me.is_admin):
+            raise self._error(403, PERMISSIONS)
+        del self.world.posts[post_id]
 
     async def get_post(self, post_id: str) -> MMPost:
         self._call("get_post", post_id=post_id)

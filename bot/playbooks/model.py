@@ -79,6 +79,11 @@ class Playbook:
     description: str = ""
     team: str | None = None  # team URL name; None = every team the bot belongs to
     private_channel: bool = True
+    # Where a run happens: "create" opens a channel per run (channel_name, private_channel, category);
+    # "existing" posts into `channel` (a channel URL name in the run's team), or, when `channel` is "",
+    # the channel the run was started from. Several runs may share such a channel.
+    channel_mode: Literal["create", "existing"] = "create"
+    channel: str = ""
     channel_name: str = DEFAULT_CHANNEL_NAME  # display-name template, see bot.domain.naming
     category: str = DEFAULT_CATEGORY  # "" = leave the channel where Mattermost puts it
     owner: str | None = None  # username; None = whoever starts the run
@@ -94,6 +99,11 @@ class Playbook:
     # Retrospective metrics ([[metrics]], at most bot.domain.metrics.METRICS_MAX), asked in the retro dialog.
     metrics: tuple[MetricSpec, ...] = ()
     path: Path | None = field(default=None, compare=False)
+
+    @property
+    def existing_channel(self) -> bool:
+        """Whether runs go into a channel that already exists instead of one created for them."""
+        return self.channel_mode == "existing"
 
     @property
     def channel_type(self) -> Literal["O", "P"]:

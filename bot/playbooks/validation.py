@@ -34,8 +34,10 @@ _TEAM_RE = re.compile(r"^[a-z0-9]+([a-z\-0-9]+|(__)?)[a-z0-9]+$")
 _COMMAND_RE = re.compile(r"^/[^\s/]\S*")
 # The assignee words that name a role rather than a user, typed so that Assignee.kind stays a Literal.
 _ASSIGNEE_ROLES: dict[str, Literal["owner", "creator"]] = {"owner": "owner", "creator": "creator"}
+_CHANNEL_MODES: dict[str, Literal["create", "existing"]] = {"create": "create", "existing": "existing"}
 
-_TOP_KEYS = ("title", "description", "team", "private_channel", "channel_name", "category", "owner",
+_TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", "channel", "channel_name",
+             "category", "owner",
              "members", "broadcast_channels", "welcome", "archive_channel_on_finish", "status_updates",
              "retrospective", "webhooks", "checklists", "metrics")
 _STATUS_KEYS = ("enabled", "interval", "template")
@@ -77,6 +79,8 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         except TemplateError as exc:
             r.error("channel_name", str(exc))
 
+    channel_mode, channel = _channel_mode(r, data, archive=bool(archive))
+
     category = r.text(data, "category", "category", default=DEFAULT_CATEGORY)
     if category is not None and len(category.encode("utf-8")) > CATEGORY_MAX_BYTES:
         r.error("category", f'"{category}" is {len(category.encode("utf-8"))} bytes long; '
@@ -104,12 +108,39 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     assert title is not None and channel_name is not None and category is not None
     return Playbook(
         id=playbook_id, title=title, description=description, team=team,
-        private_channel=private_channel, channel_name=channel_name, category=category,
+        private_channel=private_channel, channel_mode=channel_mode, channel=channel,
+        channel_name=channel_name, category=category,
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics,
         path=path,
     )
+
+
+def _channel_mode(r: _Reader, data: Mapping[str, object], *,
+                  archive: bool) -> tuple[Literal["create", "existing"], str]:
+    """`channel_mode` ("create" or "existing") and, for "existing", `channel` ("" = where it is started)."""
+    mode: Literal["create", "existing"] = "create"
+    raw = r.text(data, "channel_mode", "channel_mode", default="create", blank_ok=False)
+    if raw is not None:
+        found = _CHANNEL_MODES.get(raw)
+        if found is None:
+            r.error("channel_mode", f'expected "create" (a new channel for each run) or "existing" (runs post '
+                                    f'into a channel that is already there), got "{raw}"')
+        else:
+            mode = found
+    channel = ""
+    if "channel" in data:
+        raw_channel = r.text(data, "channel", "channel")
+        if raw_channel and mode == "create" and raw == "create":
+            r.error("channel", 'is only used with channel_mode = "existing"; remove it, or set channel_mode = '
+                               '"existing" to run in that channel')
+        elif raw_channel:
+            channel = _channel_name(r, "channel", raw_channel) or ""
+    if mode == "existing" and archive:
+        r.error("archive_channel_on_finish", 'cannot be true with channel_mode = "existing": the bot never '
+                                             "archives a channel it did not create for the run")
+    return mode, channel
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

@@ -106,6 +106,7 @@ async def test_check_fails_a_playbook_naming_people_or_channels_that_are_not_the
         'title = "Ghostly"\nowner = "@ghost"\nmembers = ["carol"]\nbroadcast_channels = ["no-such-channel", '
         '"town-square"]\n[[checklists]]\ntitle = "A"\n'
         '[[checklists.items]]\ntitle = "Page"\nassignee = "@gone"\n')
+    (pb_dir / "roomless.toml").write_text('title = "Roomless"\nchannel_mode = "existing"\nchannel = "no-room"\n')
     async with Sandbox(admin_token="admintoken", config=sandbox_config()) as sb, aiohttp.ClientSession() as session:
         api = Api(session, sb.url, sb.admin_token)
         _, team, _ = await api.post("/teams", {"name": "eng", "display_name": "Eng", "type": "O"})
@@ -121,7 +122,9 @@ async def test_check_fails_a_playbook_naming_people_or_channels_that_are_not_the
             "BOT_MATTERMOST_URL": sb.url, "BOT_PLAYBOOKS_DIR": str(pb_dir), "BOT_MATTERMOST_TOKEN": token,
             "BOT_STORAGE_URL": f"sqlite:///{tmp_path}/check.db"})
     assert code == 1, out + err
-    assert "[ok] playbooks: 2 loaded" in out
+    assert "[ok] playbooks: 3 loaded" in out
+    assert ("[FAIL] playbook roomless (roomless.toml): run channel no-room in team eng: not found, "
+            "or private without the bot in it") in out
     assert "[FAIL] playbook ghostly (ghostly.toml): owner @ghost: no such user" in out
     assert '[FAIL] playbook ghostly (ghostly.toml): assignee of "Page" @gone: deactivated' in out
     assert ("[FAIL] playbook ghostly (ghostly.toml): broadcast channel no-such-channel in team eng: not found, "

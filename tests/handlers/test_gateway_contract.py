@@ -211,6 +211,25 @@ async def test_channel_members(env: Env) -> None:
     await env.gw.set_channel_admin(ch.id, env.alice.id)
 
 
+async def test_is_channel_member(env: Env) -> None:
+    ch = await env.gw.create_channel(env.team.id, "room-1", "Room 1", private=True)
+    await env.gw.add_channel_member(ch.id, env.alice.id)
+    assert await env.gw.is_channel_member(ch.id, env.alice.id)
+    assert not await env.gw.is_channel_member(ch.id, env.bob.id)
+    # A private channel the asking bot is not in: the channel itself is hidden, not "not a member".
+    await expect_error(env.plain.is_channel_member(ch.id, env.alice.id), 404, "app.channel.get.existing.app_error")
+    public = await env.gw.create_channel(env.team.id, "room-2", "Room 2", private=False)
+    assert not await env.plain.is_channel_member(public.id, env.alice.id)
+
+
+async def test_delete_post(env: Env) -> None:
+    ch = await env.gw.create_channel(env.team.id, "room-3", "Room 3", private=False)
+    post = await env.gw.create_post(ch.id, "to go")
+    await env.gw.delete_post(post.id)
+    assert all(p.id != post.id for p in await env.gw.get_channel_posts(ch.id))
+    await expect_error(env.gw.delete_post(post.id), 403, PERMISSIONS)  # gone: answered as a refusal
+
+
 async def test_direct_channel_is_idempotent(env: Env) -> None:
     first = await env.gw.direct_channel(env.bot.id, env.alice.id)
     again = await env.gw.direct_channel(env.alice.id, env.bot.id)

@@ -140,6 +140,35 @@ def test_archive_channel_on_finish(tmp_path: Path) -> None:
         load_playbook(write(tmp_path, "c.toml", 'title = "X"\narchive_channel_on_finish = "true"\n'))
 
 
+def test_channel_mode_defaults_to_a_new_channel_per_run(tmp_path: Path) -> None:
+    pb = load_playbook(write(tmp_path, "a.toml", 'title = "X"\n'))
+    assert pb.channel_mode == "create" and pb.channel == "" and not pb.existing_channel
+
+
+def test_channel_mode_existing_with_a_named_channel_or_the_one_started_from(tmp_path: Path) -> None:
+    pb = load_playbook(write(tmp_path, "a.toml", 'title = "X"\nchannel_mode = "existing"\nchannel = "~ops-room"\n'))
+    assert pb.existing_channel and pb.channel == "ops-room"
+    pb = load_playbook(write(tmp_path, "b.toml", 'title = "X"\nchannel_mode = "existing"\n'))
+    assert pb.existing_channel and pb.channel == ""
+    pb = load_playbook(write(tmp_path, "c.toml", 'title = "X"\nchannel_mode = "existing"\nchannel = ""\n'))
+    assert pb.existing_channel and pb.channel == ""
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ('channel_mode = "link"', r'channel_mode: expected "create" \(a new channel for each run\) or "existing"'),
+    ('channel_mode = ""', r"channel_mode: must not be empty"),
+    ("channel_mode = true", r"channel_mode: expected a string, got true"),
+    ('channel = "ops-room"', r'channel: is only used with channel_mode = "existing"'),
+    ('channel_mode = "create"\nchannel = "ops-room"', r'channel: is only used with channel_mode = "existing"'),
+    ('channel_mode = "existing"\nchannel = "Ops Room"', r'channel: "Ops Room" is not a channel URL name'),
+    ('channel_mode = "existing"\narchive_channel_on_finish = true',
+     r'archive_channel_on_finish: cannot be true with channel_mode = "existing"'),
+])
+def test_channel_mode_mistakes_are_named(tmp_path: Path, text: str, error: str) -> None:
+    with pytest.raises(PlaybookInvalid, match=error):
+        load_playbook(write(tmp_path, "x.toml", f'title = "X"\n{text}\n'))
+
+
 def test_usernames_are_normalised_and_deduplicated(tmp_path: Path) -> None:
     text = '''title = "X"
 owner = "@Alice"

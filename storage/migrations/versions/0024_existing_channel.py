@@ -1,0 +1,35 @@
+"""Runs in an existing channel: runs.existing_channel and run_starts.existing_channel say the run was
+started in a channel it did not create (the playbook's channel_mode = "existing"). Such a channel is
+never archived by the bot (not on a failed start, not on finish), never filed in a sidebar category, and
+may be shared by several runs.
+
+Revision ID: 0024
+Revises: 0023 (issue 14's chain: pbcore 0022, pbprops 0023). On this branch, which has neither, it
+follows 0021; the chain is fixed where the branches meet (only down_revision changes). The upgrade
+touches only these two columns, so it does not depend on what 0022 and 0023 add.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0024"
+down_revision: str | None = "0021"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("existing_channel", sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("run_starts") as batch:
+        batch.add_column(sa.Column("existing_channel", sa.Boolean(), nullable=False, server_default=sa.false()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("run_starts") as batch:
+        batch.drop_column("existing_channel")
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("existing_channel")
