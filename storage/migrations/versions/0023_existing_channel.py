@@ -3,7 +3,7 @@ started in a channel it did not create (the playbook's channel_mode = "existing"
 never archived by the bot (not on a failed start, not on finish), never filed in a sidebar category, and
 may be shared by several runs.
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0023 (issue 14's chain: pbcore 0022, pbprops 0023). On this branch, which has neither, it
 follows 0021; the chain is fixed where the branches meet (only down_revision changes). The upgrade
 touches only these two columns, so it does not depend on what 0022 and 0023 add.
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0024"
-down_revision: str | None = "0021"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
