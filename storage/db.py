@@ -205,12 +205,30 @@ def migrate(target: Engine | str | URL | None = None, revision: str = "head") ->
     """
     engine = target if isinstance(target, Engine) else make_engine(target, pool_size=1)
     try:
-        with writing(engine).begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        with writing(engine).connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            raw: Any = connection.connection.driver_connection
+            if sqlite:
+                # SQLite's batch migrations rebuild a table (copy, DROP, rename). With foreign keys on,
+                # dropping `runs` cascade-deletes every checklist, item, participant and timeline event of
+                # every run. The pragma is ignored inside a transaction: switch it before BEGIN, check
+                # the keys before COMMIT, and switch it back before the connection returns to the pool.
+                raw.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                           {"key": _MIGRATION_LOCK_KEY})
+                    config = alembic_config()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise RuntimeError(f"the migration left rows whose parent is gone: {broken[:5]}")
+            finally:
+                if sqlite:
+                    raw.execute("PRAGMA foreign_keys = ON")
     finally:
         if engine is not target:
             engine.dispose()

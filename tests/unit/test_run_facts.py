@@ -7,6 +7,7 @@ import random
 import threading
 from typing import Any
 
+import sqlalchemy
 import sqlmodel
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.engine import Engine
@@ -175,8 +176,9 @@ def test_migration_0022_folds_the_timelines_stored_before_it(db_url: str) -> Non
     engine = make_engine(db_url)
     try:
         rnd = random.Random(3)
-        runs = Run.__table__  # type: ignore[attr-defined]
-        events = TimelineEvent.__table__  # type: ignore[attr-defined]
+        # The tables as they are at 0021 (read from the database, not today's models, which may have more).
+        runs = sqlalchemy.Table("runs", sqlalchemy.MetaData(), autoload_with=engine)
+        events = sqlalchemy.Table("timeline_events", sqlalchemy.MetaData(), autoload_with=engine)
         ids = [new_id() for _ in range(40)]
         with engine.begin() as c:  # as the tables were at 0021: no run_facts yet, so around the ORM
             c.execute(runs.insert(), [dict(

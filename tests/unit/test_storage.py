@@ -189,6 +189,44 @@ def test_migrations_create_exactly_the_models_tables(db_url: str) -> None:
         engine.dispose()
 
 
+def test_upgrading_a_database_with_runs_keeps_every_row(db_url: str) -> None:
+    """SQLite's batch migrations rebuild `runs` (copy, DROP, rename); with foreign keys on, the DROP used to
+    cascade-delete every checklist, item, participant and event of every run (0016 and later did so)."""
+    from sqlalchemy import MetaData, Table
+
+    engine = make_engine(db_url)
+    try:
+        migrate(engine, "0015")
+        meta = MetaData()
+        meta.reflect(engine)
+        run = {c.name: (0 if str(c.type) in ("INTEGER", "BIGINT", "BOOLEAN") else "")
+               for c in meta.tables["runs"].columns}
+        run.update(id="r1", finished_at=None, broadcast_threads={}, sweep_until=None, created_at=1)
+        rows: dict[str, list[dict[str, Any]]] = {
+            "runs": [run],
+            "checklists": [dict(id="c1", run_id="r1", position=0, title="Triage", post_id="")],
+            "checklist_items": [dict(id="i1", run_id="r1", checklist_id="c1", position=0, title="Page", description="",
+                                     state="open", assignee_id="", due_at=None, due_noticed_at=None, command="",
+                                     updated_at=0, updated_by="")],
+            "participants": [dict(run_id="r1", user_id="alice", joined_at=1)],
+            "timeline_events": [dict(id="e1", run_id="r1", type="run_started", at=1, actor_id="alice", summary="",
+                                     details={})],
+        }
+        with engine.begin() as conn:
+            for name, values in rows.items():
+                table: Table = meta.tables[name]
+                conn.execute(table.insert(), [{k: v for k, v in r.items() if k in table.c} for r in values])
+        migrate(engine)
+        with engine.connect() as conn:
+            for name, values in rows.items():
+                assert conn.execute(text(f"SELECT count(*) FROM {name}")).scalar() == len(values), name
+            # Foreign keys are enforced again on the connection the upgrade used.
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def test_migrations_downgrade_to_nothing_and_back(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
