@@ -63,7 +63,7 @@ def take_properties(ctx: Context, words: tuple[str, ...]) -> tuple[tuple[str, ..
     return tuple(rest), pairs
 
 
-@router.command("run", usage="[playbook] [run name] [--property <name>=<value> ...]")
+@router.command("run", usage="[playbook] [run name]")  # `--property name=value`: README
 async def run_start(cmd: SlashCommand, ctx: Context) -> Reply:
     """Start a run of a playbook; with no arguments, choose it in a dialog."""
     if not cmd.rest:
