@@ -23,6 +23,7 @@ import commands.housekeeping
 import commands.items
 import commands.lifecycle
 import commands.people
+import commands.properties
 import commands.run
 import commands.runs
 import commands.settings
@@ -34,6 +35,7 @@ import handlers.events
 import handlers.finish
 import handlers.housekeeping
 import handlers.items
+import handlers.properties
 import handlers.reconcile
 import handlers.reminders
 import handlers.reports
@@ -83,6 +85,7 @@ def build_router() -> Router:
         commands.export.router, handlers.reports.router,
         handlers.web_insights.router,
         handlers.web_runs.router,
+        commands.properties.router, handlers.properties.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

@@ -5,6 +5,8 @@ from bot.context import Context
 from bot.domain.suggest import closest
 from bot.playbooks import Playbook
 from bot.router import Ephemeral, OpenDialog, Reply, Router, SlashCommand, UserError
+from commands.targets import usage_error
+from handlers.properties import parse_command_properties
 from handlers.runs import prepare_run, spawn_run, start_dialog, team_playbooks
 
 router = Router("run")
@@ -43,14 +45,34 @@ def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[Pl
                                choices=choices, guess=guess))
 
 
-@router.command("run", usage="[playbook] [run name]")
+def take_properties(ctx: Context, words: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """The words without each `--property name=value`, and those `name=value` pairs."""
+    rest: list[str] = []
+    pairs: list[str] = []
+    it = iter(words)
+    for word in it:
+        if word.lower() == "--property":
+            pair = next(it, "")
+            if "=" not in pair:
+                raise usage_error(ctx, "run", "property_missing")
+            pairs.append(pair)
+        elif word.lower().startswith("--property="):
+            pairs.append(word.split("=", 1)[1])
+        else:
+            rest.append(word)
+    return tuple(rest), pairs
+
+
+@router.command("run", usage="[playbook] [run name]")  # `--property name=value`: README
 async def run_start(cmd: SlashCommand, ctx: Context) -> Reply:
     """Start a run of a playbook; with no arguments, choose it in a dialog."""
     if not cmd.rest:
         return OpenDialog(start_dialog(ctx, cmd.team_id, cmd.channel_id, cmd.user_id))
-    playbook, words = find_playbook(ctx, cmd.team_id, cmd.rest)
+    words, pairs = take_properties(ctx, cmd.rest)
+    playbook, words = find_playbook(ctx, cmd.team_id, words)
+    values = parse_command_properties(ctx, playbook, pairs)
     plan = prepare_run(ctx, playbook, " ".join(words), "", cmd.user_id, cmd.team_id, cmd.channel_id,
-                       cmd.response_url)
+                       cmd.response_url, properties=values)
     spawn_run(ctx, plan)
     return Ephemeral(ctx.render("run/starting.md.j2", name=plan.name, playbook=playbook.title,
                                 existing=playbook.existing_channel, channel=playbook.channel))

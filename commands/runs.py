@@ -4,6 +4,7 @@ from __future__ import annotations
 from bot.context import Context
 from bot.domain import args as A
 from bot.domain.checklists import progress
+from bot.domain.conditions import shown_properties
 from bot.domain.permissions import Action
 from bot.notify import follow_up
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
@@ -64,7 +65,7 @@ async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
         percent=prog.percent, participants=len(participants), next_at=next_at,
         overdue=bool(next_at and next_at < now), checklists=[(c, items) for c, items in lists],
         mine=mine, participant=target.participant or run.owner_id == cmd.user_id,
-        follower=target.follower, now=now))
+        follower=target.follower, now=now, properties=shown_properties(run.property_defs, run.properties)))
 
 
 @router.command("owner", usage="[@user] [--run <name>]")

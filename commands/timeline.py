@@ -54,6 +54,7 @@ TIMELINE_LABELS = {
     "run_renamed": "Renamed", "summary_changed": "Summary changed", "checklist_added": "Checklist added",
     "checklist_renamed": "Checklist renamed", "checklist_moved": "Checklist moved",
     "channel_archived": "Channel archived", "channel_unarchived": "Channel reopened",
+    "property_changed": "Property changed", "item_auto_checked": "Checked by a post",
 }
 BOTH = ("in_progress", "finished")
 # Events whose details name people (by user id) rather than states or times.

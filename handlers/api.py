@@ -16,6 +16,10 @@ router = Router("http-api")
 
 STATUSES = ("in_progress", "finished")
 
+# Timeline events whose details the API shows: what a property change showed and hid, which post checked
+# an item.
+DETAILED_EVENTS = ("property_changed", "item_auto_checked")
+
 
 def run_json(view: RunView) -> dict[str, Any]:
     run = view.run
@@ -26,6 +30,8 @@ def run_json(view: RunView) -> dict[str, Any]:
         "team_id": run.team_id, "channel_id": run.channel_id, "owner_id": run.owner_id,
         "creator_id": run.creator_id, "participant_ids": list(view.participant_ids),
         "status": run.status, "created_at": iso(run.created_at), "finished_at": iso(run.finished_at),
+        # name -> a string, or a list of strings for a multiselect; unset properties are absent.
+        "properties": dict(run.properties or {}),
         "checklists": [
             {"title": c.title, "items": [
                 {"id": i.id, "title": i.title, "description": i.description, "state": i.state,
@@ -37,7 +43,8 @@ def run_json(view: RunView) -> dict[str, Any]:
                            for u in view.status_updates],
         "reminder": {"interval_s": reminder.interval_s if reminder else run.reminder_interval_s,
                      "next_at": iso(reminder.due_at) if reminder and run.status == "in_progress" else None},
-        "timeline": [{"type": e.type, "at": iso(e.at), "actor_id": e.actor_id, "summary": e.summary}
+        "timeline": [{"type": e.type, "at": iso(e.at), "actor_id": e.actor_id, "summary": e.summary,
+                      **({"details": e.details} if e.type in DETAILED_EVENTS else {})}
                      for e in view.timeline],
     }
 

@@ -47,6 +47,7 @@ from typing import Any
 from bot.actions import StartRunDialog
 from bot.context import Context
 from bot.domain import naming
+from bot.domain.conditions import holds
 from bot.models import MattermostError, MMChannel, MMUser
 from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
@@ -54,6 +55,7 @@ from bot.posts import STATE_PROP
 from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
 from bot.scheduler import Wakeup
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
+from handlers.properties import dialog_elements, dialog_values, start_values
 from handlers.sidebar import file_in_category
 from handlers.views import (
     PART_PROP,
@@ -100,6 +102,7 @@ class RunPlan:
     # channel_mode = "existing": the channel the run goes into, found and checked before the start is
     # recorded (existing_channel); None for a run that gets a channel of its own.
     channel: MMChannel | None = None
+    properties: dict[str, Any] = field(default_factory=dict)  # the run's property values (handlers.properties)
 
 
 @dataclass
@@ -118,9 +121,11 @@ def team_playbooks(ctx: Context, team_id: str) -> list[Playbook]:
 
 
 def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creator_id: str, team_id: str,
-                origin_channel_id: str, response_url: str = "") -> RunPlan:
+                origin_channel_id: str, response_url: str = "", properties: dict[str, Any] | None = None
+                ) -> RunPlan:
     """Check what can be checked before Mattermost is called; a refusal is a FieldError naming the
-    dialog's field (`playbook`, `name`, `summary`), shown as text to a slash command."""
+    dialog's field (`playbook`, `name`, `summary`), shown as text to a slash command. `properties`: the
+    values given (already parsed, handlers.properties); the playbook's defaults fill the others."""
     if playbook not in team_playbooks(ctx, team_id):
         team = ctx.teams.get(team_id)
         raise FieldError("playbook", ctx.render("commands/playbook_other_team.md.j2", playbook=playbook.title,
@@ -134,7 +139,9 @@ def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creat
                                                limit=MAX_SUMMARY))
     # Control and format characters go, as Mattermost strips them from display names.
     name = naming.clean_display_name(name, limit=MAX_RUN_NAME) or playbook.title
-    return RunPlan(playbook, name, summary, creator_id, team_id, origin_channel_id, response_url)
+    values = start_values(ctx, playbook, properties or {})
+    return RunPlan(playbook, name, summary, creator_id, team_id, origin_channel_id, response_url,
+                   properties=values)
 
 
 # --- the start as a recorded sequence -------------------------------------------------------------
@@ -331,7 +338,7 @@ class StartService:
         row = RunStart(run_id=new_id(), created_at=now, playbook_id=plan.playbook.id, name=plan.name,
                        summary=plan.summary, creator_id=plan.creator_id, team_id=plan.team_id,
                        origin_channel_id=plan.origin_channel_id, response_url=plan.response_url,
-                       lease_owner=self.holder, lease_until=now + self.lease_ms)
+                       properties=plan.properties, lease_owner=self.holder, lease_until=now + self.lease_ms)
         if plan.channel is not None:  # no channel step: the run goes into this one, never archived
             row.existing_channel = True
             row.channel_id = plan.channel.id
@@ -644,8 +651,10 @@ class _Attempt:
                   participants_may_finish=bool(getattr(pb, "participants_may_finish", False)),
                   archive_on_finish=pb.archive_channel_on_finish and not r.existing_channel,
                   existing_channel=r.existing_channel,
-                  metric_defs=[m.as_dict() for m in pb.metrics])
-        checklists = _build_checklists(ctx, pb, run.id, r.created_at, owner_id, r.creator_id, by_name, problems)
+                  metric_defs=[m.as_dict() for m in pb.metrics],
+                  property_defs=[p.as_dict() for p in pb.properties], properties=dict(r.properties or {}))
+        checklists = _build_checklists(ctx, pb, run.id, r.created_at, owner_id, r.creator_id, by_name, problems,
+                                       run.properties)
         names = {"display_name": display, "channel_name": next(naming.name_candidates(naming.channel_slug(display)))}
         await self._record("prepare", {"prepared": True, **({} if r.existing_channel else names),
                                        "members_wanted": members, "problems": problems},
@@ -967,7 +976,8 @@ class _Attempt:
 
 
 def _build_checklists(ctx: Context, pb: Playbook, run_id: str, now: int, owner_id: str, creator_id: str,
-                      by_name: dict[str, MMUser], problems: list[str]) -> list[tuple[Checklist, list[ChecklistItem]]]:
+                      by_name: dict[str, MMUser], problems: list[str], values: dict[str, Any] | None = None
+                      ) -> list[tuple[Checklist, list[ChecklistItem]]]:
     out = []
     for ci, spec in enumerate(pb.checklists):
         checklist = Checklist(id=new_id(), run_id=run_id, position=ci, title=spec.title)
@@ -987,7 +997,9 @@ def _build_checklists(ctx: Context, pb: Playbook, run_id: str, now: int, owner_i
             items.append(ChecklistItem(
                 id=new_id(), run_id=run_id, checklist_id=checklist.id, position=ii, title=item.title,
                 description=item.description, assignee_id=assignee, command=item.command or "",
-                due_at=now + int(item.due.total_seconds() * 1000) if item.due else None, updated_at=now))
+                due_at=now + int(item.due.total_seconds() * 1000) if item.due else None, updated_at=now,
+                condition=dict(item.when or {}), hidden=not holds(item.when, values or {}),
+                auto_check=item.auto_check.as_dict() if item.auto_check else {}))
         out.append((checklist, items))
     return out
 
@@ -1024,6 +1036,7 @@ def start_dialog(ctx: Context, team_id: str, channel_id: str, user_id: str) -> d
              "help_text": "Left empty, the playbook's title is used."},
             {"display_name": "Summary", "name": "summary", "type": "textarea", "optional": True,
              "max_length": MAX_SUMMARY, "placeholder": "What is going on? Shown on the run's overview."},
+            *dialog_elements(ctx, choices),
         ],
     }
 
@@ -1041,9 +1054,12 @@ async def run_dialog_submit(sub: DialogSubmission, ctx: Context) -> Reply:
     playbook = next((p for p in team_playbooks(ctx, ref.team_id) if p.id == wanted), None)
     if playbook is None:
         fields.error("playbook", ctx.render("run/error_playbook.md.j2"))
+    values = dialog_values(ctx, fields, playbook, several=len(team_playbooks(ctx, ref.team_id)) > 1) \
+        if playbook is not None else {}
     if fields.errors or playbook is None:
         return DialogErrors(errors=fields.errors)
-    # A FieldError (name or summary too long) is shown under its field by the dispatcher.
-    plan = prepare_run(ctx, playbook, name, summary, sub.user_id, ref.team_id, ref.channel_id)
+    # A FieldError (name or summary too long, a required property left empty) is shown under its field.
+    plan = prepare_run(ctx, playbook, name, summary, sub.user_id, ref.team_id, ref.channel_id,
+                       properties=values)
     spawn_run(ctx, plan)
     return NoReply()

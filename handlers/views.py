@@ -27,8 +27,10 @@ from bot.actions import (
 )
 from bot.context import Context
 from bot.domain.checklists import progress
+from bot.domain.conditions import shown_properties
 from bot.models import MMPost
 from bot.posts import STATE_PROP
+from bot.rendering import escape_md
 from storage import runs
 from storage.items import checklist_for_post, checklist_post_id, load_checklist_with_run
 from storage.models import Checklist, ChecklistItem
@@ -127,11 +129,16 @@ def render_overview(ctx: Context, view: RunView, names: dict[str, str]) -> tuple
     )
     attachment: dict[str, Any] = {"fallback": status, "text": status,
                                   "color": RUN_COLORS.get(run.status, RUN_COLORS["in_progress"])}
+    # The run's properties, as the attachment's fields (the message stays as posted).
+    fields = [{"title": p.title, "value": escape_md(p.value), "short": True}
+              for p in shown_properties(run.property_defs, run.properties)]
+    if fields:
+        attachment["fields"] = fields
     actions = overview_actions(ctx, view)
     if actions:
         attachment["actions"] = actions
     # The digest covers what is shown (not the buttons' signatures, which differ on every rendering).
-    shown = [message, status, attachment["color"], [a["id"] for a in actions]]
+    shown = [message, status, attachment["color"], [a["id"] for a in actions], fields]
     state = hashlib.sha256(repr(shown).encode()).hexdigest()[:16]
     return message, {"attachments": [attachment], STATE_PROP: state, RUN_PROP: run.id, PART_PROP: part_marker()}
 

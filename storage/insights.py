@@ -86,7 +86,8 @@ def run_stats(session: Session, scope: Scope, now: int, bot_id: str) -> list[Run
     overdue = dict(session.exec(
         select(ChecklistItem.run_id, func.count())
         .where(col(ChecklistItem.run_id).in_(select(Run.id).where(where, col(Run.status) == "in_progress")),
-               col(ChecklistItem.due_at) < now, col(ChecklistItem.state).not_in(("closed", "skipped")))
+               col(ChecklistItem.due_at) < now, col(ChecklistItem.state).not_in(("closed", "skipped")),
+               col(ChecklistItem.hidden).is_(False))
         .group_by(ChecklistItem.run_id)).all())
     result = []
     for (run_id, name, playbook_id, title, team_id, owner_id, status, created_at, run_finished_at, interval_s,
@@ -112,7 +113,7 @@ def skipped_items(session: Session, scope: Scope, limit: int = 10) -> list[tuple
     runs = func.count(func.distinct(ChecklistItem.run_id))
     rows = session.exec(select(ChecklistItem.title, runs)
                         .where(col(ChecklistItem.run_id).in_(select(Run.id).where(scope.where())),
-                               ChecklistItem.state == "skipped")
+                               ChecklistItem.state == "skipped", col(ChecklistItem.hidden).is_(False))
                         .group_by(ChecklistItem.title).order_by(runs.desc(), col(ChecklistItem.title))
                         .limit(limit)).all()
     return [(title, int(n)) for title, n in rows]

@@ -19,6 +19,9 @@ from storage.models import Checklist, ChecklistItem, Run
 from storage.people import is_participant, membership
 from storage.timeline import add_timeline
 
+# Items whose `when` holds on their run's properties (storage/properties.py keeps `hidden` in step).
+SHOWN = col(ChecklistItem.hidden).is_(False)
+
 
 def apply_item_verb(session: Session, run_id: str, item_id: str, verb: str, actor_id: str,
                     now: int) -> tuple[ChecklistItem | None, str, bool]:
@@ -177,7 +180,8 @@ def load_checklist(session: Session, checklist_id: str) -> tuple[Checklist, list
     checklist = session.get(Checklist, checklist_id)
     if checklist is None:
         return None
-    items = list(session.exec(select(ChecklistItem).where(ChecklistItem.checklist_id == checklist_id)
+    items = list(session.exec(select(ChecklistItem).where(ChecklistItem.checklist_id == checklist_id,
+                                                              col(ChecklistItem.hidden).is_(False))
                               .order_by(col(ChecklistItem.position))))
     return checklist, items
 
@@ -216,7 +220,7 @@ def set_checklist_post(session: Session, checklist_id: str, post_id: str) -> Non
 def load_items(session: Session, run_id: str) -> list[tuple[Checklist, list[ChecklistItem]]]:
     checklists = list(session.exec(select(Checklist).where(Checklist.run_id == run_id)
                                    .order_by(col(Checklist.position))))
-    items = list(session.exec(select(ChecklistItem).where(ChecklistItem.run_id == run_id)
+    items = list(session.exec(select(ChecklistItem).where(ChecklistItem.run_id == run_id, SHOWN)
                               .order_by(col(ChecklistItem.position))))
     by_list: dict[str, list[ChecklistItem]] = {c.id: [] for c in checklists}
     for item in items:
@@ -232,7 +236,7 @@ def membership_and_items(session: Session, run_id: str, user_id: str, with_items
 
 def open_item_count(session: Session, run_id: str) -> int:
     return int(session.exec(select(func.count()).select_from(ChecklistItem).where(
-        ChecklistItem.run_id == run_id, col(ChecklistItem.state).in_(("open", "in_progress")))).one())
+        ChecklistItem.run_id == run_id, col(ChecklistItem.state).in_(("open", "in_progress")), SHOWN)).one())
 
 
 OPEN_STATES = ("open", "in_progress")
@@ -244,7 +248,7 @@ SOON_MS = 15 * 60_000  # the assignee hears this long before an item falls due
 def _due_unnoticed() -> Any:
     return (select(ChecklistItem).join(Run, col(Run.id) == ChecklistItem.run_id)
             .where(col(ChecklistItem.due_at).is_not(None), col(ChecklistItem.due_noticed_at).is_(None),
-                   col(ChecklistItem.state).in_(OPEN_STATES), Run.status == "in_progress"))
+                   col(ChecklistItem.state).in_(OPEN_STATES), SHOWN, Run.status == "in_progress"))
 
 
 def next_item_due(session: Session) -> int | None:
@@ -289,13 +293,21 @@ def _claim_each(session: Session, found: Any, column: Any, now: int, limit: int)
     return out
 
 
+def shown_index(session: Session, item: ChecklistItem) -> int:
+    """The item's place among the items its checklist shows (0-based): hidden items take no number."""
+    before = session.exec(select(func.count()).select_from(ChecklistItem).where(
+        ChecklistItem.checklist_id == item.checklist_id, col(ChecklistItem.position) < item.position,
+        col(ChecklistItem.hidden).is_(True))).one()
+    return item.position - int(before)
+
+
 def item_number(session: Session, item_id: str) -> str:
     """An item's number as people see it ("2.3"), or "" when it is gone."""
     item = session.get(ChecklistItem, item_id)
     checklist = session.get(Checklist, item.checklist_id) if item is not None else None
     if item is None or checklist is None:
         return ""
-    return f"{checklist.position + 1}.{item.position + 1}"
+    return f"{checklist.position + 1}.{shown_index(session, item) + 1}"
 
 
 def add_checklist(session: Session, run_id: str, title: str, actor_id: str, now: int) -> Checklist | None:

@@ -49,6 +49,10 @@ class Run(SQLModel, table=True):
     # The playbook's retrospective metrics as the run started with them (bot.domain.metrics.MetricSpec
     # as_dict): the retrospective asks for these even after the playbook file changes.
     metric_defs: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    # The playbook's [[properties]] as the run started with them (bot.domain.conditions.PropertySpec
+    # as_dict), and the run's values: name -> a string, or a list of strings for a multiselect.
+    property_defs: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     # Who is comparing the run's posts with its rows now (handlers/reconcile.py), and until when: one
     # bot process at a time mends (and reposts) a run's posts; a crashed holder's claim runs out.
     sweep_holder: str = Field(default="", max_length=64)
@@ -81,6 +85,7 @@ class RunStart(SQLModel, table=True):
     team_id: str = Field(max_length=26)
     origin_channel_id: str = Field(default="", max_length=26)
     response_url: str = ""
+    properties: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # the values asked at start
     # Step results, each recorded as the step completes.
     prepared: bool = False  # the run row, its checklists and items are written
     display_name: str = ""
@@ -144,6 +149,14 @@ class ChecklistItem(SQLModel, table=True):
     command: str = ""
     updated_at: int = Field(default=0, sa_type=BigInteger)
     updated_by: str = ""
+    # The playbook's `when` (bot.domain.conditions); {} = always shown. `hidden` is its verdict on the run's
+    # properties, kept in step with them in the transaction that changes them (storage.properties), so
+    # every query leaves hidden items out with a plain WHERE: they are in no post, count, list or digest.
+    condition: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    hidden: bool = False
+    # The playbook's auto_check ({"keywords": [...], "users": [...]}, {} = none) and when it fired (once).
+    auto_check: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    auto_checked_at: Optional[int] = Field(default=None, sa_type=BigInteger)
 
 class RunMetric(SQLModel, table=True):
     """A retrospective metric's published value (bot.domain.metrics): ms for durations, cents for currency,

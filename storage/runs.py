@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.permissions import Viewer
 from storage._sql import rowcount
+from storage.items import shown_index
 from storage.models import (
     Checklist,
     ChecklistItem,
@@ -166,6 +167,8 @@ def load_views(session: Session, runs: list[Run], with_history: bool = False) ->
     for run in runs:
         by_list: dict[str, list[ChecklistItem]] = {c.id: [] for c in checklists[run.id]}
         for item in items[run.id]:
+            if item.hidden:  # its condition does not hold on the run's properties (storage.properties)
+                continue
             by_list.setdefault(item.checklist_id, []).append(item)
         views.append(RunView(run=run, checklists=[(c, by_list[c.id]) for c in checklists[run.id]],
                              participant_ids=[p.user_id for p in participants[run.id]],
@@ -180,7 +183,8 @@ def load_overview(session: Session, run_id: str) -> RunView | None:
     run = session.get(Run, run_id)
     if run is None:
         return None
-    states = list(session.exec(select(ChecklistItem.state).where(ChecklistItem.run_id == run_id)))
+    states = list(session.exec(select(ChecklistItem.state).where(ChecklistItem.run_id == run_id,
+                                                                 col(ChecklistItem.hidden).is_(False))))
     people = list(session.exec(select(Participant.user_id).where(Participant.run_id == run_id)
                                .order_by(col(Participant.joined_at), col(Participant.user_id))))
     view = RunView(run=run, checklists=[], participant_ids=people, states=states)
@@ -256,7 +260,8 @@ def progress_of(session: Session, run_ids: list[str]) -> dict[str, tuple[int, in
         return {}
     done = func.sum(case((col(ChecklistItem.state).in_(("closed", "skipped")), 1), else_=0))
     rows = session.exec(select(ChecklistItem.run_id, func.count(), done)
-                        .where(col(ChecklistItem.run_id).in_(run_ids)).group_by(ChecklistItem.run_id))
+                        .where(col(ChecklistItem.run_id).in_(run_ids), col(ChecklistItem.hidden).is_(False))
+                        .group_by(ChecklistItem.run_id))
     return {rid: (int(d or 0), int(t)) for rid, t, d in rows}
 
 
@@ -297,11 +302,11 @@ def todo(session: Session, user_id: str, now: int, limit: int = 50) -> Todo:
         .join(Checklist, col(Checklist.id) == ChecklistItem.checklist_id)
         .join(Run, col(Run.id) == ChecklistItem.run_id)
         .where(ChecklistItem.assignee_id == user_id, col(ChecklistItem.state).in_(("open", "in_progress")),
-               Run.status == "in_progress")
+               col(ChecklistItem.hidden).is_(False), Run.status == "in_progress")
         .order_by(func.coalesce(ChecklistItem.due_at, 2**62), col(Run.created_at), col(Checklist.position),
                   col(ChecklistItem.position))
         .limit(limit))
-    items = [TodoItem(run, f"{cpos + 1}.{item.position + 1}", item.title, item.state, item.due_at)
+    items = [TodoItem(run, f"{cpos + 1}.{shown_index(session, item) + 1}", item.title, item.state, item.due_at)
              for item, cpos, run in rows]
     overdue = session.exec(
         select(Run, Reminder.due_at).join(Reminder, col(Reminder.run_id) == Run.id)

@@ -46,7 +46,7 @@ def due_users(session: Session, now: int) -> list[str]:
     overdue status update in a run they own or take part in (the same as `/playbook todo` shows)."""
     assigned = select(ChecklistItem.assignee_id).join(Run, col(Run.id) == ChecklistItem.run_id).where(
         col(ChecklistItem.state).in_(("open", "in_progress")), ChecklistItem.assignee_id != "",
-        Run.status == "in_progress")
+        col(ChecklistItem.hidden).is_(False), Run.status == "in_progress")
     overdue_runs = select(Run.id).join(Reminder, col(Reminder.run_id) == Run.id).where(
         Reminder.kind == "status_update", Run.status == "in_progress",
         col(Reminder.due_at).is_not(None), col(Reminder.due_at) < now)

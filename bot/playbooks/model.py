@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Mapping
 
+from bot.domain.conditions import PropertySpec
 from bot.domain.metrics import MetricSpec
 
 DEFAULT_CHANNEL_NAME = "{name}"
@@ -26,6 +27,11 @@ COMMAND_MAX = 4000
 ID_MAX = 64
 FILE_MAX_BYTES = 1 << 20
 REMINDER_MIN = timedelta(minutes=1)  # anything shorter would flood the channel
+PROPERTIES_MAX = 20  # the plugin's limit of property fields per playbook
+PROPERTY_OPTION_MAX = 128  # the plugin's option name limit
+PROPERTY_TITLE_MAX = 24  # a dialog field's label (DialogElementDisplayNameMaxLength)
+PROPERTY_TEXT_MAX = 150  # a dialog text field (DialogElementTextMaxLength)
+KEYWORDS_MAX = 20
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,20 @@ class ItemSpec:
     assignee: Assignee | None = None
     due: timedelta | None = None  # after the run starts
     command: str = ""  # slash command, may contain $vars
+    # Shown only while this holds on the run's properties (bot.domain.conditions); None = always.
+    when: Mapping[str, Any] | None = field(default=None, hash=False)
+    auto_check: AutoCheck | None = None
+
+
+@dataclass(frozen=True)
+class AutoCheck:
+    """A post in the run's channel containing one of `keywords` (whole words, any case), by one of `users`
+    (usernames; empty = anyone but the bot), checks the item: the plugin's task action."""
+    keywords: tuple[str, ...]
+    users: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"keywords": list(self.keywords), "users": list(self.users)}
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,8 @@ class Playbook:
     checklists: tuple[ChecklistSpec, ...] = ()
     # Retrospective metrics ([[metrics]], at most bot.domain.metrics.METRICS_MAX), asked in the retro dialog.
     metrics: tuple[MetricSpec, ...] = ()
+    # Run properties ([[properties]]): asked when a run starts, settable later, read by items' `when`.
+    properties: tuple[PropertySpec, ...] = ()
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -119,4 +141,6 @@ class Playbook:
             for item in checklist.items:
                 if item.assignee and item.assignee.kind == "user":
                     names.add(item.assignee.username)
+                if item.auto_check:
+                    names.update(item.auto_check.users)
         return names

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
+from bot.domain.conditions import PROPERTY_TYPES, PropertySpec
 from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.playbooks.errors import PlaybookInvalid
@@ -18,10 +19,16 @@ from bot.playbooks.model import (
     DEFAULT_RETROSPECTIVE_TEMPLATE,
     DEFAULT_STATUS_INTERVAL,
     ITEM_DESCRIPTION_MAX,
+    KEYWORDS_MAX,
+    PROPERTIES_MAX,
+    PROPERTY_OPTION_MAX,
+    PROPERTY_TEXT_MAX,
+    PROPERTY_TITLE_MAX,
     REMINDER_MIN,
     TITLE_MAX,
     WEBHOOKS_MAX,
     Assignee,
+    AutoCheck,
     ChecklistSpec,
     ItemSpec,
     Playbook,
@@ -39,12 +46,18 @@ _CHANNEL_MODES: dict[str, Literal["create", "existing"]] = {"create": "create", 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", "channel", "channel_name",
              "category", "owner",
              "members", "broadcast_channels", "welcome", "archive_channel_on_finish", "status_updates",
-             "retrospective", "webhooks", "checklists", "metrics")
+             "retrospective", "webhooks", "checklists", "metrics", "properties")
 _STATUS_KEYS = ("enabled", "interval", "template")
 _RETRO_KEYS = ("enabled", "template", "reminder")
 _WEBHOOK_KEYS = ("on_start", "on_status_update", "on_finish")
 _CHECKLIST_KEYS = ("title", "items")
-_ITEM_KEYS = ("title", "description", "assignee", "due", "command")
+_ITEM_KEYS = ("title", "description", "assignee", "due", "command", "when", "auto_check")
+_PROPERTY_KEYS = ("name", "title", "type", "options", "required", "default")
+_WHEN_KEYS = ("property", "is", "is_not")
+_AUTO_CHECK_KEYS = ("keywords", "users")
+_PROPERTY_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# The channel-name template's placeholders (bot.domain.naming): kept free for properties used there later.
+_RESERVED_PROPERTY_NAMES = frozenset({"seq", "name", "date", "owner", "playbook", "creator"})
 _METRIC_KEYS = ("title", "type", "description", "target")
 METRIC_TITLE_MAX = 64  # the plugin's metric name limit
 METRIC_DESCRIPTION_MAX = 150  # shown as a dialog field's help text (DialogElementTextMaxLength)
@@ -100,7 +113,8 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     status = _status_updates(r, data)
     retro = _retrospective(r, data)
     webhooks = _webhooks(r, data)
-    checklists = _checklists(r, data)
+    properties = _properties(r, data)
+    checklists = _checklists(r, data, {p.name: p for p in properties})
     metrics = _metrics(r, data)
 
     if r.errors:
@@ -112,7 +126,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         channel_name=channel_name, category=category,
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
-        checklists=checklists, metrics=metrics,
+        checklists=checklists, metrics=metrics, properties=properties,
         path=path,
     )
 
@@ -222,7 +236,8 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
-def _checklists(r: _Reader, data: Mapping[str, object]) -> tuple[ChecklistSpec, ...]:
+def _checklists(r: _Reader, data: Mapping[str, object], props: Mapping[str, PropertySpec]
+                ) -> tuple[ChecklistSpec, ...]:
     if "checklists" not in data:
         return ()
     value = data["checklists"]
@@ -240,13 +255,14 @@ def _checklists(r: _Reader, data: Mapping[str, object]) -> tuple[ChecklistSpec, 
             continue
         r.keys(checklist, _CHECKLIST_KEYS, c_path + ".")
         title = r.text(checklist, "title", c_path + ".title", required=True, blank_ok=False, limit=TITLE_MAX)
-        items = _items(r, checklist, c_path)
+        items = _items(r, checklist, c_path, props)
         if title is not None:
             result.append(ChecklistSpec(title=title, items=items))
     return tuple(result)
 
 
-def _items(r: _Reader, checklist: Mapping[str, object], c_path: str) -> tuple[ItemSpec, ...]:
+def _items(r: _Reader, checklist: Mapping[str, object], c_path: str, props: Mapping[str, PropertySpec]
+           ) -> tuple[ItemSpec, ...]:
     if "items" not in checklist:
         return ()
     value = checklist["items"]
@@ -285,9 +301,11 @@ def _items(r: _Reader, checklist: Mapping[str, object], c_path: str) -> tuple[It
         if command and not _COMMAND_RE.match(command):
             r.error(path + ".command",
                     f'expected a slash command starting with "/", like "/echo hello", got "{command}"')
+        when = _when(r, item["when"], path + ".when", props, nested=False) if "when" in item else None
+        auto_check = _auto_check(r, item, path + ".auto_check") if "auto_check" in item else None
         if title is not None:
             items.append(ItemSpec(title=title, description=description or "", assignee=assignee,
-                                  due=due, command=command or ""))
+                                  due=due, command=command or "", when=when, auto_check=auto_check))
     return tuple(items)
 
 
@@ -346,3 +364,203 @@ def _metric_target(r: _Reader, metric: Mapping[str, object], path: str, kind: st
     except MetricValueError as exc:
         r.error(path, str(exc))
         return None
+
+
+def _properties(r: _Reader, data: Mapping[str, object]) -> tuple[PropertySpec, ...]:
+    if "properties" not in data:
+        return ()
+    value = data["properties"]
+    if isinstance(value, dict):
+        r.error("properties", "expected [[properties]] blocks (double brackets: a list of tables), got [properties]")
+        return ()
+    if not isinstance(value, list):
+        r.error("properties", f"expected [[properties]] blocks, got {_kind(value)}")
+        return ()
+    if len(value) > PROPERTIES_MAX:
+        r.error("properties", f"has {len(value)} properties; a playbook may have at most {PROPERTIES_MAX}")
+    result: list[PropertySpec] = []
+    names: set[str] = set()
+    for index, prop in enumerate(value, start=1):
+        path = f"properties[{index}]"
+        if not isinstance(prop, dict):
+            r.error(path, f"expected a [[properties]] table, got {_kind(prop)}")
+            continue
+        r.keys(prop, _PROPERTY_KEYS, path + ".")
+        name = r.text(prop, "name", path + ".name", required=True, blank_ok=False, limit=32)
+        if name is not None:
+            if not _PROPERTY_NAME_RE.match(name):
+                r.error(path + ".name", f'expected a key like "severity" (lower-case letters, digits and "_", '
+                                        f'starting with a letter, at most 32), got "{name}"')
+                name = None
+            elif name in _RESERVED_PROPERTY_NAMES:
+                r.error(path + ".name", f'"{name}" is a placeholder of channel_name; choose another name')
+                name = None
+            elif name in names:
+                r.error(path + ".name", f'"{name}" is the name of an earlier property; give each its own')
+                name = None
+        if name is not None:
+            names.add(name)
+        title = r.text(prop, "title", path + ".title", default=name or "", blank_ok=False,
+                       limit=PROPERTY_TITLE_MAX)
+        kind = r.text(prop, "type", path + ".type", required=True, blank_ok=False)
+        if kind is not None and kind not in PROPERTY_TYPES:
+            r.error(path + ".type", f'expected "select", "multiselect" or "text", got "{kind}"')
+            kind = None
+        options = _property_options(r, prop, path, kind)
+        required = r.boolean(prop, "required", path + ".required", False)
+        default = _property_default(r, prop, path, kind, options) if "default" in prop and kind else None
+        if name is not None and title is not None and kind is not None and options is not None:
+            result.append(PropertySpec(name=name, title=title or name, type=kind, options=options,
+                                       required=required, default=default))
+    return tuple(result)
+
+
+def _property_options(r: _Reader, prop: Mapping[str, object], path: str, kind: str | None
+                      ) -> tuple[str, ...] | None:
+    if kind == "text":
+        if "options" in prop:
+            r.error(path + ".options", 'a "text" property takes no options; use type = "select" for a choice')
+            return None
+        return ()
+    entries = r.string_list(prop, "options", path + ".options")
+    if kind is None:
+        return ()
+    if "options" not in prop:
+        r.error(path + ".options", f'required for a "{kind}" property; add options = ["...", "..."]')
+        return None
+    if not entries:
+        if isinstance(prop["options"], list) and not prop["options"]:
+            r.error(path + ".options", "must list at least one option")
+        return None
+    seen: set[str] = set()
+    options: list[str] = []
+    ok = True
+    for entry_path, option in entries:
+        if not option:
+            r.error(entry_path, "must not be empty")
+            ok = False
+        elif len(option) > PROPERTY_OPTION_MAX:
+            r.error(entry_path, f"is {len(option)} characters long; the limit is {PROPERTY_OPTION_MAX}")
+            ok = False
+        elif "," in option:
+            # A multiselect is typed as options separated by commas (dialogs of Mattermost before v11 have no
+            # multiple choice), so an option cannot hold one.
+            r.error(entry_path, f'"{option}" contains a comma; options cannot')
+            ok = False
+        elif option.casefold() in seen:
+            r.error(entry_path, f'"{option}" is listed twice')
+            ok = False
+        else:
+            seen.add(option.casefold())
+            options.append(option)
+    return tuple(options) if ok else None
+
+
+def _property_default(r: _Reader, prop: Mapping[str, object], path: str, kind: str,
+                      options: tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+    raw = prop["default"]
+    key = path + ".default"
+    if kind == "multiselect":
+        values = [raw] if isinstance(raw, str) else raw
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            r.error(key, f"expected a list of options, got {_kind(raw)}")
+            return None
+        chosen: list[str] = []
+        for v in values:
+            if options is not None and v not in options:
+                r.error(key, f'"{v}" is not one of the options ({", ".join(options)})')
+                return None
+            chosen.append(v)
+        return tuple(chosen)
+    if not isinstance(raw, str):
+        r.error(key, f"expected a string, got {_kind(raw)}")
+        return None
+    value = raw.strip()
+    if kind == "select" and options is not None and value not in options:
+        r.error(key, f'"{value}" is not one of the options ({", ".join(options)})')
+        return None
+    if kind == "text" and len(value) > PROPERTY_TEXT_MAX:
+        r.error(key, f"is {len(value)} characters long; the limit is {PROPERTY_TEXT_MAX}")
+        return None
+    return value
+
+
+def _when(r: _Reader, raw: object, path: str, props: Mapping[str, PropertySpec], *, nested: bool
+          ) -> dict[str, object] | None:
+    """An item's condition, normalised ({"property", "is"|"is_not": [..]} or {"and"|"or": [..]})."""
+    if not isinstance(raw, dict):
+        r.error(path, f'expected a table like {{ property = "severity", is = ["sev1"] }}, got {_kind(raw)}')
+        return None
+    groups = [k for k in ("and", "or") if k in raw]
+    if groups:
+        key = groups[0]
+        if len(raw) != 1:
+            r.error(path, f'"{key}" stands alone: write {key} = [ {{ ... }}, {{ ... }} ] and nothing beside it')
+            return None
+        if nested:
+            r.error(path + "." + key, "conditions nest one level deep (as in the Playbooks plugin)")
+            return None
+        parts = raw[key]
+        if not isinstance(parts, list) or not parts:
+            r.error(path + "." + key, f"expected a list of conditions, got {_kind(parts)}")
+            return None
+        out = [_when(r, part, f"{path}.{key}[{n}]", props, nested=True) for n, part in enumerate(parts, start=1)]
+        if any(o is None for o in out):
+            return None
+        return {key: out}
+    r.keys(raw, _WHEN_KEYS + ("and", "or"), path + ".")
+    name = r.text(raw, "property", path + ".property", required=True, blank_ok=False)
+    spec = None
+    if name is not None:
+        spec = props.get(name)
+        if spec is None:
+            known = ", ".join(props) or "none declared in [[properties]]"
+            r.error(path + ".property", f'unknown property "{name}" (known: {known})')
+    tests = [k for k in ("is", "is_not") if k in raw]
+    if len(tests) != 1:
+        r.error(path, 'expected exactly one of is = [...] or is_not = [...]')
+        return None
+    test = tests[0]
+    values = raw[test]
+    listed = [values] if isinstance(values, str) else values
+    if not isinstance(listed, list) or not listed or not all(isinstance(v, str) and v.strip() for v in listed):
+        r.error(f"{path}.{test}", f"expected a list of values, got {_kind(values)}")
+        return None
+    if spec is not None and spec.type != "text":
+        for v in listed:
+            if v not in spec.options:
+                r.error(f"{path}.{test}", f'"{v}" is not an option of "{spec.name}" ({", ".join(spec.options)})')
+                return None
+    if spec is None:
+        return None
+    return {"property": spec.name, test: [v.strip() for v in listed]}
+
+
+def _auto_check(r: _Reader, item: Mapping[str, object], path: str) -> AutoCheck | None:
+    table = item["auto_check"]
+    if not isinstance(table, dict):
+        r.error(path, f'expected a table [checklists.items.auto_check] with keywords = ["..."], got {_kind(table)}')
+        return None
+    r.keys(table, _AUTO_CHECK_KEYS, path + ".")
+    if "keywords" not in table:
+        r.error(path + ".keywords", 'required; add keywords = ["deployed"]')
+        return None
+    entries = r.string_list(table, "keywords", path + ".keywords")
+    if not entries and isinstance(table["keywords"], list):
+        r.error(path + ".keywords", "must list at least one keyword")
+        return None
+    if len(entries) > KEYWORDS_MAX:
+        r.error(path + ".keywords", f"has {len(entries)} keywords; the limit is {KEYWORDS_MAX}")
+    keywords = []
+    for entry_path, word in entries:
+        if not word:
+            r.error(entry_path, "must not be empty")
+        elif len(word) > 64:
+            r.error(entry_path, f"is {len(word)} characters long; the limit is 64")
+        else:
+            keywords.append(word)
+    users = _unique(name for key, raw in r.string_list(table, "users", path + ".users")
+                    if (name := r.username(key, raw)) is not None)
+    if not keywords:
+        return None
+    return AutoCheck(keywords=_unique(keywords), users=users)
