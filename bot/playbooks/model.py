@@ -94,6 +94,10 @@ class Playbook:
     # Retrospective metrics ([[metrics]], at most bot.domain.metrics.METRICS_MAX), asked in the retro dialog.
     metrics: tuple[MetricSpec, ...] = ()
     path: Path | None = field(default=None, compare=False)
+    # Which stored version this is (storage.playbooks; bot.playbooks.library): "" / 0 for one read
+    # straight from a file and never stored.
+    version_id: str = field(default="", compare=False)
+    version: int = field(default=0, compare=False)
 
     @property
     def channel_type(self) -> Literal["O", "P"]:
