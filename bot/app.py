@@ -23,6 +23,7 @@ import commands.housekeeping
 import commands.items
 import commands.lifecycle
 import commands.people
+import commands.playbooks
 import commands.run
 import commands.runs
 import commands.settings
@@ -77,7 +78,8 @@ def build_router() -> Router:
     for feature in (
         commands.help.router, commands.run.router, commands.runs.router, commands.items.router,
         commands.people.router, commands.lifecycle.router, commands.timeline.router, commands.settings.router,
-        commands.housekeeping.router, commands.dashboard.router, handlers.housekeeping.router,
+        commands.housekeeping.router, commands.dashboard.router, commands.playbooks.router,
+        handlers.housekeeping.router,
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router, handlers.web.router,
         commands.export.router, handlers.reports.router,
