@@ -176,15 +176,20 @@ async def test_two_processes_on_one_folder_converge_on_one_version(db: Database,
     assert one.current["incident"].version_id == two.current["incident"].version_id == versions[0].id
 
 
-async def test_the_git_commit_of_a_file_is_recorded(db: Database, tmp_path: Path) -> None:
-    folder = tmp_path / "repo"
+def make_repo(folder: Path) -> str:
+    """A git checkout holding incident.toml, committed; its commit."""
     folder.mkdir()
     git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "init", "-q"], check=True)
     write(folder / "incident.toml", GOOD)
     subprocess.run([*git, "add", "incident.toml"], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "incident"], check=True)
-    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+async def test_the_git_commit_of_a_file_is_recorded(db: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "repo"
+    head = make_repo(folder)
     assert await git_commit(folder / "incident.toml") == head
     lib = PlaybookLibrary(db, FakeClock(), folder)
     await lib.check_now()
