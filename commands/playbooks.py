@@ -21,7 +21,7 @@ USAGE = "[archive <id> | restore <id> | duplicate <id> <new id>]"
 ADMIN_VERBS = ("archive", "restore", "duplicate")
 
 
-@router.command("playbooks", usage=USAGE)
+@router.command("playbooks")
 async def playbooks_command(cmd: SlashCommand, ctx: Context) -> Reply:
     """List the playbooks you may run in this team, with their versions."""
     if not cmd.rest:

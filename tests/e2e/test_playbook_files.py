@@ -133,3 +133,33 @@ async def test_two_bots_on_one_postgresql_agree_on_one_current_version(world: Wo
         assert "onboarding" not in second.ctx.playbooks
     finally:
         await first.stop()
+
+
+async def test_bot_check_reports_each_version_and_a_broken_file_and_writes_nothing(world: World,
+                                                                                   tmp_path: Path) -> None:
+    from tests.e2e.test_bot_cli import run_cli
+
+    library = world.bot.ctx.library
+    assert library is not None
+    edit(world.playbooks_dir / "incident.toml", EDITED)
+    await library.check_now()
+    edit(world.playbooks_dir / "incident.toml", BROKEN)
+    await library.check_now()
+    s = world.bot.settings
+    env = {"BOT_MATTERMOST_URL": world.sb.url, "BOT_MATTERMOST_TOKEN": s.mattermost.token,
+           "BOT_PLAYBOOKS_DIR": str(world.playbooks_dir), "BOT_STORAGE_URL": s.storage.url}
+    before = await world.bot.ctx.db.run(store.marker, readonly=True)
+    code, out, err = await run_cli("check", cwd=tmp_path, env=env)
+    assert code == 1, out + err
+    assert f"[ok] playbook incident: version 2, from {world.playbooks_dir / 'incident.toml'}" in out, out
+    assert "[FAIL] playbook incident: its file is broken; version 2 stays current until it is fixed" in out
+    assert "[ok] playbook onboarding: version 1" in out
+
+    edit(world.playbooks_dir / "incident.toml", INCIDENT)  # fixed
+    await library.check_now()
+    code, out, err = await run_cli("check", cwd=tmp_path, env=env)
+    assert "playbook incident: version 3" in out and "broken" not in out, out
+    assert await world.bot.ctx.db.run(store.marker, readonly=True) > before
+    after = await world.bot.ctx.db.run(store.marker, readonly=True)
+    await run_cli("check", cwd=tmp_path, env=env)
+    assert await world.bot.ctx.db.run(store.marker, readonly=True) == after  # the check wrote nothing
