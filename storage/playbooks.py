@@ -5,8 +5,10 @@ module stores it as it is and never interprets it (bot.playbooks.parse_playbook 
 
 - `save_version` makes version max+1 and makes it current, in one transaction, unless the content (its
   canonical hash) is what is current already: then nothing new is written. Two bot processes saving the
-  same file at the same moment therefore end with one version: the unique (playbook_id, number) makes the
-  later insert fail, and it is tried again in a savepoint, where it finds the other's version current.
+  same file at the same moment therefore end with one version: the playbook's row is read FOR UPDATE, so
+  the second waits and then finds the first's version current; where the row did not exist yet, the
+  unique keys (the row's id, (playbook_id, number)) make the later insert fail, and it is tried again in a
+  savepoint.
 - Every change to a `playbooks` row sets `updated_at` to max(now, the table's max + 1), so `marker()`
   (max and count) changes whenever anything does, even between processes whose clocks differ.
 - A file-managed playbook (`[playbooks] dir`) takes versions only from its file (`source="file"`): other
@@ -161,7 +163,9 @@ def save_version(session: Session, playbook_id: str, data: Mapping[str, Any], *,
 def _save(session: Session, playbook_id: str, data: dict[str, Any], digest: str, source: str, now: int,
           source_path: str, source_commit: str, author_id: str, note: str) -> Saved:
     from_file = source == "file"
-    record = session.get(PlaybookRecord, playbook_id, populate_existing=True)
+    # The row is locked until commit (PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers), so
+    # a concurrent save reads the current version only once this one is committed.
+    record = session.get(PlaybookRecord, playbook_id, populate_existing=True, with_for_update=True)
     if record is None:
         record = PlaybookRecord(id=playbook_id, file_managed=from_file, path=source_path if from_file else "",
                                 created_at=now, updated_at=_stamp(session, now))
