@@ -136,6 +136,8 @@ async def _check(settings: Settings) -> int:
          + ("" if broken or not errors else f": {errors[0].problem}"))
     for err in errors:
         print(f"       {err}")
+    for good, text in _playbook_versions(settings):
+        line(good, text)
     for text in _failing_webhooks(settings):
         line(False, text)
     gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
@@ -253,6 +255,50 @@ async def _sign_in_report(gateway: Gateway, settings: Settings) -> str:
     if not settings.web.register:
         return "one-time links from /playbook dashboard ([web] register = false and no client_id)"
     return f"with Mattermost: the bot registers its OAuth app at start-up (callback {callback})"
+
+
+def _playbook_versions(settings: Settings) -> list[tuple[bool, str]]:
+    """Each stored playbook's current version, and what the bot will do with the folder's files (it reads
+    the database and the files; it writes neither)."""
+    from bot.playbooks import PlaybookInvalid
+    from bot.playbooks.loader import parse_playbook_file
+    from storage.playbooks import StorageUnavailable, content_hash, read_playbooks
+
+    try:
+        entries = read_playbooks(settings.storage.url)
+    except StorageUnavailable as err:
+        return [(False, f"playbook versions: cannot open the database ({err})")]
+    if entries is None:
+        return [(True, "playbook versions: none stored yet; each valid file becomes version 1 at start-up")]
+    on_disk: dict[str, str] = {}
+    directory = settings.playbooks.dir
+    for path in sorted(directory.glob("*.toml")) if directory.is_dir() else []:
+        try:
+            data, playbook = parse_playbook_file(path, path.read_bytes())
+        except (OSError, PlaybookInvalid):
+            continue
+        on_disk[playbook.id] = content_hash(data)
+    out: list[tuple[bool, str]] = []
+    for entry in entries:
+        record, version = entry.record, entry.version
+        where = f"playbook {record.id}"
+        if version is None:
+            out.append((False, f"{where}: no valid version yet" + (f": {record.error.splitlines()[0]}"
+                                                                    if record.error else "")))
+            continue
+        origin = (f"from {version.source_path}" + (f" (commit {version.source_commit[:12]})"
+                                                   if version.source_commit else "")
+                  if version.source == "file" else f"{version.source}")
+        state = " (archived)" if record.archived else " (its file was removed: no new runs)" if record.missing \
+            else ""
+        out.append((True, f"{where}: version {version.number}, {origin}{state}"))
+        if record.error:
+            out.append((False, f"{where}: its file is broken; version {version.number} stays current until it is "
+                               f"fixed: {record.error.splitlines()[0]}"))
+        elif record.file_managed and record.id in on_disk and on_disk[record.id] != version.content_hash:
+            out.append((True, f"{where}: the file changed; it becomes version {version.number + 1} when the bot "
+                              "next looks"))
+    return out
 
 
 def _failing_webhooks(settings: Settings) -> list[str]:

@@ -23,6 +23,7 @@ import commands.housekeeping
 import commands.items
 import commands.lifecycle
 import commands.people
+import commands.playbooks
 import commands.properties
 import commands.run
 import commands.runs
@@ -54,7 +55,7 @@ from bot.context import Context
 from bot.mattermost import MattermostGateway, RetryPolicy
 from bot.metrics import ProcessMetrics
 from bot.models import Gateway, MattermostError, MMCommand, MMTeam, WsEvent
-from bot.playbooks import load_playbooks
+from bot.playbooks.library import PlaybookLibrary
 from bot.proof import Proofs
 from bot.rendering import Renderer
 from bot.router import Dispatcher, Reply, Router, SlashCommand
@@ -79,7 +80,8 @@ def build_router() -> Router:
     for feature in (
         commands.help.router, commands.run.router, commands.runs.router, commands.items.router,
         commands.people.router, commands.lifecycle.router, commands.timeline.router, commands.settings.router,
-        commands.housekeeping.router, commands.dashboard.router, handlers.housekeeping.router,
+        commands.housekeeping.router, commands.dashboard.router, commands.playbooks.router,
+        handlers.housekeeping.router,
         handlers.runs.router, handlers.items.router, handlers.status.router, handlers.finish.router,
         handlers.retro.router, handlers.events.router, handlers.api.router, handlers.web.router,
         commands.export.router, handlers.reports.router,
@@ -150,6 +152,9 @@ PROBE_S = 3.0  # the health check waits this long for the database and for Matte
 MATTERMOST_PROBE_S = 10.0  # and asks Mattermost at most this often (a load balancer may poll every second)
 
 
+PLAYBOOK_POLL_S = 2.0
+
+
 class StartupError(Exception):
     """The bot cannot run safely as configured; the text says what to change."""
 
@@ -180,6 +185,7 @@ class BotApp:
         self.url = ""
         self._ws_task: asyncio.Task[Any] | None = None
         self.process_id = secrets.token_hex(8)  # this process's heartbeat row
+        self.playbook_poll_s = PLAYBOOK_POLL_S  # how often the playbooks folder and table are looked at
         self._mattermost_ok_at = float("-inf")
         # This process's counters for /metrics (its own registry): the gateway's calls, webhooks, requests.
         self.metrics = gateway.metrics if isinstance(gateway, MattermostGateway) else ProcessMetrics()
@@ -217,9 +223,13 @@ class BotApp:
                 database = await asyncio.get_running_loop().run_in_executor(None, open_database, s.storage.url)
             except StorageError as failure:
                 raise StartupError(f"cannot open the database {s.storage.url}: {describe(failure)}") from None
-        playbooks, errors = load_playbooks(s.playbooks.dir)
-        for err in errors:
-            log.error("playbook not loaded: %s", err)
+        # The playbook files become versions in the database; the current versions are what runs start from.
+        library = PlaybookLibrary(database, self.clock, s.playbooks.dir, interval_s=self.playbook_poll_s)
+        try:
+            await library.check_now()
+        except StorageError as failure:
+            raise StartupError(f"cannot read the playbooks from the database: {describe(failure)}") from None
+        playbooks, errors = dict(library.current), list(library.errors)
 
         proofs = Proofs(gateway, database, self.tasks)
         try:
@@ -230,7 +240,8 @@ class BotApp:
             gateway=gateway, db=database, clock=self.clock, renderer=Renderer(), signer=Signer(s.signing_key),
             playbooks=playbooks, settings=s, bot_user=me, public_url=s.server.public_url.rstrip("/"),
             router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors),
-            tasks=self.tasks, metrics=self.metrics)
+            tasks=self.tasks, metrics=self.metrics, library=library)
+        library.listeners.append(ctx.adopt_playbooks)
         server = BotServer(ctx, self.dispatcher, self.tokens, self.health, proofs, self.report)
         http = server.app()
         WebServer(ctx, self.dispatcher).add_routes(http)
@@ -263,6 +274,8 @@ class BotApp:
             log.error("slash command not registered: %s", problem)
         for hook in self.router.startup:  # each feature starts its own jobs (reminders, digests, webhooks)
             await hook(ctx)
+        ctx.jobs["playbooks"] = library  # watches the folder and the database for playbook changes
+        await library.start()
         self._start_listener()
         log.info("bot started url=%s public_url=%s teams=%d playbooks=%d", self.url, ctx.public_url,
                  len(teams), len(playbooks))
@@ -347,6 +360,8 @@ class BotApp:
             await asyncio.gather(self._ws_task, return_exceptions=True)
         ctx = self._ctx
         if ctx is not None:
+            if ctx.library is not None:
+                await ctx.library.stop()
             for hook in reversed(self.router.shutdown):
                 await hook(ctx)
             await ctx.tasks.drain()

@@ -12,6 +12,7 @@ from bot.metrics import ProcessMetrics
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
 from bot.notify import DirectChannels
 from bot.playbooks import Playbook, PlaybookError
+from bot.playbooks.library import PlaybookLibrary, RunRef
 from bot.posts import EditWatch
 from bot.rendering import Renderer
 from bot.router import Router
@@ -103,7 +104,7 @@ class Context:
     clock: Clock
     renderer: Renderer
     signer: Signer
-    playbooks: dict[str, Playbook]
+    playbooks: dict[str, Playbook]  # the current versions that may start runs (kept up to date by `library`)
     settings: Settings
     bot_user: MMUser
     public_url: str
@@ -122,6 +123,8 @@ class Context:
     jobs: dict[str, Job] = field(default_factory=dict)
     sign_in: SignIn | None = None  # the web view's sign-in, chosen once the server is bound (bot/signin.py)
     playbook_errors: list[PlaybookError] = field(default_factory=list)
+    # The playbooks in the database and the folder (bot/playbooks/library.py); None in a bare test context.
+    library: PlaybookLibrary | None = None
     metrics: ProcessMetrics = field(default_factory=ProcessMetrics)  # this process's counters (/metrics)
 
     def __post_init__(self) -> None:
@@ -152,6 +155,24 @@ class Context:
     def render_html(self, template: str, /, **values: Any) -> str:
         """A web view page (`web/*.html.j2`), HTML-escaped."""
         return self.renderer.render_html(template, **values)
+
+    def adopt_playbooks(self, library: PlaybookLibrary) -> None:
+        """Take the library's current playbooks and problems (it calls this whenever they change)."""
+        self.playbooks = dict(library.current)
+        self.playbook_errors = list(library.errors)
+
+    async def run_playbook(self, run: RunRef) -> Playbook | None:
+        """The playbook version `run` started from: what everything about a running run reads (texts,
+        templates, webhooks, retrospective), never the live file. Runs older than versions, and a context
+        without a library, get the current playbook."""
+        if run.playbook_version_id and self.library is not None:
+            found = await self.library.version(run.playbook_version_id)
+            if found is not None:
+                return found
+        playbook = self.playbooks.get(run.playbook_id)
+        if playbook is None and self.library is not None:
+            playbook = await self.library.stored_current(run.playbook_id)  # archived or its file removed
+        return playbook
 
     async def is_admin(self, user_id: str) -> bool:
         user = await self.users.get(user_id)

@@ -59,13 +59,15 @@ async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
             if i.assignee_id == cmd.user_id and i.state in ("open", "in_progress")]
     now = ctx.clock.now_ms()
     next_at = reminder.due_at if reminder and run.status == "in_progress" else None
+    playbook = await ctx.run_playbook(run)  # the version the run started from
     return Ephemeral(ctx.render(
         "commands/info.md.j2", tz=await viewer_zone(ctx, cmd.user_id), run=run,
         owner=names.get(run.owner_id, ""), done=prog.done, total=prog.total,
         percent=prog.percent, participants=len(participants), next_at=next_at,
         overdue=bool(next_at and next_at < now), checklists=[(c, items) for c, items in lists],
         mine=mine, participant=target.participant or run.owner_id == cmd.user_id,
-        follower=target.follower, now=now, properties=shown_properties(run.property_defs, run.properties)))
+        follower=target.follower, now=now, properties=shown_properties(run.property_defs, run.properties),
+        version=playbook.version if playbook is not None else 0))
 
 
 @router.command("owner", usage="[@user] [--run <name>]")

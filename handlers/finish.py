@@ -79,7 +79,7 @@ async def finish_run(ctx: Context, run_id: str, actor_id: str) -> bool:
     current = await ctx.db.run(runs.get_run, run_id, readonly=True)
     if current is None:
         return False
-    playbook = ctx.playbooks.get(current.playbook_id)
+    playbook = await ctx.run_playbook(current)  # the version the run started from
     remind = playbook.retrospective.remind if playbook else True
     interval_s = current.retrospective_reminder_s if remind else 0
     retro_due = now + interval_s * 1000 if interval_s else None

@@ -57,12 +57,17 @@ def made_owner(ctx: Context, run: Run, owner_id: str, actor_id: str, before_id: 
 def welcome(ctx: Context, run: Run, user_id: str) -> None:
     """Someone became a participant after the start (join, assign, made owner, added to the channel):
     they see the playbook's welcome, as the starters saw it in the channel, privately."""
-    playbook = ctx.playbooks.get(run.playbook_id)
-    if playbook is None or not playbook.welcome or user_id == ctx.bot_user.id:
+    if user_id == ctx.bot_user.id:
         return
-    text = ctx.render("notices/welcome.md.j2", run=run.name, welcome=playbook.welcome)
-    follow_up(ctx, notify(ctx, user_id, run.channel_id, text), name=f"welcome:{run.id}:{user_id}",
-              user_id=user_id, channel_id=run.channel_id)
+
+    async def send() -> None:
+        playbook = await ctx.run_playbook(run)  # the version the run started from
+        if playbook is None or not playbook.welcome:
+            return
+        text = ctx.render("notices/welcome.md.j2", run=run.name, welcome=playbook.welcome)
+        await notify(ctx, user_id, run.channel_id, text)
+
+    follow_up(ctx, send(), name=f"welcome:{run.id}:{user_id}", user_id=user_id, channel_id=run.channel_id)
 
 
 async def _run_link(ctx: Context, run: Run, checklist_id: str) -> str:

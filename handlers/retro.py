@@ -34,7 +34,7 @@ async def retro_dialog(ctx: Context, run: Run, user_id: str, channel_id: str, te
     """The retrospective form, for a run the caller checked `user_id` may work."""
     run_id = run.id
     _require_retro(ctx, run)
-    playbook = ctx.playbooks.get(run.playbook_id)
+    playbook = await ctx.run_playbook(run)  # the version the run started from
     default = run.retrospective_text or (playbook.retrospective.template if playbook else "")
     published = await ctx.db.run(insights.run_metrics, run_id, readonly=True) if run.metric_defs else {}
     return OpenDialog({

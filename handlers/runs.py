@@ -335,7 +335,8 @@ class StartService:
     async def begin(self, plan: RunPlan) -> RunStart:
         """Record the plan before anything is asked of Mattermost, held by this process."""
         now = self.ctx.clock.now_ms()
-        row = RunStart(run_id=new_id(), created_at=now, playbook_id=plan.playbook.id, name=plan.name,
+        row = RunStart(run_id=new_id(), created_at=now, playbook_id=plan.playbook.id,
+                       playbook_version_id=plan.playbook.version_id or None, name=plan.name,
                        summary=plan.summary, creator_id=plan.creator_id, team_id=plan.team_id,
                        origin_channel_id=plan.origin_channel_id, response_url=plan.response_url,
                        properties=plan.properties, lease_owner=self.holder, lease_until=now + self.lease_ms)
@@ -451,12 +452,13 @@ class _Attempt:
         self.outcome = RunOutcome(run_id=row.run_id)
         self._marked: dict[str, dict[str, str]] = {}  # channel id -> part -> post id, found this go
         self._run: Run | None = None
+        self._playbook: Playbook | None = None  # the version the start was planned with, read by _forward
 
     # -- plumbing --------------------------------------------------------------------------------------
 
     @property
     def playbook(self) -> Playbook:
-        pb = self.ctx.playbooks.get(self.row.playbook_id)
+        pb = self._playbook
         if pb is None:
             raise StepFailed(self.ctx.render("run/reason_playbook_gone.md.j2", playbook=self.row.playbook_id))
         return pb
@@ -582,6 +584,8 @@ class _Attempt:
 
     async def _forward(self) -> None:
         r = self.row
+        # Every step reads the playbook version the start recorded, even if the playbook changed since.
+        self._playbook = await self.ctx.run_playbook(r)
         if not r.prepared:
             await self._step("prepare", self._prepare, needed=True)
         if not r.channel_id:
@@ -640,6 +644,7 @@ class _Attempt:
                                              when=datetime.fromtimestamp(r.created_at / 1000, tz=timezone.utc),
                                              owner=owner.username if owner else "", playbook=pb.title)
         run = Run(id=r.run_id, seq=seq, name=r.name, summary=r.summary, playbook_id=pb.id, playbook_title=pb.title,
+                  playbook_version_id=r.playbook_version_id,
                   team_id=r.team_id, channel_id=r.channel_id, private=private, owner_id=owner_id,
                   creator_id=r.creator_id, status="starting", created_at=r.created_at,
                   status_updates_enabled=bool(pb.status_updates.enabled),

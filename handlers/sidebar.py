@@ -142,16 +142,20 @@ async def file_in_category(ctx: Context, team_id: str, channel_id: str, category
 def file_joiner(ctx: Context, run: Run, user_id: str) -> None:
     """Someone became a participant after the start (join, assign, made owner, added to the channel): file
     the run's channel for them as for the starters. A follow-up; if it fails, they are told why."""
-    playbook = ctx.playbooks.get(run.playbook_id)
-    category = playbook.category if playbook is not None else ""
     # A channel the run did not create (channel_mode = "existing") stays where each person keeps it.
-    if not category or not run.channel_id or run.existing_channel or user_id == ctx.bot_user.id:
+    if not run.channel_id or run.existing_channel or user_id == ctx.bot_user.id:
         return
+    category = ""  # the category of the playbook version the run started from
 
     def told(reason: str) -> str:
         return ctx.render("sidebar/not_filed.md.j2", run=run.name, category=category, reason=reason)
 
     async def work() -> None:
+        nonlocal category
+        playbook = await ctx.run_playbook(run)
+        category = playbook.category if playbook is not None else ""
+        if not category:
+            return
         person = await ctx.users.get(user_id)
         if person is not None and person.is_bot:
             return  # nobody looks at a bot's sidebar

@@ -41,7 +41,7 @@ async def update_dialog(ctx: Context, run: Run, user_id: str, channel_id: str, t
     progress that the caller already checked `user_id` may work."""
     run_id = run.id
     last = await ctx.db.run(reminders.last_update, run_id, readonly=True)
-    playbook = ctx.playbooks.get(run.playbook_id)
+    playbook = await ctx.run_playbook(run)  # the version the run started from
     default = last.message if last else (playbook.status_updates.template if playbook else "")
     interval = (format_duration_compact(timedelta(seconds=run.reminder_interval_s))
                 if run.reminder_interval_s > 0 else "off")

@@ -79,7 +79,7 @@ class Webhooks:
         view = await self.ctx.db.run(runs.load_view, run_id, True, readonly=True)
         if view is None:
             return
-        playbook = self.ctx.playbooks.get(view.run.playbook_id)
+        playbook = await self.ctx.run_playbook(view.run)  # the version the run started from
         urls: tuple[str, ...] = tuple(getattr(playbook.webhooks, LISTS[event], ())) if playbook else ()
         if not urls:
             return

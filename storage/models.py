@@ -21,6 +21,9 @@ class Run(SQLModel, table=True):
     summary: str = ""
     playbook_id: str = Field(max_length=128)
     playbook_title: str = ""
+    # The playbook version the run started from (storage.playbooks); None for runs started before versions
+    # existed (migration 0022), which fall back to the playbook's current version.
+    playbook_version_id: Optional[str] = Field(default=None, max_length=26)
     team_id: str = Field(max_length=26)
     channel_id: str = Field(default="", max_length=26)
     private: bool = True  # the run channel's type; public runs are visible to their whole team
@@ -79,6 +82,7 @@ class RunStart(SQLModel, table=True):
     finished_at: Optional[int] = Field(default=None, sa_type=BigInteger)
     # The plan: what was asked, enough for any process to carry it out.
     playbook_id: str = Field(max_length=128)
+    playbook_version_id: Optional[str] = Field(default=None, max_length=26)  # the version chosen at the start
     name: str = Field(max_length=1024)
     summary: str = ""
     creator_id: str = Field(max_length=26)
@@ -360,6 +364,50 @@ class OAuthClient(SQLModel, table=True):
     client_id: str = Field(max_length=26)
     client_secret: str  # encrypted
     callback_url: str = Field(max_length=2048)
+    created_at: int = Field(sa_type=BigInteger)
+
+
+class PlaybookRecord(SQLModel, table=True):
+    """A playbook: which of its versions is current, and its state. storage/playbooks.py has the rules.
+
+    `file_managed`: its versions come from `[playbooks] dir/<id>.toml` (read-only elsewhere); `path` is
+    that file; `error` the file's problems when its last edit is broken (the last good version stays
+    current); `missing` when the file was removed (kept, but no new runs). `updated_at` grows with every
+    change to the row (also across processes: max + 1), so `max(updated_at)` tells a bot process cheaply
+    that it must read the playbooks again.
+    """
+
+    __tablename__ = "playbooks"
+
+    id: str = Field(primary_key=True, max_length=128)
+    current_version_id: Optional[str] = Field(default=None, max_length=26)  # None: no valid version yet
+    archived: bool = False
+    file_managed: bool = False
+    path: str = ""
+    error: str = ""
+    missing: bool = False
+    created_at: int = Field(sa_type=BigInteger)
+    updated_at: int = Field(sa_type=BigInteger, index=True)
+
+
+class PlaybookVersion(SQLModel, table=True):
+    """One saved state of a playbook: never changed once written. `data` is the playbook file's dict (what
+    tomllib gives; bot.playbooks.parse_playbook makes it a Playbook); `content_hash` its canonical SHA-256,
+    so a save of what is already current makes no new version. `number` counts from 1 per playbook."""
+
+    __tablename__ = "playbook_versions"
+    __table_args__ = (UniqueConstraint("playbook_id", "number"),)
+
+    id: str = Field(primary_key=True, max_length=26)
+    playbook_id: str = Field(foreign_key="playbooks.id", max_length=128, ondelete="CASCADE")
+    number: int
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    content_hash: str = Field(max_length=64)
+    source: str = Field(max_length=16)  # file | editor | import | improve | duplicate
+    source_path: str = ""
+    source_commit: str = Field(default="", max_length=64)  # the file's git commit, when in a checkout
+    author_id: str = Field(default="", max_length=26)
+    note: str = ""
     created_at: int = Field(sa_type=BigInteger)
 
 

@@ -121,6 +121,10 @@ class Playbook:
     # Run properties ([[properties]]): asked when a run starts, settable later, read by items' `when`.
     properties: tuple[PropertySpec, ...] = ()
     path: Path | None = field(default=None, compare=False)
+    # Which stored version this is (storage.playbooks; bot.playbooks.library): "" / 0 for one read
+    # straight from a file and never stored.
+    version_id: str = field(default="", compare=False)
+    version: int = field(default=0, compare=False)
 
     @property
     def existing_channel(self) -> bool:

@@ -4,9 +4,7 @@ never archived by the bot (not on a failed start, not on finish), never filed in
 may be shared by several runs.
 
 Revision ID: 0023
-Revises: 0023 (issue 14's chain: pbcore 0022, pbprops 0023). On this branch, which has neither, it
-follows 0021; the chain is fixed where the branches meet (only down_revision changes). The upgrade
-touches only these two columns, so it does not depend on what 0022 and 0023 add.
+Revises: 0022
 """
 from __future__ import annotations
 

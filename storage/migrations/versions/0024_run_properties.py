@@ -17,8 +17,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024"
-# The shared design puts this after 0022 (playbook versions); this branch has no 0022 yet, so it follows
-# 0021 here and the merge sets "0022". The upgrade touches nothing 0022 adds.
 down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
