@@ -130,12 +130,15 @@ async def item_assign(cmd: SlashCommand, ctx: Context) -> Reply:
             if refusal:
                 raise UserError(ctx.render("commands/cannot_add_person.md.j2", username=user.username,
                                            reason=refusal, run=run.name))
-            joined = await ctx.db.run(people.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
+            added = await ctx.db.run(people.add_participant, run.id, user.id, cmd.user_id, ctx.clock.now_ms(),
                                      f"@{user.username} (assigned {number})")
-            if joined:
+            # They were not in the run and are now, whichever wrote the row: this command, or the channel's
+            # user_added event a moment earlier (which then welcomed and filed them), as for /playbook join.
+            joined = True
+            if added:
                 notices.welcome(ctx, run, user.id)
-                schedule_overview_refresh(ctx, run.id)
                 sidebar.file_joiner(ctx, run, user.id)
+            schedule_overview_refresh(ctx, run.id)  # it names who is in the run
     change = await change_item(ctx, run.id, item.id, "assign", cmd.user_id,
                                assignee_id=user.id if user else "")
     if change is None:
