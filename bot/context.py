@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bot.actions import ActionRef, Signer
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain.permissions import Viewer, may_see_playbook
 from bot.metrics import ProcessMetrics
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
 from bot.notify import DirectChannels
@@ -173,6 +174,17 @@ class Context:
         if playbook is None and self.library is not None:
             playbook = await self.library.stored_current(run.playbook_id)  # archived or its file removed
         return playbook
+
+    def playbooks_hidden_from(self, viewer: Viewer) -> frozenset[str]:
+        """Ids of the current playbooks `viewer` may not see (private ones they are not in): their runs
+        show to them only where they take part or read the run's channel (bot.domain.permissions)."""
+        if viewer.is_admin:
+            return frozenset()
+        return frozenset(p.id for p in self.playbooks.values() if not may_see_playbook(viewer, p))
+
+    def with_hidden_playbooks(self, viewer: Viewer) -> Viewer:
+        """`viewer` with `hidden_playbooks` filled in from the current playbooks."""
+        return replace(viewer, hidden_playbooks=self.playbooks_hidden_from(viewer))
 
     async def is_admin(self, user_id: str) -> bool:
         user = await self.users.get(user_id)

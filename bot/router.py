@@ -160,6 +160,11 @@ class HttpRequest:
     team_ids: frozenset[str]
     query: dict[str, str]
     params: dict[str, str]
+    hidden_playbooks: frozenset[str] = frozenset()  # Context.playbooks_hidden_from
+
+    def viewer(self) -> Viewer:
+        return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest,
+                      username=self.user.username, hidden_playbooks=self.hidden_playbooks)
 
 
 HttpHandler = Callable[[HttpRequest, "Context"], Awaitable[tuple[int, dict[str, Any]]]]
@@ -182,9 +187,11 @@ class WebRequest:
     path: str = ""  # the path and query string as requested (e.g. to come back to after a form)
     last_event_id: str = ""  # an event stream's `Last-Event-ID` (where a reconnecting browser left off)
     query_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # every value of each key
+    hidden_playbooks: frozenset[str] = frozenset()  # Context.playbooks_hidden_from
 
     def viewer(self) -> Viewer:
-        return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest)
+        return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest,
+                      username=self.user.username, hidden_playbooks=self.hidden_playbooks)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from bot import metrics as prometheus
 from bot import posts
 from bot.actions import MAX_STATE, ForgedAction
 from bot.context import Context
+from bot.domain.permissions import Viewer
 from bot.models import MattermostError, MMUser, command_response
 from bot.notify import follow_up
 from bot.proof import Proofs, Unproven
@@ -384,8 +385,10 @@ class BotServer:
                 who = (user, frozenset(team_ids))
                 self.viewers.put(token, *who)
             try:
+                hidden = self.ctx.playbooks_hidden_from(Viewer(who[0].id, who[0].is_admin, who[1],
+                                                               username=who[0].username))
                 status, body = await handler(HttpRequest(who[0], who[1], dict(request.query),
-                                                         dict(request.match_info)), self.ctx)
+                                                         dict(request.match_info), hidden), self.ctx)
             except StorageError:
                 log.exception("API: the database failed path=%s", request.path)
                 return web.json_response({"error": "The bot's database is not answering just now; try again "

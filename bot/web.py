@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bot import signin
 from bot.context import Context
+from bot.domain.permissions import Viewer
 from bot.models import MattermostError, MMUser
 from bot.router import (
     Dispatcher,
@@ -300,7 +301,9 @@ class WebServer:
             req = WebRequest(user=user, team_ids=team_ids, query={k: v[0] for k, v in query_lists.items()},
                              params=dict(request.match_info), form=form, csrf=row.csrf, path=request.path_qs,
                              last_event_id=request.headers.get("Last-Event-ID", ""),
-                             query_lists={k: tuple(v) for k, v in query_lists.items()})
+                             query_lists={k: tuple(v) for k, v in query_lists.items()},
+                             hidden_playbooks=self.ctx.playbooks_hidden_from(
+                                 Viewer(user.id, user.is_admin, team_ids, username=user.username)))
             try:
                 reply = await handler(req, self.ctx)
             except UserError as err:

@@ -11,6 +11,7 @@ from bot.playbooks import PlaybookInvalid
 from bot.playbooks.loader import check_file_name
 from bot.playbooks.model import TITLE_MAX
 from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
+from commands.selection import command_viewer
 from commands.targets import usage_error
 from handlers.runs import team_playbooks
 from storage import playbooks as store
@@ -69,7 +70,7 @@ async def playbooks_command(cmd: SlashCommand, ctx: Context) -> Reply:
 async def _list(cmd: SlashCommand, ctx: Context) -> Reply:
     entries = {e.record.id: e for e in await ctx.db.run(store.list_playbooks, readonly=True)}
     lines = []
-    for playbook in team_playbooks(ctx, cmd.team_id):
+    for playbook in team_playbooks(ctx, cmd.team_id, await command_viewer(ctx, cmd)):
         entry = entries.get(playbook.id)
         version = entry.version if entry is not None else None
         lines.append({"playbook": playbook, "number": playbook.version,

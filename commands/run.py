@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from bot.context import Context
+from bot.domain.permissions import Viewer
 from bot.domain.suggest import closest
 from bot.playbooks import Playbook
 from bot.router import Ephemeral, OpenDialog, Reply, Router, SlashCommand, UserError
+from commands.selection import command_viewer
 from commands.targets import usage_error
 from handlers.properties import parse_command_properties
 from handlers.runs import prepare_run, spawn_run, start_dialog, team_playbooks
@@ -12,13 +14,14 @@ from handlers.runs import prepare_run, spawn_run, start_dialog, team_playbooks
 router = Router("run")
 
 
-def find_playbook(ctx: Context, team_id: str, args: tuple[str, ...]) -> tuple[Playbook, tuple[str, ...]]:
+def find_playbook(ctx: Context, team_id: str, viewer: Viewer, args: tuple[str, ...]
+                  ) -> tuple[Playbook, tuple[str, ...]]:
     """The playbook named by the leading words (id, or title case-insensitively), and the words left.
 
     The longest leading run of words that is a whole title wins, so "Incident response db down" picks
     the playbook titled "Incident response" and names the run "db down".
     """
-    choices = team_playbooks(ctx, team_id)
+    choices = team_playbooks(ctx, team_id, viewer)  # a private playbook is unknown to anyone outside it
     # No title has more words than this: trying longer prefixes was quadratic in what was typed (a
     # 300,000-word command held the event loop for minutes).
     longest = max((len(p.title.split()) for p in choices), default=1)
@@ -66,10 +69,11 @@ def take_properties(ctx: Context, words: tuple[str, ...]) -> tuple[tuple[str, ..
 @router.command("run", usage="[playbook] [run name]")  # `--property name=value`: README
 async def run_start(cmd: SlashCommand, ctx: Context) -> Reply:
     """Start a run of a playbook; with no arguments, choose it in a dialog."""
+    viewer = await command_viewer(ctx, cmd)
     if not cmd.rest:
-        return OpenDialog(start_dialog(ctx, cmd.team_id, cmd.channel_id, cmd.user_id))
+        return OpenDialog(start_dialog(ctx, cmd.team_id, cmd.channel_id, viewer))
     words, pairs = take_properties(ctx, cmd.rest)
-    playbook, words = find_playbook(ctx, cmd.team_id, words)
+    playbook, words = find_playbook(ctx, cmd.team_id, viewer, words)
     values = parse_command_properties(ctx, playbook, pairs)
     plan = prepare_run(ctx, playbook, " ".join(words), "", cmd.user_id, cmd.team_id, cmd.channel_id,
                        cmd.response_url, properties=values)

@@ -44,8 +44,10 @@ async def command_viewer(ctx: Context, cmd: SlashCommand) -> Viewer:
     """Who typed the command, as the permission rules see them (their roles come from a short cache)."""
     user = await ctx.users.get(cmd.user_id)
     # Mattermost runs a command only for someone who may post in its channel: that proves membership.
-    return Viewer(cmd.user_id, bool(user and user.is_admin), frozenset({cmd.team_id}),
-                  member_of=frozenset({cmd.channel_id}), is_guest=bool(user and user.is_guest))
+    viewer = Viewer(cmd.user_id, bool(user and user.is_admin), frozenset({cmd.team_id}),
+                    member_of=frozenset({cmd.channel_id}), is_guest=bool(user and user.is_guest),
+                    username=user.username if user else "")
+    return ctx.with_hidden_playbooks(viewer)
 
 
 async def select_run(ctx: Context, cmd: SlashCommand, args: tuple[str, ...], *,

@@ -75,7 +75,7 @@ async def check(ctx: Context, cmd: SlashCommand, run: Run, action: Action, parti
         if cmd.user_id not in members:
             viewer = replace(viewer, member_of=frozenset())
     facts = RunFacts(run.team_id, run.owner_id, frozenset({cmd.user_id}) if participant else frozenset(),
-                     run.private, run.participants_may_finish, run.channel_id)
+                     run.private, run.participants_may_finish, run.channel_id, run.playbook_id)
     return decide(viewer, facts, action)
 
 

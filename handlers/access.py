@@ -21,7 +21,7 @@ def facts_of(view: RunView) -> RunFacts:
     """What the rules need to know of a loaded run."""
     run = view.run
     return RunFacts(run.team_id, run.owner_id, frozenset(view.participant_ids), run.private,
-                    run.participants_may_finish, run.channel_id)
+                    run.participants_may_finish, run.channel_id, run.playbook_id)
 
 
 async def visible_view(ctx: Context, run_id: str, viewer: Viewer, history: bool = True) -> RunView | None:
@@ -49,10 +49,11 @@ async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Ac
     if participant and action in (Action.WORK, Action.VIEW, Action.JOIN):
         return run, ""  # the common case costs no Mattermost call
     viewer_user = await ctx.users.get(user_id)
-    viewer = Viewer(user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}),
-                    is_guest=bool(viewer_user and viewer_user.is_guest))
+    viewer = ctx.with_hidden_playbooks(Viewer(
+        user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}),
+        is_guest=bool(viewer_user and viewer_user.is_guest), username=viewer_user.username if viewer_user else ""))
     facts = RunFacts(run.team_id, run.owner_id, frozenset({user_id} if participant else ()), run.private,
-                     run.participants_may_finish, run.channel_id)
+                     run.participants_may_finish, run.channel_id, run.playbook_id)
     decision = decide(viewer, facts, action)
     return run, "" if decision.allowed else ctx.render(decision.reason)
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from bot.clock import iso
 from bot.context import Context
-from bot.domain.permissions import Viewer
 from bot.router import HttpRequest, Router
 from handlers.access import visible_view
 from storage import runs
@@ -73,7 +72,7 @@ async def list_runs(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, 
     if per_page is None or page is None:
         return 400, {"error": "page and per_page must be whole numbers (digits 0-9, at most 9 of them)."}
     team_id = query.get("team_id", "")
-    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids, is_guest=request.user.is_guest)
+    viewer = request.viewer()
     views, total = await ctx.db.run(runs.visible_views, viewer, [team_id] if team_id else None,
                                     query.get("channel_id", ""), [status] if status else [], per_page,
                                     page * per_page, readonly=True)
@@ -82,7 +81,7 @@ async def list_runs(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, 
 
 @router.http("GET", "/api/v0/runs/{run_id}")
 async def get_run(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, Any]]:
-    viewer = Viewer(request.user.id, request.user.is_admin, request.team_ids, is_guest=request.user.is_guest)
+    viewer = request.viewer()
     view = await visible_view(ctx, request.params["run_id"], viewer)
     if view is None:  # missing, starting, rolled back or hidden: one answer, so ids do not leak
         return 404, {"error": "No run with this id, or you may not see it."}

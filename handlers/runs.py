@@ -48,6 +48,7 @@ from bot.actions import StartRunDialog
 from bot.context import Context
 from bot.domain import naming
 from bot.domain.conditions import holds
+from bot.domain.permissions import Viewer, may_run_playbook, participants_may_finish
 from bot.models import MattermostError, MMChannel, MMUser
 from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
@@ -55,6 +56,7 @@ from bot.posts import STATE_PROP
 from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
 from bot.scheduler import Wakeup
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
+from handlers.playbook_access import viewer_for
 from handlers.properties import dialog_elements, dialog_values, start_values
 from handlers.sidebar import file_in_category
 from handlers.views import (
@@ -113,11 +115,17 @@ class RunOutcome:
     error: str = ""
 
 
-def team_playbooks(ctx: Context, team_id: str) -> list[Playbook]:
-    """Playbooks usable in a team: those without `team`, and those naming this team."""
+def in_team(ctx: Context, team_id: str) -> list[Playbook]:
+    """Playbooks usable in a team: those without `team`, and those naming this team (whoever asks)."""
     team = ctx.teams.get(team_id)
     out = [p for p in ctx.playbooks.values() if not p.team or (team is not None and p.team == team.name)]
     return sorted(out, key=lambda p: p.title.lower())
+
+
+def team_playbooks(ctx: Context, team_id: str, viewer: Viewer) -> list[Playbook]:
+    """The playbooks of a team that `viewer` may run (bot.domain.permissions): every list a person chooses
+    from, so a private playbook never shows to anyone outside it."""
+    return [p for p in in_team(ctx, team_id) if may_run_playbook(viewer, p)]
 
 
 def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creator_id: str, team_id: str,
@@ -126,7 +134,7 @@ def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creat
     """Check what can be checked before Mattermost is called; a refusal is a FieldError naming the
     dialog's field (`playbook`, `name`, `summary`), shown as text to a slash command. `properties`: the
     values given (already parsed, handlers.properties); the playbook's defaults fill the others."""
-    if playbook not in team_playbooks(ctx, team_id):
+    if playbook not in in_team(ctx, team_id):
         team = ctx.teams.get(team_id)
         raise FieldError("playbook", ctx.render("commands/playbook_other_team.md.j2", playbook=playbook.title,
                                                 team=playbook.team, here=team.name if team else team_id))
@@ -653,7 +661,8 @@ class _Attempt:
                   retrospective_enabled=bool(pb.retrospective.enabled),
                   retrospective_reminder_s=int(pb.retrospective.reminder_interval.total_seconds())
                   if pb.retrospective.reminder_interval else 0,
-                  participants_may_finish=bool(getattr(pb, "participants_may_finish", False)),
+                  # [access] finish, from the version the run follows (bot.domain.permissions).
+                  participants_may_finish=participants_may_finish(pb.access),
                   archive_on_finish=pb.archive_channel_on_finish and not r.existing_channel,
                   existing_channel=r.existing_channel,
                   metric_defs=[m.as_dict() for m in pb.metrics],
@@ -1021,9 +1030,10 @@ def spawn_run(ctx: Context, plan: RunPlan) -> None:
                                          reason=ctx.render("errors/internal.md.j2")))
 
 
-def start_dialog(ctx: Context, team_id: str, channel_id: str, user_id: str) -> dict[str, Any]:
-    """The "Run a playbook" dialog: choose the playbook, name the run, summarise it."""
-    choices = team_playbooks(ctx, team_id)
+def start_dialog(ctx: Context, team_id: str, channel_id: str, viewer: Viewer) -> dict[str, Any]:
+    """The "Run a playbook" dialog: choose among the playbooks `viewer` may run, name the run, summarise it."""
+    user_id = viewer.user_id
+    choices = team_playbooks(ctx, team_id, viewer)
     if not choices:
         raise UserError(ctx.render("commands/unknown_playbook.md.j2", query="", choices=[]))
     options = [{"text": p.title[:DIALOG_TEXT_MAX], "value": p.id} for p in choices]
@@ -1056,10 +1066,12 @@ async def run_dialog_submit(sub: DialogSubmission, ctx: Context) -> Reply:
     wanted = fields.choice("playbook")
     name = fields.text("name", None)  # prepare_run bounds the name and the summary, as for the command
     summary = fields.text("summary", None)
-    playbook = next((p for p in team_playbooks(ctx, ref.team_id) if p.id == wanted), None)
+    # Chosen again among those the person may run now: a dialog's answer is only what the client sent.
+    choices = team_playbooks(ctx, ref.team_id, await viewer_for(ctx, sub.user_id, (ref.team_id,)))
+    playbook = next((p for p in choices if p.id == wanted), None)
     if playbook is None:
         fields.error("playbook", ctx.render("run/error_playbook.md.j2"))
-    values = dialog_values(ctx, fields, playbook, several=len(team_playbooks(ctx, ref.team_id)) > 1) \
+    values = dialog_values(ctx, fields, playbook, several=len(choices) > 1) \
         if playbook is not None else {}
     if fields.errors or playbook is None:
         return DialogErrors(errors=fields.errors)

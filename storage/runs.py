@@ -216,7 +216,10 @@ def visible_to(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.is_guest:
         return or_(*conditions)  # guests: only the runs they take part in
     if viewer.team_ids:
-        conditions.append(and_(col(Run.private) == false(), col(Run.team_id).in_(sorted(viewer.team_ids))))
+        public = and_(col(Run.private) == false(), col(Run.team_id).in_(sorted(viewer.team_ids)))
+        if viewer.hidden_playbooks:  # a private playbook's runs: not for those outside it
+            public = and_(public, col(Run.playbook_id).not_in(sorted(viewer.hidden_playbooks)))
+        conditions.append(public)
     if viewer.member_of:
         conditions.append(col(Run.channel_id).in_(sorted(viewer.member_of)))
     return or_(*conditions)

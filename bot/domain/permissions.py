@@ -12,12 +12,23 @@ HTTP API all ask here (docs/permissions.md says the same in words).
 - Guests (Mattermost's `system_guest`) see and work only the runs they take part in: never a run for
   being public or in a channel they read, and they cannot join one. Only a system admin may make a
   guest take part (commands/targets.py add_to_channel), since the bot adds people with its own rights.
+
+Playbooks (a playbook file's `[access]` table, `PlaybookAccess`; absent = public, edited by admins only):
+- A public playbook is seen and run by everyone in its team (its `team` key; none = every team). A
+  private one (`public = false`) only by its members, its admins, the members of its groups and system
+  admins: it is missing from every list, dialog, insight and API answer for anyone else
+  (`may_see_playbook`, `may_run_playbook`).
+- Editing belongs to the playbook's admins and system admins; `edit = "members"` lets its members edit
+  too (`may_edit_playbook`).
+- `finish = "participants"` lets a run's participants finish it, restore it and change its owner;
+  `finish = "owner"` (the default) keeps that to the run's owner and system admins. The run copies it
+  from the version it started from (`participants_may_finish`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import assert_never
+from typing import Literal, Protocol, assert_never
 
 
 class Action(str, Enum):
@@ -39,6 +50,69 @@ class Viewer:
     # command was typed in: Mattermost runs a command only for someone who may post there).
     member_of: frozenset[str] = field(default_factory=frozenset)
     is_guest: bool = False
+    # For the playbooks' [access] lists, which name people by username and groups by name: known where
+    # a playbook is listed or chosen (handlers/playbook_access.py viewer_for), "" / empty elsewhere.
+    username: str = ""
+    groups: frozenset[str] = field(default_factory=frozenset)
+    # Private playbooks the viewer is not in (Context.playbooks_hidden_from): their runs are seen only by
+    # those taking part and the members of the run's channel, as in the plugin.
+    hidden_playbooks: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class PlaybookAccess:
+    """A playbook's `[access]` table (usernames and group names lower-case, without "@")."""
+    members: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    public: bool = True
+    edit: Literal["admins", "members"] = "admins"
+    finish: Literal["owner", "participants"] = "owner"
+
+
+class HasAccess(Protocol):
+    @property
+    def access(self) -> PlaybookAccess: ...
+
+
+def _named(viewer: Viewer, names: tuple[str, ...]) -> bool:
+    return bool(viewer.username) and viewer.username.lower() in names
+
+
+def is_playbook_admin(viewer: Viewer, playbook: HasAccess) -> bool:
+    return viewer.is_admin or _named(viewer, playbook.access.admins)
+
+
+def is_playbook_member(viewer: Viewer, playbook: HasAccess) -> bool:
+    """Named in members or admins, or in one of its groups (system admins count too)."""
+    access = playbook.access
+    return (is_playbook_admin(viewer, playbook) or _named(viewer, access.members)
+            or any(g in viewer.groups for g in access.groups))
+
+
+def may_see_playbook(viewer: Viewer, playbook: HasAccess) -> bool:
+    """Whether the playbook may appear to `viewer` at all (its team scope is checked by the caller, which
+    lists the playbooks of one team). Guests see public playbooks as before: they may run them."""
+    return playbook.access.public or is_playbook_member(viewer, playbook)
+
+
+def may_run_playbook(viewer: Viewer, playbook: HasAccess) -> bool:
+    """Whether `viewer` may start a run of it: whoever may see it (members of a private one)."""
+    return may_see_playbook(viewer, playbook)
+
+
+def may_edit_playbook(viewer: Viewer, playbook: HasAccess) -> bool:
+    """Whether `viewer` may change the playbook (the editor, imports over it, archive): its admins and
+    system admins; its members too with `edit = "members"`."""
+    if is_playbook_admin(viewer, playbook):
+        return True
+    access = playbook.access
+    return access.edit == "members" and is_playbook_member(viewer, playbook)
+
+
+def participants_may_finish(access: PlaybookAccess) -> bool:
+    """What a run started from a playbook with this access copies into Run.participants_may_finish."""
+    return access.finish == "participants"
 
 
 @dataclass(frozen=True)
@@ -49,6 +123,7 @@ class RunFacts:
     private: bool
     participants_may_finish: bool = False
     channel_id: str = ""
+    playbook_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +148,8 @@ def can_view(viewer: Viewer, run: RunFacts) -> bool:
         return False
     if run.channel_id and run.channel_id in viewer.member_of:
         return True  # a private run is visible to the members of its channel, who read its posts anyway
+    if run.playbook_id and run.playbook_id in viewer.hidden_playbooks:
+        return False  # a private playbook's runs: not for those outside it
     return not run.private and run.team_id in viewer.team_ids
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal, Mapping
 
 from bot.domain.conditions import PropertySpec
 from bot.domain.metrics import MetricSpec
+from bot.domain.permissions import PlaybookAccess
 
 DEFAULT_CHANNEL_NAME = "{name}"
 DEFAULT_CATEGORY = "Playbook runs"
@@ -120,6 +121,8 @@ class Playbook:
     metrics: tuple[MetricSpec, ...] = ()
     # Run properties ([[properties]]): asked when a run starts, settable later, read by items' `when`.
     properties: tuple[PropertySpec, ...] = ()
+    # Who may see, run and edit it, and who may finish its runs ([access]; bot.domain.permissions).
+    access: PlaybookAccess = PlaybookAccess()
     path: Path | None = field(default=None, compare=False)
     # Which stored version this is (storage.playbooks; bot.playbooks.library): "" / 0 for one read
     # straight from a file and never stored.
@@ -138,7 +141,7 @@ class Playbook:
 
     def usernames(self) -> set[str]:
         """Every username the playbook names (owner, members, item assignees), for `bot check`."""
-        names = set(self.members)
+        names = set(self.members) | set(self.access.members) | set(self.access.admins)
         if self.owner:
             names.add(self.owner)
         for checklist in self.checklists:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from bot.domain.conditions import PROPERTY_TYPES, PropertySpec
 from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
+from bot.domain.permissions import PlaybookAccess
 from bot.playbooks.errors import PlaybookInvalid
 from bot.playbooks.fields import _kind, _Reader
 from bot.playbooks.model import (
@@ -46,7 +47,10 @@ _CHANNEL_MODES: dict[str, Literal["create", "existing"]] = {"create": "create", 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", "channel", "channel_name",
              "category", "owner",
              "members", "broadcast_channels", "welcome", "archive_channel_on_finish", "status_updates",
-             "retrospective", "webhooks", "checklists", "metrics", "properties")
+             "retrospective", "webhooks", "checklists", "metrics", "properties", "access")
+_ACCESS_KEYS = ("members", "admins", "groups", "public", "edit", "finish")
+_ACCESS_EDIT: dict[str, Literal["admins", "members"]] = {"admins": "admins", "members": "members"}
+_ACCESS_FINISH: dict[str, Literal["owner", "participants"]] = {"owner": "owner", "participants": "participants"}
 _STATUS_KEYS = ("enabled", "interval", "template")
 _RETRO_KEYS = ("enabled", "template", "reminder")
 _WEBHOOK_KEYS = ("on_start", "on_status_update", "on_finish")
@@ -116,6 +120,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     properties = _properties(r, data)
     checklists = _checklists(r, data, {p.name: p for p in properties})
     metrics = _metrics(r, data)
+    access = _access(r, data)
 
     if r.errors:
         raise PlaybookInvalid(r.errors)
@@ -127,8 +132,46 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics, properties=properties,
-        path=path,
+        access=access, path=path,
     )
+
+
+def _access(r: _Reader, data: Mapping[str, object]) -> PlaybookAccess:
+    """`[access]`: who may see, run and edit the playbook and finish its runs (bot.domain.permissions)."""
+    table = r.table(data, "access", "access")
+    if table is None:
+        return PlaybookAccess()
+    r.keys(table, _ACCESS_KEYS, "access.")
+    members = _unique(name for key, raw in r.string_list(table, "members", "access.members")
+                      if (name := r.username(key, raw)) is not None)
+    admins = _unique(name for key, raw in r.string_list(table, "admins", "access.admins")
+                     if (name := r.username(key, raw)) is not None)
+    if r.string_list(table, "groups", "access.groups"):
+        # Mattermost's groups (LDAP-synced or custom) need a licensed server and an API the bot does not
+        # call yet: a group listed here would silently grant nothing, so it is refused instead.
+        r.error("access.groups", "Mattermost groups are not supported yet; list the people in "
+                                 "access.members or access.admins instead")
+    public = r.boolean(table, "public", "access.public", True)
+    edit: Literal["admins", "members"] = "admins"
+    raw_edit = r.text(table, "edit", "access.edit", default="admins", blank_ok=False)
+    if raw_edit is not None:
+        if raw_edit in _ACCESS_EDIT:
+            edit = _ACCESS_EDIT[raw_edit]
+        else:
+            r.error("access.edit", f'expected "admins" (only the playbook\'s admins edit it) or "members" '
+                                   f'(its members too), got "{raw_edit}"')
+    finish: Literal["owner", "participants"] = "owner"
+    raw_finish = r.text(table, "finish", "access.finish", default="owner", blank_ok=False)
+    if raw_finish is not None:
+        if raw_finish in _ACCESS_FINISH:
+            finish = _ACCESS_FINISH[raw_finish]
+        else:
+            r.error("access.finish", f'expected "owner" (only a run\'s owner finishes it, restores it and '
+                                     f'hands it over) or "participants" (its participants too), got "{raw_finish}"')
+    if public is False and not members and not admins:
+        r.error("access.public", "a private playbook needs someone in access.members or access.admins; "
+                                 "otherwise only system admins could see it")
+    return PlaybookAccess(members=members, admins=admins, public=bool(public), edit=edit, finish=finish)
 
 
 def _channel_mode(r: _Reader, data: Mapping[str, object], *,
