@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bot.context import Context
+from bot.domain.durations import format_duration_compact
 from bot.domain.permissions import (
     PlaybookFacts,
     Viewer,
@@ -175,7 +176,8 @@ async def playbook_page(request: WebRequest, ctx: Context) -> WebReply:
                  changes=changes, by_version=by_version, runs=runs, names=names, split_note=ed.split_note,
                  tz=request.user.timezone, may_edit=loaded.may_edit,
                  may_copy=may_create_playbook(request.viewer()), saved=request.query.get("saved", ""),
-                 toml=ed.dump_toml(loaded.version.data) if loaded.version is not None else "")
+                 toml=ed.dump_toml(loaded.version.data) if loaded.version is not None else "",
+                 compact=format_duration_compact)
 
 
 @router.page("GET", "/playbooks/{playbook_id}/diff")
@@ -392,6 +394,13 @@ def _validate(state: Editing, data: dict[str, Any] | None, playbook_id: str, new
         state.problems.extend(placed)
 
 
+async def _taken(ctx: Context, state: Editing, playbook_id: str, new: bool) -> None:
+    """A new playbook's id must be free."""
+    if new and playbook_id and not any(p.field == "id" for p in state.problems) and \
+            await ctx.db.run(store.get_playbook, playbook_id, readonly=True) is not None:
+        state.problems.append(ed.FieldProblem("id", "id", ctx.render("web/playbooks/id_taken.txt.j2", id=playbook_id)))
+
+
 async def _save(request: WebRequest, ctx: Context, record: PlaybookRecord | None) -> WebReply:
     state, data = _read_posted(request)
     op = request.form.get("op", "save")
@@ -414,6 +423,7 @@ async def _save(request: WebRequest, ctx: Context, record: PlaybookRecord | None
         data = ed.apply_proposals(data, _chosen_proposals(request.form))
     playbook_id = state.new_id if new else record.id if record is not None else ""
     _validate(state, data, playbook_id, new)
+    await _taken(ctx, state, playbook_id, new)
     if state.problems or data is None:
         return _editor(ctx, request, record, state, 400)
     source = "improve" if state.run is not None else "editor"
@@ -467,6 +477,7 @@ async def validate(request: WebRequest, ctx: Context) -> WebReply:
     elif not _ID.fullmatch(playbook_id):
         raise UserError(ctx.render("web/runs/bad_form.txt.j2", field="playbook"))
     _validate(state, data, playbook_id, new)
+    await _taken(ctx, state, playbook_id, new)
     body = {"ok": not state.problems,
             "problems": [{"field": p.field, "key": p.key, "message": p.message} for p in state.problems]}
     return Download(json.dumps(body).encode("utf-8"), "application/json")

@@ -92,8 +92,37 @@ class FieldProblem:
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
-    """The TOML text of a data dict (tomllib.loads gives the same dict back)."""
-    return tomli_w.dumps(_plain(data))
+    """The TOML text of a data dict (tomllib.loads gives the same dict back), written as playbook files are:
+    every table and list of tables under its own header (`[[checklists.items]]`), never inline, and long
+    texts as multi-line strings."""
+    return "\n".join(_table(_plain(data), "", False)).strip() + "\n"
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _is_tables(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _table(table: Mapping[str, Any], path: str, many: bool) -> list[str]:
+    lines = [f"[[{path}]]" if many else f"[{path}]"] if path else []
+    for key, value in table.items():
+        if isinstance(value, dict) or _is_tables(value):
+            continue
+        lines.append(_key(key) + tomli_w.dumps({"v": value}, multiline_strings=True).rstrip("\n")[1:])
+    for key, value in table.items():
+        sub = f"{path}.{_key(key)}" if path else _key(key)
+        if isinstance(value, dict):
+            lines += [""] + _table(value, sub, False)
+        elif _is_tables(value):
+            for entry in value:
+                lines += [""] + _table(entry, sub, True)
+    return lines
 
 
 def _plain(value: Any) -> Any:
