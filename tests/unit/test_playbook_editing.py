@@ -55,8 +55,10 @@ def test_the_diff_names_items_added_removed_moved_and_changed() -> None:
 
 def test_proposals_from_runs() -> None:
     data = {"title": "T", "checklists": [{"title": "A", "items": [{"title": "a", "due": "10m"}, {"title": "b"}]}]}
-    outcomes = [ed.ItemOutcome("r1", "A", "a", "closed", 600, 1500), ed.ItemOutcome("r1", "A", "b", "skipped", None, None),
-                ed.ItemOutcome("r2", "A", "b", "skipped", None, None), ed.ItemOutcome("r2", "A", "a", "closed", 600, 60)]
+    outcomes = [ed.ItemOutcome("r1", "A", "a", "closed", 600, 1500),
+                ed.ItemOutcome("r1", "A", "b", "skipped", None, None),
+                ed.ItemOutcome("r2", "A", "b", "skipped", None, None),
+                ed.ItemOutcome("r2", "A", "a", "closed", 600, 60)]
     proposals = ed.propose(data, [("A", "new one"), ("A", "a")], outcomes, "r1")
     assert [(p.kind, p.title, p.checked, p.due) for p in proposals] == [
         ("add", "new one", True, ""), ("due", "a", True, "25m"), ("remove", "b", False, "")]
