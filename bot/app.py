@@ -45,6 +45,7 @@ import handlers.runs
 import handlers.status
 import handlers.web
 import handlers.web_insights
+import handlers.web_playbooks
 import handlers.web_runs
 import handlers.webhooks
 from bot import signin
@@ -87,6 +88,7 @@ def build_router() -> Router:
         commands.export.router, handlers.reports.router,
         handlers.web_insights.router,
         handlers.web_runs.router,
+        handlers.web_playbooks.router,
         commands.properties.router, handlers.properties.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,

@@ -47,6 +47,7 @@ from handlers.finish import finish_run
 from handlers.items import change_item
 from handlers.status import MAX_MESSAGE, parse_reminder, post_update
 from handlers.views import refresh_checklist_later
+from handlers.web_playbooks import may_improve
 from storage import items as item_rows
 from storage import people, web_runs
 from storage.runs import RunView
@@ -282,6 +283,7 @@ async def _run_values(ctx: Context, request: WebRequest, view: RunView) -> dict[
     timeline = [e for e in view.timeline if not chosen or e.type in chosen]
     due = view.reminder.due_at if view.reminder and in_progress else None
     version = await ctx.db.run(web_runs.run_version, run.id, readonly=True)
+    improvable = run.status == "finished" and await may_improve(ctx, viewer, run.playbook_id)
     return {
         "run": run, "view": view, "names": names, "now": now, "tz": request.user.timezone,
         "progress": progress(view.item_states()), "may_work": may_work, "may_finish": may_finish,
@@ -295,6 +297,7 @@ async def _run_values(ctx: Context, request: WebRequest, view: RunView) -> dict[
         "duration_ms": (run.finished_at or now) - run.created_at, "max_message": MAX_MESSAGE,
         "reminder_default": _interval_text(run.reminder_interval_s),
         "updates": list(reversed(view.status_updates)),
+        "may_improve": improvable,
     }
 
 

@@ -175,3 +175,33 @@ def decide(viewer: Viewer, run: RunFacts, action: Action) -> Decision:
         ok = is_owner or (run.participants_may_finish and is_participant)
         return ALLOWED if ok else OWNER_ONLY
     assert_never(action)  # every Action is decided above; a new one must be given its rule here
+
+
+# --- playbooks (a minimal form until per-playbook access lands: helper pbaccess owns these) -------------
+
+@dataclass(frozen=True)
+class PlaybookFacts:
+    """What the playbook rules need of one playbook: the teams it belongs to (None: every team, a
+    playbook without `team`), and its admins (user ids, from `[access] admins` where the data has it)."""
+
+    team_ids: frozenset[str] | None
+    admin_ids: frozenset[str] = frozenset()
+
+
+def may_view_playbook(viewer: Viewer, playbook: PlaybookFacts) -> bool:
+    """Admins see every playbook; others those of their teams (guests: none)."""
+    if viewer.is_admin or viewer.user_id in playbook.admin_ids:
+        return True
+    if viewer.is_guest:
+        return False
+    return bool(viewer.team_ids) if playbook.team_ids is None else bool(playbook.team_ids & viewer.team_ids)
+
+
+def may_edit_playbook(viewer: Viewer, playbook: PlaybookFacts) -> bool:
+    """System admins, and the playbook's own admins, edit, archive and restore it."""
+    return viewer.is_admin or viewer.user_id in playbook.admin_ids
+
+
+def may_create_playbook(viewer: Viewer) -> bool:
+    """Who may make a new playbook in the web view (system admins, until per-playbook access)."""
+    return viewer.is_admin
