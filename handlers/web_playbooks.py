@@ -8,7 +8,7 @@ back, and every save is a new version (storage.playbooks.save_version) after the
 validation (parse_playbook). Saving starts no run; the library is told at once (check_now), so the next
 run of this process uses the new version, and other processes see it within seconds.
 
-Who may do what is bot/domain/permissions.py (may_view_playbook, may_edit_playbook,
+Who may do what is bot/domain/permissions.py (may_view_playbook, may_edit_playbook and their [access],
 may_create_playbook); a playbook the person may not see is answered as a missing one. A file-managed
 playbook is read-only here: it changes through its file.
 """
@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from bot.context import Context
 from bot.domain.durations import format_duration_compact
 from bot.domain.permissions import (
+    PlaybookAccess,
     PlaybookFacts,
     Viewer,
     may_create_playbook,
@@ -55,17 +56,16 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # --- who may do what -----------------------------------------------------------------------------
 
 async def playbook_facts(ctx: Context, data: Mapping[str, Any]) -> PlaybookFacts:
-    """The permission facts of a playbook's data: its team (by URL name) and its `[access] admins`."""
+    """The permission facts of a playbook's data: its team (by URL name) and its `[access]`. A version is
+    valid when saved; should one not parse, it is treated as private to nobody (system admins only)."""
     team = data.get("team")
     team_ids = None if not isinstance(team, str) or not team else frozenset(
         t.id for t in ctx.teams.values() if t.name == team)
-    access = data.get("access")
-    names = access.get("admins") if isinstance(access, dict) else None
-    admin_ids: frozenset[str] = frozenset()
-    if isinstance(names, list) and names:
-        found = await ctx.users.by_username([n for n in names if isinstance(n, str)])
-        admin_ids = frozenset(u.id for u in found.values())
-    return PlaybookFacts(team_ids=team_ids, admin_ids=admin_ids)
+    try:
+        access = parse_playbook(data, playbook_id="playbook", path="playbook").access
+    except PlaybookInvalid:
+        access = PlaybookAccess(public=False)
+    return PlaybookFacts(team_ids=team_ids, access=access)
 
 
 async def may_improve(ctx: Context, viewer: Viewer, playbook_id: str) -> bool:

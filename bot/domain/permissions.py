@@ -177,29 +177,23 @@ def decide(viewer: Viewer, run: RunFacts, action: Action) -> Decision:
     assert_never(action)  # every Action is decided above; a new one must be given its rule here
 
 
-# --- playbooks (a minimal form until per-playbook access lands: helper pbaccess owns these) -------------
+# --- a playbook in its teams: the web view's list, page and editor ---------------------------------------
 
 @dataclass(frozen=True)
 class PlaybookFacts:
     """What the playbook rules need of one playbook: the teams it belongs to (None: every team, a
-    playbook without `team`), and its admins (user ids, from `[access] admins` where the data has it)."""
+    playbook without `team`) and its `[access]`."""
 
     team_ids: frozenset[str] | None
-    admin_ids: frozenset[str] = frozenset()
+    access: PlaybookAccess = PlaybookAccess()
 
 
 def may_view_playbook(viewer: Viewer, playbook: PlaybookFacts) -> bool:
-    """Admins see every playbook; others those of their teams (guests: none)."""
-    if viewer.is_admin or viewer.user_id in playbook.admin_ids:
+    """System admins see every playbook; others one of their teams that they may see (may_see_playbook)."""
+    if viewer.is_admin:
         return True
-    if viewer.is_guest:
-        return False
-    return bool(viewer.team_ids) if playbook.team_ids is None else bool(playbook.team_ids & viewer.team_ids)
-
-
-def may_edit_playbook(viewer: Viewer, playbook: PlaybookFacts) -> bool:
-    """System admins, and the playbook's own admins, edit, archive and restore it."""
-    return viewer.is_admin or viewer.user_id in playbook.admin_ids
+    in_team = bool(viewer.team_ids) if playbook.team_ids is None else bool(playbook.team_ids & viewer.team_ids)
+    return in_team and may_see_playbook(viewer, playbook)
 
 
 def may_create_playbook(viewer: Viewer) -> bool:
