@@ -191,6 +191,25 @@ def _save(session: Session, playbook_id: str, data: dict[str, Any], digest: str,
     return Saved(version, created=True)
 
 
+def create_playbook(session: Session, base_id: str, data: Mapping[str, Any], *, source: str, now: int,
+                    author_id: str = "", note: str = "", exact: bool = False) -> PlaybookVersion:
+    """A new playbook (not file-managed) whose version 1 is `data`, under `base_id`, or, when that is taken
+    and not `exact`, the first free `base_id-2`, `base_id-3`...; raises PlaybookExists when `exact` and
+    taken."""
+    for n in range(1, 1000):
+        candidate = base_id if n == 1 else f"{base_id[:60]}-{n}"
+        if session.get(PlaybookRecord, candidate) is not None:
+            if exact:
+                raise PlaybookExists(candidate)
+            continue
+        saved = save_version(session, candidate, data, source=source, now=now, author_id=author_id, note=note)
+        if saved.created and saved.version.number == 1:
+            return saved.version
+        if exact:
+            raise PlaybookExists(candidate)
+    raise PlaybookExists(base_id)
+
+
 def record_file_error(session: Session, playbook_id: str, path: str, error: str, now: int) -> bool:
     """A playbook's file is broken: keep its current version, remember the problems. Creates the row (with
     no version) for a new file that was never valid. Whether anything changed."""
