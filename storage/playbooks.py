@@ -302,3 +302,36 @@ def read_playbooks(url: str) -> list[Entry] | None:
         return None  # not migrated yet
     finally:
         engine.dispose()
+
+
+def read_version(url: str, playbook_id: str, number: int | None = None) -> PlaybookVersion | None:
+    """For `python -m bot export-playbook`, outside a running bot: a playbook's current version (or the
+    one numbered `number`), None when there is none. Writes nothing."""
+    try:
+        parsed = normalize_url(url)
+    except (SQLAlchemyError, ValueError) as err:
+        raise StorageUnavailable(str(err)) from err
+    if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(parsed):
+        database = parsed.database or ""
+        if not database.startswith("file:") and not Path(database).expanduser().is_file():
+            return None
+    try:
+        engine = make_engine(url, pool_size=1)
+    except (SQLAlchemyError, OSError) as err:
+        raise StorageUnavailable(str(err)) from err
+    try:
+        with session_scope(engine, readonly=True) as session:
+            found = current_version(session, playbook_id) if number is None else version_number(
+                session, playbook_id, number)
+            if found is not None:
+                session.expunge(found)
+            return found
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def version_number(session: Session, playbook_id: str, number: int) -> PlaybookVersion | None:
+    return session.exec(select(PlaybookVersion).where(PlaybookVersion.playbook_id == playbook_id,
+                                                      PlaybookVersion.number == number)).first()

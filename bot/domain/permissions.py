@@ -98,3 +98,27 @@ def decide(viewer: Viewer, run: RunFacts, action: Action) -> Decision:
         ok = is_owner or (run.participants_may_finish and is_participant)
         return ALLOWED if ok else OWNER_ONLY
     assert_never(action)  # every Action is decided above; a new one must be given its rule here
+
+
+# -- playbooks ------------------------------------------------------------------------------------
+# Until per-playbook access (`[access]` members and admins) lands, a playbook is seen by everyone in its
+# team (every team when it names none) and changed by system admins only. Guests see no playbooks.
+
+
+@dataclass(frozen=True)
+class PlaybookFacts:
+    team_id: str | None  # None: the playbook may run in every team
+    admin_ids: frozenset[str] = frozenset()  # playbook admins (per-playbook access), when known
+
+
+def may_view_playbook(viewer: Viewer, playbook: PlaybookFacts) -> bool:
+    if viewer.is_admin:
+        return True
+    if viewer.is_guest:
+        return False
+    return playbook.team_id is None or playbook.team_id in viewer.team_ids
+
+
+def may_edit_playbook(viewer: Viewer, playbook: PlaybookFacts) -> bool:
+    """Change a playbook (save a version, import, archive): system admins, and its admins where known."""
+    return viewer.is_admin or (viewer.user_id in playbook.admin_ids and may_view_playbook(viewer, playbook))

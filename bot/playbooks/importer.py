@@ -34,7 +34,7 @@ class Problem:
         return {"path": self.path, "message": self.message}
 
 
-def validate_data(data: Mapping[str, Any], playbook_id: str = "playbook") -> tuple[Playbook | None, list[Problem]]:
+def validate_data(data: object, playbook_id: str = "playbook") -> tuple[Playbook | None, list[Problem]]:
     """`parse_playbook` on data from outside: the Playbook, or every problem with its key path."""
     if not isinstance(data, Mapping):
         return None, [Problem("", f"expected a playbook (a table of keys), got {type(data).__name__}")]

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Mapping
 
 from bot.domain.durations import format_duration_compact
 from bot.domain.naming import PLACEHOLDERS, template_placeholders
-from datetime import timedelta
 
 EXPORT_VERSION = 1
 
@@ -100,7 +100,7 @@ def _ids(value: object) -> list[str]:
 
 
 def _items(export: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    out = []
+    out: list[tuple[str, Mapping[str, Any]]] = []
     for c, checklist in enumerate(export.get("checklists") or [], start=1):
         if isinstance(checklist, dict):
             for i, item in enumerate(checklist.get("items") or [], start=1):
@@ -248,7 +248,9 @@ def _identity(export: Mapping[str, Any], names: Names, data: dict[str, Any], rep
     if isinstance(export.get("public"), bool):
         access["public"] = export["public"]
         report.map("public", "access.public")
-    members, admins, lost = [], [], []
+    members: list[str] = []
+    admins: list[str] = []
+    lost: list[str] = []
     for member in export.get("members") or []:
         if not isinstance(member, dict):
             continue
@@ -483,7 +485,7 @@ def _retro(export: Mapping[str, Any], data: dict[str, Any], report: Report) -> N
             report.map("retrospective_reminder_interval_seconds", "retrospective.reminder (0: once, left out)")
         data["retrospective"] = table
     metrics = []
-    for n, metric in enumerate(export.get("metrics") or [], start=1):
+    for metric in export.get("metrics") or []:
         if not isinstance(metric, dict):
             continue
         kind = _text(metric.get("type")).removeprefix("metric_")
