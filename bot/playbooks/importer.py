@@ -110,11 +110,11 @@ def finish_import(export: Mapping[str, Any], names: Names) -> Prepared:
     if report.problems:
         return Prepared(data, report, list(report.problems))
     if "access" in data and not accepts_access():
-        access = data.pop("access")
-        for key in access:
-            report.skip(f"access.{key}", "this bot's playbook format has no [access] yet; system admins edit "
-                                         "playbooks and everyone in the team may run them")
-        report.mapped = [(s, t) for s, t in report.mapped if not t.startswith("access.")]
+        data.pop("access")
+        for source, target in [m for m in report.mapped if m[1].startswith("access.")]:
+            report.mapped.remove((source, target))
+            report.skip(source, "this bot's playbook format has no [access] yet: system admins edit playbooks "
+                                "and everyone in the playbook's team may run them")
     playbook, found = validate_data(data, slug(str(data.get("title", ""))))
     return Prepared(data, report, [str(p) for p in found], playbook)
 

@@ -183,6 +183,8 @@ def map_export(export: Mapping[str, Any], names: Names) -> Imported:
     version = export.get("version")
     if "version" in export and version != EXPORT_VERSION:
         report.problems.append(f"version: expected the plugin's export version {EXPORT_VERSION}, got {version!r}")
+    elif "version" in export:
+        report.map("version", "(checked: the plugin's export format 1)")
     title = export.get("title")
     if not isinstance(title, str) or not title.strip():
         report.problems.append("title: required (a non-empty string); this does not look like a playbook export")
