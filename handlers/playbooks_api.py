@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import tomllib
-import weakref
 from collections import OrderedDict
 from typing import Any, Mapping
 
@@ -32,8 +31,10 @@ router = Router("playbooks-api")
 NOT_FOUND = (404, {"error": "No playbook with this id, or you may not see it."})
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 IDEMPOTENCY_KEEP = 1000
-_answers: weakref.WeakKeyDictionary[Context, OrderedDict[tuple[str, str, str], tuple[int, HttpReply]]] = \
-    weakref.WeakKeyDictionary()
+# Answers to POSTs with an Idempotency-Key, per bot process (by its context's id: a Context is not hashable),
+# caller, route and key; the oldest go first past IDEMPOTENCY_KEEP. Several processes behind one address
+# do not share them (a retry that reaches another process makes a second playbook, with a "-2" id).
+_answers: dict[int, OrderedDict[tuple[str, str, str], tuple[int, HttpReply]]] = {}
 
 
 def version_json(version: PlaybookVersion, *, data: bool = False) -> dict[str, Any]:
@@ -123,7 +124,7 @@ async def _idempotent(request: HttpRequest, ctx: Context, route: str, make: Any)
     key = request.headers.get("idempotency-key", "")
     if not key:
         return await make()  # type: ignore[no-any-return]
-    seen = _answers.setdefault(ctx, OrderedDict())
+    seen = _answers.setdefault(id(ctx), OrderedDict())
     now = ctx.clock.now_ms()
     slot = (request.user.id, route, key[:200])
     if slot in seen and now - seen[slot][0] < IDEMPOTENCY_TTL_MS:

@@ -328,7 +328,9 @@ def _channel(export: Mapping[str, Any], names: Names, data: dict[str, Any], repo
         report.map("run_summary_template", "summary")
         report.map("run_summary_template_enabled", "summary (kept when enabled)")
     elif "run_summary_template" in export or "run_summary_template_enabled" in export:
-        report.skip("run_summary_template", "off or empty in the plugin")
+        for key in ("run_summary_template", "run_summary_template_enabled"):
+            if key in export:
+                report.skip(key, "off or empty in the plugin")
     if isinstance(export.get("auto_archive_channel"), bool):
         if export["auto_archive_channel"] and not existing:
             data["archive_channel_on_finish"] = True
@@ -343,7 +345,9 @@ def _channel(export: Mapping[str, Any], names: Names, data: dict[str, Any], repo
         report.map("message_on_join", "welcome")
         report.map("message_on_join_enabled", "welcome (kept when enabled)")
     elif "message_on_join" in export or "message_on_join_enabled" in export:
-        report.skip("message_on_join", "off or empty in the plugin")
+        for key in ("message_on_join", "message_on_join_enabled"):
+            if key in export:
+                report.skip(key, "off or empty in the plugin")
     category = _text(export.get("category_name"))
     if "categorize_channel_enabled" in export or "category_name" in export:
         if export.get("categorize_channel_enabled") and category:
@@ -391,6 +395,7 @@ def _people(export: Mapping[str, Any], names: Names, data: dict[str, Any], repor
                 report.skip("invited_user_ids", f"not on this server: {', '.join(lost)}")
         elif invited:
             report.skip("invited_user_ids", "invitations were off in the plugin")
+            report.skip("invite_users_enabled", "off in the plugin: nobody is invited")
         else:
             report.map("invite_users_enabled", "members (none)")
     groups = _ids(export.get("invited_group_ids"))
@@ -411,6 +416,8 @@ def _people(export: Mapping[str, Any], names: Names, data: dict[str, Any], repor
                                                 "owns it")
         else:
             report.map("default_owner_enabled", "owner (off: whoever starts a run owns it)")
+            if owner_id:
+                report.skip("default_owner_id", "the default owner was off in the plugin")
     broadcast = _ids(export.get("broadcast_channel_ids"))
     if "broadcast_enabled" in export or "broadcast_channel_ids" in export:
         if export.get("broadcast_enabled", True) is not False and broadcast:
@@ -424,6 +431,7 @@ def _people(export: Mapping[str, Any], names: Names, data: dict[str, Any], repor
                 report.skip("broadcast_channel_ids", f"not on this server: {', '.join(lost)}")
         elif broadcast:
             report.skip("broadcast_channel_ids", "broadcasting was off in the plugin")
+            report.skip("broadcast_enabled", "off in the plugin: nothing is broadcast")
         else:
             report.map("broadcast_enabled", "broadcast_channels (none)")
     hooks: dict[str, list[str]] = {}
@@ -441,6 +449,7 @@ def _people(export: Mapping[str, Any], names: Names, data: dict[str, Any], repor
             report.map(enabled, f"{target} (kept when enabled)")
         elif listed:
             report.skip(urls, "these webhooks were off in the plugin")
+            report.skip(enabled, "off in the plugin: the URLs are not used")
         else:
             report.map(enabled, "webhooks (none)")
     if hooks:
