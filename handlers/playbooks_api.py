@@ -71,13 +71,7 @@ def _visible(ctx: Context, viewer: Viewer, version: PlaybookVersion | None) -> b
 
 
 async def _entry(ctx: Context, viewer: Viewer, playbook_id: str) -> store.Entry | None:
-    def read(session: Any) -> store.Entry | None:
-        record = store.get_playbook(session, playbook_id)
-        if record is None:
-            return None
-        return store.Entry(record, store.current_version(session, playbook_id))
-
-    entry = await ctx.db.run(read, readonly=True)
+    entry = await ctx.db.run(store.get_entry, playbook_id, readonly=True)
     if entry is None or not _visible(ctx, viewer, entry.version):
         return None
     return entry

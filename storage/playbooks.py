@@ -121,6 +121,15 @@ def current_version(session: Session, playbook_id: str) -> PlaybookVersion | Non
     return session.get(PlaybookVersion, record.current_version_id)
 
 
+def get_entry(session: Session, playbook_id: str) -> Entry | None:
+    """One playbook with its current version; None when there is no such playbook."""
+    record = session.get(PlaybookRecord, playbook_id)
+    if record is None:
+        return None
+    version = session.get(PlaybookVersion, record.current_version_id) if record.current_version_id else None
+    return Entry(record, version)
+
+
 def list_versions(session: Session, playbook_id: str) -> list[PlaybookVersion]:
     """Every version of a playbook, newest first."""
     return list(session.exec(select(PlaybookVersion).where(PlaybookVersion.playbook_id == playbook_id)
