@@ -236,9 +236,7 @@ class World:
         return session
 
     async def runs_json(self, who: str = "alice", query: str = "") -> tuple[int, Any]:
-        from urllib.parse import parse_qsl
-
-        status, body, _ = await self.bot_api(who).get("/api/v0/runs", query=dict(parse_qsl(query.lstrip("?"))))
+        status, body, _ = await self.bot_api(who).get(f"/api/v0/runs{query}")
         return status, body
 
 
