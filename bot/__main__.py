@@ -1,4 +1,4 @@
-"""`python -m bot run|check [--config bot.toml]`."""
+"""`python -m bot run|check [--config bot.toml]`, `import-playbook FILE`, `export-playbook ID`."""
 from __future__ import annotations
 
 import argparse
@@ -21,15 +21,26 @@ if TYPE_CHECKING:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one clear line, exit status 2 (contracts.md)
-        print(f"python -m bot: {message} (try: python -m bot run|check [--config bot.toml])", file=sys.stderr)
+        print(f"python -m bot: {message} (try: python -m bot run|check [--config bot.toml], import-playbook FILE "
+              "[--id ID], export-playbook ID [--format toml|plugin-json] [--version N])", file=sys.stderr)
         raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m bot")
-    parser.add_argument("command", choices=["run", "check"])
+    parser.add_argument("command", choices=["run", "check", "import-playbook", "export-playbook"])
+    parser.add_argument("target", nargs="?", default=None,
+                        help="import-playbook: the plugin's JSON file; export-playbook: the playbook id")
     parser.add_argument("--config", default=None, help="the config file (default: bot.toml, when it exists)")
+    parser.add_argument("--id", default="", help="import-playbook: the new playbook's id (default: from its title)")
+    parser.add_argument("--format", default="toml", choices=["toml", "plugin-json"], help="export-playbook")
+    parser.add_argument("--version", default=None, type=int, help="export-playbook: a version number")
     args = parser.parse_args(argv)
+    if args.command in ("import-playbook", "export-playbook") and not args.target:
+        what = "FILE" if args.command == "import-playbook" else "ID"
+        parser.error(f"{args.command} needs {what}")
+    if args.command not in ("import-playbook", "export-playbook") and args.target is not None:
+        parser.error(f"unexpected argument {args.target!r}")
     # A file named on the command line must exist: with BOT_* variables set, a mistyped name would
     # otherwise quietly run on the environment alone. Unnamed, ./bot.toml is optional (containers
     # configure the bot through the environment).
@@ -47,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     level = settings.logging.level if args.command == "run" else max(logging.WARNING,
                                                                      logging.getLevelName(settings.logging.level))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "export-playbook":  # reads the database only
+        return asyncio.run(_export_playbook(settings, args.target, args.format, args.version))
     if not settings.mattermost.url:
         print(f"config error: {args.config}: [mattermost] url is empty; set it (or BOT_MATTERMOST_URL), "
               "or use `make run` to try the bot against the local sandbox", file=sys.stderr)
@@ -57,7 +70,93 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "run":
         return asyncio.run(_run(settings))
+    if args.command == "import-playbook":
+        return asyncio.run(_import_playbook(settings, Path(args.target), args.id))
     return asyncio.run(_check(settings))
+
+
+async def _import_playbook(settings: Settings, path: Path, wanted_id: str) -> int:
+    """Import a plugin JSON export: names looked up in Mattermost, validated, saved as a new playbook."""
+    from bot.clock import Clock
+    from bot.mattermost import MattermostGateway
+    from bot.models import MattermostError
+    from bot.playbooks import PlaybookInvalid
+    from bot.playbooks.importer import check_file_name_ok, prepare_import, save_import
+    from storage import playbooks as store
+    from storage.db import open_database
+
+    try:
+        raw = await asyncio.to_thread(path.read_bytes)
+    except OSError as err:
+        print(f"{path}: cannot read the file ({err.strerror or err})", file=sys.stderr)
+        return 2
+    if wanted_id:
+        try:
+            check_file_name_ok(wanted_id)
+        except PlaybookInvalid as exc:
+            print(f"--id {wanted_id}: {exc.errors[0].problem}", file=sys.stderr)
+            return 2
+    gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
+    try:
+        try:
+            await gateway.me()
+        except MattermostError as err:
+            print(f"Mattermost {settings.mattermost.url}: {err.status or 'unreachable'} {err.error_id}: cannot "
+                  "look up the export's users and channels", file=sys.stderr)
+            return 1
+        prepared = await prepare_import(raw, gateway)
+    finally:
+        await gateway.close()
+    if prepared.problems:
+        for problem in prepared.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return 2
+    try:
+        db = await asyncio.to_thread(open_database, settings.storage.url)
+    except Exception as err:  # noqa: BLE001 - any failure to open the database is one line
+        print(f"storage {settings.storage.url}: cannot open the database ({err})", file=sys.stderr)
+        return 1
+    try:
+        version = await save_import(db, prepared, Clock().now_ms(), playbook_id=wanted_id,
+                                    note=f"imported from {path.name}")
+    except store.PlaybookExists:
+        print(f"--id {wanted_id}: a playbook with this id exists; choose another", file=sys.stderr)
+        return 2
+    finally:
+        await db.close()
+    print(f"imported {path} as playbook {version.playbook_id} (version {version.number})")
+    for source, target in prepared.report.mapped:
+        print(f"  mapped    {source} -> {target}")
+    for source, why in prepared.report.unmapped:
+        print(f"  not used  {source}: {why}")
+    return 0
+
+
+async def _export_playbook(settings: Settings, playbook_id: str, fmt: str, number: int | None) -> int:
+    """Print a playbook's current (or a given) version as TOML or as the plugin's JSON."""
+    import json
+
+    from bot.playbooks.export import NotTomlable, to_plugin_json, to_toml
+    from storage.playbooks import StorageUnavailable, read_version
+
+    try:
+        version = read_version(settings.storage.url, playbook_id, number)
+    except StorageUnavailable as err:
+        print(f"storage {settings.storage.url}: cannot open the database ({err})", file=sys.stderr)
+        return 1
+    if version is None:
+        what = f"version {number} of playbook {playbook_id}" if number is not None else f"playbook {playbook_id}"
+        print(f"{what}: not found in {settings.storage.url}", file=sys.stderr)
+        return 2
+    if fmt == "toml":
+        try:
+            sys.stdout.write(to_toml(version.data))
+        except NotTomlable as err:
+            print(f"playbook {playbook_id}: {err}", file=sys.stderr)
+            return 1
+    else:
+        print(json.dumps(to_plugin_json(version.data), indent=2, ensure_ascii=False))
+    return 0
 
 
 async def _run(settings: Settings) -> int:

@@ -161,13 +161,26 @@ class HttpRequest:
     query: dict[str, str]
     params: dict[str, str]
     hidden_playbooks: frozenset[str] = frozenset()  # Context.playbooks_hidden_from
+    body: bytes = b""  # a POST's or PUT's body, as sent
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names (e.g. "idempotency-key")
 
     def viewer(self) -> Viewer:
         return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest,
                       username=self.user.username, hidden_playbooks=self.hidden_playbooks)
 
 
-HttpHandler = Callable[[HttpRequest, "Context"], Awaitable[tuple[int, dict[str, Any]]]]
+@dataclass(frozen=True)
+class HttpText:
+    """An API answer that is not JSON (a playbook exported as TOML)."""
+
+    status: int
+    text: str
+    content_type: str
+    filename: str = ""  # set: offered as a download with this name
+
+
+HttpReply = tuple[int, dict[str, Any]] | HttpText
+HttpHandler = Callable[[HttpRequest, "Context"], Awaitable[HttpReply]]
 
 
 # -- the web view ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +38,7 @@ from bot.router import (
     Ephemeral,
     HttpHandler,
     HttpRequest,
+    HttpText,
     NoReply,
     OpenDialog,
     Reply,
@@ -214,6 +216,7 @@ class BotServer:
         app.router.add_post("/mattermost/dialog", self.dialog)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/api/v0/openapi.json", self.openapi)  # the API's description: no sign-in
         for (method, path), handler in sorted(self.dispatcher.router.http_routes.items()):
             app.router.add_route(method, path, self._api(handler))
         return app
@@ -358,6 +361,9 @@ class BotServer:
         return web.Response(body=prometheus.exposition(self.ctx.metrics, snapshot),
                             headers={"Content-Type": prometheus.CONTENT_TYPE})
 
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=OPENAPI_PATH.read_bytes(), content_type="application/json")
+
     def _api(self, handler: HttpHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def route(request: web.Request) -> web.Response:
             header = request.headers.get("Authorization", "")
@@ -384,20 +390,29 @@ class BotServer:
                     return web.json_response({"error": f"Mattermost did not answer ({err.status})."}, status=502)
                 who = (user, frozenset(team_ids))
                 self.viewers.put(token, *who)
+            raw = await request.read() if request.method in ("POST", "PUT", "PATCH") else b""
+            headers = {k.lower(): v for k, v in request.headers.items()}
             try:
                 hidden = self.ctx.playbooks_hidden_from(Viewer(who[0].id, who[0].is_admin, who[1],
                                                                username=who[0].username))
-                status, body = await handler(HttpRequest(who[0], who[1], dict(request.query),
-                                                         dict(request.match_info), hidden), self.ctx)
+                reply = await handler(HttpRequest(who[0], who[1], dict(request.query), dict(request.match_info),
+                                                  hidden, raw, headers), self.ctx)
             except StorageError:
                 log.exception("API: the database failed path=%s", request.path)
                 return web.json_response({"error": "The bot's database is not answering just now; try again "
                                                    "shortly."}, status=503, headers={"Retry-After": "5"})
+            if isinstance(reply, HttpText):
+                extra = {"Content-Disposition": f'attachment; filename="{reply.filename}"'} if reply.filename else {}
+                return web.Response(text=reply.text, status=reply.status, content_type=reply.content_type,
+                                    charset="utf-8", headers=extra)
+            status, body = reply
             return web.json_response(body, status=status)
 
         return route
 
 
+# The OpenAPI 3.1 description of /api/v0 (the runs and playbooks routes), served as it is.
+OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 METRICS_DB_S = 5.0  # a scrape waits this long for the database's counts
 
 

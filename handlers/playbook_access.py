@@ -3,11 +3,11 @@
 the run dialog, `/playbook run`, `/playbook playbooks`, insights, the runs page's filters and the API."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from bot.context import Context
-from bot.domain.permissions import Viewer, may_see_playbook
-from bot.playbooks import Playbook
+from bot.domain.permissions import PlaybookAccess, PlaybookFacts, Viewer, may_see_playbook
+from bot.playbooks import Playbook, PlaybookInvalid, parse_playbook
 
 
 async def viewer_for(ctx: Context, user_id: str, team_ids: Iterable[str] = ()) -> Viewer:
@@ -32,3 +32,18 @@ def visible_playbooks(ctx: Context, viewer: Viewer) -> list[Playbook]:
     """The current playbooks `viewer` may see, in any team, by title."""
     return sorted((p for p in ctx.playbooks.values() if may_see_playbook(viewer, p)),
                   key=lambda p: p.title.lower())
+
+
+def playbook_facts(ctx: Context, data: Mapping[str, Any] | None) -> PlaybookFacts:
+    """The permission facts of a playbook's data dict: its teams (by URL name; one the bot is not in
+    matches nobody's teams) and its `[access]`. Versions are valid when saved; one that does not parse is
+    treated as private to nobody (system admins only)."""
+    data = data or {}
+    team = data.get("team")
+    team_ids = None if not isinstance(team, str) or not team else frozenset(
+        t.id for t in ctx.teams.values() if t.name == team)
+    try:
+        access = parse_playbook(data, playbook_id="playbook", path="playbook").access
+    except PlaybookInvalid:
+        access = PlaybookAccess(public=False)
+    return PlaybookFacts(team_ids=team_ids, access=access)

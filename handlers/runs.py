@@ -141,7 +141,7 @@ def prepare_run(ctx: Context, playbook: Playbook, name: str, summary: str, creat
     name = name.strip()
     if len(name) > MAX_RUN_NAME:
         raise FieldError("name", ctx.render("commands/name_too_long.md.j2", length=len(name), limit=MAX_RUN_NAME))
-    summary = summary.strip()
+    summary = summary.strip() or playbook.summary  # the playbook's run summary template
     if len(summary) > MAX_SUMMARY:
         raise FieldError("summary", ctx.render("run/summary_too_long.md.j2", length=len(summary),
                                                limit=MAX_SUMMARY))

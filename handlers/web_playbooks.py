@@ -25,7 +25,6 @@ from typing import Any, Mapping
 from bot.context import Context
 from bot.domain.durations import format_duration_compact
 from bot.domain.permissions import (
-    PlaybookAccess,
     PlaybookFacts,
     Viewer,
     may_create_playbook,
@@ -37,6 +36,7 @@ from bot.playbooks import editing as ed
 from bot.playbooks.loader import check_file_name
 from bot.playbooks.model import TITLE_MAX, Playbook
 from bot.router import Download, Page, Redirect, Router, UserError, WebReply, WebRequest
+from handlers.playbook_access import playbook_facts as facts_of
 from storage import playbooks as store
 from storage import web_playbooks as rows
 from storage.models import PlaybookRecord, PlaybookVersion
@@ -56,16 +56,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # --- who may do what -----------------------------------------------------------------------------
 
 async def playbook_facts(ctx: Context, data: Mapping[str, Any]) -> PlaybookFacts:
-    """The permission facts of a playbook's data: its team (by URL name) and its `[access]`. A version is
-    valid when saved; should one not parse, it is treated as private to nobody (system admins only)."""
-    team = data.get("team")
-    team_ids = None if not isinstance(team, str) or not team else frozenset(
-        t.id for t in ctx.teams.values() if t.name == team)
-    try:
-        access = parse_playbook(data, playbook_id="playbook", path="playbook").access
-    except PlaybookInvalid:
-        access = PlaybookAccess(public=False)
-    return PlaybookFacts(team_ids=team_ids, access=access)
+    return facts_of(ctx, data)
 
 
 async def may_improve(ctx: Context, viewer: Viewer, playbook_id: str) -> bool:

@@ -121,6 +121,15 @@ def current_version(session: Session, playbook_id: str) -> PlaybookVersion | Non
     return session.get(PlaybookVersion, record.current_version_id)
 
 
+def get_entry(session: Session, playbook_id: str) -> Entry | None:
+    """One playbook with its current version; None when there is no such playbook."""
+    record = session.get(PlaybookRecord, playbook_id)
+    if record is None:
+        return None
+    version = session.get(PlaybookVersion, record.current_version_id) if record.current_version_id else None
+    return Entry(record, version)
+
+
 def list_versions(session: Session, playbook_id: str) -> list[PlaybookVersion]:
     """Every version of a playbook, newest first."""
     return list(session.exec(select(PlaybookVersion).where(PlaybookVersion.playbook_id == playbook_id)
@@ -189,6 +198,25 @@ def _save(session: Session, playbook_id: str, data: dict[str, Any], digest: str,
     session.flush()
     _touch(session, record, now, current_version_id=version.id, **file_state)
     return Saved(version, created=True)
+
+
+def create_playbook(session: Session, base_id: str, data: Mapping[str, Any], *, source: str, now: int,
+                    author_id: str = "", note: str = "", exact: bool = False) -> PlaybookVersion:
+    """A new playbook (not file-managed) whose version 1 is `data`, under `base_id`, or, when that is taken
+    and not `exact`, the first free `base_id-2`, `base_id-3`...; raises PlaybookExists when `exact` and
+    taken."""
+    for n in range(1, 1000):
+        candidate = base_id if n == 1 else f"{base_id[:60]}-{n}"
+        if session.get(PlaybookRecord, candidate) is not None:
+            if exact:
+                raise PlaybookExists(candidate)
+            continue
+        saved = save_version(session, candidate, data, source=source, now=now, author_id=author_id, note=note)
+        if saved.created and saved.version.number == 1:
+            return saved.version
+        if exact:
+            raise PlaybookExists(candidate)
+    raise PlaybookExists(base_id)
 
 
 def record_file_error(session: Session, playbook_id: str, path: str, error: str, now: int) -> bool:
@@ -283,3 +311,36 @@ def read_playbooks(url: str) -> list[Entry] | None:
         return None  # not migrated yet
     finally:
         engine.dispose()
+
+
+def read_version(url: str, playbook_id: str, number: int | None = None) -> PlaybookVersion | None:
+    """For `python -m bot export-playbook`, outside a running bot: a playbook's current version (or the
+    one numbered `number`), None when there is none. Writes nothing."""
+    try:
+        parsed = normalize_url(url)
+    except (SQLAlchemyError, ValueError) as err:
+        raise StorageUnavailable(str(err)) from err
+    if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(parsed):
+        database = parsed.database or ""
+        if not database.startswith("file:") and not Path(database).expanduser().is_file():
+            return None
+    try:
+        engine = make_engine(url, pool_size=1)
+    except (SQLAlchemyError, OSError) as err:
+        raise StorageUnavailable(str(err)) from err
+    try:
+        with session_scope(engine, readonly=True) as session:
+            found = current_version(session, playbook_id) if number is None else version_number(
+                session, playbook_id, number)
+            if found is not None:
+                session.expunge(found)
+            return found
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def version_number(session: Session, playbook_id: str, number: int) -> PlaybookVersion | None:
+    return session.exec(select(PlaybookVersion).where(PlaybookVersion.playbook_id == playbook_id,
+                                                      PlaybookVersion.number == number)).first()

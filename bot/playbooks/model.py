@@ -33,6 +33,7 @@ PROPERTY_OPTION_MAX = 128  # the plugin's option name limit
 PROPERTY_TITLE_MAX = 24  # a dialog field's label (DialogElementDisplayNameMaxLength)
 PROPERTY_TEXT_MAX = 150  # a dialog text field (DialogElementTextMaxLength)
 KEYWORDS_MAX = 20
+SUMMARY_MAX = 3000  # a run's summary is the start dialog's textarea (Mattermost's limit for one)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Playbook:
     members: tuple[str, ...] = ()
     broadcast_channels: tuple[str, ...] = ()  # channel URL names in the run's team
     welcome: str = ""
+    summary: str = ""  # a run's summary when its starter gives none (the plugin's run summary template)
     # Archive the run's channel once the run is finished and its retrospective published or cancelled.
     archive_channel_on_finish: bool = False
     status_updates: StatusUpdates = StatusUpdates()

@@ -26,6 +26,7 @@ from bot.playbooks.model import (
     PROPERTY_TEXT_MAX,
     PROPERTY_TITLE_MAX,
     REMINDER_MIN,
+    SUMMARY_MAX,
     TITLE_MAX,
     WEBHOOKS_MAX,
     Assignee,
@@ -46,7 +47,7 @@ _CHANNEL_MODES: dict[str, Literal["create", "existing"]] = {"create": "create", 
 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", "channel", "channel_name",
              "category", "owner",
-             "members", "broadcast_channels", "welcome", "archive_channel_on_finish", "status_updates",
+             "members", "broadcast_channels", "welcome", "summary", "archive_channel_on_finish", "status_updates",
              "retrospective", "webhooks", "checklists", "metrics", "properties", "access")
 _ACCESS_KEYS = ("members", "admins", "groups", "public", "edit", "finish")
 _ACCESS_EDIT: dict[str, Literal["admins", "members"]] = {"admins": "admins", "members": "members"}
@@ -76,6 +77,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     title = r.text(data, "title", "title", required=True, blank_ok=False, limit=TITLE_MAX)
     description = r.text(data, "description", "description") or ""
     welcome = r.text(data, "welcome", "welcome") or ""
+    summary = r.text(data, "summary", "summary", limit=SUMMARY_MAX) or ""
     private_channel = r.boolean(data, "private_channel", "private_channel", True)
     archive = r.boolean(data, "archive_channel_on_finish", "archive_channel_on_finish", False)
 
@@ -129,7 +131,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         id=playbook_id, title=title, description=description, team=team,
         private_channel=private_channel, channel_mode=channel_mode, channel=channel,
         channel_name=channel_name, category=category,
-        owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome,
+        owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome, summary=summary,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics, properties=properties,
         access=access, path=path,

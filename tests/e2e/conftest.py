@@ -23,6 +23,7 @@ from bot.clock import FakeClock
 from bot.config import load_settings
 from sandbox import Sandbox
 from sandbox.validation import assert_no_violations
+from tests.bot_api import BotApi
 from tests.conftest import LOOPBACK, Api, sandbox_config
 
 INCIDENT = """
@@ -213,9 +214,14 @@ class World:
         return body
 
     async def run_json(self, run_id: str, who: str = "alice") -> tuple[int, Any]:
-        async with self.admin.session.get(f"{self.bot.url}/api/v0/runs/{run_id}",
-                                          headers={"Authorization": f"Bearer {self.people[who].token}"}) as r:
-            return r.status, await r.json()
+        status, body, _ = await self.bot_api(who).get(f"/api/v0/runs/{run_id}")  # checked against the API's spec
+        return status, body
+
+    def bot_api(self, who: str | None = "alice") -> BotApi:
+        """The bot's API as `who` (a person's name, "admin" for the system admin, None for no token); every
+        exchange is checked against bot/openapi.json."""
+        token = None if who is None else self.admin.token if who == "admin" else self.people[who].token
+        return BotApi(self.admin.session, self.bot.url, token)
 
     async def browser(self, who: str = "alice") -> aiohttp.ClientSession:
         """A cookie-keeping HTTP client signed in to the bot's web view as `who`, through a one-time sign-in
@@ -230,9 +236,8 @@ class World:
         return session
 
     async def runs_json(self, who: str = "alice", query: str = "") -> tuple[int, Any]:
-        async with self.admin.session.get(f"{self.bot.url}/api/v0/runs{query}",
-                                          headers={"Authorization": f"Bearer {self.people[who].token}"}) as r:
-            return r.status, await r.json()
+        status, body, _ = await self.bot_api(who).get(f"/api/v0/runs{query}")
+        return status, body
 
 
 async def make_user(admin: Api, team_id: str, name: str) -> tuple[str, str]:
