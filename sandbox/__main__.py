@@ -1,6 +1,6 @@
 """`python -m sandbox`: run the Mattermost stand-in until Ctrl-C or SIGTERM.
 
-    python -m sandbox [--host 127.0.0.1] [--port 8065] [--admin-token TOKEN] [--site-url URL] [--demo]
+    python -m sandbox [--host 127.0.0.1] [--port 8065] [--admin-token TOKEN] [--site-url URL] [--demo] [--license SKU]
                       [--config FILE.json]
 """
 from __future__ import annotations
@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              '{"ServiceSettings": {"PostEditTimeLimit": 300}}; wins over --site-url')
     parser.add_argument("--demo", action="store_true",
                         help="add team `demo`, users alice/bob/carol (password demo) and a bot account")
+    parser.add_argument("--license", choices=("none", "professional", "enterprise"), default=None,
+                        help="the server's licence (custom user groups need professional or enterprise); "
+                             "default none, or professional with --demo")
     return parser.parse_args(argv)
 
 
@@ -87,7 +90,8 @@ async def serve(args: argparse.Namespace) -> None:
     from sandbox.seed import add_demo
 
     sandbox = Sandbox(host=args.host, port=args.port, admin_token=args.admin_token, site_url=args.site_url or "",
-                      allow_internal=args.allow_internal, config=args.config)
+                      allow_internal=args.allow_internal, config=args.config,
+                      license=args.license or ("professional" if args.demo else None))
     demo = add_demo(sandbox.state) if args.demo else None
     try:
         await sandbox.start()

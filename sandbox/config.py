@@ -34,6 +34,8 @@ FIELDS: dict[tuple[str, str], tuple[str, type, Any]] = {
     ("ServiceSettings", "EnablePostUsernameOverride"): ("EnablePostUsernameOverride", bool, False),
     ("ServiceSettings", "EnablePostIconOverride"): ("EnablePostIconOverride", bool, False),
     ("ServiceSettings", "AllowedUntrustedInternalConnections"): ("AllowedUntrustedInternalConnections", str, ""),
+    # ServiceSettings.SetDefaults: EnableCustomGroups = true (custom user groups; sandbox/routes/groups.py).
+    ("ServiceSettings", "EnableCustomGroups"): ("EnableCustomGroups", bool, True),
     # FileSettings.SetDefaults: EnableFileAttachments = true, MaxFileSize = 100 MB (sandbox/routes/files.py).
     ("FileSettings", "EnableFileAttachments"): ("EnableFileAttachments", bool, True),
     ("FileSettings", "MaxFileSize"): ("MaxFileSize", int, 100 * 1024 * 1024),

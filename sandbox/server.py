@@ -156,13 +156,25 @@ def create_app(state: State, admin_token: str, validate: bool = False,
     return app
 
 
+LICENSE_SKUS = ("professional", "enterprise")
+
+
+def license_for(sku: str | None) -> dict[str, Any] | None:
+    """model.License as far as the sandbox reads it: the SKU and the LDAPGroups feature (enterprise)."""
+    if sku is None or sku == "none":
+        return None
+    if sku not in LICENSE_SKUS:
+        raise ValueError(f"license: expected none, professional or enterprise, got {sku!r}")
+    return {"SkuShortName": sku, "LDAPGroups": sku == "enterprise"}
+
+
 class Sandbox:
     """Start the sandbox on a port (0 = any free one) for the life of an `async with` block."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, admin_token: str | None = None,
                  site_url: str = "", demo: bool = False, validate: bool = False,
                  allow_internal: str = "", signing_key: Any = None,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None, license: str | None = None) -> None:
         """signing_key: the P-256 private key (cryptography ec.EllipticCurvePrivateKey) that signs trigger
         ids, for tests that need a known one; a fresh key per sandbox by default.
 
@@ -189,6 +201,9 @@ class Sandbox:
             flat = parse(config, strict=True)
             apply(self.state, flat)
             self._keep_empty_site_url = flat.get("SiteURL") == ""
+        # license: None (Team Edition, unlicensed), "professional" or "enterprise" (the latter with the
+        # LDAPGroups feature): what app.Srv().License() gates custom groups on (sandbox/routes/groups.py).
+        self.state.license = license_for(license)
         self.admin_token = bootstrap(self.state, admin_token)
         self.demo = demo
         if demo:

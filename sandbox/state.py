@@ -21,6 +21,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     "system_user": {
         "create_direct_channel", "create_group_channel", "create_team", "list_public_teams",
         "join_public_teams", "view_members", "create_bot", "create_user_access_token_own",
+        # Custom user groups (model/role.go MakeDefaultRoles system_user; added to existing servers by
+        # app/permissions_migrations.go getAddCustomUserGroupsPermissions).
+        "create_custom_group", "edit_custom_group", "delete_custom_group", "restore_custom_group",
+        "manage_custom_group_members",
     },
     "system_admin": {"*"},
     "team_user": {
@@ -422,6 +426,39 @@ class OAuthAccessData:
 
 
 @dataclass
+class Group:
+    """model.Group (server/public/model/group.go); the sandbox has only `custom` groups (no LDAP)."""
+    id: str
+    name: str
+    display_name: str
+    description: str = ""
+    source: str = "custom"
+    allow_reference: bool = True
+    create_at: int = field(default_factory=now_ms)
+    update_at: int = field(default_factory=now_ms)
+    delete_at: int = 0
+
+    def to_json(self, member_count: int | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "display_name": self.display_name,
+            "description": self.description,
+            "source": self.source,
+            # RemoteId *string without omitempty: null for a custom group.
+            "remote_id": None,
+            "create_at": self.create_at,
+            "update_at": self.update_at,
+            "delete_at": self.delete_at,
+            "has_syncables": False,
+            "allow_reference": self.allow_reference,
+        }
+        if member_count is not None:
+            data["member_count"] = member_count
+        return data
+
+
+@dataclass
 class Fault:
     """Fail the next `remaining` requests matching method and path pattern with a status or a delay,
     after letting the first `skip` of them through; `handled`: the server does the work first and only
@@ -477,6 +514,16 @@ class State:
         self.oauth_access: dict[str, OAuthAccessData] = {}  # session token -> its access data
         # model.Preference rows (user_id, category, name) -> value; only category `oauth_app` is used.
         self.preferences: dict[tuple[str, str, str], str] = {}
+        # Custom user groups (sandbox/routes/groups.py) and their members: (group_id, user_id) -> create_at.
+        self.groups: dict[str, Group] = {}
+        self.group_members: dict[tuple[str, str], int] = {}
+        # The server's licence (app.Srv().License()): None = unlicensed (Team Edition), else
+        # {"SkuShortName": "professional"|"enterprise", "LDAPGroups": bool}. Custom groups need a
+        # professional or enterprise one (api4/group.go licensedAndConfiguredForGroupBySource).
+        self.license: dict[str, Any] | None = None
+
+    def group_member_ids(self, group_id: str) -> list[str]:
+        return [uid for (gid, uid) in self.group_members if gid == group_id]
 
     def now_ms(self) -> int:
         """model.GetMillis on the injectable clock."""

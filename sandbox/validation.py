@@ -296,6 +296,89 @@ SPEC_EXCEPTIONS: list[SpecException] = [
               "api.APISessionRequired(listCommandAutocompleteSuggestions)).Methods(http.MethodGet)`; "
               "BaseRoutes.Team is /api/v4/teams/{team_id} (api4/api.go).",
     ),
+    SpecException(
+        id="group-remote-id-null",
+        pointer="/components/schemas/Group/properties/remote_id",
+        op="replace",
+        value={"type": "string", "nullable": True},
+        spec_says="Group.remote_id is a string",
+        server_does="sends null for a custom group (a nil *string without omitempty)",
+        proof="mattermost/mattermost server/public/model/group.go: `type Group struct { ... RemoteId *string "
+              "`json:\"remote_id\"` ... }`; a custom group has no remote id (api4/group.go createGroup refuses "
+              "one with api.custom_groups.no_remote_id).",
+    ),
+    SpecException(
+        id="create-group-flat-body",
+        pointer="/paths/~1api~1v4~1groups/post/requestBody/content/application~1json/schema",
+        op="replace",
+        value={"type": "object", "required": ["display_name", "source", "allow_reference"], "properties": {
+            "name": {"type": "string"}, "display_name": {"type": "string"}, "description": {"type": "string"},
+            "source": {"type": "string"}, "allow_reference": {"type": "boolean"},
+            "user_ids": {"type": "array", "items": {"type": "string"}}}},
+        spec_says="POST /api/v4/groups takes {\"group\": {...}, \"user_ids\": [...]}",
+        server_does="decodes one flat object: the group's fields and `user_ids` side by side",
+        proof="mattermost/mattermost server/channels/api4/group.go createGroup(): `var group "
+              "*model.GroupWithUserIds; json.NewDecoder(r.Body).Decode(&group)`; server/public/model/group.go: "
+              "`type GroupWithUserIds struct { Group; UserIds []string `json:\"user_ids\"` }` (Group embedded).",
+    ),
+    SpecException(
+        id="create-group-201-body",
+        pointer="/paths/~1api~1v4~1groups/post/responses/201",
+        op="replace",
+        value={"description": "The created group.",
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Group"}}}},
+        spec_says="POST /api/v4/groups answers 201 without a body",
+        server_does="answers 201 with the created Group",
+        proof="mattermost/mattermost server/channels/api4/group.go createGroup(): `newGroup, appErr := "
+              "c.App.CreateGroupWithUserIds(group); js, err := json.Marshal(newGroup); "
+              "w.WriteHeader(http.StatusCreated); w.Write(js)`.",
+    ),
+    SpecException(
+        id="get-groups-optional-team",
+        pointer="/paths/~1api~1v4~1groups/get/parameters/4/required",
+        op="replace",
+        value=False,
+        spec_says="GET /api/v4/groups requires not_associated_to_team (and not_associated_to_channel)",
+        server_does="takes both as optional filters",
+        proof="mattermost/mattermost server/channels/api4/group.go getGroups(): `if id := "
+              "c.Params.NotAssociatedToTeam; model.IsValidId(id) { teamID = id }` and likewise for "
+              "NotAssociatedToChannel; neither is required (the spec's own description says OR).",
+    ),
+    SpecException(
+        id="get-groups-optional-channel",
+        pointer="/paths/~1api~1v4~1groups/get/parameters/5/required",
+        op="replace",
+        value=False,
+        spec_says="GET /api/v4/groups requires not_associated_to_channel",
+        server_does="takes it as an optional filter",
+        proof="mattermost/mattermost server/channels/api4/group.go getGroups(): `if id := "
+              "c.Params.NotAssociatedToChannel; model.IsValidId(id) { NotAssociatedToChannelID = id }`.",
+    ),
+    SpecException(
+        id="add-group-members-body",
+        pointer="/paths/~1api~1v4~1groups~1{group_id}~1members/post/responses/200/content/application~1json/schema",
+        op="replace",
+        value={"type": "array", "items": {"type": "object", "properties": {
+            "group_id": {"type": "string"}, "user_id": {"type": "string"},
+            "create_at": {"type": "integer"}, "delete_at": {"type": "integer"}}}},
+        spec_says="POST /api/v4/groups/{group_id}/members answers StatusOK",
+        server_does="answers the list of model.GroupMember it added",
+        proof="mattermost/mattermost server/channels/api4/group.go addGroupMembers(): `members, appErr := "
+              "c.App.UpsertGroupMembers(c.Params.GroupId, newMembers.UserIds); b, err := json.Marshal(members)` "
+              "(UpsertGroupMembers returns []*model.GroupMember: group_id, user_id, create_at, delete_at).",
+    ),
+    SpecException(
+        id="delete-group-members-body",
+        pointer="/paths/~1api~1v4~1groups~1{group_id}~1members/delete/responses/200/content/application~1json/schema",
+        op="replace",
+        value={"type": "array", "items": {"type": "object", "properties": {
+            "group_id": {"type": "string"}, "user_id": {"type": "string"},
+            "create_at": {"type": "integer"}, "delete_at": {"type": "integer"}}}},
+        spec_says="DELETE /api/v4/groups/{group_id}/members answers StatusOK",
+        server_does="answers the list of model.GroupMember it removed",
+        proof="mattermost/mattermost server/channels/api4/group.go deleteGroupMembers(): `members, appErr := "
+              "c.App.DeleteGroupMembers(c.Params.GroupId, deleteBody.UserIds); b, err := json.Marshal(members)`.",
+    ),
 ]
 
 

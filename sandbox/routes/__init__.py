@@ -12,6 +12,7 @@ from sandbox.routes import (
     commands_execute,
     commands_webhook,
     files,
+    groups,
     oauth,
     posts,
     system,
@@ -23,7 +24,7 @@ from sandbox.routes import (
 )
 
 MODULES = [system, users, teams, channels, posts, categories, commands, commands_execute, commands_webhook,
-           actions, websocket, testing, channel_views, webclient, oauth, files]
+           actions, websocket, testing, channel_views, webclient, oauth, files, groups]
 
 
 def setup(app: web.Application) -> None:
