@@ -284,6 +284,28 @@ async def _check(settings: Settings) -> int:
     return 0 if ok else 1
 
 
+async def _groups_named(gateway: Gateway, playbooks: list[Playbook]) -> tuple[set[str] | None, str]:
+    """(the groups named in `[access] groups` that exist, or None when they could not be looked up; a
+    line to show when Mattermost has no groups for the bot: then they grant nothing)."""
+    from bot.context import groups_unavailable
+    from bot.models import MattermostError
+
+    wanted = sorted({g for pb in playbooks for g in pb.access.groups})
+    found: set[str] = set()
+    for name in wanted:
+        try:
+            names = await gateway.group_names(name)
+        except MattermostError as err:
+            if groups_unavailable(err):
+                return None, (f"playbook groups ({', '.join(wanted)}): Mattermost has no groups for the bot "
+                              f"({err.status} {err.error_id}: custom groups need a Professional or Enterprise "
+                              "licence and ServiceSettings.EnableCustomGroups); until then they grant nothing")
+            return None, f"playbook groups: cannot look them up ({err.status} {err.error_id})"
+        if name in {n.lower() for n in names}:
+            found.add(name)
+    return found, ""
+
+
 async def _playbook_references(gateway: Gateway, playbooks: list[Playbook], teams: list[MMTeam]
                                ) -> list[tuple[bool, str]]:
     """Whether everyone and everything each playbook names is there for the bot: owner, members and
@@ -297,10 +319,16 @@ async def _playbook_references(gateway: Gateway, playbooks: list[Playbook], team
         found = {u.username.lower(): u for u in await gateway.get_users_by_usernames(wanted)}
     except MattermostError as err:
         return [(False, f"playbook users: cannot look them up ({err.status} {err.error_id})")]
+    groups_found, groups_note = await _groups_named(gateway, playbooks)
+    if groups_note:
+        out.append((False, groups_note))
     by_name = {t.name: t for t in teams}
     for pb in playbooks:
         where = f"playbook {pb.id} ({pb.path.name if pb.path else pb.id})"
         problems: list[str] = []
+        if groups_found is not None:
+            problems += [f"access group {g}: no such Mattermost group" for g in pb.access.groups
+                         if g not in groups_found]
         roles = [("owner", pb.owner)] if pb.owner else []
         roles += [("member", m) for m in pb.members]
         roles += [(f"assignee of \"{item.title}\"", item.assignee.username) for c in pb.checklists

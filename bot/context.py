@@ -1,6 +1,7 @@
 """What commands and handlers see of the world: one object, wired in bot/app.py (or by tests)."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -20,6 +21,8 @@ from bot.router import Router
 from bot.signin import SignIn
 from bot.tasks import Batcher, KeyedLocks, Tasks
 from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 # How long an opened dialog stays good: writing a status update or a retrospective can take a while.
 DIALOG_LIFETIME_MS = 60 * 60_000
@@ -66,6 +69,57 @@ class UserDirectory:
         for user in users:
             self.remember(user)
         return {u.username: u for u in users}
+
+
+# Error ids with which Mattermost says its groups are not available to the bot: no licence at all (501
+# api.license_error, api4/api.go requireLicense), a licence without custom groups or the feature switched
+# off (api4/group.go licensedAndConfiguredForGroupBySource).
+GROUPS_UNAVAILABLE = frozenset({"api.license_error", "api.custom_groups.license_error",
+                                "api.custom_groups.feature_disabled", "api.ldap_groups.license_error"})
+
+
+def groups_unavailable(err: MattermostError) -> bool:
+    return err.status == 501 or err.error_id in GROUPS_UNAVAILABLE
+
+
+class GroupDirectory:
+    """The Mattermost groups each person is in (names, lower-case), cached briefly like UserDirectory.
+
+    Where the server has no groups for the bot (no licence, custom groups off) everyone is in none: said
+    once in the log, and kept in `unavailable` for `python -m bot check`. Another failure counts as no
+    groups for this one question (access is never granted on a guess) and is not cached."""
+
+    def __init__(self, gateway: Gateway, ttl_s: float = 60.0) -> None:
+        self.gateway = gateway
+        self.ttl_s = ttl_s
+        self.unavailable = ""  # the server's reason, once it said groups are unavailable
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._unavailable_at = 0.0
+
+    async def of(self, user_id: str) -> frozenset[str]:
+        now = time.monotonic()
+        if self.unavailable and now - self._unavailable_at < self.ttl_s:
+            return frozenset()
+        hit = self._cache.get(user_id)
+        if hit and now - hit[0] < self.ttl_s:
+            return hit[1]
+        try:
+            names = frozenset(n.lower() for n in await self.gateway.user_group_names(user_id))
+        except MattermostError as err:
+            if groups_unavailable(err):
+                if not self.unavailable:
+                    log.warning("Mattermost groups are unavailable (%s %s): playbook [access] groups grant "
+                                "nothing; everyone counts as in no group", err.status, err.error_id)
+                self.unavailable = f"{err.status} {err.error_id}"
+                self._unavailable_at = now
+                return frozenset()
+            log.warning("could not read the groups of user=%s: %s", user_id, err)
+            return frozenset()
+        if self.unavailable:
+            log.info("Mattermost groups are available again")
+            self.unavailable = ""
+        self._cache[user_id] = (now, names)
+        return names
 
 
 class ReminderHub(Protocol):
@@ -116,6 +170,7 @@ class Context:
     batches: dict[str, Batcher[Any, Any]] = field(default_factory=dict)  # group commits by name
     teams: dict[str, MMTeam] = field(default_factory=dict)
     users: UserDirectory = field(init=False)
+    groups: GroupDirectory = field(init=False)
     dms: DirectChannels = field(init=False)
     # Wired at start-up by the features that provide them (their routers' on_startup); None until then,
     # and in a bot built without them, so every caller checks.
@@ -130,6 +185,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.users = UserDirectory(self.gateway)
+        self.groups = GroupDirectory(self.gateway)
         self.dms = DirectChannels(self.gateway, self.bot_user.id)
 
     @property
@@ -186,9 +242,17 @@ class Context:
         """`viewer` with `hidden_playbooks` filled in from the current playbooks."""
         return replace(viewer, hidden_playbooks=self.playbooks_hidden_from(viewer))
 
+    async def viewer_groups(self, user_id: str) -> frozenset[str]:
+        """The groups `user_id` is in, for the playbooks' `[access] groups`; asked of Mattermost only while
+        some current playbook names a group."""
+        if not any(p.access.groups for p in self.playbooks.values()):
+            return frozenset()
+        return await self.groups.of(user_id)
+
     async def is_admin(self, user_id: str) -> bool:
         user = await self.users.get(user_id)
         return bool(user and user.is_admin)
 
 
-__all__ = ["Context", "EventHooks", "Job", "MattermostError", "ReminderHub", "UserDirectory"]
+__all__ = ["Context", "EventHooks", "GroupDirectory", "Job", "MattermostError", "ReminderHub", "UserDirectory",
+           "groups_unavailable"]

@@ -356,6 +356,30 @@ class MattermostGateway:
         data = await self._call(self.driver.users.get_users_by_usernames, [u.lower() for u in usernames])
         return [MMUser.from_json(u) for u in data]
 
+    # -- groups ------------------------------------------------------------------------------------
+
+    async def user_group_names(self, user_id: str) -> list[str]:
+        """The names of the groups `user_id` is in. `GET /groups?filter_has_member=` (api4/group.go
+        getGroups) rather than `GET /users/{id}/groups`: the latter needs manage_system unless asking about
+        yourself and the licence's LDAPGroups feature even for custom groups (getGroupsByUserId), while this
+        needs only a licence with custom groups. 501 without a licence; not retried (idempotent=False: a
+        5xx here is an answer, not a hiccup, and 501 is what an unlicensed server always says)."""
+        names: list[str] = []
+        page = 0
+        while True:
+            data = await self._call(self.driver.client.get, "/groups", None, {
+                "filter_has_member": user_id, "page": page, "per_page": 200}, idempotent=False)
+            names.extend(g["name"] for g in data or [] if g.get("name"))
+            if len(data or []) < 200:
+                return names
+            page += 1
+
+    async def group_names(self, query: str) -> list[str]:
+        """The names of the groups whose name or display name contains `query` (`GET /groups?q=`)."""
+        data = await self._call(self.driver.client.get, "/groups", None, {"q": query, "per_page": 200},
+                                idempotent=False)
+        return [g["name"] for g in data or [] if g.get("name")]
+
     async def my_teams(self) -> list[MMTeam]:
         return [MMTeam.from_json(t) for t in await self._call(self.driver.teams.get_user_teams, "me")]
 

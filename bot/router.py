@@ -163,10 +163,11 @@ class HttpRequest:
     hidden_playbooks: frozenset[str] = frozenset()  # Context.playbooks_hidden_from
     body: bytes = b""  # a POST's or PUT's body, as sent
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names (e.g. "idempotency-key")
+    groups: frozenset[str] = frozenset()  # the Mattermost groups they are in (Context.viewer_groups)
 
     def viewer(self) -> Viewer:
         return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest,
-                      username=self.user.username, hidden_playbooks=self.hidden_playbooks)
+                      username=self.user.username, groups=self.groups, hidden_playbooks=self.hidden_playbooks)
 
 
 @dataclass(frozen=True)
@@ -201,10 +202,11 @@ class WebRequest:
     last_event_id: str = ""  # an event stream's `Last-Event-ID` (where a reconnecting browser left off)
     query_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # every value of each key
     hidden_playbooks: frozenset[str] = frozenset()  # Context.playbooks_hidden_from
+    groups: frozenset[str] = frozenset()  # the Mattermost groups they are in (Context.viewer_groups)
 
     def viewer(self) -> Viewer:
         return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest,
-                      username=self.user.username, hidden_playbooks=self.hidden_playbooks)
+                      username=self.user.username, groups=self.groups, hidden_playbooks=self.hidden_playbooks)
 
 
 @dataclass(frozen=True)

@@ -393,10 +393,11 @@ class BotServer:
             raw = await request.read() if request.method in ("POST", "PUT", "PATCH") else b""
             headers = {k.lower(): v for k, v in request.headers.items()}
             try:
+                groups = await self.ctx.viewer_groups(who[0].id)
                 hidden = self.ctx.playbooks_hidden_from(Viewer(who[0].id, who[0].is_admin, who[1],
-                                                               username=who[0].username))
+                                                               username=who[0].username, groups=groups))
                 reply = await handler(HttpRequest(who[0], who[1], dict(request.query), dict(request.match_info),
-                                                  hidden, raw, headers), self.ctx)
+                                                  hidden, raw, headers, groups), self.ctx)
             except StorageError:
                 log.exception("API: the database failed path=%s", request.path)
                 return web.json_response({"error": "The bot's database is not answering just now; try again "

@@ -298,12 +298,13 @@ class WebServer:
             query_lists: dict[str, list[str]] = {}
             for key, value in request.query.items():
                 query_lists.setdefault(key, []).append(value)
+            groups = await self.ctx.viewer_groups(user.id)
             req = WebRequest(user=user, team_ids=team_ids, query={k: v[0] for k, v in query_lists.items()},
                              params=dict(request.match_info), form=form, csrf=row.csrf, path=request.path_qs,
                              last_event_id=request.headers.get("Last-Event-ID", ""),
                              query_lists={k: tuple(v) for k, v in query_lists.items()},
-                             hidden_playbooks=self.ctx.playbooks_hidden_from(
-                                 Viewer(user.id, user.is_admin, team_ids, username=user.username)))
+                             groups=groups, hidden_playbooks=self.ctx.playbooks_hidden_from(
+                                 Viewer(user.id, user.is_admin, team_ids, username=user.username, groups=groups)))
             try:
                 reply = await handler(req, self.ctx)
             except UserError as err:

@@ -46,7 +46,7 @@ async def command_viewer(ctx: Context, cmd: SlashCommand) -> Viewer:
     # Mattermost runs a command only for someone who may post in its channel: that proves membership.
     viewer = Viewer(cmd.user_id, bool(user and user.is_admin), frozenset({cmd.team_id}),
                     member_of=frozenset({cmd.channel_id}), is_guest=bool(user and user.is_guest),
-                    username=user.username if user else "")
+                    username=user.username if user else "", groups=await ctx.viewer_groups(cmd.user_id))
     return ctx.with_hidden_playbooks(viewer)
 
 

@@ -51,7 +51,8 @@ async def authorize(ctx: Context, run_id: str, user_id: str, action: Action = Ac
     viewer_user = await ctx.users.get(user_id)
     viewer = ctx.with_hidden_playbooks(Viewer(
         user_id, bool(viewer_user and viewer_user.is_admin), frozenset({run.team_id}),
-        is_guest=bool(viewer_user and viewer_user.is_guest), username=viewer_user.username if viewer_user else ""))
+        is_guest=bool(viewer_user and viewer_user.is_guest), username=viewer_user.username if viewer_user else "",
+        groups=await ctx.viewer_groups(user_id)))
     facts = RunFacts(run.team_id, run.owner_id, frozenset({user_id} if participant else ()), run.private,
                      run.participants_may_finish, run.channel_id, run.playbook_id)
     decision = decide(viewer, facts, action)

@@ -3,6 +3,7 @@
 the run dialog, `/playbook run`, `/playbook playbooks`, insights, the runs page's filters and the API."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from bot.context import Context
@@ -11,21 +12,22 @@ from bot.playbooks import Playbook, PlaybookInvalid, parse_playbook
 
 
 async def viewer_for(ctx: Context, user_id: str, team_ids: Iterable[str] = ()) -> Viewer:
-    """`user_id` as the playbook rules see them: their roles and username (for `[access]` lists)."""
+    """`user_id` as the playbook rules see them: their roles, username and groups (for `[access]` lists)."""
     user = await ctx.users.get(user_id)
     return Viewer(user_id, bool(user and user.is_admin), frozenset(team_ids),
-                  is_guest=bool(user and user.is_guest), username=user.username if user else "")
+                  is_guest=bool(user and user.is_guest), username=user.username if user else "",
+                  groups=await ctx.viewer_groups(user_id))
 
 
 async def with_username(ctx: Context, viewer: Viewer) -> Viewer:
-    """`viewer` with its username filled in, when whoever built it did not know it."""
+    """`viewer` with its username and groups filled in, when whoever built it did not know them."""
+    groups = viewer.groups or await ctx.viewer_groups(viewer.user_id)
     if viewer.username:
-        return viewer
+        return replace(viewer, groups=groups)
     user = await ctx.users.get(viewer.user_id)
     if user is None:
-        return viewer
-    return Viewer(viewer.user_id, viewer.is_admin, viewer.team_ids, viewer.member_of, viewer.is_guest,
-                  username=user.username, groups=viewer.groups)
+        return replace(viewer, groups=groups)
+    return replace(viewer, username=user.username, groups=groups)
 
 
 def visible_playbooks(ctx: Context, viewer: Viewer) -> list[Playbook]:

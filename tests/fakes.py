@@ -90,6 +90,8 @@ class World:
     # file id -> [uploader, channel id, name, content, post id] (sandbox/routes/files.py's rules)
     files: dict[str, list[Any]] = field(default_factory=dict)
     clock: itertools.count = field(default_factory=lambda: itertools.count(1_700_000_000_000))
+    # Mattermost groups: name -> member ids; None = the server has none for us (unlicensed: 501).
+    groups: dict[str, set[str]] | None = field(default_factory=dict)
     # The installation's trigger-id key, as the real server keeps one (platform/config.go).
     signing_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
@@ -249,6 +251,18 @@ class FakeGateway:
         self._call("get_users_by_usernames", count=bool(usernames), usernames=list(usernames))
         wanted = {u.lower() for u in usernames}
         return [u for u in self.world.users.values() if u.username in wanted]
+
+    async def user_group_names(self, user_id: str) -> list[str]:
+        self._call("user_group_names", user_id=user_id)
+        if self.world.groups is None:
+            raise MattermostError(501, "api.license_error", "Your license does not support this feature.")
+        return sorted(name for name, members in self.world.groups.items() if user_id in members)
+
+    async def group_names(self, query: str) -> list[str]:
+        self._call("group_names", query=query)
+        if self.world.groups is None:
+            raise MattermostError(501, "api.license_error", "Your license does not support this feature.")
+        return sorted(name for name in self.world.groups if query.lower() in name)
 
     async def my_teams(self) -> list[MMTeam]:
         self._call("my_teams")

@@ -13,6 +13,7 @@ from bot.playbooks.model import TEXT_MAX
 
 # Mattermost's username rule (model.IsValidUsername): a letter, then a-z 0-9 . - _, at most 64.
 _USERNAME_RE = re.compile(r"^[a-z][a-z0-9.\-_]{0,63}$")
+_GROUP_NAME_RE = re.compile(r"^[a-z0-9.\-_]{1,64}$")
 _RESERVED_USERNAMES = frozenset({"all", "channel", "here", "matterbot", "system"})
 
 # Names from the Mattermost plugin's export and other tools, and the key they correspond to here.
@@ -132,6 +133,18 @@ class _Reader:
             return None
         if name in _RESERVED_USERNAMES:
             self.error(path, f'"{value}" is a reserved word in Mattermost, not a username')
+            return None
+        return name
+
+    def group_name(self, path: str, value: str) -> str | None:
+        """A Mattermost group's name, normalised (lower-case, no "@"), or None after reporting a problem.
+        model/group.go IsValidName: 1-64 of a-z 0-9 . - _, and not all/channel/here."""
+        name = value.removeprefix("@").lower()
+        if not _GROUP_NAME_RE.match(name):
+            self.error(path, f'"{value}" is not a valid group name (1 to 64 of letters, digits, ".", "-", "_")')
+            return None
+        if name in {"all", "channel", "here"}:
+            self.error(path, f'"{value}" is a reserved word in Mattermost, not a group name')
             return None
         return name
 

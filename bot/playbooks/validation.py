@@ -148,11 +148,10 @@ def _access(r: _Reader, data: Mapping[str, object]) -> PlaybookAccess:
                       if (name := r.username(key, raw)) is not None)
     admins = _unique(name for key, raw in r.string_list(table, "admins", "access.admins")
                      if (name := r.username(key, raw)) is not None)
-    if r.string_list(table, "groups", "access.groups"):
-        # Mattermost's groups (LDAP-synced or custom) need a licensed server and an API the bot does not
-        # call yet: a group listed here would silently grant nothing, so it is refused instead.
-        r.error("access.groups", "Mattermost groups are not supported yet; list the people in "
-                                 "access.members or access.admins instead")
+    # Mattermost groups by name (custom or LDAP-synced; they need a licensed server: `python -m bot check`
+    # says when the server has none, and then a group grants nothing).
+    groups = _unique(name for key, raw in r.string_list(table, "groups", "access.groups")
+                     if (name := r.group_name(key, raw)) is not None)
     public = r.boolean(table, "public", "access.public", True)
     edit: Literal["admins", "members"] = "admins"
     raw_edit = r.text(table, "edit", "access.edit", default="admins", blank_ok=False)
@@ -170,10 +169,11 @@ def _access(r: _Reader, data: Mapping[str, object]) -> PlaybookAccess:
         else:
             r.error("access.finish", f'expected "owner" (only a run\'s owner finishes it, restores it and '
                                      f'hands it over) or "participants" (its participants too), got "{raw_finish}"')
-    if public is False and not members and not admins:
-        r.error("access.public", "a private playbook needs someone in access.members or access.admins; "
-                                 "otherwise only system admins could see it")
-    return PlaybookAccess(members=members, admins=admins, public=bool(public), edit=edit, finish=finish)
+    if public is False and not members and not admins and not groups:
+        r.error("access.public", "a private playbook needs someone in access.members, access.admins or "
+                                 "access.groups; otherwise only system admins could see it")
+    return PlaybookAccess(members=members, admins=admins, groups=groups, public=bool(public), edit=edit,
+                          finish=finish)
 
 
 def _channel_mode(r: _Reader, data: Mapping[str, object], *,

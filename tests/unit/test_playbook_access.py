@@ -114,10 +114,11 @@ def test_access_table_is_parsed_and_defaults_to_todays_behaviour() -> None:
     ({"members": ["not a name"]}, "access.members[1]", "not a valid username"),
     ({"admins": [3]}, "access.admins[1]", "expected a string"),
     ({"public": "no"}, "access.public", "expected true or false"),
-    ({"public": False}, "access.public", "needs someone in access.members or access.admins"),
+    ({"public": False}, "access.public", "needs someone in access.members, access.admins or"),
     ({"edit": "everyone"}, "access.edit", '"admins"'),
     ({"finish": "anyone"}, "access.finish", '"participants"'),
-    ({"groups": ["sre"]}, "access.groups", "not supported yet"),
+    ({"groups": ["not a group"]}, "access.groups[1]", "not a valid group name"),
+    ({"groups": ["here"]}, "access.groups[1]", "reserved word"),
     ({"owners": ["ada"]}, "access.owners", "unknown key"),
 ])
 def test_access_mistakes_name_their_key(access: dict[str, Any], key: str, words: str) -> None:
