@@ -144,8 +144,8 @@ def test_the_mapping_itself() -> None:
 def test_names_not_on_this_server_are_reported_not_guessed() -> None:
     prepared = finish_import(_export(), Names())
     # The export's playbook is private; with none of its members here it would be nobody's: refused, said.
-    assert prepared.problems == ["access.public: a private playbook needs someone in access.members or "
-                                 "access.admins; otherwise only system admins could see it"]
+    assert prepared.problems == ["access.public: a private playbook needs someone in access.members, "
+                                 "access.admins or access.groups; otherwise only system admins could see it"]
     assert "owner" not in prepared.data and "members" not in prepared.data and "team" not in prepared.data
     reasons = " ".join(w for _, w in prepared.report.unmapped)
     assert "USER_ALICE" in reasons and "TEAM_ENG" in reasons and "CHANNEL_TOWN_SQUARE" in reasons
