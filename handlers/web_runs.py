@@ -317,7 +317,7 @@ def _properties(defs: list[dict[str, Any]], values: Mapping[str, Any]) -> list[d
     for spec in run_specs(defs):
         raw = values.get(spec.name)
         chosen = [str(v) for v in raw] if isinstance(raw, list) else ([str(raw)] if raw not in (None, "") else [])
-        shown.append({"name": spec.name, "title": spec.title, "values": [
+        shown.append({"name": spec.name, "title": spec.title, "chosen": [
             (v, "/runs?" + urlencode({"status": "all", "property": f"{spec.name}:{v}"})
              if spec.type != "text" and len(f"{spec.name}:{v}") <= web_runs.MAX_TEXT else "") for v in chosen]})
     return shown
