@@ -46,6 +46,7 @@ import handlers.runs
 import handlers.status
 import handlers.web
 import handlers.web_insights
+import handlers.web_playbook_import
 import handlers.web_playbooks
 import handlers.web_runs
 import handlers.webhooks
@@ -90,6 +91,7 @@ def build_router() -> Router:
         handlers.web_insights.router,
         handlers.web_runs.router,
         handlers.web_playbooks.router,
+        handlers.web_playbook_import.router,
         commands.properties.router, handlers.properties.router,
         handlers.playbooks_api.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.

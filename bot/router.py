@@ -203,10 +203,21 @@ class WebRequest:
     query_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)  # every value of each key
     hidden_playbooks: frozenset[str] = frozenset()  # Context.playbooks_hidden_from
     groups: frozenset[str] = frozenset()  # the Mattermost groups they are in (Context.viewer_groups)
+    files: dict[str, UploadedFile] = field(default_factory=dict)  # a POST's uploaded files (upload pages only)
 
     def viewer(self) -> Viewer:
         return Viewer(self.user.id, self.user.is_admin, self.team_ids, is_guest=self.user.is_guest,
                       username=self.user.username, groups=self.groups, hidden_playbooks=self.hidden_playbooks)
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file a form sent (multipart/form-data), read whole: only pages registered with upload=True get
+    them, and bot/web.py caps their size (MAX_UPLOAD)."""
+
+    filename: str
+    content_type: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,7 @@ class Router:
         self.dialogs: dict[type[ActionRef], DialogHandler] = {}
         self.http_routes: dict[tuple[str, str], HttpHandler] = {}
         self.pages: dict[tuple[str, str], WebHandler] = {}
+        self.uploads: set[tuple[str, str]] = set()  # pages whose POST may carry one uploaded file
         self.events: dict[str, list[EventHandler]] = {}
         self.startup: list[Hook] = []
         self.shutdown: list[Hook] = []
@@ -319,15 +331,18 @@ class Router:
 
         return register
 
-    def page(self, method: str, path: str) -> Callable[[WebHandler], WebHandler]:
+    def page(self, method: str, path: str, *, upload: bool = False) -> Callable[[WebHandler], WebHandler]:
         """Register a web view route (`/runs`...); bot/web.py signs the person in first and checks a
-        POST's CSRF token."""
+        POST's CSRF token. `upload=True`: the POST may carry one file (request.files), up to
+        bot/web.py's MAX_UPLOAD instead of the small form limit; every other page takes text fields only."""
 
         def register(fn: WebHandler) -> WebHandler:
             key = (method.upper(), path)
             if key in self.pages:
                 raise ValueError(f"page {method} {path} has two handlers")
             self.pages[key] = fn
+            if upload:
+                self.uploads.add(key)
             return fn
 
         return register
@@ -378,6 +393,7 @@ class Router:
         _merge(self.dialogs, other.dialogs, other.name)
         _merge(self.http_routes, other.http_routes, other.name)
         _merge(self.pages, other.pages, other.name)
+        self.uploads |= other.uploads
         for name, handlers in other.events.items():
             self.events.setdefault(name, []).extend(handlers)
         self.startup.extend(other.startup)

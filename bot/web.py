@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot import signin
 from bot.context import Context
@@ -33,6 +33,7 @@ from bot.router import (
     EventStream,
     Page,
     Redirect,
+    UploadedFile,
     UserError,
     WebHandler,
     WebReply,
@@ -48,6 +49,7 @@ SESSION_COOKIE = "pb_session"
 STATE_COOKIE = "pb_oauth_state"
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM = 64 * 1024
+MAX_UPLOAD = 1024 * 1024  # a page registered with upload=True: its form with one file
 STREAM_WATCH_S = 0.5  # how often an event stream with nothing to send checks that its browser is still there
 REFRESH_MARGIN_MS = 24 * 3600_000  # refresh the person's token once it has less than a day left
 _PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -111,7 +113,8 @@ class WebServer:
         app.router.add_post("/logout", self.logout)
         app.router.add_get("/static/{name}", self.static)
         for (method, path), handler in sorted(self.dispatcher.router.pages.items()):
-            app.router.add_route(method, path, self._page(handler))
+            upload = (method, path) in self.dispatcher.router.uploads
+            app.router.add_route(method, path, self._page(handler, upload=upload))
         app.on_shutdown.append(self._shutting_down)
 
     async def _shutting_down(self, app: web.Application) -> None:
@@ -270,7 +273,8 @@ class WebServer:
         fetch_site = request.headers.get("Sec-Fetch-Site")
         return fetch_site in (None, "same-origin", "none")
 
-    def _page(self, handler: WebHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def _page(self, handler: WebHandler, upload: bool = False
+              ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def route(request: web.Request) -> web.StreamResponse:
             try:
                 signed = await self._signed_in(request)
@@ -286,8 +290,9 @@ class WebServer:
                 return self._error(403, "web/errors/signed_out.html.j2")
             row, user, team_ids = signed
             form: dict[str, str] = {}
+            files: dict[str, UploadedFile] = {}
             if request.method != "GET":
-                parsed = await _small_form(request)
+                parsed = await (_upload_form(request, files) if upload else _small_form(request))
                 if parsed is None:
                     return self._error(400, "web/errors/bad_form.html.j2")
                 if not self._same_site(request) or not hmac.compare_digest(parsed.get("csrf", ""), row.csrf):
@@ -303,7 +308,7 @@ class WebServer:
                              params=dict(request.match_info), form=form, csrf=row.csrf, path=request.path_qs,
                              last_event_id=request.headers.get("Last-Event-ID", ""),
                              query_lists={k: tuple(v) for k, v in query_lists.items()},
-                             groups=groups, hidden_playbooks=self.ctx.playbooks_hidden_from(
+                             groups=groups, files=files, hidden_playbooks=self.ctx.playbooks_hidden_from(
                                  Viewer(user.id, user.is_admin, team_ids, username=user.username, groups=groups)))
             try:
                 reply = await handler(req, self.ctx)
@@ -403,6 +408,38 @@ async def _small_form(request: web.Request) -> dict[str, str] | None:
         if not isinstance(value, str):
             return None
         fields.setdefault(key, value)
+    return fields
+
+
+async def _upload_form(request: web.Request, files: dict[str, UploadedFile]) -> dict[str, str] | None:
+    """A multipart form of text fields and at most one file, at most MAX_UPLOAD bytes in all (read as a
+    stream, so a body without a Content-Length is cut off too); None for anything else."""
+    if request.content_length is not None and request.content_length > MAX_UPLOAD:
+        return None
+    if request.content_type != "multipart/form-data":
+        return None
+    fields: dict[str, str] = {}
+    total = 0
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or not part.name:
+                return None
+            body = bytearray()
+            while chunk := await part.read_chunk():
+                total += len(chunk)
+                if total > MAX_UPLOAD:
+                    return None
+                body += chunk
+            data = bytes(part.decode(bytes(body)))
+            if part.filename is not None:
+                if files:
+                    return None
+                files[part.name] = UploadedFile(part.filename, part.headers.get("Content-Type", ""), data)
+            else:
+                fields.setdefault(part.name, data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, AssertionError):
+        return None
     return fields
 
 

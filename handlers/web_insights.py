@@ -101,6 +101,7 @@ async def insights_page(request: WebRequest, ctx: Context) -> WebReply:
         by_owner=owners, owner_names=names,
         by_team=calc.breakdown(runs, "team_id")[:BREAKDOWN_ROWS], team_name=team_name,
         metrics=[(g, metric_summaries(g)) for g in data.metrics],
+        by_property=calc.property_breakdowns(runs, data.property_values, data.property_defs),
         link=lambda **f: runs_link(**{**base, **f}),
         percent=calc.format_percent,
     )

@@ -19,7 +19,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 from bot.clock import iso
 from bot.context import Context
 from bot.domain.checklists import TRANSITIONS, progress
+from bot.domain.conditions import run_specs
 from bot.domain.durations import DurationError, format_duration_compact
 from bot.domain.permissions import Action, Decision, Viewer, decide
 from bot.models import MMUser
@@ -74,6 +75,7 @@ class Live:
 LIVE = Live()
 _WHOLE = re.compile(r"[0-9]{1,9}")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_PROPERTY = re.compile(r"([a-z][a-z0-9_]{0,31}):(.+)", re.S)  # ?property=name:value (the playbook's key rule)
 # The forms' verbs -> what they do to an item (bot.domain.checklists.TRANSITIONS).
 VERBS = ("check", "uncheck", "skip", "restore")
 assert all(v in TRANSITIONS for v in VERBS)
@@ -112,8 +114,13 @@ def parse_filter(ctx: Context, query: dict[str, str]) -> tuple[RunFilter, int]:
     text = query.get("q", "").strip()
     if len(text) > web_runs.MAX_TEXT:
         raise bad("q", text, f"at most {web_runs.MAX_TEXT} characters")
+    prop = query.get("property", "")
+    matched = _PROPERTY.fullmatch(prop) if prop else None
+    if prop and (matched is None or len(prop) > web_runs.MAX_TEXT):
+        raise bad("property", prop, "name:value, a property's name and one of its values")
     f = RunFilter(team_id=ids["team"], playbook_id=ids["playbook"], status=status, owner_id=ids["owner"],
                   mine=_flag(query.get("mine", "")), overdue=_flag(query.get("overdue", "")), text=text,
+                  property_name=matched.group(1) if matched else "", property_value=matched.group(2) if matched else "",
                   sort=sort, desc=direction == "desc")
     return f, min(int(raw_page), MAX_PAGE)
 
@@ -125,6 +132,7 @@ def filter_query(f: RunFilter, page: int = 1, **changes: Any) -> str:
     pairs = [("team", f.team_id), ("playbook", f.playbook_id),
              ("status", "" if f.status == "in_progress" else f.status), ("owner", f.owner_id),
              ("mine", "1" if f.mine else ""), ("overdue", "1" if f.overdue else ""), ("q", f.text),
+             ("property", f"{f.property_name}:{f.property_value}" if f.property_name else ""),
              ("sort", "" if f.sort == "start" else f.sort),
              ("dir", "" if ("desc" if f.desc else "asc") == default_dir else ("desc" if f.desc else "asc")),
              ("page", "" if page == 1 else str(page))]
@@ -208,6 +216,7 @@ async def runs_list(request: WebRequest, ctx: Context) -> WebReply:
         "web/runs/list.html.j2", title="Runs", nav="runs", user=request.user, csrf=request.csrf, f=f,
         lines=lines, total=total, page=page, pages=pages, now=now, tz=request.user.timezone,
         teams=[(t, _team_name(ctx, t)) for t in team_ids], playbooks=choices.playbooks,
+        properties=choices.properties,
         owners=sorted(((u.id, u.username) for u in owners.values()), key=lambda o: o[1].lower()),
         sort_link=sort_link, page_link=lambda p: "?" + filter_query(f, p),
         csv_link="/runs.csv" + ("?" + filter_query(f) if filter_query(f) else ""),
@@ -298,7 +307,20 @@ async def _run_values(ctx: Context, request: WebRequest, view: RunView) -> dict[
         "reminder_default": _interval_text(run.reminder_interval_s),
         "updates": list(reversed(view.status_updates)),
         "may_improve": improvable,
+        "properties": _properties(run.property_defs, run.properties),
     }
+
+
+def _properties(defs: list[dict[str, Any]], values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run's properties for its overview: title, and each value with a link to the runs that share it."""
+    shown = []
+    for spec in run_specs(defs):
+        raw = values.get(spec.name)
+        chosen = [str(v) for v in raw] if isinstance(raw, list) else ([str(raw)] if raw not in (None, "") else [])
+        shown.append({"name": spec.name, "title": spec.title, "chosen": [
+            (v, "/runs?" + urlencode({"status": "all", "property": f"{spec.name}:{v}"})
+             if spec.type != "text" and len(f"{spec.name}:{v}") <= web_runs.MAX_TEXT else "") for v in chosen]})
+    return shown
 
 
 def _interval_text(seconds: int) -> str:

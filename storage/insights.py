@@ -62,12 +62,29 @@ class InsightsData:
     metrics: list[MetricRows]
     teams: list[str]  # team ids and playbooks (id, title) among the viewer's runs, for the selectors
     playbooks: list[tuple[str, str]]
+    # run id -> its property values and its [[properties]] definitions (runs that declare any)
+    property_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    property_defs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def load(session: Session, scope: Scope, now: int, bot_id: str) -> InsightsData:
+    values, defs = run_properties(session, scope)
     return InsightsData(runs=run_stats(session, scope, now, bot_id), skipped=skipped_items(session, scope),
                         added=added_items(session, scope), metrics=metric_rows(session, scope),
-                        **choices(session, scope.viewer, scope.since))
+                        property_values=values, property_defs=defs, **choices(session, scope.viewer, scope.since))
+
+
+def run_properties(session: Session, scope: Scope
+                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """(run id -> property values, run id -> property definitions) of the runs in scope, in one query."""
+    values: dict[str, dict[str, Any]] = {}
+    defs: dict[str, list[dict[str, Any]]] = {}
+    for run_id, props, specs in session.connection().execute(
+            select_many(col(Run.id), col(Run.properties), col(Run.property_defs)).where(scope.where())):
+        if specs:
+            values[run_id] = dict(props or {})
+            defs[run_id] = list(specs)
+    return values, defs
 
 
 def run_stats(session: Session, scope: Scope, now: int, bot_id: str) -> list[RunStats]:

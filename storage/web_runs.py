@@ -12,8 +12,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_
+from sqlalchemy import ColumnElement, String, and_, cast, column, exists, func, literal, or_
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from bot.domain.permissions import Viewer
@@ -46,6 +47,8 @@ class RunFilter:
     mine: bool = False  # owned by or taken part in by the viewer
     overdue: bool = False  # in progress with its status update overdue
     text: str = ""  # in the name or the summary
+    property_name: str = ""  # with property_value: runs whose property is this value (or, a list, holds it)
+    property_value: str = ""
     sort: str = "start"  # name | update (last status update) | start
     desc: bool = True
 
@@ -81,7 +84,18 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(viewer: Viewer, f: RunFilter, now: int) -> list[ColumnElement[bool]]:
+def property_is(dialect: str, name: str, value: str) -> ColumnElement[bool]:
+    """Runs whose property `name` is `value` (select, text) or, for a multiselect (a JSON list), holds it.
+    The JSON column is `json` on PostgreSQL (jsonb's `@>` matches a string and a list's member alike) and
+    text on SQLite (json_each walks a list, or yields a string itself as its one row)."""
+    if dialect == "postgresql":
+        return cast(col(Run.properties), JSONB)[name].op("@>")(func.to_jsonb(cast(literal(value), String)))
+    each = func.json_each(col(Run.properties), literal(f'$."{name}"')).table_valued("value")
+    return or_(col(Run.properties)[name].as_string() == value,
+               exists(sa_select(literal(1)).select_from(each).where(column("value") == value)))
+
+
+def _conditions(viewer: Viewer, f: RunFilter, now: int, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
     wanted = list(SEEN_STATUSES) if f.status == "all" else [f.status]
     # "Mine" (owned or taken part in) is always visible (can_view), and narrower: it replaces the rule.
     mine_or_visible = visible_to(Viewer(viewer.user_id)) if f.mine else visible_to(viewer)
@@ -97,13 +111,15 @@ def _conditions(viewer: Viewer, f: RunFilter, now: int) -> list[ColumnElement[bo
     if f.text:
         pattern = _like(f.text[:MAX_TEXT])
         where.append(or_(col(Run.name).ilike(pattern, escape="\\"), col(Run.summary).ilike(pattern, escape="\\")))
+    if f.property_name:
+        where.append(property_is(dialect, f.property_name, f.property_value))
     return where
 
 
 def list_runs(session: Session, viewer: Viewer, f: RunFilter, now: int, limit: int, offset: int
               ) -> tuple[list[RunRow], int]:
     """(a page of the runs `viewer` may see that pass `f`, in its order; how many pass in all)."""
-    where = _conditions(viewer, f, now)
+    where = _conditions(viewer, f, now, session.get_bind().dialect.name)
     total = session.exec(select(func.count()).select_from(Run).where(*where)).one()
     last = _last_update().label("last_update_at")
     if f.sort == "name":
@@ -145,15 +161,35 @@ class Choices:
 
     playbooks: list[tuple[str, str]]  # (id, title)
     owner_ids: list[str]
+    properties: list[PropertyChoice] = field(default_factory=list)
 
 
-def filter_choices(session: Session, viewer: Viewer, limit: int = 200) -> Choices:
+@dataclass
+class PropertyChoice:
+    """A select or multiselect property the visible runs' playbooks declare, with its options."""
+
+    name: str
+    title: str
+    options: list[str] = field(default_factory=list)
+
+
+def filter_choices(session: Session, viewer: Viewer, limit: int = 200, runs_read: int = 500) -> Choices:
     seen = [col(Run.status).in_(list(SEEN_STATUSES)), visible_to(viewer)]
     playbooks = session.exec(select(Run.playbook_id, func.max(Run.playbook_title)).where(*seen)
                              .group_by(col(Run.playbook_id)).order_by(col(Run.playbook_id)).limit(limit))
     owners = session.exec(select(Run.owner_id).where(*seen).group_by(col(Run.owner_id))
                           .order_by(col(Run.owner_id)).limit(limit))
-    return Choices([(pid, title or pid) for pid, title in playbooks], list(owners))
+    # The properties as the latest runs started with them (a run keeps its playbook's definitions).
+    found: dict[str, PropertyChoice] = {}
+    for defs in session.exec(select(Run.property_defs).where(*seen).order_by(col(Run.created_at).desc())
+                             .limit(runs_read)):
+        for d in defs or []:
+            if not isinstance(d, dict) or d.get("type") not in ("select", "multiselect") or not d.get("name"):
+                continue
+            choice = found.setdefault(str(d["name"]), PropertyChoice(str(d["name"]), str(d.get("title") or d["name"])))
+            choice.options += [str(o) for o in d.get("options") or [] if str(o) not in choice.options]
+    return Choices([(pid, title or pid) for pid, title in playbooks], list(owners),
+                   sorted(found.values(), key=lambda c: c.title.lower()))
 
 
 def is_following(session: Session, run_id: str, user_id: str) -> bool:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 
 DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
@@ -333,6 +334,44 @@ def breakdown(runs: Iterable[RunStats], key: str) -> list[Breakdown]:
     result = [Breakdown(k, len(rs), in_progress(rs), sum(1 for r in rs if r.status == "finished"),
                         time_to_finish(rs)) for k, rs in groups.items()]
     return sorted(result, key=lambda b: (-b.total, b.key))
+
+
+@dataclass(frozen=True)
+class PropertyBreakdown:
+    """Runs by one select or multiselect property: a Breakdown per value (key = the value), most runs first;
+    a multiselect run counts under each value it holds. `unset`: runs with the property and no value."""
+
+    name: str
+    title: str
+    groups: list[Breakdown]
+    unset: int = 0
+
+
+def property_breakdowns(runs: Iterable[RunStats], values: Mapping[str, Mapping[str, Any]],
+                        defs: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[PropertyBreakdown]:
+    """Per select or multiselect property the runs declare (`defs`: run id -> its property definitions;
+    `values`: run id -> its values), the runs by value, ordered by the property's title."""
+    titles: dict[str, str] = {}
+    by_value: dict[str, dict[str, list[RunStats]]] = defaultdict(lambda: defaultdict(list))
+    unset: dict[str, int] = defaultdict(int)
+    for r in runs:
+        for d in defs.get(r.run_id, ()):
+            if d.get("type") not in ("select", "multiselect") or not d.get("name"):
+                continue
+            name = str(d["name"])
+            titles.setdefault(name, str(d.get("title") or name))
+            raw = values.get(r.run_id, {}).get(name)
+            chosen = [str(v) for v in raw] if isinstance(raw, list) else ([str(raw)] if raw not in (None, "") else [])
+            for value in dict.fromkeys(chosen):
+                by_value[name][value].append(r)
+            if not chosen:
+                unset[name] += 1
+    result = []
+    for name, title in titles.items():
+        groups = [Breakdown(v, len(rs), in_progress(rs), sum(1 for r in rs if r.status == "finished"),
+                            time_to_finish(rs)) for v, rs in by_value[name].items()]
+        result.append(PropertyBreakdown(name, title, sorted(groups, key=lambda b: (-b.total, b.key)), unset[name]))
+    return sorted(result, key=lambda p: (p.title.lower(), p.name))
 
 
 # --- retrospective metrics --------------------------------------------------------------------------
