@@ -137,7 +137,8 @@ async def _export_playbook(settings: Settings, playbook_id: str, fmt: str, numbe
     import json
 
     from bot.playbooks.export import NotTomlable, to_plugin_json, to_toml
-    from storage.playbooks import StorageUnavailable, read_version
+    from storage.db import StorageUnavailable
+    from storage.playbooks import read_version
 
     try:
         version = read_version(settings.storage.url, playbook_id, number)
@@ -389,7 +390,8 @@ def _playbook_versions(settings: Settings) -> list[tuple[bool, str]]:
     the database and the files; it writes neither)."""
     from bot.playbooks import PlaybookInvalid
     from bot.playbooks.loader import parse_playbook_file
-    from storage.playbooks import StorageUnavailable, content_hash, read_playbooks
+    from storage.db import StorageUnavailable
+    from storage.playbooks import content_hash, read_playbooks
 
     try:
         entries = read_playbooks(settings.storage.url)
@@ -431,7 +433,8 @@ def _playbook_versions(settings: Settings) -> list[tuple[bool, str]]:
 def _failing_webhooks(settings: Settings) -> list[str]:
     """Outgoing webhook URLs whose last delivery failed (recorded by handlers.webhooks)."""
     from bot.clock import iso
-    from storage.webhooks import StorageUnavailable, read_failing_webhooks
+    from storage.db import StorageUnavailable
+    from storage.webhooks import read_failing_webhooks
 
     try:
         rows = read_failing_webhooks(settings.storage.url)

@@ -234,6 +234,35 @@ def migrate(target: Engine | str | URL | None = None, revision: str = "head") ->
             engine.dispose()
 
 
+class StorageUnavailable(Exception):
+    """The database at the configured URL cannot be opened."""
+
+
+def read_existing(url: str, read: Callable[[Session], T], missing: T) -> T:
+    """`read(session)` on the database at `url` for a command outside a running bot (`python -m bot check`,
+    `export-playbook`): read-only, and a SQLite file that does not exist is not created (`missing` then, as
+    for a database not migrated that far). StorageUnavailable when it cannot be opened at all."""
+    try:
+        parsed = normalize_url(url)
+    except (SQLAlchemyError, ValueError) as err:
+        raise StorageUnavailable(str(err)) from err
+    if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(parsed):
+        database = parsed.database or ""
+        if not database.startswith("file:") and not Path(database).expanduser().is_file():
+            return missing
+    try:
+        engine = make_engine(url, pool_size=1)
+    except (SQLAlchemyError, OSError) as err:
+        raise StorageUnavailable(str(err)) from err
+    try:
+        with session_scope(engine, readonly=True) as session:
+            return read(session)
+    except SQLAlchemyError:
+        return missing  # not migrated that far yet
+    finally:
+        engine.dispose()
+
+
 # --- the async bridge -------------------------------------------------------------------------------
 
 def default_backoff(attempt: int) -> float:

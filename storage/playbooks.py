@@ -21,14 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.db import make_engine, normalize_url, session_scope, sqlite_in_memory
+from storage.db import read_existing
 from storage.ids import new_id
 from storage.models import PlaybookRecord, PlaybookVersion
 
@@ -52,8 +51,6 @@ class NoSuchPlaybook(PlaybookStoreError, LookupError):
     """No playbook (or no valid version of it) with that id."""
 
 
-class StorageUnavailable(Exception):
-    """The database at the configured URL cannot be opened (for `python -m bot check`)."""
 
 
 @dataclass(frozen=True)
@@ -289,56 +286,22 @@ def duplicate(session: Session, source_id: str, new_playbook_id: str, now: int, 
 
 
 def read_playbooks(url: str) -> list[Entry] | None:
-    """For `python -m bot check`, outside a running bot: every playbook in the database at `url`, or None
-    when there is no database or it is not migrated to versions yet. Writes nothing, and a SQLite file
-    that does not exist is not created."""
-    try:
-        parsed = normalize_url(url)
-    except (SQLAlchemyError, ValueError) as err:
-        raise StorageUnavailable(str(err)) from err
-    if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(parsed):
-        database = parsed.database or ""
-        if not database.startswith("file:") and not Path(database).expanduser().is_file():
-            return None
-    try:
-        engine = make_engine(url, pool_size=1)
-    except (SQLAlchemyError, OSError) as err:
-        raise StorageUnavailable(str(err)) from err
-    try:
-        with session_scope(engine, readonly=True) as session:
-            return list_playbooks(session)
-    except SQLAlchemyError:
-        return None  # not migrated yet
-    finally:
-        engine.dispose()
+    """For `python -m bot check`: every playbook in the database at `url`, or None when there is no
+    database or it is not migrated to versions yet. Writes nothing."""
+    return read_existing(url, list_playbooks, None)
 
 
 def read_version(url: str, playbook_id: str, number: int | None = None) -> PlaybookVersion | None:
-    """For `python -m bot export-playbook`, outside a running bot: a playbook's current version (or the
-    one numbered `number`), None when there is none. Writes nothing."""
-    try:
-        parsed = normalize_url(url)
-    except (SQLAlchemyError, ValueError) as err:
-        raise StorageUnavailable(str(err)) from err
-    if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(parsed):
-        database = parsed.database or ""
-        if not database.startswith("file:") and not Path(database).expanduser().is_file():
-            return None
-    try:
-        engine = make_engine(url, pool_size=1)
-    except (SQLAlchemyError, OSError) as err:
-        raise StorageUnavailable(str(err)) from err
-    try:
-        with session_scope(engine, readonly=True) as session:
-            found = current_version(session, playbook_id) if number is None else version_number(
-                session, playbook_id, number)
-            if found is not None:
-                session.expunge(found)
-            return found
-    except SQLAlchemyError:
-        return None
-    finally:
-        engine.dispose()
+    """For `python -m bot export-playbook`: a playbook's current version (or the one numbered `number`),
+    None when there is none. Writes nothing."""
+    def read(session: Session) -> PlaybookVersion | None:
+        found = current_version(session, playbook_id) if number is None else version_number(
+            session, playbook_id, number)
+        if found is not None:
+            session.expunge(found)
+        return found
+
+    return read_existing(url, read, None)
 
 
 def version_number(session: Session, playbook_id: str, number: int) -> PlaybookVersion | None:

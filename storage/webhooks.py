@@ -1,12 +1,9 @@
 """The outcome of each outgoing webhook URL's last delivery (`python -m bot check` lists the failing ones)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from storage.db import make_engine, normalize_url, session_scope, sqlite_in_memory
+from storage.db import read_existing
 from storage.models import WebhookStatus
 
 
@@ -24,30 +21,7 @@ def failing_webhooks(session: Session) -> list[WebhookStatus]:
                              .order_by(WebhookStatus.url)))
 
 
-class StorageUnavailable(Exception):
-    """The database at the configured URL cannot be opened."""
-
-
 def read_failing_webhooks(url: str) -> list[WebhookStatus]:
-    """For `python -m bot check`, outside a running bot: the failing URLs in the database at `url`
-    (none when it is not migrated yet: nothing was delivered). A SQLite file that does not exist yet
-    is not created: a check writes nothing."""
-    try:
-        parsed = normalize_url(url)
-    except (SQLAlchemyError, ValueError) as err:
-        raise StorageUnavailable(str(err)) from err
-    if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(parsed):
-        database = parsed.database or ""
-        if not database.startswith("file:") and not Path(database).expanduser().is_file():
-            return []
-    try:
-        engine = make_engine(url, pool_size=1)
-    except (SQLAlchemyError, OSError) as err:
-        raise StorageUnavailable(str(err)) from err
-    try:
-        with session_scope(engine, readonly=True) as session:
-            return failing_webhooks(session)
-    except SQLAlchemyError:
-        return []  # not migrated yet: no deliveries to report
-    finally:
-        engine.dispose()
+    """For `python -m bot check`: the failing URLs in the database at `url` (none when it is not there or
+    not migrated yet: nothing was delivered). Writes nothing."""
+    return read_existing(url, failing_webhooks, [])

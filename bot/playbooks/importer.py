@@ -44,12 +44,6 @@ def validate_data(data: object, playbook_id: str = "playbook") -> tuple[Playbook
         return None, [Problem(e.key, e.problem) for e in exc.errors]
 
 
-def accepts_access() -> bool:
-    """Whether this version of the playbook format has `[access]` (per-playbook members and admins)."""
-    _, problems = validate_data({"title": "x", "access": {}})
-    return not any(p.path == "access" for p in problems)
-
-
 @dataclass
 class Prepared:
     data: dict[str, Any]
@@ -109,12 +103,6 @@ def finish_import(export: Mapping[str, Any], names: Names) -> Prepared:
     data, report = imported.data, imported.report
     if report.problems:
         return Prepared(data, report, list(report.problems))
-    if "access" in data and not accepts_access():
-        data.pop("access")
-        for source, target in [m for m in report.mapped if m[1].startswith("access.")]:
-            report.mapped.remove((source, target))
-            report.skip(source, "this bot's playbook format has no [access] yet: system admins edit playbooks "
-                                "and everyone in the playbook's team may run them")
     playbook, found = validate_data(data, slug(str(data.get("title", ""))))
     return Prepared(data, report, [str(p) for p in found], playbook)
 
