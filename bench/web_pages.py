@@ -261,7 +261,7 @@ async def main(runs: int, requests: int, budget_s: float, paths: list[str]) -> i
                 link = await signin.new_link(app.ctx, people[0], "/")
                 jar = aiohttp.CookieJar(unsafe=True)  # 127.0.0.1
                 async with aiohttp.ClientSession(cookie_jar=jar) as http:
-                    async with http.get(link, allow_redirects=False) as r:
+                    async with http.post(link, allow_redirects=False, headers={"Origin": app.url}) as r:
                         assert r.status == 303, (r.status, await r.text())
                     headers = {"Authorization": f"Bearer {viewer_token}"}
                     print(f"runs={runs} rows: " + ", ".join(f"{k}={v}" for k, v in counts.items())

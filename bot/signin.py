@@ -6,8 +6,9 @@ password and never trusts a browser's word for who it is:
   asked; the callback counts only when both match, once, within ten minutes. The code it carries is
   exchanged at Mattermost's token endpoint by the bot, with the app's secret.
 - Where Mattermost's OAuth provider is off (or the bot may not register an app), `/playbook dashboard`
-  gives the person a one-time link: a random secret bound to them, valid five minutes, spent on first use.
-  The slash command proved who they are (its trigger id, bot/proof.py).
+  gives the person a one-time link: a random secret bound to them, valid five minutes, spent by the POST
+  of the page it opens (a preview fetching the address spends nothing). The slash command proved who they
+  are (its trigger id, bot/proof.py).
 - A session is a random secret in an HttpOnly cookie; its row is keyed by the secret's SHA-256. The
   person's OAuth tokens are encrypted at rest with a key derived from the bot's signing secret
   (`cryptography`'s Fernet: AES-128-CBC with HMAC-SHA256), refreshed before they run out, revoked at

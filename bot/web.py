@@ -109,7 +109,8 @@ class WebServer:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/login", self.login)
         app.router.add_get("/oauth/callback", self.callback)
-        app.router.add_get("/signin/{secret}", self.link)
+        app.router.add_get("/signin/{secret}", self.link_page)
+        app.router.add_post("/signin/{secret}", self.link)
         app.router.add_post("/logout", self.logout)
         app.router.add_get("/static/{name}", self.static)
         for (method, path), handler in sorted(self.dispatcher.router.pages.items()):
@@ -174,7 +175,22 @@ class WebServer:
         response.del_cookie(STATE_COOKIE, path="/oauth/callback")
         return response
 
+    async def link_page(self, request: web.Request) -> web.StreamResponse:
+        """A one-time link opened: a page with a button. Only the button's POST spends the link, so a link
+        preview or a mail scanner that fetches the address cannot use it up (nor sign itself in)."""
+        grant = await self.ctx.db.run(web_rows.peek_grant, signin.key_of(request.match_info["secret"]), "link",
+                                      self.ctx.clock.now_ms(), readonly=True)
+        if grant is None:
+            return self._error(400, "web/errors/bad_link.html.j2")
+        user = await self.ctx.users.get(grant.user_id)
+        return self._html(self.ctx.render_html("web/signin_confirm.html.j2",
+                                               username=user.username if user else ""), 200)
+
     async def link(self, request: web.Request) -> web.StreamResponse:
+        # No session yet, so no CSRF token: the post must come from this site (a page elsewhere must not
+        # sign a browser in as whoever's link it holds).
+        if not self._same_site(request):
+            return self._error(403, "web/errors/csrf.html.j2")
         now = self.ctx.clock.now_ms()
         grant = await self.ctx.db.run(web_rows.spend_grant, signin.key_of(request.match_info["secret"]), "link",
                                       now)

@@ -50,6 +50,12 @@ def add_grant(session: Session, row: SignInGrant, now: int) -> None:
     session.add(row)
 
 
+def peek_grant(session: Session, key: str, kind: str, now: int) -> SignInGrant | None:
+    """The grant when it exists, is of `kind` and has not run out; spends nothing."""
+    row = session.get(SignInGrant, key)
+    return row if row is not None and row.kind == kind and row.expires_at > now else None
+
+
 def spend_grant(session: Session, key: str, kind: str, now: int) -> SignInGrant | None:
     """Take the grant once: the row when it existed, was of `kind` and had not run out; None otherwise.
     The DELETE decides, so two requests racing with the same secret cannot both win."""

@@ -231,7 +231,7 @@ class World:
         link = await signin.new_link(self.bot.ctx, self.people[who].id)
         session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # unsafe: 127.0.0.1 hosts
         self.browsers.append(session)
-        async with session.get(link, allow_redirects=False) as response:
+        async with session.post(link, allow_redirects=False, headers={"Origin": self.bot.url}) as response:
             assert response.status == 303, await response.text()
         return session
 

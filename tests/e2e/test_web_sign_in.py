@@ -29,7 +29,16 @@ async def test_pages_need_a_session_and_a_link_signs_in_once(world: World) -> No
             assert r.headers["Location"] == "/login?next=%2F%3Fstatus%3Dfinished"
         assert world.bot.ctx is not None
         link = await signin.new_link(world.bot.ctx, world["alice"].id)
-        async with anonymous.get(link, allow_redirects=False) as r:
+        # Opening the link (as a link preview or a mail scanner would) spends nothing: a page with a button.
+        for _ in range(2):
+            async with anonymous.get(link, allow_redirects=False) as r:
+                assert r.status == 200 and "pb_session" not in r.cookies
+                page = await r.text()
+                assert "@alice" in page and '<form method="post">' in page
+        # A page on another site cannot press it for the browser (it would sign it in as the link's owner).
+        async with anonymous.post(link, allow_redirects=False, headers={"Origin": "http://evil.example"}) as r:
+            assert r.status == 403 and "pb_session" not in r.cookies
+        async with anonymous.post(link, allow_redirects=False, headers={"Origin": base}) as r:
             assert r.status == 303 and r.headers["Location"] == "/runs"
             cookie = r.cookies["pb_session"]
             assert cookie["httponly"] and cookie["samesite"] == "Lax"
@@ -37,8 +46,10 @@ async def test_pages_need_a_session_and_a_link_signs_in_once(world: World) -> No
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
         async with other.get(link, allow_redirects=False) as r:
             assert r.status == 400
-            assert "pb_session" not in r.cookies
             assert "/playbook dashboard" in await r.text()
+        async with other.post(link, allow_redirects=False, headers={"Origin": base}) as r:
+            assert r.status == 400
+            assert "pb_session" not in r.cookies
 
 
 async def test_the_dashboard_command_gives_a_link_only_its_person_can_use(world: World) -> None:
@@ -49,7 +60,7 @@ async def test_the_dashboard_command_gives_a_link_only_its_person_can_use(world:
     match = re.search(r"\((http://[^)]+/signin/[^)]+)\)", body["text"])
     assert match, body["text"]
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        async with browser.get(match.group(1), allow_redirects=False) as r:
+        async with browser.post(match.group(1), allow_redirects=False, headers={"Origin": world.bot.url}) as r:
             assert r.status == 303
         assert world.bot.ctx is not None
         key = signin.key_of(browser.cookie_jar.filter_cookies(URL(world.bot.url))["pb_session"].value)
