@@ -381,23 +381,32 @@ def _template(template: str) -> tuple[str, list[str]]:
     return re.sub(r"\s{2,}", " ", out).strip(), dropped
 
 
+def _switched_ids(export: Mapping[str, Any], data: dict[str, Any], report: Report, enabled: str, ids_key: str,
+                  known: Mapping[str, str], ours: str, ids_off: str, enabled_off: str) -> None:
+    """A plugin list of ids behind an on/off switch (invited users, broadcast channels) -> `ours`, as the
+    names found on this server; the ids that are not, and a list that was switched off, are reported."""
+    ids = _ids(export.get(ids_key))
+    if enabled not in export and ids_key not in export:
+        return
+    if export.get(enabled, True) is not False and ids:
+        found = [known[i] for i in ids if i in known]
+        lost = [i for i in ids if i not in known]
+        if found:
+            data[ours] = list(dict.fromkeys(found))
+        report.map(ids_key, ours)
+        report.map(enabled, f"{ours} (kept when enabled)")
+        if lost:
+            report.skip(ids_key, f"not on this server: {', '.join(lost)}")
+    elif ids:
+        report.skip(ids_key, ids_off)
+        report.skip(enabled, enabled_off)
+    else:
+        report.map(enabled, f"{ours} (none)")
+
+
 def _people(export: Mapping[str, Any], names: Names, data: dict[str, Any], report: Report) -> None:
-    invited = _ids(export.get("invited_user_ids"))
-    if "invite_users_enabled" in export or "invited_user_ids" in export:
-        if export.get("invite_users_enabled", True) is not False and invited:
-            found = [names.users[u] for u in invited if u in names.users]
-            lost = [u for u in invited if u not in names.users]
-            if found:
-                data["members"] = list(dict.fromkeys(found))
-            report.map("invited_user_ids", "members")
-            report.map("invite_users_enabled", "members (kept when enabled)")
-            if lost:
-                report.skip("invited_user_ids", f"not on this server: {', '.join(lost)}")
-        elif invited:
-            report.skip("invited_user_ids", "invitations were off in the plugin")
-            report.skip("invite_users_enabled", "off in the plugin: nobody is invited")
-        else:
-            report.map("invite_users_enabled", "members (none)")
+    _switched_ids(export, data, report, "invite_users_enabled", "invited_user_ids", names.users, "members",
+                  "invitations were off in the plugin", "off in the plugin: nobody is invited")
     groups = _ids(export.get("invited_group_ids"))
     if "invited_group_ids" in export:
         shown = [names.groups.get(g, g) for g in groups]
@@ -418,22 +427,8 @@ def _people(export: Mapping[str, Any], names: Names, data: dict[str, Any], repor
             report.map("default_owner_enabled", "owner (off: whoever starts a run owns it)")
             if owner_id:
                 report.skip("default_owner_id", "the default owner was off in the plugin")
-    broadcast = _ids(export.get("broadcast_channel_ids"))
-    if "broadcast_enabled" in export or "broadcast_channel_ids" in export:
-        if export.get("broadcast_enabled", True) is not False and broadcast:
-            found = [names.channels[c] for c in broadcast if c in names.channels]
-            lost = [c for c in broadcast if c not in names.channels]
-            if found:
-                data["broadcast_channels"] = list(dict.fromkeys(found))
-            report.map("broadcast_channel_ids", "broadcast_channels")
-            report.map("broadcast_enabled", "broadcast_channels (kept when enabled)")
-            if lost:
-                report.skip("broadcast_channel_ids", f"not on this server: {', '.join(lost)}")
-        elif broadcast:
-            report.skip("broadcast_channel_ids", "broadcasting was off in the plugin")
-            report.skip("broadcast_enabled", "off in the plugin: nothing is broadcast")
-        else:
-            report.map("broadcast_enabled", "broadcast_channels (none)")
+    _switched_ids(export, data, report, "broadcast_enabled", "broadcast_channel_ids", names.channels,
+                  "broadcast_channels", "broadcasting was off in the plugin", "off in the plugin: nothing is broadcast")
     hooks: dict[str, list[str]] = {}
     for enabled, urls, ours in (("webhook_on_creation_enabled", "webhook_on_creation_urls", ("on_start",)),
                                 ("webhook_on_status_update_enabled", "webhook_on_status_update_urls",
