@@ -10,6 +10,7 @@ from bot.actions import ActionRef, Signer
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.permissions import Viewer, may_see_playbook
+from bot.integrations import Integrations
 from bot.metrics import ProcessMetrics
 from bot.models import Gateway, MattermostError, MMTeam, MMUser
 from bot.notify import DirectChannels
@@ -182,6 +183,8 @@ class Context:
     # The playbooks in the database and the folder (bot/playbooks/library.py); None in a bare test context.
     library: PlaybookLibrary | None = None
     metrics: ProcessMetrics = field(default_factory=ProcessMetrics)  # this process's counters (/metrics)
+    # Clients of Jira, Zoom, PagerDuty, Opsgenie as configured (bot/integrations); all None by default.
+    integrations: Integrations = field(default_factory=Integrations)
 
     def __post_init__(self) -> None:
         self.users = UserDirectory(self.gateway)

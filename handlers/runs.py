@@ -105,6 +105,13 @@ class RunPlan:
     # recorded (existing_channel); None for a run that gets a channel of its own.
     channel: MMChannel | None = None
     properties: dict[str, Any] = field(default_factory=dict)  # the run's property values (handlers.properties)
+    # Who else decides: a start that names its owner (the API, an alert route, a schedule) overrides the
+    # playbook's `owner`; its members join the playbook's. Mattermost user ids, checked before the plan.
+    owner_id: str = ""
+    member_ids: list[str] = field(default_factory=list)
+    # What started the run when it was not a person in chat, in words for the timeline: "alert from
+    # Alertmanager: HighLatency", "schedule 0 9 * * MON", "the API". "" = a person with /playbook run.
+    origin: str = ""
 
 
 @dataclass
@@ -347,7 +354,8 @@ class StartService:
                        playbook_version_id=plan.playbook.version_id or None, name=plan.name,
                        summary=plan.summary, creator_id=plan.creator_id, team_id=plan.team_id,
                        origin_channel_id=plan.origin_channel_id, response_url=plan.response_url,
-                       properties=plan.properties, lease_owner=self.holder, lease_until=now + self.lease_ms)
+                       properties=plan.properties, owner_id=plan.owner_id, member_ids=list(plan.member_ids),
+                       origin=plan.origin, lease_owner=self.holder, lease_until=now + self.lease_ms)
         if plan.channel is not None:  # no channel step: the run goes into this one, never archived
             row.existing_channel = True
             row.channel_id = plan.channel.id
@@ -632,10 +640,13 @@ class _Attempt:
         by_name = await ctx.users.by_username(wanted)
         creator = await ctx.users.get(r.creator_id)
         problems: list[str] = []
-        owner = by_name.get(pb.owner.lower()) if pb.owner else creator
-        if owner is None:
-            problems.append(ctx.render("run/problem_no_user.md.j2", username=pb.owner, role="owner"))
-            owner = creator
+        if r.owner_id:  # named by the start itself (checked then): it wins over the playbook's owner
+            owner = await ctx.users.get(r.owner_id) or creator
+        else:
+            owner = by_name.get(pb.owner.lower()) if pb.owner else creator
+            if owner is None:
+                problems.append(ctx.render("run/problem_no_user.md.j2", username=pb.owner, role="owner"))
+                owner = creator
         owner_id = owner.id if owner else r.creator_id
         members: list[str] = []
         for username in pb.members:
@@ -644,6 +655,9 @@ class _Attempt:
                 problems.append(ctx.render("run/problem_no_user.md.j2", username=username, role="member"))
             elif user.id not in (r.creator_id, owner_id, *members):
                 members.append(user.id)
+        for uid in r.member_ids or []:
+            if uid not in (r.creator_id, owner_id, *members):
+                members.append(uid)
         private = pb.private_channel
         if r.existing_channel:  # the run is as public as its channel (who sees it follows who reads it)
             private = (await ctx.gateway.get_channel(r.channel_id)).type != "O"

@@ -90,6 +90,9 @@ class RunStart(SQLModel, table=True):
     origin_channel_id: str = Field(default="", max_length=26)
     response_url: str = ""
     properties: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # the values asked at start
+    owner_id: str = Field(default="", max_length=26)  # named by the start (API, alert, schedule); "" = playbook's
+    member_ids: list[str] = Field(default_factory=list, sa_type=JSON)  # added to the playbook's members
+    origin: str = ""  # what started it when not a person in chat ("alert from Alertmanager: …"); timeline
     # Step results, each recorded as the step completes.
     prepared: bool = False  # the run row, its checklists and items are written
     display_name: str = ""

@@ -101,8 +101,11 @@ def complete(session: Session, run_id: str, me: str, now: int, lease_ms: int) ->
     assert run is not None  # written by the first step; runs are never deleted
     session.execute(update(Run).where(col(Run.id) == run_id, col(Run.status) == "starting")
                     .values(status="in_progress").execution_options(synchronize_session=False))
-    add_timeline(session, run_id, "run_started", now, run.creator_id, f"Run started from {run.playbook_title}",
-                 {"channel_id": run.channel_id})
+    start = session.get(RunStart, run_id)
+    origin = start.origin if start is not None else ""
+    summary = f"Run started from {run.playbook_title}" + (f" by {origin}" if origin else "")
+    add_timeline(session, run_id, "run_started", now, run.creator_id, summary,
+                 {"channel_id": run.channel_id, **({"origin": origin} if origin else {})})
     due = None
     if run.status_updates_enabled and run.reminder_interval_s > 0:
         due = run.created_at + run.reminder_interval_s * 1000
