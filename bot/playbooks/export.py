@@ -101,6 +101,11 @@ def to_plugin_json(data: Mapping[str, Any], *, user_id: UserIds | None = None,
         "metrics": [_plugin_metric(m) for m in data.get("metrics", []) if isinstance(m, dict)],
         "checklists": [_plugin_checklist(c, users) for c in data.get("checklists", []) if isinstance(c, dict)],
     }
+    keywords = data.get("keywords") if isinstance(data.get("keywords"), dict) else None
+    if keywords is not None:  # the plugin has words only: patterns and channels have no field there
+        words = [str(w) for w in keywords.get("words", []) if isinstance(w, str)]
+        out["signal_any_keywords_enabled"] = bool(words) and keywords.get("enabled", True) is not False
+        out["signal_any_keywords"] = words
     props = [p for p in data.get("properties", []) if isinstance(p, dict)]
     if props:
         out["property_fields"] = [_plugin_property(p) for p in props]

@@ -67,6 +67,17 @@ class AutoCheck:
 
 
 @dataclass(frozen=True)
+class Keywords:
+    """`[keywords]`: a person's post in one of `channels` (URL names in the run's team) that says one of
+    `words` (whole words or phrases, any case) or matches one of `patterns` (regular expressions, any case,
+    bounded by bot.domain.keywords.pattern_problem) is offered a run of the playbook (handlers/keywords.py)."""
+    words: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class ChecklistSpec:
     title: str
     items: tuple[ItemSpec, ...] = ()
@@ -125,6 +136,8 @@ class Playbook:
     properties: tuple[PropertySpec, ...] = ()
     # Who may see, run and edit it, and who may finish its runs ([access]; bot.domain.permissions).
     access: PlaybookAccess = PlaybookAccess()
+    # Keyword triggers ([keywords]): None without the table.
+    keywords: Keywords | None = None
     path: Path | None = field(default=None, compare=False)
     # Which stored version this is (storage.playbooks; bot.playbooks.library): "" / 0 for one read
     # straight from a file and never stored.

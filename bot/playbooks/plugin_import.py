@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Mapping
 
 from bot.domain.durations import format_duration_compact
+from bot.domain.keywords import WORD_MAX, WORDS_MAX
 from bot.domain.naming import PLACEHOLDERS, template_placeholders
 
 EXPORT_VERSION = 1
@@ -449,9 +450,35 @@ def _people(export: Mapping[str, Any], names: Names, data: dict[str, Any], repor
             report.map(enabled, "webhooks (none)")
     if hooks:
         data["webhooks"] = hooks
-    for key in ("signal_any_keywords_enabled", "signal_any_keywords"):
-        if key in export:
-            report.skip(key, "keywords that offer to start a run are not built here")
+    _keywords(export, data, report)
+
+
+def _keywords(export: Mapping[str, Any], data: dict[str, Any], report: Report) -> None:
+    """The plugin's playbook-level keywords -> `[keywords] words`. Its export names no channels to watch
+    (the live prompt is a per-channel action, not part of the playbook), so they come in switched off:
+    name the channels and set enabled = true to use them."""
+    if "signal_any_keywords" not in export and "signal_any_keywords_enabled" not in export:
+        return
+    raw = export.get("signal_any_keywords")
+    words: list[str] = []
+    for value in raw if isinstance(raw, list) else []:
+        word = " ".join(value.split()) if isinstance(value, str) else ""
+        if not word:
+            continue
+        if len(word) > WORD_MAX:
+            report.skip("signal_any_keywords", f'"{word[:40]}…" is longer than {WORD_MAX} characters')
+        elif word.casefold() not in (w.casefold() for w in words) and len(words) < WORDS_MAX:
+            words.append(word)
+    if not words:
+        report.map("signal_any_keywords", "keywords (none)")
+        report.map("signal_any_keywords_enabled", "keywords (none)")
+        return
+    data["keywords"] = {"words": words, "enabled": False}
+    report.map("signal_any_keywords", "keywords.words")
+    on = export.get("signal_any_keywords_enabled") is not False
+    report.map("signal_any_keywords_enabled",
+               "keywords.enabled = false: the export names no channels to watch; add keywords.channels and "
+               "set enabled = true" if on else "keywords.enabled = false (off in the plugin)")
 
 
 def _status(export: Mapping[str, Any], names: Names, data: dict[str, Any], report: Report) -> None:

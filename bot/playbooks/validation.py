@@ -7,6 +7,7 @@ from typing import Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
 from bot.domain.conditions import PROPERTY_TYPES, PropertySpec
+from bot.domain.keywords import PATTERNS_MAX, WORD_MAX, WORDS_MAX, pattern_problem
 from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.domain.permissions import PlaybookAccess
@@ -33,6 +34,7 @@ from bot.playbooks.model import (
     AutoCheck,
     ChecklistSpec,
     ItemSpec,
+    Keywords,
     Playbook,
     Retrospective,
     StatusUpdates,
@@ -48,7 +50,8 @@ _CHANNEL_MODES: dict[str, Literal["create", "existing"]] = {"create": "create", 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", "channel", "channel_name",
              "category", "owner",
              "members", "broadcast_channels", "welcome", "summary", "archive_channel_on_finish", "status_updates",
-             "retrospective", "webhooks", "checklists", "metrics", "properties", "access")
+             "retrospective", "webhooks", "checklists", "metrics", "properties", "access",
+             "keywords")
 _ACCESS_KEYS = ("members", "admins", "groups", "public", "edit", "finish")
 _ACCESS_EDIT: dict[str, Literal["admins", "members"]] = {"admins": "admins", "members": "members"}
 _ACCESS_FINISH: dict[str, Literal["owner", "participants"]] = {"owner": "owner", "participants": "participants"}
@@ -123,6 +126,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     checklists = _checklists(r, data, {p.name: p for p in properties})
     metrics = _metrics(r, data)
     access = _access(r, data)
+    keywords = _keywords(r, data)
 
     if r.errors:
         raise PlaybookInvalid(r.errors)
@@ -134,7 +138,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome, summary=summary,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics, properties=properties,
-        access=access, path=path,
+        access=access, keywords=keywords, path=path,
     )
 
 
@@ -609,3 +613,52 @@ def _auto_check(r: _Reader, item: Mapping[str, object], path: str) -> AutoCheck 
     if not keywords:
         return None
     return AutoCheck(keywords=_unique(keywords), users=users)
+
+
+_KEYWORDS_KEYS = ("words", "patterns", "channels", "enabled")
+
+
+def _keywords(r: _Reader, data: Mapping[str, object]) -> Keywords | None:
+    """`[keywords]`: words and patterns watched in named channels, offering a run (handlers/keywords.py)."""
+    table = r.table(data, "keywords", "keywords")
+    if table is None:
+        return None
+    before = len(r.errors)
+    r.keys(table, _KEYWORDS_KEYS, "keywords.")
+    enabled = r.boolean(table, "enabled", "keywords.enabled", True)
+    words: list[str] = []
+    entries = r.string_list(table, "words", "keywords.words")
+    if len(entries) > WORDS_MAX:
+        r.error("keywords.words", f"has {len(entries)} words; the limit is {WORDS_MAX}")
+    for entry_path, word in entries:
+        word = " ".join(word.split())
+        if not word:
+            r.error(entry_path, "must not be empty")
+        elif len(word) > WORD_MAX:
+            r.error(entry_path, f"is {len(word)} characters long; the limit is {WORD_MAX}")
+        elif word.casefold() in (w.casefold() for w in words):
+            r.error(entry_path, f'"{word}" is listed twice')
+        else:
+            words.append(word)
+    patterns: list[str] = []
+    entries = r.string_list(table, "patterns", "keywords.patterns")
+    if len(entries) > PATTERNS_MAX:
+        r.error("keywords.patterns", f"has {len(entries)} patterns; the limit is {PATTERNS_MAX}")
+    for entry_path, pattern in entries:
+        problem = pattern_problem(pattern)
+        if problem:
+            r.error(entry_path, f'"{pattern[:80]}": {problem}')
+        elif pattern not in patterns:
+            patterns.append(pattern)
+    channels = _unique(ch for key, raw in r.string_list(table, "channels", "keywords.channels")
+                       if (ch := _channel_name(r, key, raw)) is not None)
+    if "words" not in table and "patterns" not in table:
+        r.error("keywords", 'needs words = ["outage", "sev1"] and/or patterns = ["error rate \\d+%"]')
+    elif not words and not patterns and len(r.errors) == before:
+        r.error("keywords", "lists no word and no pattern; add some, or remove [keywords]")
+    if enabled and not channels and "channels" not in table:
+        r.error("keywords.channels", 'required: the channels to watch, by URL name, like channels = ["ops"] '
+                                     "(set enabled = false to keep the keywords without watching)")
+    elif enabled and not channels and isinstance(table.get("channels"), list) and not table["channels"]:
+        r.error("keywords.channels", "must list at least one channel (or set enabled = false)")
+    return Keywords(words=tuple(words), patterns=tuple(patterns), channels=channels, enabled=bool(enabled))

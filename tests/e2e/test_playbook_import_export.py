@@ -43,7 +43,8 @@ async def test_import_report_run_and_export_back_as_toml(world: World) -> None:
     reported = {r["field"].split(".")[0].split("[")[0] for r in report["mapped"] + report["unmapped"]}
     assert set(export) <= reported and set(export) == set(_HANDLED) | set(_METADATA)
     unmapped = {r["field"]: r["reason"] for r in report["unmapped"]}
-    for field in ("signal_any_keywords", "invited_group_ids", "run_number_prefix", "autofollows",
+    assert {r["field"]: r["to"] for r in report["mapped"]}["signal_any_keywords"] == "keywords.words"
+    for field in ("invited_group_ids", "run_number_prefix", "autofollows",
                   "webhook_on_creation_urls", "checklists[].items[].state"):
         assert unmapped.get(field), field
     data = playbook["version"]["data"]
@@ -135,7 +136,7 @@ async def test_import_playbook_on_the_command_line(world: World, tmp_path: Path)
     code, out, err = await run_cli("import-playbook", str(source), "--id", "from-plugin", env=env, cwd=tmp_path)
     assert code == 0, err
     assert "as playbook from-plugin (version 1)" in out
-    assert "not used  signal_any_keywords:" in out and "mapped    default_owner_id -> owner" in out
+    assert "mapped    signal_any_keywords -> keywords.words" in out and "mapped    default_owner_id -> owner" in out
     assert world.bot.ctx is not None and world.bot.ctx.library is not None
     await world.bot.ctx.library.check_now()
     assert "from-plugin" in world.bot.ctx.playbooks

@@ -55,6 +55,7 @@ async def test_import_from_the_web_view_shows_the_report_and_links_the_playbook(
     assert f'href="/playbooks/{pid}"' in html and "sev1.json" in html
     assert "Mapped fields" in html and "Fields not imported" in html
     assert "<code>signal_any_keywords</code>" in html and "<code>run_number_prefix</code>" in html
+    assert "keywords.words" in html  # the plugin's keywords are mapped, switched off
     assert pid in await _ids(world)
     assert world.bot.ctx is not None and pid in world.bot.ctx.playbooks  # runs at once
     status, page = await get(alice, world, f"/playbooks/{pid}")

@@ -106,7 +106,8 @@ def test_every_field_is_mapped_or_reported() -> None:
     first = export["checklists"][0]["items"][0]
     assert set(first) <= item_fields, set(first) - item_fields
     unmapped = dict(prepared.report.unmapped)
-    for field in ("signal_any_keywords", "invited_group_ids", "run_number_prefix", "autofollows", "num_runs",
+    assert dict(prepared.report.mapped)["signal_any_keywords"] == "keywords.words"
+    for field in ("invited_group_ids", "run_number_prefix", "autofollows", "num_runs",
                   "default_playbook_admin_role", "new_channel_only"):
         assert unmapped[field]
 
@@ -138,6 +139,9 @@ def test_the_mapping_itself() -> None:
     assert announce["assignee"] == "creator"
     assert announce["auto_check"] == {"keywords": ["deployed", "rolled back"], "users": ["bob"]}
     assert "assignee" not in follow["items"][0]  # property_user: reported
+    # The plugin's keywords come in switched off: its export names no channel to watch.
+    assert data["keywords"] == {"words": ["outage", "sev1"], "enabled": False}
+    assert prepared.playbook.keywords is not None and not prepared.playbook.keywords.enabled
     assert follow["items"][1]["when"] == {"property": "severity", "is_not": ["SEV3"]}
 
 
