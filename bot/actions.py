@@ -253,3 +253,15 @@ class FillRetro(ActionRef):
 @dataclasses.dataclass(frozen=True)
 class CancelRetro(ActionRef):
     run_id: str
+
+
+@action_kind("kwstart")
+@dataclasses.dataclass(frozen=True)
+class StartFromKeyword(ActionRef):
+    offer_id: str
+
+
+@action_kind("kwdismiss")
+@dataclasses.dataclass(frozen=True)
+class DismissKeyword(ActionRef):
+    offer_id: str

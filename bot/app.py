@@ -36,6 +36,7 @@ import handlers.events
 import handlers.finish
 import handlers.housekeeping
 import handlers.items
+import handlers.keywords
 import handlers.playbooks_api
 import handlers.properties
 import handlers.reconcile
@@ -94,6 +95,7 @@ def build_router() -> Router:
         handlers.web_playbook_import.router,
         commands.properties.router, handlers.properties.router,
         handlers.playbooks_api.router,
+        handlers.keywords.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

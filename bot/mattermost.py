@@ -526,10 +526,12 @@ class MattermostGateway:
         return [MMPost.from_json(posts[pid]) for pid in data.get("order") or [] if pid in posts]
 
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
-                             props: dict[str, Any] | None = None) -> None:
+                             props: dict[str, Any] | None = None, root_id: str = "") -> None:
         post: dict[str, Any] = {"channel_id": channel_id, "message": message}
         if props:
             post["props"] = props
+        if root_id:  # shown in that thread
+            post["root_id"] = root_id
         await self._call(self.driver.posts.create_ephemeral_post, {"user_id": user_id, "post": post},
                          idempotent=False)
 

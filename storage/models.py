@@ -417,3 +417,32 @@ class PlaybookVersion(SQLModel, table=True):
 # run_facts follows timeline_events through a flush hook on every Session; registering it here means any
 # code that can write a TimelineEvent has it.
 import storage.run_facts  # noqa: E402,F401
+
+
+class KeywordOffer(SQLModel, table=True):
+    """A playbook's run offered in a thread because a post there said one of its keywords
+    (handlers/keywords.py). At most one per thread and playbook: the unique key is what makes several bot
+    processes, each seeing the same `posted` event, offer it once. The row is written before the offer is
+    sent; a click moves `state` from "offered" to "starting" by a compare-and-set, so two clicks (or two
+    processes) never start two runs."""
+
+    __tablename__ = "keyword_offers"
+    __table_args__ = (UniqueConstraint("root_post_id", "playbook_id"),)
+
+    id: str = Field(primary_key=True, max_length=26)
+    root_post_id: str = Field(max_length=26)  # the thread
+    playbook_id: str = Field(max_length=128)
+    team_id: str = Field(max_length=26)
+    channel_id: str = Field(max_length=26)
+    post_id: str = Field(max_length=26)  # the post that matched
+    user_id: str = Field(max_length=26)  # its author, to whom the run was offered
+    matched: str = ""  # what matched (a word as written in the post, or a pattern's match)
+    name: str = ""  # the run's name, from the post's first line
+    # How the offer reached them: "" (not sent yet), "ephemeral", "thread" (a reply), "direct" (a DM)
+    mode: str = Field(default="", max_length=16)
+    offer_post_id: str = Field(default="", max_length=26)  # the reply or DM post (an ephemeral has none)
+    state: str = Field(default="offered", max_length=16)  # offered | starting | started | dismissed
+    acted_by: str = Field(default="", max_length=26)  # who started or dismissed it
+    run_id: str = Field(default="", max_length=26)
+    created_at: int = Field(sa_type=BigInteger)
+    updated_at: int = Field(sa_type=BigInteger)

@@ -523,7 +523,7 @@ class FakeGateway:
         return newest[page * size:(page + 1) * size]
 
     async def send_ephemeral(self, user_id: str, channel_id: str, message: str, *,
-                             props: dict[str, Any] | None = None) -> None:
+                             props: dict[str, Any] | None = None, root_id: str = "") -> None:
         self._call("send_ephemeral", user_id=user_id, channel_id=channel_id, message=message, props=props)
         # create_post_ephemeral is a system permission only system admins hold by default.
         if not self._me.is_admin:

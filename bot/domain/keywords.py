@@ -15,11 +15,15 @@ first MAX_SCANNED characters of a post only, so the worst case is a few million 
 """
 from __future__ import annotations
 
+import importlib
 import re
-import re._constants as sre_constants  # the parser's opcodes (the module behind re's own compiler)
-import re._parser as sre_parse
 from dataclasses import dataclass
 from typing import Any, Sequence
+
+# re's own parser and its opcodes (what re.compile uses; no public API gives a pattern's structure, and
+# typeshed has no stubs for these private modules, hence Any).
+sre_parse: Any = importlib.import_module("re._parser")
+sre_constants: Any = importlib.import_module("re._constants")
 
 PATTERN_MAX = 200  # characters of one pattern
 MAX_SCANNED = 4000  # characters of a post a pattern is searched in (words: the whole post)
