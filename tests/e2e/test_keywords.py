@@ -1,0 +1,257 @@
+"""Keyword triggers end to end: a post in a watched channel offers the run (to the poster, ephemerally,
+where the bot may; as a thread reply where it may not), the button starts it for whoever clicks, once."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import World
+
+INCIDENT = r"""
+title = "Incident response"
+team = "eng"
+private_channel = false
+channel_name = "inc-{seq} {name}"
+
+[keywords]
+words = ["outage", "sev 1"]
+patterns = ['error rate \d{1,3}%']
+channels = ["ops"]
+
+[[checklists]]
+title = "Triage"
+  [[checklists.items]]
+  title = "Acknowledge"
+"""
+
+BREACH = """
+title = "Security breach"
+team = "eng"
+
+[access]
+public = false
+members = ["alice"]
+
+[keywords]
+words = ["breach"]
+channels = ["ops"]
+"""
+
+PLAYBOOKS = {"incident": INCIDENT, "breach": BREACH}
+
+
+@pytest.fixture
+def world_options() -> dict[str, Any]:
+    return {"bot_roles": "system_user system_admin", "playbooks": PLAYBOOKS}
+
+
+async def _ops(world: World) -> str:
+    status, channel, _ = await world.admin.post("/channels", {"team_id": world.team_id, "name": "ops",
+                                                              "display_name": "Ops", "type": "O"})
+    assert status == 201, channel
+    for uid in [p.id for p in world.people.values()] + [world.bot_user_id]:
+        status, body, _ = await world.admin.post(f"/channels/{channel['id']}/members", {"user_id": uid})
+        assert status == 201, body
+    return str(channel["id"])
+
+
+async def _say(world: World, who: str, channel_id: str, message: str, root_id: str = "") -> str:
+    body = {"channel_id": channel_id, "message": message, **({"root_id": root_id} if root_id else {})}
+    status, post, _ = await world[who].api.post("/posts", body)
+    assert status == 201, post
+    await world.settle()
+    return str(post["id"])
+
+
+def _offers(world: World, who: str) -> list[dict[str, Any]]:
+    """The ephemeral offers `who` was shown (each the post's client JSON)."""
+    out = []
+    for event in world[who].events:
+        if event.get("event") == "ephemeral_message":
+            post = json.loads(event["data"]["post"])
+            if (post.get("props") or {}).get("attachments"):
+                out.append(post)
+    return out
+
+
+def _is_offer(event: dict[str, Any]) -> bool:
+    return event.get("event") == "ephemeral_message" and bool(
+        (json.loads(event["data"]["post"]).get("props") or {}).get("attachments"))
+
+
+async def _offered(world: World, who: str, channel_id: str, message: str, root_id: str = "") -> dict[str, Any]:
+    """`who` posts `message` and is shown an offer for it (waited for)."""
+    since = len(world[who].events)
+    await _say(world, who, channel_id, message, root_id)
+    event = await world[who].wait_event(_is_offer, since=since)
+    return dict(json.loads(event["data"]["post"]))
+
+
+async def _barrier(world: World, who: str, channel_id: str) -> None:
+    """A post that is offered a run, in a thread of its own: the bot handles events in order, so once its
+    offer is here, every earlier post was handled."""
+    await _offered(world, who, channel_id, "barrier: outage")
+
+
+def _action(post: dict[str, Any], action_id: str) -> dict[str, Any]:
+    actions = post["props"]["attachments"][0]["actions"]
+    return next(a for a in actions if a["id"] == action_id)
+
+
+async def _click_ephemeral(world: World, who: str, post: dict[str, Any], action_id: str) -> str:
+    """Click a button of an ephemeral offer (its cookie stands for the post, as in the web app); the bot's
+    private answer."""
+    since = len(world[who].events)
+    cookie = _action(post, action_id)["cookie"]
+    status, body, _ = await world[who].api.post(f"/posts/{post['id']}/actions/{action_id}", {"cookie": cookie})
+    assert status == 200, body
+    event = await world[who].wait_event(lambda e: e.get("event") == "ephemeral_message" and not _is_offer(e),
+                                        since=since)
+    await world.settle()
+    return str(json.loads(event["data"]["post"])["message"])
+
+
+async def test_a_keyword_offers_the_run_to_the_poster_and_the_button_starts_it_once(world: World) -> None:
+    ops = await _ops(world)
+    offer = await _offered(world, "bob", ops, "Checkout OUTAGE in eu-west\nDetails follow.")
+    root = offer["root_id"]
+    assert "Incident response" in offer["message"] and "Checkout OUTAGE in eu-west" in offer["message"]
+    assert world.sb.state.posts[root].user_id == world["bob"].id and offer["channel_id"] == ops
+    await _barrier(world, "dave", ops)
+    assert not _offers(world, "alice") and not _offers(world, "carol")  # to the poster only
+    assert [a["name"] for a in offer["props"]["attachments"][0]["actions"]] == ["Run it", "No thanks"]
+
+    assert "Starting **Checkout OUTAGE in eu-west**" in await _click_ephemeral(world, "bob", offer, "kwstart")
+    _, runs = await world.runs_json("bob")
+    assert runs["total"] == 1, runs
+    run = runs["items"][0]
+    assert run["name"] == "Checkout OUTAGE in eu-west"
+    assert run["owner_id"] == world["bob"].id and run["creator_id"] == world["bob"].id
+    channel = world.sb.state.channels[run["channel_id"]]
+    assert channel.name == "inc-001-checkout-outage-in-eu-west" and world["bob"].id in world.sb.state.channel_member_ids(channel.id)
+    assert "/pl/" + root in run["summary"]
+
+    # The same thread again (another person, another keyword): nothing more is offered.
+    await _say(world, "carol", ops, "still an outage, sev 1 now", root_id=root)
+    await _barrier(world, "carol", ops)
+    assert len(_offers(world, "bob")) == 1 and len(_offers(world, "carol")) == 1
+    # A second click on the offer starts nothing.
+    again = await _click_ephemeral(world, "bob", offer, "kwstart")
+    assert "@bob already started a run from this offer: ~inc-001-checkout-outage-in-eu-west" in again
+    _, runs = await world.runs_json("bob")
+    assert runs["total"] == 1
+
+
+async def test_unwatched_channels_and_bot_posts_offer_nothing(world: World) -> None:
+    ops = await _ops(world)
+    await _say(world, "bob", world.town_square, "big outage")  # town-square is not watched
+    assert not _offers(world, "bob")
+    assert world.bot.ctx is not None
+    token = world.bot.settings.mattermost.token
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{world.sb.url}/api/v4/posts", headers={"Authorization": f"Bearer {token}"},
+                                json={"channel_id": ops, "message": "outage reported"}) as resp:
+            assert resp.status == 201
+            bot_post = await resp.json()
+    # Words inside other words do not match either.
+    await _say(world, "bob", ops, "the outages page was updated")
+    await _barrier(world, "bob", ops)
+    assert len(_offers(world, "bob")) == 1 and not any(_offers(world, p) for p in ("alice", "carol", "dave"))
+    replies = [p for p in await world.posts(ops) if p.get("root_id") == bot_post["id"]]
+    assert replies == []
+
+
+async def test_a_pattern_matches(world: World) -> None:
+    ops = await _ops(world)
+    offer = await _offered(world, "carol", ops, "API error rate 45% since 10:02")
+    assert "error rate 45%" in offer["message"] and "Incident response" in offer["message"]
+
+
+async def test_a_private_playbook_is_offered_only_to_its_members(world: World) -> None:
+    ops = await _ops(world)
+    await _say(world, "bob", ops, "possible breach on the vpn")
+    await _barrier(world, "bob", ops)
+    assert [o["message"] for o in _offers(world, "bob") if "Security breach" in o["message"]] == []
+    offer = await _offered(world, "alice", ops, "confirmed breach")
+    assert "Security breach" in offer["message"]
+
+
+async def test_no_thanks_dismisses_the_offer_for_the_thread(world: World) -> None:
+    ops = await _ops(world)
+    offer = await _offered(world, "dave", ops, "outage?")
+    root = offer["root_id"]
+    assert "will not be offered again" in await _click_ephemeral(world, "dave", offer, "kwdismiss")
+    await _say(world, "dave", ops, "yes, an outage", root_id=root)
+    await _barrier(world, "carol", ops)
+    assert len(_offers(world, "dave")) == 1
+    assert "@dave already turned this offer down" in await _click_ephemeral(world, "dave", offer, "kwstart")
+    _, runs = await world.runs_json("dave")
+    assert runs["total"] == 0
+
+
+PLAIN_BOT = {"bot_roles": "system_user", "team_admin": True, "playbooks": PLAYBOOKS}
+
+
+@pytest.mark.parametrize("world_options", [PLAIN_BOT])
+async def test_without_ephemerals_the_offer_is_a_thread_reply_anyone_may_use(world: World) -> None:
+    ops = await _ops(world)
+    since = len(world["bob"].events)
+    root = await _say(world, "bob", ops, "payments outage")
+
+    def bot_reply(event: dict[str, Any]) -> bool:
+        if event.get("event") != "posted":
+            return False
+        post = json.loads(event["data"]["post"])
+        return bool(post.get("root_id") == root and post["user_id"] == world.bot_user_id)
+
+    await world["bob"].wait_event(bot_reply, since=since)
+    await world.settle()
+    assert not _offers(world, "bob")
+    replies = [p for p in await world.posts(ops) if p.get("root_id") == root]
+    assert len(replies) == 1 and replies[0]["user_id"] == world.bot_user_id
+    reply = replies[0]
+    assert "Incident response" in reply["message"]
+
+    # A forged click (the real context with another offer id, or no signature) is refused.
+    context = dict(world.sb.state.posts[reply["id"]].props["attachments"][0]["actions"][0]["integration"]["context"])
+    async with aiohttp.ClientSession() as session:
+        for forged in ({**context, "f": ["x" * 26]}, {**context, "s": "0" * 32}):
+            async with session.post(f"{world.bot.url}/mattermost/action",
+                                    json={"user_id": world["carol"].id, "context": forged}) as resp:
+                assert resp.status == 403
+    _, runs = await world.runs_json("carol")
+    assert runs["total"] == 0
+
+    # Carol, who may run the playbook too, takes it from the thread: she starts the run.
+    status, body = await world["carol"].click(reply["id"], "kwstart")
+    assert status == 200, body
+    await world.settle()
+    _, runs = await world.runs_json("carol")
+    assert runs["total"] == 1
+    run = runs["items"][0]
+    assert run["creator_id"] == world["carol"].id and run["name"] == "payments outage"
+    channel = world.sb.state.channels[run["channel_id"]]
+    updated = await world.post(reply["id"])
+    assert "@carol started" in updated["message"] and f"~{channel.name}" in updated["message"]
+    assert not updated["props"].get("attachments")
+    # A second click (an old client still showing the buttons) starts nothing.
+    await world["bob"].click(reply["id"], "kwstart")
+    await world.settle()
+    _, runs = await world.runs_json("bob")
+    assert runs["total"] == 1
+
+    # A private playbook is not named in the channel: its offer comes as a direct message.
+    since = len(world["alice"].events)
+    await _say(world, "alice", ops, "breach detected")
+    await world["alice"].wait_event(lambda e: e.get("event") == "posted" and "Security breach" in e["data"]["post"],
+                                    since=since)
+    await world.settle()
+    posts = [p for p in await world.posts(ops) if p["user_id"] == world.bot_user_id and "breach" in p["message"]]
+    assert posts == []
+    status, dm, _ = await world["alice"].api.post("/channels/direct", [world["alice"].id, world.bot_user_id])
+    assert status in (200, 201), dm
+    direct = await world.posts(dm["id"])
+    assert any("Security breach" in p["message"] for p in direct)
