@@ -131,7 +131,8 @@ async def test_a_keyword_offers_the_run_to_the_poster_and_the_button_starts_it_o
     assert run["name"] == "Checkout OUTAGE in eu-west"
     assert run["owner_id"] == world["bob"].id and run["creator_id"] == world["bob"].id
     channel = world.sb.state.channels[run["channel_id"]]
-    assert channel.name == "inc-001-checkout-outage-in-eu-west" and world["bob"].id in world.sb.state.channel_member_ids(channel.id)
+    assert channel.name == "inc-001-checkout-outage-in-eu-west"
+    assert world["bob"].id in world.sb.state.channel_member_ids(channel.id)
     assert "/pl/" + root in run["summary"]
 
     # The same thread again (another person, another keyword): nothing more is offered.
