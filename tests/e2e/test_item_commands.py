@@ -178,6 +178,9 @@ async def test_a_signed_in_person_runs_item_commands_as_themselves(
         (alice.id, "/echo deploying checkout", "ran"), (alice.id, "/deploy checkout now", "ran"),
         (bob.id, "/echo deploying checkout", "handed_over")]
     assert events[1]["details"]["response"] == "Deploying checkout now for alice"
+    shown = await type_(world, "alice", ch, "/playbook timeline")
+    assert "`/deploy checkout now`: ran as them, answered “Deploying checkout now for alice”" in shown, shown
+    assert "`/echo deploying checkout`: handed over to send" in shown
 
     # alice's token went to Mattermost's origin only, and only for her commands (and whoami at sign-in).
     mattermost = urlsplit(world.sb.url)
