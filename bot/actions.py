@@ -187,6 +187,15 @@ class TakeItem(ActionRef):
     item_id: str
 
 
+@action_kind("runcommand")
+@dataclasses.dataclass(frozen=True)
+class RunItemCommand(ActionRef):
+    """An item's slash command, run as the person who clicks (handlers/item_commands.py)."""
+
+    run_id: str
+    item_id: str
+
+
 @action_kind("postupdate")
 @dataclasses.dataclass(frozen=True)
 class PostUpdate(ActionRef):

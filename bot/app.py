@@ -35,6 +35,7 @@ import handlers.due
 import handlers.events
 import handlers.finish
 import handlers.housekeeping
+import handlers.item_commands
 import handlers.items
 import handlers.keywords
 import handlers.playbooks_api
@@ -96,6 +97,7 @@ def build_router() -> Router:
         commands.properties.router, handlers.properties.router,
         handlers.playbooks_api.router,
         handlers.keywords.router,
+        handlers.item_commands.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import http.cookiejar
 import logging
 import random as _random
 import re
@@ -42,6 +43,7 @@ from bot.models import (
     MMCategory,
     MMChannel,
     MMCommand,
+    MMCommandResponse,
     MMPost,
     MMTeam,
     MMUser,
@@ -127,6 +129,9 @@ class _PooledClient(Client):  # type: ignore[misc]  # mattermostdriver ships no 
         self.session.mount("https://", adapter)
         # No session-wide Authorization: make_request adds the token to API calls only.
         self.session.headers["Accept"] = "application/json"
+        # No cookies either: the bot authenticates by bearer token alone, and a cookie set on a reply to a
+        # call made with a person's token (execute_command) must never ride along on the bot's calls.
+        self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self.origins = {_origin(f"{options['scheme']}://{options['url']}:{options['port']}")}
         self.session.verify = options["verify"]
 
@@ -613,6 +618,23 @@ class MattermostGateway:
     async def oauth_deauthorize(self, token: str, client_id: str) -> None:
         await self._call(self.driver.client.absolute, "POST", self._site("/oauth/deauthorize"),
                          {"client_id": client_id}, token)
+
+    # -- as a person (their own token, from the web view's sign-in) ------------------------------------
+
+    async def execute_command(self, token: str, channel_id: str, team_id: str, command: str,
+                              root_id: str = "") -> MMCommandResponse:
+        # The person's token rides on this one request (`absolute`: Mattermost's origin only, no redirect
+        # followed, no session-wide header, no cookie kept), is never logged, and never meets the bot's.
+        # Not retried on 5xx or a timeout: the command may have run already (a 429 is refused before any
+        # handler runs, so that alone may be repeated).
+        if not token:
+            raise ValueError("execute_command needs the person's own token")
+        body: dict[str, str] = {"channel_id": channel_id, "team_id": team_id, "command": command}
+        if root_id:
+            body["root_id"] = root_id
+        data = await self._call(self.driver.client.absolute, "POST", f"{self.driver.client.url}/commands/execute",
+                                body, token, idempotent=False)
+        return MMCommandResponse.from_json(data)
 
     # -- sidebar categories --------------------------------------------------------------------------
 

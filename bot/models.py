@@ -209,6 +209,21 @@ class OAuthTokens:
         return cls(access, refresh, expires)
 
 
+@dataclass(frozen=True)
+class MMCommandResponse:
+    """What `POST /api/v4/commands/execute` answers (model.CommandResponse): the fields the bot reads."""
+
+    text: str = ""
+    response_type: str = ""
+    goto_location: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any) -> MMCommandResponse:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(*(str(data.get(k) or "") for k in ("text", "response_type", "goto_location")))
+
+
 class Gateway(Protocol):
     """All Mattermost I/O. Every method is async and raises MattermostError on failure."""
 
@@ -290,6 +305,13 @@ class Gateway(Protocol):
 
     async def oauth_deauthorize(self, token: str, client_id: str) -> None:
         """`POST <site>/oauth/deauthorize` as the person (`token`): revoke their tokens for the app."""
+        ...
+
+    async def execute_command(self, token: str, channel_id: str, team_id: str, command: str,
+                              root_id: str = "") -> MMCommandResponse:
+        """`POST /api/v4/commands/execute` as the person whose own `token` this is (never the bot's): the
+        command runs as them, in `channel_id`, exactly as if they had typed it. Never retried (a command
+        must not run twice)."""
         ...
 
     async def client_config(self) -> dict[str, str]:

@@ -23,14 +23,14 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from bot.models import MattermostError
 from storage import web as web_rows
-from storage.models import OAuthClient, SignInGrant
+from storage.models import OAuthClient, SignInGrant, WebSession
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 STATE_LIFETIME_MS = 10 * 60_000  # as long as Mattermost keeps a code (model.AuthCodeExpireTime = 600 s)
 LINK_LIFETIME_MS = 5 * 60_000
+REFRESH_MARGIN_MS = 24 * 3600_000  # refresh a person's token once it has less than a day left
 APP_NAME = "Playbooks"
 
 
@@ -155,6 +156,78 @@ async def new_link(ctx: Context, user_id: str, next_path: str = "/runs") -> str:
     return f"{ctx.public_url}/signin/{value}"
 
 
+async def refresh(ctx: Context, sign_in: SignIn, row: WebSession, now: int) -> tuple[str, str]:
+    """Swap a session's tokens for fresh ones at Mattermost's token endpoint and keep them (encrypted):
+    ("ok", the new access token); ("refused", "") when Mattermost said no (the grant is gone: sign in
+    again); ("unavailable", "") when it did not answer or failed (try again later)."""
+    app = sign_in.app
+    refresh_token = sign_in.box.open(row.refresh_token)
+    if app is None or not refresh_token:
+        return "refused", ""
+    try:
+        tokens = await ctx.gateway.oauth_token({
+            "grant_type": "refresh_token", "client_id": app.client_id, "client_secret": app.client_secret,
+            "refresh_token": refresh_token, "redirect_uri": sign_in.callback_url})
+    except MattermostError as err:
+        log.warning("web session: token refresh failed status=%s error_id=%s user=%s", err.status,
+                    err.error_id, row.user_id)
+        return ("unavailable" if err.status == 0 or err.status >= 500 else "refused"), ""
+    await ctx.db.run(web_rows.update_tokens, row.id, sign_in.box.seal(tokens.access_token),
+                     sign_in.box.seal(tokens.refresh_token), now + tokens.expires_in * 1000)
+    return "ok", tokens.access_token
+
+
+@dataclass(frozen=True)
+class PersonToken:
+    """A person's own Mattermost token, from their web session (`session_id`, the row's key)."""
+
+    session_id: str
+    user_id: str
+    token: str = field(repr=False)
+
+
+async def person_token(ctx: Context, user_id: str) -> tuple[PersonToken | None, bool]:
+    """The token the person gave the bot by signing in to the web view with Mattermost: that of their newest
+    live session holding one, refreshed first when it runs out within a day. (None, refused): no such
+    session; `refused` when there was one but Mattermost refused to refresh its token (that session is then
+    ended, as the web view does: sign in again). Signing out deletes the session and revokes the token."""
+    sign_in = ctx.sign_in
+    if sign_in is None:
+        return None, False
+    now = ctx.clock.now_ms()
+    row = await ctx.db.run(web_rows.person_session, user_id, now, readonly=True)
+    token = sign_in.box.open(row.access_token) if row is not None else ""
+    if row is None or not token:
+        return None, False
+    if row.refresh_token and row.token_expires_at - now < REFRESH_MARGIN_MS:
+        outcome, fresh = await refresh(ctx, sign_in, row, now)
+        if outcome == "refused":
+            await ctx.db.run(web_rows.end_session, row.id)
+            return None, True
+        token = fresh or token  # unavailable: the old one may still be good
+    return PersonToken(row.id, user_id, token), False
+
+
+async def renew_refused(ctx: Context, held: PersonToken) -> PersonToken | None:
+    """Mattermost answered 401 to `held`: refresh it once; None (and the session ended) when that is
+    refused too, or when there is nothing to refresh with."""
+    sign_in = ctx.sign_in
+    now = ctx.clock.now_ms()
+    row = await ctx.db.run(web_rows.get_session, held.session_id, now, readonly=True)
+    if sign_in is None or row is None:
+        return None
+    outcome, fresh = await refresh(ctx, sign_in, row, now)
+    if outcome != "ok":
+        await ctx.db.run(web_rows.end_session, row.id)
+        return None
+    return PersonToken(row.id, held.user_id, fresh)
+
+
+async def end_session(ctx: Context, held: PersonToken) -> None:
+    """Mattermost refuses even a freshly refreshed token: forget it (the person signs in again)."""
+    await ctx.db.run(web_rows.end_session, held.session_id)
+
+
 def safe_next(path: str) -> str:
     """Where to go after signing in: a path of this site only (never `//host` or an absolute URL)."""
     if not path.startswith("/") or path.startswith("//") or "\\" in path or any(c < " " for c in path):
@@ -162,4 +235,5 @@ def safe_next(path: str) -> str:
     return path[:2048]
 
 
-__all__ = ["OAuthApp", "SignIn", "TokenBox", "key_of", "new_link", "prepare", "safe_next", "secret"]
+__all__ = ["OAuthApp", "PersonToken", "SignIn", "TokenBox", "end_session", "key_of", "new_link", "person_token",
+           "prepare", "refresh", "renew_refused", "safe_next", "secret"]

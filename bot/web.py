@@ -51,7 +51,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM = 64 * 1024
 MAX_UPLOAD = 1024 * 1024  # a page registered with upload=True: its form with one file
 STREAM_WATCH_S = 0.5  # how often an event stream with nothing to send checks that its browser is still there
-REFRESH_MARGIN_MS = 24 * 3600_000  # refresh the person's token once it has less than a day left
 _PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
              "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 # A report is one self-contained file (inline CSS and SVG): its styles are inline, nothing else may load.
@@ -249,7 +248,7 @@ class WebServer:
         row = await self.ctx.db.run(web_rows.get_session, key, now, readonly=True)
         if row is None:
             return None
-        if row.refresh_token and row.token_expires_at - now < REFRESH_MARGIN_MS:
+        if row.refresh_token and row.token_expires_at - now < signin.REFRESH_MARGIN_MS:
             if not await self._refresh(row, now):
                 await self.ctx.db.run(web_rows.end_session, key)
                 return None
@@ -260,25 +259,10 @@ class WebServer:
         return row, who[0], who[1]
 
     async def _refresh(self, row: WebSession, now: int) -> bool:
-        """Swap the person's tokens for fresh ones; False when Mattermost refuses (sign in again)."""
-        app = self.sign_in.app
-        refresh = self.sign_in.box.open(row.refresh_token)
-        if app is None or not refresh:
-            return False
-        try:
-            tokens = await self.ctx.gateway.oauth_token({
-                "grant_type": "refresh_token", "client_id": app.client_id, "client_secret": app.client_secret,
-                "refresh_token": refresh, "redirect_uri": self.sign_in.callback_url})
-        except MattermostError as err:
-            log.warning("web session: token refresh failed status=%s error_id=%s user=%s", err.status,
-                        err.error_id, row.user_id)
-            # Refused (4xx): the grant is gone, sign in again. Unreachable or failing: keep the session and
-            # try again on the next page.
-            return err.status == 0 or err.status >= 500
-        box = self.sign_in.box
-        await self.ctx.db.run(web_rows.update_tokens, row.id, box.seal(tokens.access_token),
-                              box.seal(tokens.refresh_token), now + tokens.expires_in * 1000)
-        return True
+        """Swap the person's tokens for fresh ones; False when Mattermost refuses (sign in again). Unreachable
+        or failing: keep the session and try again on the next page."""
+        outcome, _token = await signin.refresh(self.ctx, self.sign_in, row, now)
+        return outcome != "refused"
 
     def _same_site(self, request: web.Request) -> bool:
         """A form post from this site: its Origin is ours, or the browser says same-origin. A request with

@@ -28,6 +28,7 @@ from commands.targets import (
 )
 from handlers import notices, sidebar
 from handlers.due import due_changed
+from handlers.item_commands import run_item_command
 from handlers.items import change_item
 from handlers.views import refresh_checklist_later, schedule_overview_refresh
 from storage import items, people
@@ -197,20 +198,12 @@ async def item_due(cmd: SlashCommand, ctx: Context) -> Reply:
 
 @router.command("run-command", usage=f"{ITEM} [--run <name>]")
 async def item_run_command(cmd: SlashCommand, ctx: Context) -> Reply:
-    """Prepare an item's slash command with $variables from the run summary, ready to send."""
+    """Run an item's slash command as you (if signed in to the web view), else hand it over, filled in.
+
+    $variables come from the run summary. Running as you needs a web view sign-in with Mattermost."""
     target = await target_run(ctx, cmd, Action.WORK, with_items=True)
     lists: Lists = target.lists or []
     number, item = find_item(ctx, "run-command", target.args, lists)
-    if not item.command.strip():
-        raise UserError(ctx.render("commands/no_item_command.md.j2", number=number, title=item.title))
-    expansion = A.expand_command(item.command.strip(), A.summary_variables(target.run.summary))
-    if expansion.undefined:
-        raise UserError(ctx.render("commands/undefined_variables.md.j2", number=number, title=item.title,
-                                   command=item.command.strip(), names=expansion.undefined))
-    # A bot cannot run a slash command as the person who asked (the API runs commands as the caller,
-    # and the caller would be the bot). So the bot hands the expanded command over to be sent; the
-    # timeline records that it was prepared, with mode "handed_over" (see docs/permissions.md).
-    await ctx.db.run(items.record_command, target.run.id, item.id, expansion.command, cmd.user_id,
-                     ctx.clock.now_ms(), "handed_over")
-    return Ephemeral(ctx.render("commands/command_ready.md.j2", number=number, title=item.title,
-                                command=expansion.command))
+    # handlers/item_commands.py: Mattermost runs it as the person with their own token (POST
+    # /api/v4/commands/execute), or the bot hands it over; the timeline records which (docs/commands.md).
+    return Ephemeral(await run_item_command(ctx, target.run, item, number, cmd.user_id))

@@ -20,6 +20,7 @@ from bot.actions import (
     FinishRun,
     PostUpdate,
     RestoreItem,
+    RunItemCommand,
     SkipItem,
     TakeItem,
     UncheckItem,
@@ -67,6 +68,10 @@ def item_buttons(ctx: Context, run_id: str, index: int, item: ChecklistItem) -> 
         actions = [button(s, f"restore{index}", "Restore", RestoreItem(run_id, item.id), url)]
     if item.state in ("open", "in_progress"):
         actions.append(button(s, f"take{index}", "Assign to me", TakeItem(run_id, item.id), url))
+        if item.command.strip():
+            # Runs the item's slash command as the person clicking where they gave the bot their token
+            # (signed in to the web view with Mattermost); else hands it to them to send.
+            actions.append(button(s, f"run{index}", "Run command", RunItemCommand(run_id, item.id), url))
     return actions
 
 
@@ -106,8 +111,10 @@ def _overdue(item: ChecklistItem, now_ms: int) -> bool:
 
 def checklist_state(items: list[ChecklistItem], interactive: bool = True, now_ms: int = 0) -> str:
     """A digest of everything a checklist post shows (an item falling due changes it too)."""
+    # An item with a command adds a mark (its button), so the digest of every other item stays as it was.
     raw = "|".join(f"{i.id}:{i.state}:{i.assignee_id}:{i.due_at}:{_overdue(i, now_ms)}:{i.title}:"
-                   f"{hashlib.sha256(i.description.encode()).hexdigest()[:8]}" for i in items)
+                   f"{hashlib.sha256(i.description.encode()).hexdigest()[:8]}"
+                   + (":cmd" if i.command.strip() else "") for i in items)
     return hashlib.sha256(f"{interactive}|{raw}".encode()).hexdigest()[:16]
 
 

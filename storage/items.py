@@ -171,9 +171,20 @@ def set_due(session: Session, run_id: str, item_id: str, due_at: int | None, act
 
 
 def record_command(session: Session, run_id: str, item_id: str, command: str, actor_id: str,
-                   now: int, mode: str) -> None:
+                   now: int, mode: str, outcome: dict[str, Any] | None = None) -> None:
+    """An item's command on the timeline: `mode` "handed_over" (given to the person to send), "ran" (run as
+    them by Mattermost; `outcome` has its `response`) or "failed" (Mattermost refused: `status`, `error`)."""
     add_timeline(session, run_id, "command_ran", now, actor_id, command,
-                 {"item_id": item_id, "mode": mode})
+                 {"item_id": item_id, "mode": mode, **(outcome or {})})
+
+
+def item_of_run(session: Session, run_id: str, item_id: str) -> tuple[ChecklistItem, str] | None:
+    """A shown item of the run and its number as people see it ("2.3"); None when gone or hidden."""
+    item = session.get(ChecklistItem, item_id)
+    if item is None or item.run_id != run_id or item.hidden:
+        return None
+    number = item_number(session, item_id)
+    return (item, number) if number else None
 
 
 def load_checklist(session: Session, checklist_id: str) -> tuple[Checklist, list[ChecklistItem]] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from storage._sql import rowcount
 from storage.models import OAuthClient, SignInGrant, WebSession
@@ -26,6 +26,14 @@ def get_session(session: Session, key: str, now: int) -> WebSession | None:
     if row is None or row.expires_at <= now:
         return None
     return row
+
+
+def person_session(session: Session, user_id: str, now: int) -> WebSession | None:
+    """The person's newest live session signed in with Mattermost (one holding their OAuth tokens): what
+    lets the bot act as them (an item's command). A session from a one-time link holds no token."""
+    return session.exec(select(WebSession).where(
+        WebSession.user_id == user_id, col(WebSession.expires_at) > now, col(WebSession.access_token) != "")
+        .order_by(col(WebSession.created_at).desc(), col(WebSession.id)).limit(1)).first()
 
 
 def update_tokens(session: Session, key: str, access_token: str, refresh_token: str, expires_at: int) -> None:

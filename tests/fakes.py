@@ -25,7 +25,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bot.models import MattermostError, MMCategory, MMChannel, MMCommand, MMPost, MMTeam, MMUser
+from bot.models import (
+    MattermostError,
+    MMCategory,
+    MMChannel,
+    MMCommand,
+    MMCommandResponse,
+    MMPost,
+    MMTeam,
+    MMUser,
+)
 
 _ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
 _CHANNEL_NAME = re.compile(r"^[a-z0-9]+([a-z\-_0-9]+|(__)?)[a-z0-9]*$")
@@ -572,6 +581,28 @@ class FakeGateway:
         if user is None:
             raise self._error(401, "api.context.session_expired.app_error")
         return self.world.users[user], [t for (t, u) in self.world.team_members if u == user]
+
+    async def execute_command(self, token: str, channel_id: str, team_id: str, command: str,
+                              root_id: str = "") -> MMCommandResponse:
+        """As the server for a person's token: 401 for an unknown token, 403 where they may not post, the
+        built-in /echo posting as them, 404 for any other trigger (the fake registers no custom commands)."""
+        if not token:
+            raise ValueError("execute_command needs the person's own token")
+        self._call("execute_command", channel_id=channel_id, team_id=team_id, command=command)
+        user_id = self.world.tokens.get(token)
+        if user_id is None:
+            raise self._error(401, "api.context.session_expired.app_error")
+        channel = self.world.channels.get(channel_id)
+        if channel is None or not self._is_member(channel_id, user_id):
+            raise self._error(403, PERMISSIONS)
+        trigger, _, text = command.partition(" ")
+        if trigger.lower() != "/echo":
+            raise self._error(404, "api.command.execute_command.not_found.app_error")
+        now = self._now()
+        post = MMPost(id=new_id(), channel_id=channel_id, user_id=user_id, message=text.strip(), root_id=root_id,
+                      create_at=now, update_at=now)
+        self.world.posts[post.id] = post
+        return MMCommandResponse()
 
     # -- sidebar categories ----------------------------------------------------------------------------
 

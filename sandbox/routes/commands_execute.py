@@ -85,6 +85,9 @@ async def execute_command(request: web.Request) -> web.Response:
     if len(command_text) <= 1 or not command_text.startswith("/") or not is_valid_id(channel_id):
         raise AppError("api.command.execute_command.start.app_error", 400,
                        "No command trigger found.")
+    # api4/command.go executeCommand: "Checks that user is a member of the specified channel, and that they
+    # have permission to create a post in it" (PermissionCreatePost; older servers PermissionUseSlashCommands).
+    # The caller may be a person's own token (the bot runs an item's command as them): the same check.
     channel = state.channels.get(channel_id)
     if channel is None or not state.has_channel_permission(user, channel, "create_post"):
         raise forbidden("create_post", user.id)

@@ -461,6 +461,22 @@ async def test_whoami_names_a_token_owner_and_their_teams(env: Env) -> None:
     await expect_error(env.gw.whoami("not-a-token"), 401, "api.context.session_expired.app_error")
 
 
+async def test_execute_command_runs_as_the_token_owner(env: Env) -> None:
+    channel = await env.gw.create_channel(env.team.id, "ops", "Ops", private=False)
+    await env.gw.add_channel_member(channel.id, env.alice.id)
+    await env.gw.execute_command(env.alice_token, channel.id, env.team.id, "/echo deploying now")
+    [post] = [p for p in await env.gw.get_channel_posts(channel.id) if p.message == "deploying now"]
+    assert post.user_id == env.alice.id  # as alice, not the bot
+    await expect_error(env.gw.execute_command(env.alice_token, channel.id, env.team.id, "/nosuch x"), 404,
+                       "api.command.execute_command.not_found.app_error")
+    await expect_error(env.gw.execute_command("not-a-token", channel.id, env.team.id, "/echo x"), 401,
+                       "api.context.session_expired.app_error")
+    other = await env.gw.create_channel(env.team.id, "closed", "Closed", private=True)
+    await expect_error(env.gw.execute_command(env.alice_token, other.id, env.team.id, "/echo x"), 403, PERMISSIONS)
+    with pytest.raises(ValueError):  # never without the person's own token (the bot's is not an option)
+        await env.gw.execute_command("", channel.id, env.team.id, "/echo x")
+
+
 async def test_archived_channel_keeps_its_name_reserved(env: Env) -> None:
     channel = await env.gw.create_channel(env.team.id, "to-archive", "To archive", private=False)
     await env.gw.archive_channel(channel.id)
