@@ -95,6 +95,8 @@ class StandIn:
                                       dict(request.headers), body))
         fault = self.faults.take(request.method, request.path)
         if fault is not None:
+            if isinstance(fault.body, str):  # a garbled answer (a proxy's page, a cut-off body)
+                return web.Response(status=fault.status, text=fault.body, content_type="text/html")
             return self.fault_reply(fault)
         return await handler(request)
 

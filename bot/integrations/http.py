@@ -26,6 +26,12 @@ USER_AGENT = "playbooks-for-mattermost"
 
 Now = Callable[[], float]  # epoch seconds (time.time, or a test's clock)
 
+# The status of an IntegrationError for a request the client would not send (a setting missing from bot.toml,
+# an action's input the vendor would refuse): final, as a vendor's 400 would be, so it is never retried.
+NOT_SENT = 400
+# The status for a success answer of the wrong shape: final too (asking again gets the same answer).
+WRONG_SHAPE = 200
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -87,9 +93,9 @@ class VendorHttp:
 
     async def call(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                    params: list[tuple[str, str]] | None = None, json_body: Any = None,
-                   form: Mapping[str, str] | None = None, auth: aiohttp.BasicAuth | None = None) -> Answer:
+                   form: Mapping[str, str] | None = None) -> Answer:
         host = urlsplit(url).netloc or url
-        kwargs: dict[str, Any] = {"headers": dict(headers or {}), "params": params, "auth": auth}
+        kwargs: dict[str, Any] = {"headers": dict(headers or {}), "params": params}
         if json_body is not None:
             kwargs["json"] = json_body
         elif form is not None:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.integrations import CheckResult, IntegrationError, JiraIssue
-from bot.integrations.http import DEFAULT_TIMEOUT_S, Now, VendorHttp, generic_hint
+from bot.integrations.http import DEFAULT_TIMEOUT_S, NOT_SENT, WRONG_SHAPE, Now, VendorHttp, generic_hint
 
 SERVICE = "Jira"
 OAUTH_API = "https://api.atlassian.com/ex/jira"
@@ -85,11 +85,9 @@ class JiraClient:
         if access_token:
             self.base = (api_base or f"{OAUTH_API}/{cloud_id}").rstrip("/")
             self._headers = {"Authorization": f"Bearer {access_token}"}
-            self._auth: aiohttp.BasicAuth | None = None
         else:
             self.base = (api_base or self.site).rstrip("/")
-            self._headers = {}
-            self._auth = aiohttp.BasicAuth(email, api_token)
+            self._headers = {"Authorization": aiohttp.encode_basic_auth(email, api_token)}
         self._headers["Accept"] = "application/json"
         self.http = VendorHttp(SERVICE, vendor_message=_message, hint=_hint, timeout_s=timeout_s, now=now)
 
@@ -99,7 +97,7 @@ class JiraClient:
     async def _call(self, method: str, path: str, body: Any = None,
                     params: list[tuple[str, str]] | None = None) -> Any:
         answer = await self.http.call(method, f"{self.base}/rest/api/3{path}", headers=self._headers,
-                                      json_body=body, params=params, auth=self._auth)
+                                      json_body=body, params=params)
         return answer.data
 
     def browse_url(self, key: str) -> str:
@@ -108,6 +106,7 @@ class JiraClient:
     def _issue(self, data: Any, what: str) -> JiraIssue:
         if not isinstance(data, dict) or not data.get("key") or not data.get("id"):
             raise IntegrationError(SERVICE, f"{what}: the answer has no issue id and key ({str(data)[:120]})",
+                                   status=WRONG_SHAPE,
                                    hint="check that [jira] url is your Jira Cloud site")
         return JiraIssue(id=str(data["id"]), key=str(data["key"]), url=self.browse_url(str(data["key"])))
 
@@ -128,13 +127,13 @@ class JiraClient:
         data = await self._call("POST", "/search/jql", {"jql": jql, "fields": ["summary"], "maxResults": 1})
         issues = data.get("issues") if isinstance(data, dict) else None
         if not isinstance(issues, list):
-            raise IntegrationError(SERVICE, "search: the answer has no issues list",
+            raise IntegrationError(SERVICE, "search: the answer has no issues list", status=WRONG_SHAPE,
                                    hint="check that [jira] url is your Jira Cloud site")
         return self._issue(issues[0], "search") if issues else None
 
     async def comment(self, issue_key: str, text: str) -> None:
         if not text.strip():
-            raise IntegrationError(SERVICE, f"comment on {issue_key}: the text is empty",
+            raise IntegrationError(SERVICE, f"comment on {issue_key}: the text is empty", status=NOT_SENT,
                                    hint="give the action a text, or use it on status updates")
         await self._call("POST", f"/issue/{quote(issue_key, safe='')}/comment", {"body": to_adf(text)})
 
@@ -143,7 +142,8 @@ class JiraClient:
         data = await self._call("GET", path)
         options = data.get("transitions") if isinstance(data, dict) else None
         if not isinstance(options, list):
-            raise IntegrationError(SERVICE, f"transitions of {issue_key}: the answer has no transitions list")
+            raise IntegrationError(SERVICE, f"transitions of {issue_key}: the answer has no transitions list",
+                                   status=WRONG_SHAPE)
         wanted = to.strip().casefold()
         chosen = next((t for t in options if str(t.get("name", "")).casefold() == wanted), None) or \
             next((t for t in options if str((t.get("to") or {}).get("name", "")).casefold() == wanted), None)
@@ -151,7 +151,7 @@ class JiraClient:
             available = ", ".join(f'"{t.get("name")}" (to {(t.get("to") or {}).get("name", "?")})'
                                   for t in options) or "none"
             raise IntegrationError(SERVICE, f'{issue_key} has no transition or target status "{to}" from its '
-                                   f"current status; available: {available}", status=400,
+                                   f"current status; available: {available}", status=NOT_SENT,
                                    hint='set the action\'s `to` to one of the available names')
         await self._call("POST", path, {"transition": {"id": str(chosen.get("id"))}})
 
@@ -160,7 +160,8 @@ class JiraClient:
             me = await self._call("GET", "/myself")
         except IntegrationError as err:
             return CheckResult(SERVICE, False, f"{self.site}: {err.message}" + (f"; {err.hint}" if err.hint else ""))
-        who = (me or {}).get("emailAddress") or (me or {}).get("displayName") or (me or {}).get("accountId")
+        me = me if isinstance(me, dict) else {}
+        who = me.get("emailAddress") or me.get("displayName") or me.get("accountId") or "an account without a name"
         return CheckResult(SERVICE, True, f"{self.site}: signed in as {who}")
 
 

@@ -16,7 +16,15 @@ from typing import Any, Mapping
 from urllib.parse import quote
 
 from bot.integrations import CheckResult, IntegrationError
-from bot.integrations.http import DEFAULT_TIMEOUT_S, Now, VendorHttp, generic_hint, parse_retry_after
+from bot.integrations.http import (
+    DEFAULT_TIMEOUT_S,
+    NOT_SENT,
+    WRONG_SHAPE,
+    Now,
+    VendorHttp,
+    generic_hint,
+    parse_retry_after,
+)
 
 SERVICE = "Opsgenie"
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
@@ -74,7 +82,8 @@ class OpsgenieClient:
 
     async def oncall_emails(self, *, schedule: str) -> list[str]:
         if not schedule.strip():
-            raise IntegrationError(SERVICE, "no schedule", hint="give the action a schedule (its id or name)")
+            raise IntegrationError(SERVICE, "no schedule", status=NOT_SENT,
+                                   hint="give the action a schedule (its id or name)")
         params = [("flat", "true")]
         if not _UUID.fullmatch(schedule.strip()):
             params.append(("scheduleIdentifierType", "name"))
@@ -82,7 +91,7 @@ class OpsgenieClient:
                                 params=params)
         recipients = ((data or {}).get("data") or {}).get("onCallRecipients") if isinstance(data, dict) else None
         if not isinstance(recipients, list):
-            raise IntegrationError(SERVICE, "on-calls: the answer has no data.onCallRecipients",
+            raise IntegrationError(SERVICE, "on-calls: the answer has no data.onCallRecipients", status=WRONG_SHAPE,
                                    hint="check [opsgenie] api_url (https://api.opsgenie.com)")
         emails: list[str] = []
         for r in recipients:
@@ -93,7 +102,7 @@ class OpsgenieClient:
     async def create_alert(self, *, message: str, alias: str, description: str, priority: str,
                            responders: list[str]) -> None:
         if priority and priority not in PRIORITIES:
-            raise IntegrationError(SERVICE, f'priority "{priority}" is not one of P1..P5', status=422,
+            raise IntegrationError(SERVICE, f'priority "{priority}" is not one of P1..P5', status=NOT_SENT,
                                    hint="set the action's priority to P1, P2, P3, P4 or P5")
         body: dict[str, Any] = {"message": (" ".join(message.split()) or "Playbook run")[:130],
                                 "alias": alias[:512], "source": SOURCE}

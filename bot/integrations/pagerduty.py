@@ -16,7 +16,7 @@ import time
 from typing import Any, Mapping
 
 from bot.integrations import CheckResult, IntegrationError
-from bot.integrations.http import DEFAULT_TIMEOUT_S, Now, VendorHttp, generic_hint, parse_retry_after
+from bot.integrations.http import DEFAULT_TIMEOUT_S, NOT_SENT, Now, VendorHttp, generic_hint, parse_retry_after
 
 SERVICE = "PagerDuty"
 PAGE = 100  # the REST API's largest page
@@ -75,7 +75,7 @@ class PagerDutyClient:
 
     def _rest_headers(self) -> dict[str, str]:
         if not self.api_token:
-            raise IntegrationError(SERVICE, "no REST API key", hint="set [pagerduty] api_token (or "
+            raise IntegrationError(SERVICE, "no REST API key", status=NOT_SENT, hint="set [pagerduty] api_token (or "
                                    "BOT_PAGERDUTY_API_TOKEN) to look up who is on call")
         headers = {"Authorization": f"Token token={self.api_token}",
                    "Accept": "application/vnd.pagerduty+json;version=2"}
@@ -85,7 +85,7 @@ class PagerDutyClient:
 
     async def oncall_emails(self, *, escalation_policy_ids: list[str], schedule_ids: list[str]) -> list[str]:
         if not escalation_policy_ids and not schedule_ids:
-            raise IntegrationError(SERVICE, "no escalation policy or schedule to look up",
+            raise IntegrationError(SERVICE, "no escalation policy or schedule to look up", status=NOT_SENT,
                                    hint="give the action escalation_policy and/or schedule (PagerDuty ids)")
         headers = self._rest_headers()
         found: list[tuple[int, int, str]] = []
@@ -120,7 +120,7 @@ class PagerDutyClient:
         key = self.routing_keys.get(name)
         if not key:
             known = ", ".join(sorted(self.routing_keys)) or "none configured"
-            raise IntegrationError(SERVICE, f'no routing key named "{name}" (known: {known})',
+            raise IntegrationError(SERVICE, f'no routing key named "{name}" (known: {known})', status=NOT_SENT,
                                    hint=f'add it to bot.toml: [pagerduty.routing_keys] {name} = "<integration '
                                         'key of an Events API v2 integration>"')
         return key
@@ -135,7 +135,8 @@ class PagerDutyClient:
                       link: str) -> None:
         if severity not in SEVERITIES:
             raise IntegrationError(SERVICE, f'severity "{severity}" is not one of {", ".join(SEVERITIES)}',
-                                   status=400, hint="set the action's severity to critical, error, warning or info")
+                                   status=NOT_SENT,
+                                   hint="set the action's severity to critical, error, warning or info")
         body: dict[str, Any] = {
             "routing_key": self._routing_key(routing), "event_action": "trigger", "dedup_key": dedup_key[:255],
             "payload": {"summary": (" ".join(summary.split()) or "Playbook run")[:1024],

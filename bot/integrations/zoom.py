@@ -17,7 +17,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.integrations import CheckResult, IntegrationError, ZoomMeeting
-from bot.integrations.http import DEFAULT_TIMEOUT_S, Now, VendorHttp, generic_hint
+from bot.integrations.http import DEFAULT_TIMEOUT_S, NOT_SENT, WRONG_SHAPE, Now, VendorHttp, generic_hint
 
 SERVICE = "Zoom"
 EXPIRY_MARGIN_S = 60.0  # fetch a new token this long before the old one expires
@@ -63,7 +63,7 @@ class ZoomClient:
                  api_url: str = "https://api.zoom.us/v2", oauth_url: str = "https://zoom.us/oauth/token",
                  timeout_s: float = DEFAULT_TIMEOUT_S, now: Now = time.time) -> None:
         self.account_id = account_id
-        self._auth = aiohttp.BasicAuth(client_id, client_secret)
+        self._basic = {"Authorization": aiohttp.encode_basic_auth(client_id, client_secret)}
         self.host = host
         self.api_url = api_url.rstrip("/")
         self.oauth_url = oauth_url
@@ -81,7 +81,7 @@ class ZoomClient:
         async with self._lock:  # parallel actions share one token request
             if self._token and self._token != stale and self._now() < self._expires_at:
                 return self._token
-            answer = await self.http.call("POST", self.oauth_url, auth=self._auth,
+            answer = await self.http.call("POST", self.oauth_url, headers=self._basic,
                                           form={"grant_type": "account_credentials", "account_id": self.account_id})
             data = answer.data if isinstance(answer.data, dict) else {}
             token = data.get("access_token")
@@ -112,8 +112,8 @@ class ZoomClient:
     async def create_meeting(self, *, topic: str, agenda: str, host: str) -> ZoomMeeting:
         who = host.strip() or self.host
         if not who:
-            raise IntegrationError(SERVICE, "no meeting host", hint="set [zoom] host (an email of a user of the "
-                                   "Zoom account) or the action's host")
+            raise IntegrationError(SERVICE, "no meeting host", status=NOT_SENT,
+                                   hint="set [zoom] host (an email of a user of the Zoom account) or the action's host")
         start = datetime.fromtimestamp(self._now(), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         body: dict[str, Any] = {
             "topic": (" ".join(topic.split()) or "Playbook run")[:TOPIC_MAX], "type": 2, "start_time": start,
@@ -125,6 +125,7 @@ class ZoomClient:
         data = await self._call("POST", f"/users/{quote(who, safe='@')}/meetings", body)
         if not isinstance(data, dict) or not data.get("id") or not isinstance(data.get("join_url"), str):
             raise IntegrationError(SERVICE, f"create meeting: the answer has no id and join_url ({str(data)[:120]})",
+                                   status=WRONG_SHAPE,
                                    hint="check [zoom] api_url (https://api.zoom.us/v2)")
         return ZoomMeeting(id=str(data["id"]), join_url=data["join_url"])
 
@@ -137,6 +138,7 @@ class ZoomClient:
             user = await self._call("GET", f"/users/{quote(self.host, safe='@')}")
         except IntegrationError as err:
             return CheckResult(SERVICE, False, err.message + (f"; {err.hint}" if err.hint else ""))
-        name = " ".join(filter(None, [(user or {}).get("first_name"), (user or {}).get("last_name")]))
+        user = user if isinstance(user, dict) else {}
+        name = " ".join(filter(None, [user.get("first_name"), user.get("last_name")]))
         return CheckResult(SERVICE, True, f"account {self.account_id}: signed in; meetings are hosted by "
-                                          f"{(user or {}).get('email') or self.host}" + (f" ({name})" if name else ""))
+                                          f"{user.get('email') or self.host}" + (f" ({name})" if name else ""))
