@@ -161,13 +161,14 @@ class PagerDutyClient:
             headers = self._rest_headers()
             try:
                 me = await self.http.call("GET", f"{self.api_url}/users/me", headers=headers)
-                user = (me.data or {}).get("user") or {}
-                who = f"signed in as {user.get('email') or user.get('name') or user.get('id')}"
+                user = me.data.get("user") if isinstance(me.data, dict) else None
+                user = user if isinstance(user, dict) else {}
+                who = f"signed in as {user.get('email') or user.get('name') or user.get('id') or 'a user'}"
             except IntegrationError as err:
                 if err.status != 400:  # 400: an account-level key has no user; it may still read on-calls
                     raise
                 abilities = await self.http.call("GET", f"{self.api_url}/abilities", headers=headers)
-                count = len((abilities.data or {}).get("abilities") or [])
+                count = len(abilities.data.get("abilities") or []) if isinstance(abilities.data, dict) else 0
                 who = f"signed in with an account-level API key ({count} abilities)"
         except IntegrationError as err:
             return CheckResult(SERVICE, False, err.message + (f"; {err.hint}" if err.hint else ""))
