@@ -240,6 +240,8 @@ async def _check(settings: Settings) -> int:
         line(good, text)
     for text in _failing_webhooks(settings):
         line(False, text)
+    for good, text in await _integration_lines(settings):
+        line(good, text)
     gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
     try:
         me = await gateway.me()
@@ -428,6 +430,18 @@ def _playbook_versions(settings: Settings) -> list[tuple[bool, str]]:
             out.append((True, f"{where}: the file changed; it becomes version {version.number + 1} when the bot "
                               "next looks"))
     return out
+
+
+async def _integration_lines(settings: Settings) -> list[tuple[bool, str]]:
+    """One line per configured vendor ([jira], [zoom], [pagerduty], [opsgenie]): who the bot signs in as, or
+    what failed and how to fix it."""
+    from bot.integrations.build import build_integrations, check_integrations, close_integrations
+
+    integrations = build_integrations(settings)
+    try:
+        return [(r.ok, f"{r.service}: {r.detail}") for r in await check_integrations(integrations)]
+    finally:
+        await close_integrations(integrations)
 
 
 def _failing_webhooks(settings: Settings) -> list[str]:

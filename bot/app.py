@@ -57,6 +57,8 @@ from bot.actions import Signer
 from bot.clock import Clock, FileClock
 from bot.config import Settings
 from bot.context import Context
+from bot.integrations import Integrations
+from bot.integrations.build import build_integrations, close_integrations
 from bot.mattermost import MattermostGateway, RetryPolicy
 from bot.metrics import ProcessMetrics
 from bot.models import Gateway, MattermostError, MMCommand, MMTeam, WsEvent
@@ -178,8 +180,10 @@ class BotApp:
     (a fake gateway, a database, `listener_factory=False` for no WebSocket) and get the real core."""
 
     def __init__(self, settings: Settings, *, gateway: Gateway | None = None, clock: Clock | None = None,
-                 database: Database | None = None, listener_factory: ListenerFactory | bool | None = None) -> None:
+                 database: Database | None = None, listener_factory: ListenerFactory | bool | None = None,
+                 integrations: Integrations | None = None) -> None:
         self.settings = settings
+        self._integrations = integrations  # tests may pass doubles; otherwise built from [jira], [zoom]...
         self.clock = clock or clock_for(settings)
         self._gateway = gateway
         self._database = database
@@ -250,7 +254,8 @@ class BotApp:
             gateway=gateway, db=database, clock=self.clock, renderer=Renderer(), signer=Signer(s.signing_key),
             playbooks=playbooks, settings=s, bot_user=me, public_url=s.server.public_url.rstrip("/"),
             router=self.router, teams={t.id: t for t in teams}, playbook_errors=list(errors),
-            tasks=self.tasks, metrics=self.metrics, library=library)
+            tasks=self.tasks, metrics=self.metrics, library=library,
+            integrations=self._integrations or build_integrations(s, now=lambda: self.clock.now_ms() / 1000))
         library.listeners.append(ctx.adopt_playbooks)
         server = BotServer(ctx, self.dispatcher, self.tokens, self.health, proofs, self.report)
         http = server.app()
@@ -378,6 +383,7 @@ class BotApp:
         if self._runner is not None:
             await self._runner.cleanup()
         if ctx is not None:
+            await close_integrations(ctx.integrations)
             await ctx.gateway.close()
             await ctx.db.close()
 

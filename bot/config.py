@@ -15,6 +15,13 @@ Keys (see bot.toml for the commented example):
     [web]        client_id, client_secret, register, session_hours   (sign-in with Mattermost)
     [metrics]    token         (operators' /metrics from beyond this machine: `Authorization: Bearer <token>`)
     [testing]    clock_file, crash_at   (test-only; never set in production)
+    [jira]       url, email, api_token | cloud_id, access_token          (docs/integrations.md)
+    [zoom]       account_id, client_id, client_secret, host, api_url, oauth_url
+    [pagerduty]  api_token, api_url, events_url, routing_keys (table name -> key), from_email
+    [opsgenie]   api_key, api_url
+
+A vendor section that is absent (or empty) means that service is not used; one that is partly filled in is
+a ConfigError naming the key that is missing.
 
 An empty or absent `[mattermost] url` means sandbox mode: `make run` starts the local stand-in and
 the app fills in its url and token with `Settings.with_mattermost`.
@@ -34,7 +41,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 from bot.domain.durations import DurationError, parse_duration
@@ -52,6 +59,10 @@ __all__ = [
     "WebSettings",
     "MetricsSettings",
     "TestingSettings",
+    "JiraSettings",
+    "ZoomSettings",
+    "PagerDutySettings",
+    "OpsgenieSettings",
     "load_settings",
     "derive_signing_key",
     "log_level_number",
@@ -148,6 +159,57 @@ class TestingSettings:
 
 
 @dataclass(frozen=True)
+class JiraSettings:
+    url: str = ""  # the site, e.g. https://acme.atlassian.net ("" = Jira not used)
+    email: str = ""  # basic auth: the account's email and an API token
+    api_token: str = field(default="", repr=False)
+    cloud_id: str = ""  # OAuth 2.0 (3LO) instead: the site's cloud id and an access token
+    access_token: str = field(default="", repr=False)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
+class ZoomSettings:
+    account_id: str = ""  # a Server-to-Server OAuth app ("" = Zoom not used)
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    host: str = ""  # the default meeting host (an email of a user of the account)
+    api_url: str = "https://api.zoom.us/v2"
+    oauth_url: str = "https://zoom.us/oauth/token"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.account_id)
+
+
+@dataclass(frozen=True)
+class PagerDutySettings:
+    api_token: str = field(default="", repr=False)  # REST API key (on-call lookups)
+    api_url: str = "https://api.pagerduty.com"
+    events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # name -> Events API v2 integration key; playbooks name the key, never hold it
+    routing_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    from_email: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_token or self.routing_keys)
+
+
+@dataclass(frozen=True)
+class OpsgenieSettings:
+    api_key: str = field(default="", repr=False)  # "" = Opsgenie not used
+    api_url: str = "https://api.opsgenie.com"  # EU: https://api.eu.opsgenie.com
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
+@dataclass(frozen=True)
 class Settings:
     mattermost: MattermostSettings = MattermostSettings()
     server: ServerSettings = ServerSettings()
@@ -159,6 +221,10 @@ class Settings:
     web: WebSettings = WebSettings()
     metrics: MetricsSettings = MetricsSettings()
     testing: TestingSettings = TestingSettings()
+    jira: JiraSettings = JiraSettings()
+    zoom: ZoomSettings = ZoomSettings()
+    pagerduty: PagerDutySettings = PagerDutySettings()
+    opsgenie: OpsgenieSettings = OpsgenieSettings()
     source: Path | None = None  # the config file read, None when it came from the environment only
 
     @property
@@ -381,6 +447,59 @@ def _file_path(value: object, from_env: bool) -> Path:
     return Path(value.strip()).expanduser()
 
 
+def _vendor_url(example: str) -> Callable[[object, bool], str]:
+    def parse(value: object, from_env: bool) -> str:
+        return _http_url(value, allow_empty=True, example=example)
+    return parse
+
+
+def _email(value: object, from_env: bool) -> str:
+    if not isinstance(value, str) or (value.strip() and not re.fullmatch(r"[^@\s]+@[^@\s]+", value.strip())):
+        raise _bad("an email address", value)
+    return value.strip()
+
+
+def _secret(value: object, from_env: bool) -> str:
+    # Goes into an HTTP header: printable ASCII without spaces. Never echoed back in the message.
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got a {type(value).__name__}")
+    text = value.strip()
+    if text and not re.fullmatch(r"[!-~]+", text):
+        raise ValueError(f"expected a key without spaces or non-ASCII characters, got a value of {len(text)} "
+                         "characters that has some")
+    return text
+
+
+_ROUTING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _routing_keys(value: object, from_env: bool) -> tuple[tuple[str, str], ...]:
+    """A table name -> Events v2 integration key; in the environment "name=key,name2=key2"."""
+    expected = 'a table like { default = "<integration key>" } (in the environment: "default=KEY,ops=KEY2")'
+    pairs: list[tuple[object, object]]
+    if from_env and isinstance(value, str):
+        pairs = []
+        for part in value.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            name, sep, key = part.partition("=")
+            if not sep:
+                raise ValueError(f"expected {expected}, got an entry without \"=\"")
+            pairs.append((name.strip(), key.strip()))
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise _bad(expected, value)
+    out: list[tuple[str, str]] = []
+    for raw_name, raw_key in pairs:
+        if not isinstance(raw_name, str) or not _ROUTING_NAME.fullmatch(raw_name):
+            raise ValueError(f"expected routing key names of letters, digits, '-', '_' or '.', got {_shown(raw_name)}")
+        if not isinstance(raw_key, str) or not re.fullmatch(r"[!-~]+", raw_key.strip()):
+            raise ValueError(f"routing key {raw_name}: expected the integration key (letters and digits, no spaces)")
+        out.append((raw_name, raw_key.strip()))
+    return tuple(out)
+
+
 _Parser = Callable[[object, bool], Any]
 
 # section -> key -> parser. The order is the order of the bot.toml example.
@@ -396,6 +515,14 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "web": {"client_id": _client_id, "client_secret": _string, "register": _bool, "session_hours": _session_hours},
     "metrics": {"token": _metrics_token},
     "testing": {"clock_file": _file_path, "crash_at": _string},
+    "jira": {"url": _vendor_url("https://acme.atlassian.net"), "email": _email, "api_token": _secret,
+             "cloud_id": _string, "access_token": _secret},
+    "zoom": {"account_id": _string, "client_id": _string, "client_secret": _secret, "host": _email,
+             "api_url": _vendor_url("https://api.zoom.us/v2"), "oauth_url": _vendor_url("https://zoom.us/oauth/token")},
+    "pagerduty": {"api_token": _secret, "api_url": _vendor_url("https://api.pagerduty.com"),
+                  "events_url": _vendor_url("https://events.pagerduty.com/v2/enqueue"),
+                  "routing_keys": _routing_keys, "from_email": _email},
+    "opsgenie": {"api_key": _secret, "api_url": _vendor_url("https://api.opsgenie.com")},
 }
 
 
@@ -550,6 +677,10 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
         web=_web(values["web"]),
         metrics=MetricsSettings(**values["metrics"]),
         testing=_testing(values["testing"], base),
+        jira=_jira(values["jira"]),
+        zoom=_vendor(ZoomSettings, "zoom", values["zoom"], required=("account_id", "client_id", "client_secret")),
+        pagerduty=_pagerduty(values["pagerduty"]),
+        opsgenie=_vendor(OpsgenieSettings, "opsgenie", values["opsgenie"], required=("api_key",)),
         source=source.resolve() if source else None,
     )
 
@@ -560,6 +691,49 @@ def _web(values: dict[str, Any]) -> WebSettings:
         raise ConfigError("[web] client_id and client_secret: set both (an OAuth app of your Mattermost) or "
                           "neither (the bot registers its own where it may)")
     return web
+
+
+_VendorT = TypeVar("_VendorT")
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The keys set to something (an empty string counts as not set)."""
+    return {k: v for k, v in values.items() if v not in ("", ())}
+
+
+def _missing(section: str, given: dict[str, Any], required: tuple[str, ...], why: str = "") -> None:
+    for key in required:
+        if key not in given:
+            raise ConfigError(f"[{section}] {key}: missing; [{section}] sets {', '.join(sorted(given))} but "
+                              f"also needs {', '.join(required)}{why} (or BOT_{section.upper()}_{key.upper()}); "
+                              f"remove the section to turn {section} off")
+
+
+def _vendor(cls: Callable[..., _VendorT], section: str, values: dict[str, Any], *,
+            required: tuple[str, ...]) -> _VendorT:
+    given = _given(values)
+    if given:
+        _missing(section, given, required)
+    return cls(**given)
+
+
+def _jira(values: dict[str, Any]) -> JiraSettings:
+    given = _given(values)
+    if not given:
+        return JiraSettings()
+    _missing("jira", given, ("url",), " (the site: browse links point there)")
+    if "cloud_id" in given or "access_token" in given:
+        _missing("jira", given, ("url", "cloud_id", "access_token"), " for OAuth 2.0")
+    else:
+        _missing("jira", given, ("url", "email", "api_token"))
+    return JiraSettings(**given)
+
+
+def _pagerduty(values: dict[str, Any]) -> PagerDutySettings:
+    given = _given(values)
+    if given and "api_token" not in given and "routing_keys" not in given:
+        _missing("pagerduty", given, ("api_token",), " (and/or routing_keys for paging)")
+    return PagerDutySettings(**given)
 
 
 def _testing(values: dict[str, Any], base: Path) -> TestingSettings:

@@ -10,6 +10,10 @@ starts two processes and stops both on Ctrl-C:
    the example playbooks of bot.toml, a throwaway SQLite database (the sandbox forgets everything on exit,
    so stored runs would point at channels that no longer exist), and its own free port if 8081 is taken.
 Then it waits for the bot's /healthz and prints the one line a newcomer needs.
+It also starts the vendor stand-ins (`python -m standins`: Jira, Zoom, PagerDuty, Opsgenie on free ports)
+and points the bot at each one whose section ([jira], [zoom], [pagerduty], [opsgenie]) bot.toml leaves
+empty, with BOT_* variables. `--demo-actions` adds the playbooks of demo/actions/ (a run that opens a Jira
+issue and a Zoom meeting and invites the person on call) to the bot's playbooks.
 Before the bot starts, it registers the bot's web view with the sandbox as a trusted OAuth 2.0 app named
 "Playbooks" (homepage: the bot's dashboard, callback: DASHBOARD_CALLBACK_PATH on the bot), as a system
 admin would in System Console > Integrations > OAuth 2.0 Applications; the sandbox's web client shows
@@ -42,6 +46,7 @@ DASHBOARD_APP_NAME = "Playbooks"
 DASHBOARD_PATH = "/runs"
 DASHBOARD_CALLBACK_PATH = "/oauth/callback"
 STARTUP_TIMEOUT_S = 60.0
+DEMO_ACTIONS = ROOT / "demo" / "actions"
 
 
 class LaunchError(Exception):
@@ -81,8 +86,12 @@ class Demo:
     this launcher, which then stops the bot first (it may still be talking to the sandbox) and then
     the sandbox, each with SIGTERM, which both handle as a clean shutdown."""
 
-    def __init__(self, config: str, settings: Any, sandbox_port: int = SANDBOX_PORT) -> None:
+    def __init__(self, config: str, settings: Any, sandbox_port: int = SANDBOX_PORT,
+                 demo_actions: bool = False) -> None:
         self.config = config
+        self.demo_actions = demo_actions
+        self.standins: asyncio.subprocess.Process | None = None
+        self.vendor_env: dict[str, str] = {}
         self.settings = settings
         self.sandbox_port = sandbox_port
         self.sandbox: asyncio.subprocess.Process | None = None
@@ -111,6 +120,39 @@ class Demo:
         # The rest of its output is not needed; keep draining it so the pipe never fills up.
         asyncio.get_running_loop().create_task(self._drain(self.sandbox.stdout))
         return url, admin_token
+
+    async def start_standins(self) -> dict[str, str]:
+        """The vendor stand-ins; returns the BOT_* variables for the services bot.toml does not configure
+        (a configured one keeps its real service: BOT_* would override the file)."""
+        self.standins = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "standins", "--host", "127.0.0.1", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+            start_new_session=True)
+        assert self.standins.stdout is not None
+        prefix = "Stand-ins listening: "
+        while True:
+            line = (await self.standins.stdout.readline()).decode()
+            if not line:
+                raise LaunchError("the vendor stand-ins stopped while starting; see their message above")
+            if line.startswith(prefix):
+                info = json.loads(line[len(prefix):])
+                break
+        asyncio.get_running_loop().create_task(self._drain(self.standins.stdout))
+        configured = {name for name in ("jira", "zoom", "pagerduty", "opsgenie")
+                      if getattr(self.settings, name).configured}
+        self.vendor_env = {k: v for k, v in info["env"].items() if k.split("_")[1].lower() not in configured}
+        return self.vendor_env
+
+    def playbooks_dir(self) -> str:
+        """The configured playbooks folder, or (--demo-actions) a copy of it with demo/actions/ added."""
+        source = Path(self.settings.playbooks.dir)
+        if not self.demo_actions:
+            return str(source)
+        target = Path(self.workdir.name) / "playbooks"
+        target.mkdir(exist_ok=True)
+        for folder in (source, DEMO_ACTIONS):
+            for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+                (target / path.name).write_bytes(path.read_bytes())
+        return str(target)
 
     @staticmethod
     async def _drain(stream: asyncio.StreamReader) -> None:
@@ -157,11 +199,11 @@ class Demo:
         host, port, public_url = address or self.bot_address()
         # The app an admin registered for the web view: the bot signs people in with it ([web] client_id).
         web = {"BOT_WEB_CLIENT_ID": app["id"], "BOT_WEB_CLIENT_SECRET": app["client_secret"]} if app else {}
-        env = {**os.environ, **web,
+        env = {**os.environ, **web, **self.vendor_env,
                "BOT_MATTERMOST_URL": url, "BOT_MATTERMOST_TOKEN": token,
                "BOT_SERVER_LISTEN": f"{host}:{port}", "BOT_SERVER_PUBLIC_URL": public_url,
                "BOT_STORAGE_URL": f"sqlite:///{self.workdir.name}/demo.db",
-               "BOT_PLAYBOOKS_DIR": str(self.settings.playbooks.dir)}
+               "BOT_PLAYBOOKS_DIR": self.playbooks_dir()}
         # The bot logs warnings and errors; the chatter of a normal start would bury the one line.
         env.setdefault("BOT_LOGGING_LEVEL", "WARNING")
         self.bot = await asyncio.create_subprocess_exec(
@@ -192,7 +234,7 @@ class Demo:
         return "the sandbox" if self.sandbox.returncode is not None else "the bot"
 
     async def stop(self) -> None:
-        for proc in (self.bot, self.sandbox):
+        for proc in (self.bot, self.sandbox, self.standins):
             if proc is None or proc.returncode is not None:
                 continue
             proc.send_signal(signal.SIGTERM)
@@ -204,8 +246,8 @@ class Demo:
         self.workdir.cleanup()
 
 
-async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT) -> int:
-    launcher = Demo(config, settings, sandbox_port)
+async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT, demo_actions: bool = False) -> int:
+    launcher = Demo(config, settings, sandbox_port, demo_actions)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -224,6 +266,7 @@ async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT) -> 
     try:
         url, admin_token = await until_stopped(launcher.start_sandbox())
         token = await until_stopped(launcher.prepare_bot_account(url, admin_token))
+        await until_stopped(launcher.start_standins())
         address = launcher.bot_address()
         app = await until_stopped(launcher.register_dashboard_app(url, admin_token, address[2]))
         await until_stopped(launcher.start_bot(url, token, address, app))
@@ -250,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="bot.toml")
     parser.add_argument("--sandbox-port", type=int, default=SANDBOX_PORT,
                         help="where the sandbox listens when it is used (0: any free port; taken: any free port)")
+    parser.add_argument("--demo-actions", action="store_true",
+                        help="add the playbooks of demo/actions/ (Jira, Zoom, on-call actions against the stand-ins)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -259,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.mattermost.url:
         # A real server: the bot alone, as `python -m bot run` (same process, same signals).
         os.execv(sys.executable, [sys.executable, "-m", "bot", "run", "--config", args.config])
-    return asyncio.run(demo(args.config, settings, args.sandbox_port))
+    return asyncio.run(demo(args.config, settings, args.sandbox_port, args.demo_actions))
 
 
 if __name__ == "__main__":

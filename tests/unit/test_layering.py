@@ -7,7 +7,7 @@ names a feature, handlers never call into commands, storage knows nothing of the
 - only storage/ imports SQLAlchemy, SQLModel or Alembic, and only storage/ has functions that take a
   database session (a first parameter named `session`);
 - only bot/mattermost.py imports mattermostdriver, and only the core imports aiohttp;
-- nothing in the product imports the sandbox or the tests.
+- nothing in the product imports the sandbox, the vendor stand-ins (standins/) or the tests.
 """
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ def test_imports_run_one_way(name: str, path: Path) -> None:
     wrong = []
     for line, target in imports_of(path):
         top = target.split(".")[0]
-        if top in ("sandbox", "tests"):
-            wrong.append(f"line {line}: imports {target} (the product never imports the sandbox or tests)")
+        if top in ("sandbox", "standins", "tests"):
+            wrong.append(f"line {line}: imports {target} (the product never imports the sandbox, stand-ins or tests)")
         elif top in PRODUCT and RANKS[layer(target)] > RANKS[mine]:
             wrong.append(f"line {line}: {mine} imports {target} ({layer(target)}), which sits above it")
         elif top in SQL_LIBRARIES and mine != "storage":
