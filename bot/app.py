@@ -43,6 +43,7 @@ import handlers.reminders
 import handlers.reports
 import handlers.retro
 import handlers.runs
+import handlers.schedules
 import handlers.status
 import handlers.web
 import handlers.web_insights
@@ -97,6 +98,7 @@ def build_router() -> Router:
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,
+        handlers.schedules.router,  # scheduled runs ([schedule] in playbooks)
     ):
         root.include(feature)
     return root

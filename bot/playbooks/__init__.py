@@ -22,6 +22,7 @@ from bot.playbooks.model import (
     ItemSpec,
     Playbook,
     Retrospective,
+    Schedule,
     StatusUpdates,
     Webhooks,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "ChecklistSpec",
     "StatusUpdates",
     "Retrospective",
+    "Schedule",
     "Webhooks",
     "Playbook",
     "PlaybookError",
