@@ -16,7 +16,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage._sql import rowcount
 from storage.db import read_existing
 from storage.models import PlaybookRecord, PlaybookVersion, RunStart, ScheduleOccurrence
 from storage.starts import insert_start
@@ -29,6 +28,8 @@ def _insert_once(session: Session, values: dict[str, Any]) -> bool:
     """Insert the occurrence unless it is there; True when this call inserted it."""
     dialect = session.get_bind().dialect.name
     table: Any = ScheduleOccurrence.__table__  # type: ignore[attr-defined]
+    # RETURNING says whether the row went in (psycopg's rowcount for ON CONFLICT DO NOTHING is not
+    # reliable through SQLAlchemy's insert path); SQLite has RETURNING since 3.35.
     if dialect == "postgresql":
         stmt: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
     elif dialect == "sqlite":
@@ -37,7 +38,7 @@ def _insert_once(session: Session, values: dict[str, Any]) -> bool:
         if session.get(ScheduleOccurrence, (values["playbook_id"], values["occurrence_at"])) is not None:
             return False
         stmt = sa_insert(table).values(**values)
-    return rowcount(session.execute(stmt)) == 1
+    return session.execute(stmt.returning(table.c.playbook_id)).first() is not None
 
 
 def record_skipped(session: Session, playbook_id: str, occurrence_at: int, reason: str, now: int) -> bool:

@@ -172,8 +172,8 @@ def _schedule(r: _Reader, data: Mapping[str, object], *, team: str | None, exist
     raw_owner = r.text(table, "owner", "schedule.owner", required=True, blank_ok=False)
     if raw_owner is not None:
         owner = r.username("schedule.owner", raw_owner)
-    members = _unique(name for key, raw in r.string_list(table, "members", "schedule.members")
-                      if (name := r.username(key, raw)) is not None)
+    members = _unique(member for key, raw in r.string_list(table, "members", "schedule.members")
+                      if (member := r.username(key, raw)) is not None)
     enabled = r.boolean(table, "enabled", "schedule.enabled", True)
     if team is None and "team" not in data:
         r.error("team", 'required with [schedule]: a scheduled run starts in one team; add team = "..." '
