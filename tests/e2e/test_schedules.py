@@ -18,6 +18,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import BotApp
+from bot.clock import iso
 from bot.domain import schedules as cron
 from storage import schedules as occurrences
 from storage.models import TimelineEvent
@@ -172,6 +173,16 @@ async def test_the_occurrence_is_at_nine_in_berlin_across_the_clock_change(world
     assert await due_everywhere(world.bot) == 1
 
 
+async def test_the_next_scheduled_run_shows_in_the_playbook_list(world: World) -> None:
+    nine = next_nine(world)
+    shown = datetime.fromtimestamp(nine / 1000, tz=BERLIN).strftime("%Y-%m-%d %H:%M %Z")
+    status, body = await world["bob"].command(world.town_square, "/playbook playbooks")
+    assert status == 200, body
+    line = next(x for x in body["text"].splitlines() if "Daily standup" in x)
+    assert line.endswith(f"next scheduled run {shown}"), line
+    assert "next scheduled run" not in next(x for x in body["text"].splitlines() if "Incident response" in x)
+
+
 async def test_a_disabled_schedule_starts_nothing(world: World) -> None:
     (world.playbooks_dir / "standup.toml").write_text(textwrap.dedent(PAUSED))
     assert world.bot.ctx.library is not None
@@ -182,6 +193,8 @@ async def test_a_disabled_schedule_starts_nothing(world: World) -> None:
         world.clock.set(nine + day * 86_400_000)
         assert await due_everywhere(world.bot) == 0
     assert await standups(world) == []
+    status, body = await world["bob"].command(world.town_square, "/playbook playbooks")
+    assert "next scheduled run" not in body["text"]
 
 
 async def test_an_owner_who_is_not_there_skips_the_occurrence_with_a_reason(world: World) -> None:
@@ -195,3 +208,12 @@ async def test_an_owner_who_is_not_there_skips_the_occurrence_with_a_reason(worl
     assert [(s.occurrence_at, s.reason) for s in skipped] == [
         (nine, "the owner @zed is not a user of this Mattermost")]
     assert await standups(world) == []
+    # `python -m bot check` says so (a [note] line), reading the database the bot writes.
+    from bot.__main__ import _skipped_schedules
+
+    assert _skipped_schedules(world.bot.settings) == [
+        f"schedule of playbook standup: the run due at {iso(nine)} was skipped: the owner @zed is not a user "
+        "of this Mattermost"]
+    world.clock.advance(60)  # recorded once: another round adds nothing
+    assert await due_everywhere(world.bot) == 0
+    assert len(await world.bot.ctx.db.run(occurrences.skipped_since, 0, readonly=True)) == 1
