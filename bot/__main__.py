@@ -242,6 +242,8 @@ async def _check(settings: Settings) -> int:
         line(False, text)
     for good, text in await _integration_lines(settings):
         line(good, text)
+    for text in _skipped_schedules(settings):
+        print(f"[note] {text}")
     gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
     try:
         me = await gateway.me()
@@ -456,6 +458,23 @@ def _failing_webhooks(settings: Settings) -> list[str]:
         return [f"storage {settings.storage.url}: {err}"]
     return [f"webhook {r.url}: last {r.last_event} at {iso(r.last_at)} failed ({r.error}); "
             f"{r.failures} failed deliver{'y' if r.failures == 1 else 'ies'} in a row" for r in rows]
+
+
+def _skipped_schedules(settings: Settings) -> list[str]:
+    """Occurrences of playbooks' [schedule] that started no run in the last 7 days, and why
+    (recorded by handlers.schedules)."""
+    import time
+
+    from bot.clock import iso
+    from storage.db import StorageUnavailable
+    from storage.schedules import read_skipped
+
+    try:
+        rows = read_skipped(settings.storage.url, int(time.time() * 1000) - 7 * 86_400_000)
+    except StorageUnavailable as err:
+        return [f"storage {settings.storage.url}: {err}"]
+    return [f"schedule of playbook {r.playbook_id}: the run due at {iso(r.occurrence_at)} was skipped: {r.reason}"
+            for r in rows]
 
 
 if __name__ == "__main__":

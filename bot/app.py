@@ -45,6 +45,7 @@ import handlers.reminders
 import handlers.reports
 import handlers.retro
 import handlers.runs
+import handlers.schedules
 import handlers.status
 import handlers.web
 import handlers.web_insights
@@ -103,6 +104,7 @@ def build_router() -> Router:
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,
+        handlers.schedules.router,  # scheduled runs ([schedule] in playbooks)
     ):
         root.include(feature)
     return root

@@ -14,6 +14,7 @@ from bot.router import Ephemeral, Reply, Router, SlashCommand, UserError
 from commands.selection import command_viewer
 from commands.targets import usage_error
 from handlers.runs import team_playbooks
+from handlers.schedules import next_run_at
 from storage import playbooks as store
 
 router = Router("playbooks")
@@ -77,5 +78,7 @@ async def _list(cmd: SlashCommand, ctx: Context) -> Reply:
                       "source": version.source if version is not None else "",
                       "commit": version.source_commit[:12] if version is not None else "",
                       "error": bool(entry and entry.record.error),
+                      "next_run": next_run_at(playbook, ctx.clock.now_ms()),
+                      "timezone": playbook.schedule.timezone if playbook.schedule else "",
                       "url": f"{ctx.public_url}/playbooks/{playbook.id}"})
     return Ephemeral(ctx.render("commands/playbooks.md.j2", lines=lines))

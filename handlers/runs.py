@@ -347,8 +347,11 @@ class StartService:
         if due and min(due) <= now:
             self.ctx.tasks.spawn(self.run_due(), name="run-starts")
 
-    async def begin(self, plan: RunPlan) -> RunStart:
-        """Record the plan before anything is asked of Mattermost, held by this process."""
+    async def begin(self, plan: RunPlan, insert: Callable[..., bool] | None = None) -> RunStart | None:
+        """Record the plan before anything is asked of Mattermost, held by this process. `insert`: a
+        storage function `(session, start) -> bool` writing the start row together with something that
+        must go in the same transaction (a schedule's occurrence, storage.schedules.OccurrenceStart);
+        when it returns False nothing is started and begin returns None."""
         now = self.ctx.clock.now_ms()
         row = RunStart(run_id=new_id(), created_at=now, playbook_id=plan.playbook.id,
                        playbook_version_id=plan.playbook.version_id or None, name=plan.name,
@@ -361,7 +364,10 @@ class StartService:
             row.channel_id = plan.channel.id
             row.channel_name = plan.channel.name
             row.display_name = plan.channel.display_name
-        await self.ctx.db.run(starts.insert_start, row)
+        if insert is None:
+            await self.ctx.db.run(starts.insert_start, row)
+        elif not await self.ctx.db.run(insert, row):
+            return None
         self._active.add(row.run_id)
         _crash_point(self.ctx, "begin", plan.name)
         return row
@@ -409,9 +415,10 @@ def _service(ctx: Context) -> StartService:
 router.job(JOB, StartService)
 
 
-async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
+async def execute_run(ctx: Context, plan: RunPlan, insert: Callable[..., bool] | None = None) -> RunOutcome:
     """Start the run `plan` describes: record it, then carry it out step by step, as far as it goes now
-    (to the end, or to a failing step's backoff: the start service takes it up again then)."""
+    (to the end, or to a failing step's backoff: the start service takes it up again then). `insert`: see
+    StartService.begin; when it declines, nothing starts and the outcome has no run_id."""
     if plan.playbook.existing_channel and plan.channel is None:
         try:
             plan.channel = await existing_channel(ctx, plan)
@@ -420,7 +427,9 @@ async def execute_run(ctx: Context, plan: RunPlan) -> RunOutcome:
                                                        reason=refused.reason))
             return RunOutcome(error=refused.reason)
     service = _service(ctx)
-    row = await service.begin(plan)
+    row = await service.begin(plan, insert)
+    if row is None:
+        return RunOutcome()
     return await service.carry(row, fresh=True)
 
 

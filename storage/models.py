@@ -414,6 +414,22 @@ class PlaybookVersion(SQLModel, table=True):
     created_at: int = Field(sa_type=BigInteger)
 
 
+class ScheduleOccurrence(SQLModel, table=True):
+    """One occurrence of a playbook's `[schedule]`, recorded once: the process whose INSERT wins starts the
+    run (written in the same transaction as the run's start row), or records why it was skipped. Rows are
+    the truth: a restart, a second bot process or a repeated wake-up finds the row and starts nothing."""
+
+    __tablename__ = "schedule_occurrences"
+    __table_args__ = (Index("ix_schedule_occurrences_recorded_at", "recorded_at"),)
+
+    playbook_id: str = Field(primary_key=True, max_length=128)
+    occurrence_at: int = Field(primary_key=True, sa_type=BigInteger)  # the cron's time, epoch ms UTC
+    state: str = Field(max_length=16)  # started | skipped
+    run_id: str = Field(default="", max_length=26)  # the run started ("" when skipped)
+    reason: str = ""  # why it was skipped, in words
+    recorded_at: int = Field(sa_type=BigInteger)
+
+
 # run_facts follows timeline_events through a flush hook on every Session; registering it here means any
 # code that can write a TimelineEvent has it.
 import storage.run_facts  # noqa: E402,F401

@@ -23,6 +23,7 @@ from bot.playbooks.model import (
     Keywords,
     Playbook,
     Retrospective,
+    Schedule,
     StatusUpdates,
     Webhooks,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ChecklistSpec",
     "StatusUpdates",
     "Retrospective",
+    "Schedule",
     "Webhooks",
     "Keywords",
     "Playbook",

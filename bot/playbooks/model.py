@@ -106,6 +106,17 @@ class Webhooks:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """`[schedule]`: runs started by the clock (handlers/schedules.py, bot/domain/schedules.py)."""
+    cron: str  # five crontab fields, e.g. "0 9 * * MON"
+    timezone: str = "UTC"  # IANA name the cron expression is read in
+    name: str = "{{ playbook }} {{ date }}"  # the run's name: a sandboxed jinja template of the occurrence
+    owner: str = ""  # username: owns each run and counts as the one who started it
+    members: tuple[str, ...] = ()  # usernames invited besides the playbook's members
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Playbook:
     id: str
     title: str
@@ -138,6 +149,8 @@ class Playbook:
     access: PlaybookAccess = PlaybookAccess()
     # Keyword triggers ([keywords]): None without the table.
     keywords: Keywords | None = None
+    # Runs started on a schedule ([schedule]); None = only people, the API and alerts start runs.
+    schedule: Schedule | None = None
     path: Path | None = field(default=None, compare=False)
     # Which stored version this is (storage.playbooks; bot.playbooks.library): "" / 0 for one read
     # straight from a file and never stored.
@@ -159,6 +172,8 @@ class Playbook:
         names = set(self.members) | set(self.access.members) | set(self.access.admins)
         if self.owner:
             names.add(self.owner)
+        if self.schedule is not None:
+            names.update((self.schedule.owner, *self.schedule.members))
         for checklist in self.checklists:
             for item in checklist.items:
                 if item.assignee and item.assignee.kind == "user":

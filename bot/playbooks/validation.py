@@ -11,6 +11,7 @@ from bot.domain.keywords import PATTERNS_MAX, WORD_MAX, WORDS_MAX, pattern_probl
 from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.domain.permissions import PlaybookAccess
+from bot.domain.schedules import DEFAULT_NAME, ScheduleError, check_name_template, parse_cron, zone
 from bot.playbooks.errors import PlaybookInvalid
 from bot.playbooks.fields import _kind, _Reader
 from bot.playbooks.model import (
@@ -37,6 +38,7 @@ from bot.playbooks.model import (
     Keywords,
     Playbook,
     Retrospective,
+    Schedule,
     StatusUpdates,
     Webhooks,
 )
@@ -51,11 +53,12 @@ _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", 
              "category", "owner",
              "members", "broadcast_channels", "welcome", "summary", "archive_channel_on_finish", "status_updates",
              "retrospective", "webhooks", "checklists", "metrics", "properties", "access",
-             "keywords")
+             "keywords", "schedule")
 _ACCESS_KEYS = ("members", "admins", "groups", "public", "edit", "finish")
 _ACCESS_EDIT: dict[str, Literal["admins", "members"]] = {"admins": "admins", "members": "members"}
 _ACCESS_FINISH: dict[str, Literal["owner", "participants"]] = {"owner": "owner", "participants": "participants"}
 _STATUS_KEYS = ("enabled", "interval", "template")
+_SCHEDULE_KEYS = ("cron", "timezone", "name", "owner", "members", "enabled")
 _RETRO_KEYS = ("enabled", "template", "reminder")
 _WEBHOOK_KEYS = ("on_start", "on_status_update", "on_finish")
 _CHECKLIST_KEYS = ("title", "items")
@@ -127,6 +130,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     metrics = _metrics(r, data)
     access = _access(r, data)
     keywords = _keywords(r, data)
+    schedule = _schedule(r, data, team=team, existing=channel_mode == "existing" and not channel)
 
     if r.errors:
         raise PlaybookInvalid(r.errors)
@@ -138,8 +142,52 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome, summary=summary,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics, properties=properties,
-        access=access, keywords=keywords, path=path,
+        access=access, keywords=keywords, schedule=schedule, path=path,
     )
+
+
+def _schedule(r: _Reader, data: Mapping[str, object], *, team: str | None, existing: bool) -> Schedule | None:
+    """`[schedule]`: a cron expression in a time zone, the run's name template, its owner and members."""
+    table = r.table(data, "schedule", "schedule")
+    if table is None:
+        return None
+    r.keys(table, _SCHEDULE_KEYS, "schedule.")
+    cron = r.text(table, "cron", "schedule.cron", required=True, blank_ok=False, limit=200)
+    tz_name = r.text(table, "timezone", "schedule.timezone", default="UTC", blank_ok=False, limit=64)
+    tz = None
+    if tz_name is not None:
+        try:
+            tz = zone(tz_name)
+        except ScheduleError as exc:
+            r.error("schedule.timezone", str(exc))
+    if cron is not None:
+        try:
+            parse_cron(cron, tz)
+        except ScheduleError as exc:
+            r.error("schedule.cron", str(exc))
+    name = r.text(table, "name", "schedule.name", default=DEFAULT_NAME, blank_ok=False, limit=TITLE_MAX)
+    if name is not None:
+        try:
+            check_name_template(name)
+        except ScheduleError as exc:
+            r.error("schedule.name", str(exc))
+    owner = None
+    raw_owner = r.text(table, "owner", "schedule.owner", required=True, blank_ok=False)
+    if raw_owner is not None:
+        owner = r.username("schedule.owner", raw_owner)
+    members = _unique(member for key, raw in r.string_list(table, "members", "schedule.members")
+                      if (member := r.username(key, raw)) is not None)
+    enabled = r.boolean(table, "enabled", "schedule.enabled", True)
+    if team is None and "team" not in data:
+        r.error("team", 'required with [schedule]: a scheduled run starts in one team; add team = "..." '
+                        "(the team's URL name)")
+    if existing:
+        r.error("channel", 'required with [schedule] and channel_mode = "existing": a scheduled run is not '
+                           'started from a channel; add channel = "..." (the channel\'s URL name)')
+    if cron is None or tz_name is None or name is None or owner is None or tz is None:
+        return None
+    return Schedule(cron=" ".join(cron.split()), timezone=tz_name, name=name, owner=owner, members=members,
+                    enabled=bool(enabled))
 
 
 def _access(r: _Reader, data: Mapping[str, object]) -> PlaybookAccess:
