@@ -35,6 +35,7 @@ import handlers.due
 import handlers.events
 import handlers.finish
 import handlers.housekeeping
+import handlers.idempotency
 import handlers.items
 import handlers.playbooks_api
 import handlers.properties
@@ -43,6 +44,7 @@ import handlers.reminders
 import handlers.reports
 import handlers.retro
 import handlers.runs
+import handlers.runs_api
 import handlers.status
 import handlers.web
 import handlers.web_insights
@@ -94,6 +96,7 @@ def build_router() -> Router:
         handlers.web_playbook_import.router,
         commands.properties.router, handlers.properties.router,
         handlers.playbooks_api.router,
+        handlers.runs_api.router, handlers.idempotency.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,
