@@ -13,7 +13,7 @@ from bot.domain.permissions import Action, Decision, RunFacts, Viewer, decide
 from bot.models import MattermostError, MMUser
 from bot.router import SlashCommand, UserError
 from commands.selection import command_viewer, select_run
-from handlers.access import add_to_channel  # noqa: F401 - the commands' name for it
+from handlers.access import add_to_channel as add_to_channel  # re-exported: the commands use it from here
 from storage import items
 from storage.models import Checklist, ChecklistItem, Run
 
