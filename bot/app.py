@@ -35,6 +35,7 @@ import handlers.due
 import handlers.events
 import handlers.finish
 import handlers.housekeeping
+import handlers.idempotency
 import handlers.item_commands
 import handlers.items
 import handlers.keywords
@@ -45,6 +46,7 @@ import handlers.reminders
 import handlers.reports
 import handlers.retro
 import handlers.runs
+import handlers.runs_api
 import handlers.schedules
 import handlers.status
 import handlers.web
@@ -101,6 +103,7 @@ def build_router() -> Router:
         handlers.playbooks_api.router,
         handlers.keywords.router,
         handlers.item_commands.router,
+        handlers.runs_api.router, handlers.idempotency.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,

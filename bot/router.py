@@ -180,7 +180,16 @@ class HttpText:
     filename: str = ""  # set: offered as a download with this name
 
 
-HttpReply = tuple[int, dict[str, Any]] | HttpText
+@dataclass(frozen=True)
+class HttpJson:
+    """A JSON answer with headers of its own (an idempotent replay's `Idempotent-Replayed: true`)."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+HttpReply = tuple[int, dict[str, Any]] | HttpText | HttpJson
 HttpHandler = Callable[[HttpRequest, "Context"], Awaitable[HttpReply]]
 
 

@@ -37,6 +37,7 @@ from bot.router import (
     Dispatcher,
     Ephemeral,
     HttpHandler,
+    HttpJson,
     HttpRequest,
     HttpText,
     NoReply,
@@ -406,6 +407,8 @@ class BotServer:
                 extra = {"Content-Disposition": f'attachment; filename="{reply.filename}"'} if reply.filename else {}
                 return web.Response(text=reply.text, status=reply.status, content_type=reply.content_type,
                                     charset="utf-8", headers=extra)
+            if isinstance(reply, HttpJson):
+                return web.json_response(reply.body, status=reply.status, headers=reply.headers)
             status, body = reply
             return web.json_response(body, status=status)
 

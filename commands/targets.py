@@ -13,6 +13,7 @@ from bot.domain.permissions import Action, Decision, RunFacts, Viewer, decide
 from bot.models import MattermostError, MMUser
 from bot.router import SlashCommand, UserError
 from commands.selection import command_viewer, select_run
+from handlers.access import add_to_channel as add_to_channel  # re-exported: the commands use it from here
 from storage import items
 from storage.models import Checklist, ChecklistItem, Run
 
@@ -135,24 +136,3 @@ async def find_person(ctx: Context, cmd: SlashCommand, name: str, text: str,
         raise usage_error(ctx, name, "person_bot", query=user.username)
     return user
 
-
-async def add_to_channel(ctx: Context, channel_id: str, user_id: str, actor_id: str) -> str:
-    """Empty when the person is (now) in the channel, else why not: not_in_team, forbidden, guest, failed.
-
-    The bot adds people with its own rights, so it must not let anyone in whom the actor could not let
-    in: a guest only when a system admin asks (Mattermost lets few people invite guests)."""
-    if not channel_id:
-        return ""
-    if actor_id != user_id:
-        person = await ctx.users.get(user_id)
-        if person is not None and person.is_guest and not await ctx.is_admin(actor_id):
-            return "guest"
-    try:
-        await ctx.gateway.add_channel_member(channel_id, user_id)
-    except MattermostError as err:
-        if err.status == 404:
-            return "not_in_team"
-        if err.status == 403:
-            return "forbidden"
-        return "failed"
-    return ""

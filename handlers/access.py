@@ -8,6 +8,7 @@ import re
 
 from bot.context import Context
 from bot.domain.permissions import Action, RunFacts, Viewer, decide
+from bot.models import MattermostError
 from bot.router import UserError
 from storage import people, runs
 from storage.models import Run
@@ -68,3 +69,25 @@ async def allowed(ctx: Context, run_id: str, user_id: str, action: Action, *, in
     if in_progress and run.status != "in_progress":
         raise UserError(ctx.render("errors/run_finished.md.j2", name=run.name))
     return run
+
+
+async def add_to_channel(ctx: Context, channel_id: str, user_id: str, actor_id: str) -> str:
+    """Empty when the person is (now) in the channel, else why not: not_in_team, forbidden, guest, failed.
+
+    The bot adds people with its own rights, so it must not let anyone in whom the actor could not let
+    in: a guest only when a system admin asks (Mattermost lets few people invite guests)."""
+    if not channel_id:
+        return ""
+    if actor_id != user_id:
+        person = await ctx.users.get(user_id)
+        if person is not None and person.is_guest and not await ctx.is_admin(actor_id):
+            return "guest"
+    try:
+        await ctx.gateway.add_channel_member(channel_id, user_id)
+    except MattermostError as err:
+        if err.status == 404:
+            return "not_in_team"
+        if err.status == 403:
+            return "forbidden"
+        return "failed"
+    return ""

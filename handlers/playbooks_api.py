@@ -5,14 +5,14 @@ playbook is bot.domain.permissions (`may_view_playbook`, `may_edit_playbook`).
 A playbook is sent and received as its data dict (the keys of a playbook file), or as TOML text
 (`{"toml": "..."}`); validation problems answer 400 with `problems: [{path, message}]`. A file-managed
 playbook takes versions only from its file: a PUT answers 409. A POST with `Idempotency-Key` answers a
-repeat (same caller, same key, within a day) with the first answer instead of making a second playbook.
+repeat (same caller, same key and body, within a day, in any bot process) with the first answer instead of
+making a second playbook (handlers/idempotency.py).
 """
 from __future__ import annotations
 
 import functools
 import json
 import tomllib
-from collections import OrderedDict
 from typing import Any, Mapping
 
 from bot.clock import iso
@@ -23,6 +23,7 @@ from bot.playbooks.export import NotTomlable, to_plugin_json, to_toml
 from bot.playbooks.importer import Problem, check_file_name_ok, prepare_import, save_import, validate_data
 from bot.playbooks.plugin_import import slug
 from bot.router import HttpReply, HttpRequest, HttpText, Router
+from handlers.idempotency import idempotent
 from handlers.playbook_access import playbook_facts
 from storage import playbooks as store
 from storage.models import PlaybookRecord, PlaybookVersion
@@ -30,12 +31,6 @@ from storage.models import PlaybookRecord, PlaybookVersion
 router = Router("playbooks-api")
 
 NOT_FOUND = (404, {"error": "No playbook with this id, or you may not see it."})
-IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
-IDEMPOTENCY_KEEP = 1000
-# Answers to POSTs with an Idempotency-Key, per bot process (by its context's id: a Context is not hashable),
-# caller, route and key; the oldest go first past IDEMPOTENCY_KEEP. Several processes behind one address
-# do not share them (a retry that reaches another process makes a second playbook, with a "-2" id).
-_answers: dict[int, OrderedDict[tuple[str, str, str], tuple[int, HttpReply]]] = {}
 
 
 def version_json(version: PlaybookVersion, *, data: bool = False) -> dict[str, Any]:
@@ -107,24 +102,6 @@ def _option(request: HttpRequest, key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def _idempotent(request: HttpRequest, ctx: Context, route: str, make: Any) -> HttpReply:
-    key = request.headers.get("idempotency-key", "")
-    if not key:
-        return await make()  # type: ignore[no-any-return]
-    seen = _answers.setdefault(id(ctx), OrderedDict())
-    now = ctx.clock.now_ms()
-    slot = (request.user.id, route, key[:200])
-    if slot in seen and now - seen[slot][0] < IDEMPOTENCY_TTL_MS:
-        return seen[slot][1]
-    reply: HttpReply = await make()
-    status = reply.status if isinstance(reply, HttpText) else reply[0]
-    if status < 500:
-        seen[slot] = (now, reply)
-        while len(seen) > IDEMPOTENCY_KEEP:
-            seen.popitem(last=False)
-    return reply
-
-
 async def _refresh(ctx: Context) -> None:
     if ctx.library is not None:
         await ctx.library.check_now()  # runnable at once in this process; the others follow within seconds
@@ -180,7 +157,7 @@ async def create_playbook(request: HttpRequest, ctx: Context) -> HttpReply:
         assert record is not None
         return 201, playbook_json(record, version, data=True)
 
-    return await _idempotent(request, ctx, "create", make)
+    return await idempotent(request, ctx, "POST /api/v0/playbooks", make)
 
 
 @router.http("PUT", "/api/v0/playbooks/{playbook_id}")
@@ -336,4 +313,4 @@ async def import_playbook(request: HttpRequest, ctx: Context) -> HttpReply:
         assert record is not None
         return 201, {"playbook": playbook_json(record, version, data=True), "report": prepared.report.as_dict()}
 
-    return await _idempotent(request, ctx, "import", make)
+    return await idempotent(request, ctx, "POST /api/v0/playbooks/import", make)

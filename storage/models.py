@@ -430,6 +430,27 @@ class ScheduleOccurrence(SQLModel, table=True):
     recorded_at: int = Field(sa_type=BigInteger)
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """An API request sent with an `Idempotency-Key` header (handlers/idempotency.py): the key, whose it is
+    and which route it was for, a hash of what was sent, and the answer once there is one.
+
+    Inserting the row claims the key: the primary key makes the first insert win, so two bot processes
+    given the same request carry it out once. `status` 0 means still being answered; rows older than a
+    day are purged (the keys are kept 24 hours).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
+
+    caller_id: str = Field(primary_key=True, max_length=26)
+    route: str = Field(primary_key=True, max_length=255)  # "POST /api/v0/runs/<id>/finish", as requested
+    key: str = Field(primary_key=True, max_length=255)
+    body_hash: str = Field(max_length=64)
+    created_at: int = Field(sa_type=BigInteger)
+    status: int = 0  # 0: in flight
+    answer: Optional[dict[str, Any]] = Field(default=None, sa_type=JSON)
+
+
 # run_facts follows timeline_events through a flush hook on every Session; registering it here means any
 # code that can write a TimelineEvent has it.
 import storage.run_facts  # noqa: E402,F401

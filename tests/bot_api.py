@@ -23,7 +23,8 @@ def spec() -> OpenAPI:
 
 
 def check_exchange(base_url: str, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-                   body: bytes | None, status: int, response_type: str, response_body: bytes) -> None:
+                   body: bytes | None, status: int, response_type: str, response_body: bytes,
+                   response_headers: dict[str, str] | None = None) -> None:
     """Raise AssertionError when the exchange does not match the document."""
     request = MockRequest(base_url, method.lower(), path, args=query, headers=headers, data=body,
                           content_type=headers.get("Content-Type", "application/json"))
@@ -32,7 +33,8 @@ def check_exchange(base_url: str, method: str, path: str, query: dict[str, str],
         assert not errors, f"{method} {path}: the request does not match bot/openapi.json: {errors}"
     # openapi-core reads JSON bodies itself; any other media type (a TOML export) is checked as text.
     data: Any = response_body if response_type == "application/json" else response_body.decode("utf-8")
-    response = MockResponse(data, status_code=status, content_type=response_type)
+    # Headers the document declares (Idempotent-Replayed) are checked against their schema when sent.
+    response = MockResponse(data, status_code=status, content_type=response_type, headers=response_headers or {})
     errors = list(spec().iter_response_errors(request, response))
     assert not errors, f"{method} {path} -> {status}: the response does not match bot/openapi.json: " \
                        f"{[getattr(e, '__cause__', None) or e for e in errors]}"
@@ -45,6 +47,7 @@ class BotApi:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.headers: dict[str, str] = {}  # the last response's headers
 
     async def call(self, method: str, path: str, *, json: Any = None, data: bytes | None = None,
                    query: dict[str, str] | None = None, headers: dict[str, str] | None = None
@@ -61,9 +64,10 @@ class BotApi:
             raw = await response.read()
             ctype = response.content_type
             status = response.status
+            self.headers = dict(response.headers)
         parts = urlsplit(path)
         args = {**dict(parse_qsl(parts.query, keep_blank_values=True)), **(query or {})}
-        check_exchange(self.base_url, method, parts.path, args, sent, body, status, ctype, raw)
+        check_exchange(self.base_url, method, parts.path, args, sent, body, status, ctype, raw, self.headers)
         text = raw.decode("utf-8", "replace")
         parsed = jsonlib.loads(raw) if ctype == "application/json" else text
         return status, parsed, text
@@ -76,3 +80,9 @@ class BotApi:
 
     async def put(self, path: str, **kw: Any) -> tuple[int, Any, str]:
         return await self.call("PUT", path, **kw)
+
+    async def patch(self, path: str, **kw: Any) -> tuple[int, Any, str]:
+        return await self.call("PATCH", path, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any, str]:
+        return await self.call("DELETE", path, **kw)
