@@ -28,6 +28,12 @@ named after the post's first line, as the start dialog would with one click less
 reply or DM) then says who started which run, with a link to its channel. An ephemeral offer cannot be
 edited through the REST API (it is not stored), so there the clicker is answered privately instead, and
 a later click on the same ephemeral is refused from the row.
+
+The bot sees a channel's posts only as a member of it (Mattermost sends `posted` to members). So at
+start-up and whenever the playbooks change, it joins each watched PUBLIC channel it is not in yet (anyone
+in the team could join one; adding itself to a channel twice is a no-op on the server, so no membership
+read is needed). It never adds itself to a private channel: a person in it must invite it; until then the
+log says, once per channel, that its keywords are not watched there.
 """
 from __future__ import annotations
 
@@ -76,6 +82,50 @@ def _buttons(ctx: Context, offer_id: str) -> dict[str, Any]:
         button(ctx.signer, "kwstart", "Run it", StartFromKeyword(offer_id), url, "primary"),
         button(ctx.signer, "kwdismiss", "No thanks", DismissKeyword(offer_id), url),
     ]}]}
+
+
+class ChannelWatch:
+    """Joins the watched public channels (see the module's docstring); remembers what it did per process."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.done: set[tuple[str, str]] = set()  # (team id, channel name) joined, or private and reported
+        self.failed: set[tuple[str, str]] = set()  # not found or not joined yet (reported once)
+
+    async def join_watched(self) -> None:
+        wanted = {(team_id, name) for team_id in self.ctx.teams for p in in_team(self.ctx, team_id)
+                  if p.keywords is not None and p.keywords.enabled for name in p.keywords.channels}
+        for team_id, name in sorted(wanted - self.done):
+            team = self.ctx.teams.get(team_id)
+            try:
+                channel = await self.ctx.gateway.get_channel_by_name(team_id, name)
+                if channel.type != "O":
+                    log.warning("keywords: ~%s in team %s is private; invite the bot to it to watch it", name,
+                                team.name if team else team_id)
+                else:
+                    await self.ctx.gateway.add_channel_member(channel.id, self.ctx.bot_user.id)
+                    log.info("keywords: watching ~%s in team %s", name, team.name if team else team_id)
+            except MattermostError as err:
+                # No such channel (yet), or a failure that may pass: tried again when the playbooks next
+                # change and at the next start; said once.
+                if (team_id, name) not in self.failed:
+                    log.warning("keywords: cannot watch ~%s in team %s yet (%s %s)", name,
+                                team.name if team else team_id, err.status, err.error_id)
+                self.failed.add((team_id, name))
+                continue
+            self.done.add((team_id, name))
+
+
+@router.on_startup
+async def watch_channels(ctx: Context) -> None:
+    watch = ChannelWatch(ctx)
+    ctx.tasks.spawn(watch.join_watched(), name="keywords:join")
+
+    def changed(_library: object) -> None:  # called on the loop, by PlaybookLibrary.check_now
+        ctx.tasks.spawn(watch.join_watched(), name="keywords:join")
+
+    if ctx.library is not None:
+        ctx.library.listeners.append(changed)
 
 
 @router.event("posted")

@@ -256,3 +256,28 @@ async def test_without_ephemerals_the_offer_is_a_thread_reply_anyone_may_use(wor
     assert status in (200, 201), dm
     direct = await world.posts(dm["id"])
     assert any("Security breach" in p["message"] for p in direct)
+
+
+async def test_the_bot_joins_watched_public_channels_but_never_private_ones(world: World) -> None:
+    """The bot sees only its channels' posts: it joins a watched public channel by itself (at start-up and
+    when the playbooks change), never a private one (a person there must invite it)."""
+    ids = {}
+    for name, kind in (("ops", "O"), ("secops", "P")):
+        status, channel, _ = await world.admin.post("/channels", {"team_id": world.team_id, "name": name,
+                                                                  "display_name": name, "type": kind})
+        assert status == 201, channel
+        ids[name] = str(channel["id"])
+        status, body, _ = await world.admin.post(f"/channels/{channel['id']}/members",
+                                                 {"user_id": world["bob"].id})
+        assert status == 201, body
+    assert world.bot_user_id not in world.sb.state.channel_member_ids(ids["ops"])
+    (world.playbooks_dir / "incident.toml").write_text(INCIDENT.replace('channels = ["ops"]',
+                                                                        'channels = ["ops", "secops"]'))
+    library = world.bot.ctx.library
+    assert library is not None
+    assert await library.check_now()
+    await world.settle()
+    assert world.bot_user_id in world.sb.state.channel_member_ids(ids["ops"])
+    assert world.bot_user_id not in world.sb.state.channel_member_ids(ids["secops"])
+    offer = await _offered(world, "bob", ids["ops"], "an outage in ops")
+    assert "Incident response" in offer["message"]
