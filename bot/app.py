@@ -29,6 +29,7 @@ import commands.run
 import commands.runs
 import commands.settings
 import commands.timeline
+import handlers.actions
 import handlers.api
 import handlers.digests
 import handlers.due
@@ -96,6 +97,7 @@ def build_router() -> Router:
         handlers.playbooks_api.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
+        handlers.actions.router,
         handlers.reconcile.router,
     ):
         root.include(feature)

@@ -10,6 +10,7 @@ from bot.domain.conditions import PROPERTY_TYPES, PropertySpec
 from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.domain.permissions import PlaybookAccess
+from bot.playbooks.actions import parse_actions
 from bot.playbooks.errors import PlaybookInvalid
 from bot.playbooks.fields import _kind, _Reader
 from bot.playbooks.model import (
@@ -48,7 +49,8 @@ _CHANNEL_MODES: dict[str, Literal["create", "existing"]] = {"create": "create", 
 _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", "channel", "channel_name",
              "category", "owner",
              "members", "broadcast_channels", "welcome", "summary", "archive_channel_on_finish", "status_updates",
-             "retrospective", "webhooks", "checklists", "metrics", "properties", "access")
+             "retrospective", "webhooks", "checklists", "metrics", "properties", "access",
+             "actions")
 _ACCESS_KEYS = ("members", "admins", "groups", "public", "edit", "finish")
 _ACCESS_EDIT: dict[str, Literal["admins", "members"]] = {"admins": "admins", "members": "members"}
 _ACCESS_FINISH: dict[str, Literal["owner", "participants"]] = {"owner": "owner", "participants": "participants"}
@@ -123,6 +125,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     checklists = _checklists(r, data, {p.name: p for p in properties})
     metrics = _metrics(r, data)
     access = _access(r, data)
+    actions = parse_actions(r, data, {i.title for c in checklists for i in c.items})
 
     if r.errors:
         raise PlaybookInvalid(r.errors)
@@ -134,7 +137,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome, summary=summary,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics, properties=properties,
-        access=access, path=path,
+        access=access, actions=actions, path=path,
     )
 
 
