@@ -32,6 +32,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,6 +74,10 @@ NOT_CONFIGURED = {
 # Calls with no key to find their result by: after no answer they are reported, not retried blindly.
 UNKEYED = {"zoom.create_meeting": ("meeting", "the host's meetings in Zoom and post the join URL here"),
            "jira.comment": ("comment", "the run's Jira issue")}
+
+
+class TemplateValues(SimpleNamespace):
+    """`run` and `event` as the action templates see them (attributes only)."""
 
 
 def run_label(run_id: str) -> str:
@@ -344,15 +349,17 @@ class Glue:
             names = await self.ctx.users.names([run.owner_id, self.row.actor_id])
             team = self.ctx.teams.get(run.team_id)
             payload = self.row.payload or {}
+            # Objects, not dicts: `event.update` must be the update, not dict.update.
             self._values = {
-                "run": {"id": run.id, "name": run.name, "summary": run.summary,
-                        "owner": names.get(run.owner_id, ""), "playbook": run.playbook_title,
-                        "channel_url": f"{self.ctx.mattermost_url}/{team.name if team else run.team_id}"
-                                       f"/channels/{run.channel_id}",
-                        "details_url": f"{self.ctx.public_url}/runs/{run.id}",
-                        "properties": dict(run.properties or {})},
-                "event": {"type": self.row.event, "by": names.get(self.row.actor_id, ""),
-                          "item": str(payload.get("title") or ""), "update": str(payload.get("message") or "")},
+                "run": TemplateValues(
+                    id=run.id, name=run.name, summary=run.summary, owner=names.get(run.owner_id, ""),
+                    playbook=run.playbook_title,
+                    channel_url=f"{self.ctx.mattermost_url}/{team.name if team else run.team_id}/channels/"
+                                f"{run.channel_id}",
+                    details_url=f"{self.ctx.public_url}/runs/{run.id}", properties=dict(run.properties or {})),
+                "event": TemplateValues(type=self.row.event, by=names.get(self.row.actor_id, ""),
+                                        item=str(payload.get("title") or ""),
+                                        update=str(payload.get("message") or "")),
             }
         return self._values
 
@@ -520,7 +527,7 @@ class Glue:
         summary = await self.text("summary", self.view.run.name)
         await pd.trigger(routing=routing, dedup_key=run_label(self.run_id), summary=summary[:1024],
                          source=urlsplit(self.ctx.mattermost_url).hostname or "playbooks",
-                         severity=str(self.spec.get("severity") or "critical"), link=values["run"]["channel_url"])
+                         severity=str(self.spec.get("severity") or "critical"), link=values["run"].channel_url)
         return Done(f"PagerDuty paged ({routing})", {"routing": routing, "dedup_key": run_label(self.run_id)})
 
     async def _pagerduty_resolve(self) -> Done:
