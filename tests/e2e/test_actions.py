@@ -209,6 +209,15 @@ async def test_a_run_start_opens_one_issue_one_meeting_and_invites_who_is_on_cal
     status, info = await world["alice"].command(run["channel_id"], "/playbook info")
     assert "https://acme.atlassian.net/browse/OPS-1" in info["text"] and "https://zoom.us/j/8001" in info["text"]
 
+    # The web run page and the report show them too.
+    browser = await world.browser("alice")
+    async with browser.get(f"{world.bot.url}/runs/{run['id']}") as resp:
+        page = await resp.text()
+        assert resp.status == 200 and 'href="https://acme.atlassian.net/browse/OPS-1"' in page
+    async with browser.get(f"{world.bot.url}/runs/{run['id']}/report.md") as resp:
+        report = await resp.text()
+        assert resp.status == 200 and "[OPS-1](https://acme.atlassian.net/browse/OPS-1)" in report, report
+
     # A status update comments on the issue; the finish moves it to Done. Each once.
     bot = world.bot.ctx
     assert bot is not None
