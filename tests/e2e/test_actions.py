@@ -385,3 +385,99 @@ async def test_an_http_action_is_signed_retried_and_carries_the_secret(world: Wo
     assert headers["X-Playbooks-Signature"] == expected
     events = await timeline(world, run["id"])
     assert [e["type"] for e in events] == ["action_succeeded"]
+
+
+PAGING = """
+title = "Paging"
+channel_name = "pg {name}"
+category = ""
+owner = "alice"
+
+[[actions]]
+on = "run_started"
+kind = "opsgenie.invite_oncall"
+schedule = "ops"
+make_owner = true
+
+[[actions]]
+on = "run_started"
+kind = "pagerduty.page"
+routing = "db-team"
+severity = "error"
+summary = "{{ run.name }} ({{ run.playbook }})"
+
+[[actions]]
+on = "run_started"
+kind = "opsgenie.page"
+responders = ["ops"]
+priority = "P2"
+message = "Run {{ run.name }}"
+
+[[actions]]
+on = "run_finished"
+kind = "pagerduty.resolve"
+routing = "db-team"
+
+[[actions]]
+on = "run_finished"
+kind = "opsgenie.close"
+"""
+
+
+class FakeOpsgenie:
+    def __init__(self, emails: list[str]) -> None:
+        self.emails = emails
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def oncall_emails(self, *, schedule: str) -> list[str]:
+        self.calls.append(("oncall", {"schedule": schedule}))
+        return list(self.emails)
+
+    async def create_alert(self, **kwargs: Any) -> None:
+        self.calls.append(("create", kwargs))
+
+    async def close_alert(self, *, alias: str) -> None:
+        self.calls.append(("close", {"alias": alias}))
+
+    async def check(self) -> Any:
+        raise NotImplementedError
+
+
+class FakePages(FakePagerDuty):
+    def __init__(self) -> None:
+        super().__init__([])
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    async def trigger(self, **kwargs: Any) -> None:
+        self.events.append(("trigger", kwargs))
+
+    async def resolve(self, **kwargs: Any) -> None:
+        self.events.append(("resolve", kwargs))
+
+
+async def test_pages_are_keyed_per_run_and_the_on_call_person_owns_it(world: World) -> None:
+    (world.playbooks_dir / "paging.toml").write_text(PAGING)
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    og, pd = FakeOpsgenie(["carol@example.com"]), FakePages()
+    assert world.bot.ctx is not None
+    world.bot.ctx.integrations = Integrations(pagerduty=pd, opsgenie=og)
+    status, body = await world["alice"].command(world.town_square, "/playbook run paging Disk full")
+    assert status == 200, body
+    await world.settle()
+    status, runs = await world.runs_json("alice")
+    run = next(r for r in runs["items"] if r["name"] == "Disk full")
+    key = f"playbooks-run-{run['id']}"
+    assert run["owner_id"] == world["carol"].id and world["carol"].id in run["participant_ids"]
+    assert pd.events[0][0] == "trigger" and pd.events[0][1]["dedup_key"] == key
+    assert pd.events[0][1]["routing"] == "db-team" and pd.events[0][1]["severity"] == "error"
+    assert pd.events[0][1]["summary"] == "Disk full (Paging)"
+    create = next(kw for name, kw in og.calls if name == "create")
+    assert create["alias"] == key and create["priority"] == "P2" and create["responders"] == ["ops"]
+    texts = await bot_texts(world, run["channel_id"])
+    assert any("@carol owns the run now" in t for t in texts)
+    status, body = await world["carol"].command(run["channel_id"], "/playbook finish")
+    assert status == 200, body
+    await world.settle()
+    assert ("resolve", {"routing": "db-team", "dedup_key": key}) in pd.events
+    assert ("close", {"alias": key}) in og.calls
