@@ -256,6 +256,11 @@ class ActionService:
         except ActionFailed as err:
             await self._failed(row, view, spec, err.message, err.hint, err.retryable, None, uncertain=False)
             return
+        except (MattermostError, StorageError) as err:  # the bot's own side failed: worth another attempt
+            log.warning("action attempt failed on the bot's side action=%s run=%s: %s", row.id, row.run_id, err)
+            await self._failed(row, view, spec, f"the bot could not finish the action ({err})", "", True, None,
+                               uncertain=bool(row.in_flight))
+            return
         await self._succeed(row, view, done)
 
     async def _failed(self, row: RunAction, view: RunView, spec: ActionSpec, message: str, hint: str,
