@@ -29,6 +29,7 @@ import commands.run
 import commands.runs
 import commands.settings
 import commands.timeline
+import handlers.actions
 import handlers.api
 import handlers.digests
 import handlers.due
@@ -106,6 +107,7 @@ def build_router() -> Router:
         handlers.runs_api.router, handlers.idempotency.router,
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
+        handlers.actions.router,
         handlers.reconcile.router,
         handlers.schedules.router,  # scheduled runs ([schedule] in playbooks)
     ):

@@ -14,6 +14,8 @@ Keys (see bot.toml for the commented example):
     [digests]    hour          (UTC hour of the daily digest, 0-23; default 9)
     [web]        client_id, client_secret, register, session_hours   (sign-in with Mattermost)
     [metrics]    token         (operators' /metrics from beyond this machine: `Authorization: Bearer <token>`)
+    [http_actions] secrets     (name = "value": header values the playbooks' http actions name in
+                 secret_headers; in the environment BOT_HTTP_ACTIONS_SECRETS as JSON, {"name": "value"})
     [testing]    clock_file, crash_at   (test-only; never set in production)
     [jira]       url, email, api_token | cloud_id, access_token          (docs/integrations.md)
     [zoom]       account_id, client_id, client_secret, host, api_url, oauth_url
@@ -35,6 +37,7 @@ import difflib
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -63,6 +66,7 @@ __all__ = [
     "ZoomSettings",
     "PagerDutySettings",
     "OpsgenieSettings",
+    "HttpActionsSettings",
     "load_settings",
     "derive_signing_key",
     "log_level_number",
@@ -149,6 +153,13 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class HttpActionsSettings:
+    # Header values for the playbooks' http actions, by the name a playbook's secret_headers gives them:
+    # credentials live here (or in BOT_HTTP_ACTIONS_SECRETS), never in a playbook file.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
 class TestingSettings:
     # Test-only: read "now" from this file (epoch milliseconds; bot.clock.FileClock), so a test can move
     # the time of a bot it runs as a separate process. None = the real clock.
@@ -225,6 +236,7 @@ class Settings:
     zoom: ZoomSettings = ZoomSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
     opsgenie: OpsgenieSettings = OpsgenieSettings()
+    http_actions: HttpActionsSettings = HttpActionsSettings()
     source: Path | None = None  # the config file read, None when it came from the environment only
 
     @property
@@ -294,6 +306,24 @@ def _tokens(value: object, from_env: bool) -> tuple[str, ...]:
         raise _bad('slash command tokens (letters and digits), each best bound to its team as "team-name:token"',
                    value)
     return tuple(parts)
+
+
+_SECRET_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def _secrets(value: object, from_env: bool) -> dict[str, str]:
+    """A table of name = "value" (in the environment: a JSON object)."""
+    if from_env and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _bad('a JSON object like {"pagerduty-hook": "s3cret"}', "(not shown)") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _bad('a table of name = "value" strings', "(not shown)")
+    bad = [k for k in value if not _SECRET_NAME.fullmatch(k)]
+    if bad:
+        raise _bad('secret names of letters, digits, ".", "-" and "_"', bad[0])
+    return {k: v for k, v in value.items()}
 
 
 def _bool(value: object, from_env: bool) -> bool:
@@ -523,6 +553,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
                   "events_url": _vendor_url("https://events.pagerduty.com/v2/enqueue"),
                   "routing_keys": _routing_keys, "from_email": _email},
     "opsgenie": {"api_key": _secret, "api_url": _vendor_url("https://api.opsgenie.com")},
+    "http_actions": {"secrets": _secrets},
 }
 
 
@@ -564,6 +595,10 @@ def _env_overrides(env: Mapping[str, str]) -> dict[tuple[str, str], tuple[str, s
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section, _, key = rest.partition("_")
+        # A section whose name holds "_" ([http_actions]): BOT_HTTP_ACTIONS_SECRETS.
+        longer = [s for s in _SCHEMA if "_" in s and rest.startswith(s + "_")]
+        if longer:
+            section, key = longer[0], rest[len(longer[0]) + 1:]
         if section not in _SCHEMA:
             hint = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.75)
             if hint and key:
@@ -681,6 +716,7 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
         zoom=_vendor(ZoomSettings, "zoom", values["zoom"], required=("account_id", "client_id", "client_secret")),
         pagerduty=_pagerduty(values["pagerduty"]),
         opsgenie=_vendor(OpsgenieSettings, "opsgenie", values["opsgenie"], required=("api_key",)),
+        http_actions=HttpActionsSettings(**values["http_actions"]),
         source=source.resolve() if source else None,
     )
 

@@ -177,6 +177,9 @@ class Context:
     # and in a bot built without them, so every caller checks.
     reminders: ReminderHub | None = None
     hooks: EventHooks | None = None
+    # More listeners to run events (handlers/actions.py: the playbooks' [[actions]]); features call
+    # `ctx.emit`, which tells the outgoing webhooks (`hooks`) and each of these.
+    run_events: list[EventHooks] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
     sign_in: SignIn | None = None  # the web view's sign-in, chosen once the server is bound (bot/signin.py)
     playbook_errors: list[PlaybookError] = field(default_factory=list)
@@ -208,6 +211,16 @@ class Context:
         """A dialog's signed state for `user_id` only, accepted once within DIALOG_LIFETIME_MS."""
         return self.signer.pack_state(ref, user_id=user_id, channel_id=channel_id, team_id=team_id,
                                       expires_at=self.clock.now_ms() + DIALOG_LIFETIME_MS)
+
+    async def emit(self, event: str, run_id: str, *, actor_id: str = "",
+                   payload: dict[str, Any] | None = None) -> None:
+        """A run event (run_started, item_checked, status_updated, run_finished, ...) for every listener:
+        the outgoing webhooks and the playbook actions. Each returns at once (their work is follow-ups)."""
+        for listener in ([self.hooks] if self.hooks is not None else []) + list(self.run_events):
+            try:
+                await listener.emit(event, run_id, actor_id=actor_id, payload=payload)
+            except Exception:  # noqa: BLE001 - one listener's fault never stops the run or the others
+                log.exception("run event listener failed event=%s run=%s", event, run_id)
 
     def render(self, template: str, /, **values: Any) -> str:
         return self.renderer.render(template, **values)

@@ -361,6 +361,17 @@ class MattermostGateway:
         data = await self._call(self.driver.users.get_users_by_usernames, [u.lower() for u in usernames])
         return [MMUser.from_json(u) for u in data]
 
+    async def get_user_by_email(self, email: str) -> MMUser | None:
+        """The user with this email, or None when there is none. `GET /users/email/{email}` (api4/user.go
+        getUserByEmail): 404 when no account has it; 403 when the server hides emails from the bot
+        (PrivacySettings.ShowEmailAddress off and the bot not a system admin), raised as MattermostError."""
+        try:
+            return MMUser.from_json(await self._call(self.driver.users.get_user_by_email, email))
+        except MattermostError as err:
+            if err.status == 404:
+                return None
+            raise
+
     # -- groups ------------------------------------------------------------------------------------
 
     async def user_group_names(self, user_id: str) -> list[str]:
@@ -514,6 +525,12 @@ class MattermostGateway:
         if props is not None:
             body["props"] = props
         return MMPost.from_json(await self._call(self.driver.posts.patch_post, post_id, body))
+
+    async def pin_post(self, post_id: str) -> None:
+        """Pin a post to its channel: `POST /posts/{post_id}/pin` (api4/post.go pinPost ->
+        saveIsPinnedPost: read permission on the channel, then a patch of is_pinned; 200 {"status":"OK"}).
+        Pinning twice is harmless."""
+        await self._call(self.driver.posts.pin_post_to_channel, post_id)
 
     async def delete_post(self, post_id: str) -> None:
         # A post already deleted (or never there) answers 403 like a refusal (api4/post.go deletePost

@@ -30,16 +30,28 @@ class Poster(Protocol):
     async def close(self) -> None: ...
 
 
+class Sender(Protocol):
+    """Any method (the playbooks' http actions): `await sender.send("PUT", url, body, headers)`."""
+
+    async def send(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> HttpResult: ...
+
+    async def close(self) -> None: ...
+
+
 class HttpPoster:
     def __init__(self, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        return await self.send("POST", url, body, headers)
+
+    async def send(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         try:
-            async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
+            async with self._session.request(method, url, data=body or None, headers=headers,
+                                             allow_redirects=False) as resp:
                 await resp.read()  # drain, so the connection can be reused
                 error = "" if 200 <= resp.status < 300 else f"HTTP {resp.status}"
                 return HttpResult(resp.status, error, _retry_after(resp.headers.get("Retry-After")))

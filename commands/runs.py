@@ -12,6 +12,7 @@ from commands.selection import command_viewer, viewer_zone
 from commands.targets import add_to_channel, find_person, target_run, usage_error
 from handlers import notices, sidebar
 from handlers.views import refresh_checklist_later, schedule_overview_refresh
+from storage import actions as run_actions
 from storage import people, reminders, runs
 from storage.models import Run
 
@@ -53,6 +54,7 @@ async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
     lists = target.lists or []
     reminder = await ctx.db.run(reminders.status_reminder, run.id, readonly=True)
     participants = await ctx.db.run(people.participant_ids, run.id, readonly=True)
+    links = await ctx.db.run(run_actions.run_links, run.id, readonly=True)
     names = await ctx.users.names([run.owner_id])
     prog = progress([i.state for _, items in lists for i in items])
     mine = [(f"{c.position + 1}.{i.position + 1}", i) for c, items in lists for i in items
@@ -67,7 +69,7 @@ async def run_info(cmd: SlashCommand, ctx: Context) -> Reply:
         overdue=bool(next_at and next_at < now), checklists=[(c, items) for c, items in lists],
         mine=mine, participant=target.participant or run.owner_id == cmd.user_id,
         follower=target.follower, now=now, properties=shown_properties(run.property_defs, run.properties),
-        version=playbook.version if playbook is not None else 0))
+        version=playbook.version if playbook is not None else 0, links=links))
 
 
 @router.command("owner", usage="[@user] [--run <name>]")

@@ -55,6 +55,7 @@ TIMELINE_LABELS = {
     "checklist_renamed": "Checklist renamed", "checklist_moved": "Checklist moved",
     "channel_archived": "Channel archived", "channel_unarchived": "Channel reopened",
     "property_changed": "Property changed", "item_auto_checked": "Checked by a post",
+    "action_succeeded": "Action done", "action_failed": "Action failed",
 }
 BOTH = ("in_progress", "finished")
 # Events whose details name people (by user id) rather than states or times.

@@ -42,6 +42,9 @@ def run_json(view: RunView) -> dict[str, Any]:
                            for u in view.status_updates],
         "reminder": {"interval_s": reminder.interval_s if reminder else run.reminder_interval_s,
                      "next_at": iso(reminder.due_at) if reminder and run.status == "in_progress" else None},
+        # What the playbook's actions made for the run: its Jira issue, its Zoom meeting.
+        "links": [{"kind": link.kind, "label": link.label, "url": link.url, "at": iso(link.at)}
+                  for link in view.links],
         "timeline": [{"type": e.type, "at": iso(e.at), "actor_id": e.actor_id, "summary": e.summary,
                       **({"details": e.details} if e.type in DETAILED_EVENTS else {})}
                      for e in view.timeline],

@@ -104,8 +104,7 @@ async def finish_run(ctx: Context, run_id: str, actor_id: str) -> bool:
     await refresh_posts(ctx, run_id)
     if run.retrospective_enabled and not run.retrospective_status and remind:
         await _first_retro_reminder(ctx, run, names.get(run.owner_id, ""), now)
-    if ctx.hooks is not None:
-        await ctx.hooks.emit("run_finished", run_id, actor_id=actor_id, payload={})
+    await ctx.emit("run_finished", run_id, actor_id=actor_id, payload={})
     await archive_when_done(ctx, run_id, actor_id)
     return True
 
@@ -175,8 +174,7 @@ async def restore_run(ctx: Context, run: Run, user_id: str, channel_id: str) -> 
                            "updates/restored_dm.md.j2", name=restored.name, actor=actor,
                            link=permalink(ctx, restored.team_id, post_id) if post_id else ""))
         await refresh_posts(ctx, restored.id)
-        if ctx.hooks is not None:
-            await ctx.hooks.emit("run_restored", restored.id, actor_id=user_id, payload={})
+        await ctx.emit("run_restored", restored.id, actor_id=user_id, payload={})
 
     follow_up(ctx, tell(), name=f"restore:{run.id}", user_id=user_id, channel_id=channel_id)
     return elsewhere(ctx, run, channel_id, "reopened")

@@ -53,6 +53,7 @@ async def change_item_by_participant(ctx: Context, run_id: str, item_id: str, ve
         return outcome, run, None
     if changed:
         schedule_overview_refresh(ctx, run_id)
+        await _checked(ctx, run_id, item, verb, actor_id)
     return outcome, run, ItemChange(item, changed)
 
 
@@ -70,7 +71,14 @@ async def change_item(ctx: Context, run_id: str, item_id: str, verb: str, actor_
     item, changed = applied
     if changed:
         schedule_overview_refresh(ctx, run_id)
+        await _checked(ctx, run_id, item, verb, actor_id)
     return ItemChange(item, changed)
+
+
+async def _checked(ctx: Context, run_id: str, item: ChecklistItem, verb: str, actor_id: str) -> None:
+    """An item just checked is a run event (the playbook's [[actions]] on = "item_checked")."""
+    if verb == "check":
+        await ctx.emit("item_checked", run_id, actor_id=actor_id, payload={"item_id": item.id, "title": item.title})
 
 
 async def render_latest(ctx: Context, run_id: str, checklist_id: str) -> tuple[str, dict[str, object]]:

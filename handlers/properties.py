@@ -171,4 +171,6 @@ async def posted(event: WsEvent, ctx: Context) -> None:
                                    keyword, ctx.clock.now_ms())
         if checked is not None:
             log.info("item checked by a post run=%s item=%s post=%s", run.id, item.id, post.id)
+            await ctx.emit("item_checked", run.id, actor_id=post.user_id,
+                           payload={"item_id": item.id, "title": item.title})
             refresh_checklist_later(ctx, run.id, item.checklist_id)

@@ -143,8 +143,7 @@ async def retro_submit(sub: DialogSubmission, ctx: Context) -> Reply:
         if ctx.reminders is not None:
             await ctx.reminders.answered(run_id, reminders.RETRO, "published", sub.user_id)
         await archive_when_done(ctx, run_id, sub.user_id)
-        if ctx.hooks is not None:
-            await ctx.hooks.emit("retrospective_published", run_id, actor_id=sub.user_id, payload={"text": text})
+        await ctx.emit("retrospective_published", run_id, actor_id=sub.user_id, payload={"text": text})
 
     follow_up(ctx, tell(), name=f"retro:{run_id}", user_id=sub.user_id, channel_id=sub.channel_id)
     return NoReply()

@@ -938,8 +938,7 @@ class _Attempt:
 
     async def _told(self, last: bool) -> None:
         r = self.row
-        if self.ctx.hooks is not None:
-            await self.ctx.hooks.emit("run_started", r.run_id, actor_id=r.creator_id)
+        await self.ctx.emit("run_started", r.run_id, actor_id=r.creator_id)
         await self._tell(self.ctx.render("run/started.md.j2", name=r.name, channel_name=r.channel_name,
                                          problems=r.problems))
         _crash_point(self.ctx, "told:sent", self.row.name)

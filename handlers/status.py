@@ -119,13 +119,13 @@ async def post_update(ctx: Context, run: Run, user_id: str, message: str, interv
     if ctx.reminders is not None and interval_s:
         ctx.reminders.changed(now + interval_s * 1000)
     log.info("status update run=%s user=%s reminder_s=%d finish=%s", run.id, user_id, interval_s, finish)
-    follow_up(ctx, _after_update(ctx, run.id, user_id, message, interval_s, now, finish),
+    follow_up(ctx, _after_update(ctx, run.id, user_id, message, interval_s, now, finish, row.id),
               name=f"update:{run.id}", user_id=user_id, channel_id=run.channel_id)
     return True
 
 
 async def _after_update(ctx: Context, run_id: str, author_id: str, message: str, interval_s: int, now: int,
-                        finish: bool) -> None:
+                        finish: bool, update_id: str = "") -> None:
     found = await ctx.db.run(people.run_and_followers, run_id, readonly=True)
     assert found is not None
     run, followers = found
@@ -143,9 +143,8 @@ async def _after_update(ctx: Context, run_id: str, author_id: str, message: str,
         await ctx.db.run(timeline.note_post, run_id, "status_updated", now, post_id)
     if ctx.reminders is not None:
         await ctx.reminders.answered(run_id, reminders.STATUS, "updated", author_id)
-    if ctx.hooks is not None:
-        await ctx.hooks.emit("status_updated", run_id, actor_id=author_id,
-                             payload={"message": message, "reminder_s": interval_s})
+    await ctx.emit("status_updated", run_id, actor_id=author_id,
+                   payload={"message": message, "reminder_s": interval_s, "update_id": update_id})
     if finish:
         await finish_run(ctx, run_id, author_id)
     else:

@@ -308,6 +308,7 @@ async def _run_values(ctx: Context, request: WebRequest, view: RunView) -> dict[
         "updates": list(reversed(view.status_updates)),
         "may_improve": improvable,
         "properties": _properties(run.property_defs, run.properties),
+        "links": view.links,  # what the playbook's actions made for the run (docs/actions.md)
     }
 
 

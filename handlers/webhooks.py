@@ -54,6 +54,26 @@ def retryable(status: int) -> bool:
     return status == 0 or status >= 500 or status in (408, 429)
 
 
+def signature(secret: bytes, timestamp: str, raw: bytes) -> str:
+    """`X-Playbooks-Signature`: sha256=<hex HMAC-SHA256 over "<timestamp>.<body>"> (also the http actions')."""
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: bytes, event: str, delivery: str, timestamp: str, raw: bytes) -> dict[str, str]:
+    """The headers of every delivery: webhooks and the playbooks' http actions."""
+    return {"Content-Type": "application/json", "User-Agent": "playbooks-for-mattermost",
+            "X-Playbooks-Event": event, "X-Playbooks-Delivery": delivery,
+            "X-Playbooks-Timestamp": timestamp, "X-Playbooks-Signature": signature(secret, timestamp, raw)}
+
+
+def retry_delay_s(attempt: int, retry_after_s: float | None, backoff: tuple[float, ...] = BACKOFF_S) -> float | None:
+    """Seconds before the attempt after try number `attempt` (from 1); None once the retries are spent.
+    A longer Retry-After wins, up to MAX_RETRY_AFTER_S."""
+    if attempt > len(backoff):
+        return None
+    return max(backoff[attempt - 1], min(retry_after_s or 0.0, MAX_RETRY_AFTER_S))
+
+
 class Webhooks:
     def __init__(self, ctx: Context, poster: Poster, *, secret: bytes | None = None,
                  sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -93,7 +113,7 @@ class Webhooks:
         await asyncio.gather(*(self.deliver(url, event, raw) for url in urls))
 
     def sign(self, timestamp: str, raw: bytes) -> str:
-        return "sha256=" + hmac.new(self.secret, timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        return signature(self.secret, timestamp, raw)
 
     async def deliver(self, url: str, event: str, raw: bytes) -> bool:
         """Post `raw` to `url` until it succeeds, a final answer comes or the retries run out; record it."""
@@ -101,17 +121,15 @@ class Webhooks:
         result = HttpResult(0, "not sent")
         for attempt in range(len(self.backoff) + 1):
             timestamp = str(self.ctx.clock.now_ms() // 1000)
-            headers = {"Content-Type": "application/json", "User-Agent": "playbooks-for-mattermost",
-                       "X-Playbooks-Event": event, "X-Playbooks-Delivery": delivery,
-                       "X-Playbooks-Timestamp": timestamp, "X-Playbooks-Signature": self.sign(timestamp, raw)}
+            headers = signed_headers(self.secret, event, delivery, timestamp, raw)
             result = await self.poster.post(url, raw, headers)
             if result.ok:
                 break
             log.warning("webhook failed url=%s event=%s delivery=%s attempt=%d status=%s error=%s", url, event,
                         delivery, attempt + 1, result.status, result.error)
-            if not retryable(result.status) or attempt == len(self.backoff):
+            delay = retry_delay_s(attempt + 1, result.retry_after_s, self.backoff)
+            if not retryable(result.status) or delay is None:
                 break
-            delay = max(self.backoff[attempt], min(result.retry_after_s or 0.0, MAX_RETRY_AFTER_S))
             if not await self._pause(delay):
                 result = HttpResult(result.status, f"{result.error or f'HTTP {result.status}'}; {STOPPED}")
                 break

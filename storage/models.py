@@ -483,3 +483,54 @@ class KeywordOffer(SQLModel, table=True):
     run_id: str = Field(default="", max_length=26)
     created_at: int = Field(sa_type=BigInteger)
     updated_at: int = Field(sa_type=BigInteger)
+
+
+class RunAction(SQLModel, table=True):
+    """One playbook action ([[actions]]) for one run event: written before any call to the tool outside
+    Mattermost, so a crash, a restart or a second bot process never acts twice nor forgets to act
+    (handlers/actions.py carries it out, storage/actions.py records it).
+
+    (run_id, action_index, event_key) is unique: the same event (the run's start, an item's check, a
+    status update by its id, a finish by its time) acts once whoever notices it. `lease_owner`/`lease_until`
+    say who is working on it, as for run starts. `in_flight` is set (committed) just before a call that
+    creates something (a Jira issue, a Zoom meeting) and cleared with its answer: found set by the next
+    attempt, the outcome of the earlier call is uncertain (no answer, a crash mid-call)."""
+
+    __tablename__ = "run_actions"
+    __table_args__ = (UniqueConstraint("run_id", "action_index", "event_key"),
+                      Index("ix_run_actions_state", "state", "next_attempt_at"))
+
+    id: str = Field(primary_key=True, max_length=26)
+    run_id: str = Field(max_length=26, index=True)
+    action_index: int  # position in the run's playbook version's [[actions]], from 1
+    event_key: str = Field(max_length=64)  # "start", an item id, a status update id, "finish:<ms>"
+    event: str = Field(max_length=32)  # run_started | item_checked | status_updated | run_finished
+    kind: str = Field(max_length=64)
+    state: str = Field(default="pending", max_length=16)  # pending | running | done | failed
+    attempts: int = 0
+    next_attempt_at: int = Field(default=0, sa_type=BigInteger)
+    lease_owner: str = Field(default="", max_length=128)
+    lease_until: int = Field(default=0, sa_type=BigInteger)
+    in_flight: bool = False
+    created_at: int = Field(sa_type=BigInteger)
+    updated_at: int = Field(default=0, sa_type=BigInteger)
+    actor_id: str = Field(default="", max_length=26)  # who caused the event ("" = the bot)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # the event: item title, update text
+    result: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # what the tool answered
+    error: str = ""
+    hint: str = ""
+
+
+class RunLink(SQLModel, table=True):
+    """A link an action made for a run (its Jira issue, its Zoom meeting), kept on the run: shown by
+    /playbook info, the API, the web page and the report; jira.comment/transition find the issue here."""
+
+    __tablename__ = "run_links"
+
+    action_id: str = Field(primary_key=True, max_length=26)  # one link per action row
+    run_id: str = Field(max_length=26, index=True)
+    kind: str = Field(max_length=16)  # "jira" | "zoom"
+    label: str = Field(default="", max_length=255)  # "OPS-24", "Zoom meeting"
+    key: str = Field(default="", max_length=255)  # the issue key / meeting id the tool knows it by
+    url: str = ""
+    at: int = Field(sa_type=BigInteger)

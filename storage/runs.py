@@ -24,6 +24,7 @@ from storage.models import (
     Reminder,
     Run,
     RunCounter,
+    RunLink,
     StatusUpdate,
     TimelineEvent,
 )
@@ -46,6 +47,7 @@ class RunView:
     timeline: list[TimelineEvent] = field(default_factory=list)
     status_updates: list[StatusUpdate] = field(default_factory=list)
     reminder: Reminder | None = None
+    links: list[RunLink] = field(default_factory=list)  # what actions made for the run (Jira, Zoom)
 
     states: list[str] | None = None  # set by load_overview, which loads no item rows
 
@@ -163,6 +165,7 @@ def load_views(session: Session, runs: list[Run], with_history: bool = False) ->
         col(Reminder.run_id).in_(ids), Reminder.kind == "status_update"))}
     timeline = rows(TimelineEvent, TimelineEvent.at, TimelineEvent.id) if with_history else {}
     updates = rows(StatusUpdate, StatusUpdate.at) if with_history else {}
+    links = rows(RunLink, RunLink.at, RunLink.action_id)
     views = []
     for run in runs:
         by_list: dict[str, list[ChecklistItem]] = {c.id: [] for c in checklists[run.id]}
@@ -174,7 +177,7 @@ def load_views(session: Session, runs: list[Run], with_history: bool = False) ->
                              participant_ids=[p.user_id for p in participants[run.id]],
                              follower_ids=[f.user_id for f in followers[run.id]],
                              timeline=timeline.get(run.id, []), status_updates=updates.get(run.id, []),
-                             reminder=reminders.get(run.id)))
+                             reminder=reminders.get(run.id), links=links[run.id]))
     return views
 
 

@@ -261,6 +261,11 @@ class FakeGateway:
         wanted = {u.lower() for u in usernames}
         return [u for u in self.world.users.values() if u.username in wanted]
 
+    async def get_user_by_email(self, email: str) -> MMUser | None:
+        self._call("get_user_by_email", email=email)
+        wanted = email.lower()
+        return next((u for u in self.world.users.values() if f"{u.username}@example.com" == wanted), None)
+
     async def user_group_names(self, user_id: str) -> list[str]:
         self._call("user_group_names", user_id=user_id)
         if self.world.groups is None:
@@ -515,6 +520,11 @@ class FakeGateway:
         if post is None or (post.user_id != self.bot_id and not self._me.is_admin):
             raise self._error(403, PERMISSIONS)
         del self.world.posts[post_id]
+
+    async def pin_post(self, post_id: str) -> None:
+        self._call("pin_post", post_id=post_id)
+        if post_id not in self.world.posts:
+            raise self._error(403, PERMISSIONS)
 
     async def get_post(self, post_id: str) -> MMPost:
         self._call("get_post", post_id=post_id)

@@ -117,6 +117,23 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class ActionSpec:
+    """One `[[actions]]` block: what the bot does in a tool outside Mattermost on a run event
+    (handlers/actions.py carries it out; docs/actions.md). `params` holds the kind's own keys, validated:
+    strings, booleans, tuples of strings, and tables as tuples of (key, value) pairs."""
+    on: str  # run_started | item_checked | status_updated | run_finished
+    kind: str  # jira.create_issue, zoom.create_meeting, http, ... (bot.playbooks.actions.ACTION_KINDS)
+    item: str = ""  # only for on = "item_checked": the item's title ("" = any item)
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for name, value in self.params:
+            if name == key:
+                return value
+        return default
+
+
+@dataclass(frozen=True)
 class Playbook:
     id: str
     title: str
@@ -151,6 +168,9 @@ class Playbook:
     keywords: Keywords | None = None
     # Runs started on a schedule ([schedule]); None = only people, the API and alerts start runs.
     schedule: Schedule | None = None
+
+    # Actions on run events ([[actions]]): Jira, Zoom, on-call, pages, HTTP (handlers/actions.py).
+    actions: tuple[ActionSpec, ...] = ()
     path: Path | None = field(default=None, compare=False)
     # Which stored version this is (storage.playbooks; bot.playbooks.library): "" / 0 for one read
     # straight from a file and never stored.

@@ -12,6 +12,7 @@ from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValu
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.domain.permissions import PlaybookAccess
 from bot.domain.schedules import DEFAULT_NAME, ScheduleError, check_name_template, parse_cron, zone
+from bot.playbooks.actions import parse_actions
 from bot.playbooks.errors import PlaybookInvalid
 from bot.playbooks.fields import _kind, _Reader
 from bot.playbooks.model import (
@@ -53,7 +54,7 @@ _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", 
              "category", "owner",
              "members", "broadcast_channels", "welcome", "summary", "archive_channel_on_finish", "status_updates",
              "retrospective", "webhooks", "checklists", "metrics", "properties", "access",
-             "keywords", "schedule")
+             "keywords", "schedule", "actions")
 _ACCESS_KEYS = ("members", "admins", "groups", "public", "edit", "finish")
 _ACCESS_EDIT: dict[str, Literal["admins", "members"]] = {"admins": "admins", "members": "members"}
 _ACCESS_FINISH: dict[str, Literal["owner", "participants"]] = {"owner": "owner", "participants": "participants"}
@@ -131,6 +132,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     access = _access(r, data)
     keywords = _keywords(r, data)
     schedule = _schedule(r, data, team=team, existing=channel_mode == "existing" and not channel)
+    actions = parse_actions(r, data, {i.title for c in checklists for i in c.items})
 
     if r.errors:
         raise PlaybookInvalid(r.errors)
@@ -142,7 +144,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome, summary=summary,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics, properties=properties,
-        access=access, keywords=keywords, schedule=schedule, path=path,
+        access=access, keywords=keywords, schedule=schedule, actions=actions, path=path,
     )
 
 

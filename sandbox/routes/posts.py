@@ -170,6 +170,21 @@ async def patch_post(request: web.Request) -> web.Response:
     return json_response(post.to_json())
 
 
+async def pin_post(request: web.Request) -> web.Response:
+    """api4/post.go pinPost -> saveIsPinnedPost: a post that is missing (or deleted) or in a channel the
+    caller may not read answers 403 (read_channel_content); else is_pinned is patched and the answer is
+    {"status": "OK"}. No edit permission is needed: anyone who reads the channel may pin."""
+    me = require_user(request)
+    state = state_of(request)
+    post = state.posts.get(url_id(request, "post_id"))
+    if post is None or post.delete_at:
+        raise forbidden("read_channel_content", me.id)
+    if not state.can_read_channel(me, state.channels[post.channel_id]):
+        raise forbidden("read_channel_content", me.id)
+    post.is_pinned = True
+    return json_response({"status": "OK"})
+
+
 async def delete_post(request: web.Request) -> web.Response:
     me = require_user(request)
     url_id(request, "post_id")
@@ -251,5 +266,6 @@ def setup(app: web.Application) -> None:
     r.add_put("/api/v4/posts/{post_id}", update_post)
     r.add_put("/api/v4/posts/{post_id}/patch", patch_post)
     r.add_delete("/api/v4/posts/{post_id}", delete_post)
+    r.add_post("/api/v4/posts/{post_id}/pin", pin_post)
     r.add_get("/api/v4/posts/{post_id}/thread", thread)
     r.add_get("/api/v4/channels/{channel_id}/posts", channel_posts)

@@ -115,6 +115,24 @@ async def get_by_username(request: web.Request) -> web.Response:
     return json_response(user_json(me, user))
 
 
+async def get_by_email(request: web.Request) -> web.Response:
+    """api4/user.go getUserByEmail: emails hidden from the caller (PrivacySettings.ShowEmailAddress off
+    and not a system admin: GetSanitizeOptions) answer 403 api.user.get_user_by_email.permissions.app_error;
+    no such account 404 (app.GetUserByEmail, MissingAccountError); one the caller may not see 403."""
+    state = state_of(request)
+    me = require_user(request)
+    if not state.config.get("ShowEmailAddress", True) and not me.is_admin():
+        raise AppError("api.user.get_user_by_email.permissions.app_error", 403,
+                       "Unable to get user by email.")
+    wanted = request.match_info["email"].lower()
+    user = next((u for u in state.users.values() if u.email.lower() == wanted and not u.delete_at), None)
+    if user is None:
+        raise AppError("app.user.missing_account.const", 404, "Unable to find the user.")
+    if not state.can_see_user(me, user.id):
+        raise forbidden("view_members", me.id)
+    return json_response(user_json(me, user))
+
+
 async def users_by_ids(request: web.Request) -> web.Response:
     state = state_of(request)
     me = require_user(request)
@@ -369,6 +387,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/v4/users/ids", users_by_ids)
     r.add_post("/api/v4/users/usernames", users_by_usernames)
     r.add_get("/api/v4/users/username/{username}", get_by_username)
+    r.add_get("/api/v4/users/email/{email}", get_by_email)
     r.add_get("/api/v4/users/{user_id}", get_user_route)
     r.add_put("/api/v4/users/{user_id}/roles", update_roles)
     r.add_put("/api/v4/users/{user_id}/active", update_active)

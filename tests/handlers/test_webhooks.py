@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp import web
+from sqlmodel import select
 
 from bot.__main__ import _check
 from bot.actions import FinishDialog, UpdateDialog
@@ -26,7 +27,7 @@ from bot.router import DialogSubmission, NoReply
 from handlers.webhooks import STOPPED, Webhooks
 from sandbox import Sandbox
 from storage import webhooks as webhook_rows
-from storage.models import WebhookStatus
+from storage.models import StatusUpdate, WebhookStatus
 from tests.e2e.conftest import INCIDENT, ONBOARDING
 from tests.handlers.commands_world import Env, make_env
 
@@ -153,7 +154,10 @@ async def test_start_update_and_finish_each_post_the_run_and_event_signed_with_t
     [updated] = receiver.bodies("/update")
     assert updated["event"]["type"] == "status_updated"
     assert updated["event"]["user_id"] == env.users["alice"].id
-    assert updated["event"]["payload"] == {"message": "Failover done", "reminder_s": 1800}
+    [update_row] = await env.ctx.db.run(lambda s: list(s.exec(select(StatusUpdate))), readonly=True)
+    # The update's id says which update it is (a receiver can tell a retried delivery from a new update).
+    assert updated["event"]["payload"] == {"message": "Failover done", "reminder_s": 1800,
+                                           "update_id": update_row.id}
     assert [u["message"] for u in updated["status_updates"]] == ["Failover done"]
 
     sub = DialogSubmission(env.users["alice"].id, env.town.id, env.team_id, "finish_run",

@@ -1,0 +1,598 @@
+"""Actions on run events: the playbooks' `[[actions]]` (docs/actions.md), carried out through the clients
+in `ctx.integrations` (bot/integrations) and, for the "http" kind, the bot's own signed HTTP.
+
+A run event (`ctx.emit`: run_started, item_checked, status_updated, run_finished) returns at once; in a
+tracked follow-up the run's playbook VERSION's matching actions become rows (storage.models.RunAction),
+written before any call and unique per (run, action, event), so an event noticed twice, by a job that
+runs twice or by two bot processes, acts once. `ActionService` then claims each due row (a lease, as run
+starts have) and carries it out, never in the way of the run:
+
+- success: the row is done, an `action_succeeded` timeline event, a post in the run's channel (with the
+  link: the Jira issue, the Zoom join URL, pinned where the bot may), the link kept on the run;
+- a failure worth retrying (IntegrationError.retryable: no answer, 408, 429, 5xx) is tried again after
+  the outgoing webhooks' backoff (1 s, 4 s, 16 s, 64 s; a longer Retry-After wins, up to 5 min), in any
+  process; the channel hears of the first failure and that it will be retried;
+- a final failure (any other 4xx, a service not configured, a template that fails, the retries spent):
+  an `action_failed` timeline event and a post saying what failed and how to fix it. The run goes on.
+
+Uncertain outcomes (no answer, or a process that died mid-call: `in_flight` found set): a Jira issue is
+looked for by its label `playbooks-run-<run id>` before creating one again, so a run never gets two; a
+Zoom meeting or a Jira comment (no key to find them by) is not tried blindly again: the failure says the
+earlier attempt may have worked and to check. PagerDuty and Opsgenie pages are keyed per run (dedup_key,
+alias) and the http action carries the same `X-Playbooks-Delivery` on every attempt, so those retry.
+
+After a restart, `run_due()` at start-up (and at every wake-up or poll) picks up the rows left pending.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.context import Context
+from bot.integrations import IntegrationError
+from bot.models import MattermostError
+from bot.outbound import HttpPoster, Sender
+from bot.playbooks.actions import ActionTemplateError, render
+from bot.playbooks.model import ActionSpec
+from bot.router import Router
+from bot.scheduler import Wakeup
+from handlers import notices, sidebar
+from handlers.runs import _LIVE_HOLDERS, holder_gone
+from handlers.views import schedule_overview_refresh
+from handlers.webhooks import retry_delay_s, signed_headers
+from storage import actions as store
+from storage import people, runs
+from storage.db import StorageError
+from storage.ids import new_id
+from storage.models import RunAction, RunLink
+from storage.runs import RunView
+
+log = logging.getLogger(__name__)
+
+router = Router("actions")
+
+JOB = "actions"
+EVENTS = ("run_started", "item_checked", "status_updated", "run_finished")
+LEASE_MS = 120_000  # longer than any one call's timeout; a holder that dies frees its rows after this
+POLL_S = 15.0
+MAX_ATTEMPTS = 5  # the first try and the webhooks' four backoffs
+NOT_CONFIGURED = {
+    "Jira": "add [jira] url, email, api_token to bot.toml (or BOT_JIRA_URL, BOT_JIRA_EMAIL, BOT_JIRA_API_TOKEN)",
+    "Zoom": "add [zoom] account_id, client_id, client_secret, host to bot.toml (or the BOT_ZOOM_* variables)",
+    "PagerDuty": "add [pagerduty] api_token (and routing_keys for pages) to bot.toml (or BOT_PAGERDUTY_*)",
+    "Opsgenie": "add [opsgenie] api_key to bot.toml (or BOT_OPSGENIE_API_KEY)",
+}
+
+# Calls with no key to find their result by: after no answer they are reported, not retried blindly.
+UNKEYED = {"zoom.create_meeting": ("meeting", "the host's meetings in Zoom and post the join URL here"),
+           "jira.comment": ("comment", "the run's Jira issue")}
+
+
+class TemplateValues(SimpleNamespace):
+    """`run` and `event` as the action templates see them (attributes only)."""
+
+
+def run_label(run_id: str) -> str:
+    """The Jira label, PagerDuty dedup_key and Opsgenie alias of a run."""
+    return f"playbooks-run-{run_id}"
+
+
+class ActionFailed(Exception):
+    """A failure of the bot's own making or finding (not configured, a template, nothing to comment on)."""
+
+    def __init__(self, message: str, hint: str = "", *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.retryable = retryable
+
+
+@dataclass
+class Done:
+    summary: str  # one line: the timeline's words, and the post's
+    result: dict[str, Any] = field(default_factory=dict)
+    link: tuple[str, str, str, str] | None = None  # (kind, label, key, url)
+    pin: bool = False
+    detail: str = ""  # more for the channel post (who was invited, who was not found)
+
+
+def event_key(event: str, view: RunView, payload: dict[str, Any]) -> str:
+    """What makes one event one: the start, the item checked, the status update, the finish (by time)."""
+    if event == "item_checked":
+        return str(payload.get("item_id") or "")[:64]
+    if event == "status_updated":
+        return str(payload.get("update_id") or payload.get("at") or "")[:64]
+    if event == "run_finished":
+        return f"finish:{view.run.finished_at or 0}"
+    return "start"
+
+
+def matching(spec: ActionSpec, event: str, payload: dict[str, Any]) -> bool:
+    if spec.on != event:
+        return False
+    return not spec.item or spec.item == payload.get("title")
+
+
+class ActionService:
+    """Records and carries out the actions of run events; the rows are the truth (see the module doc)."""
+
+    def __init__(self, ctx: Context, *, sender: Sender | None = None, lease_ms: int = LEASE_MS,
+                 poll_s: float = POLL_S) -> None:
+        self.ctx = ctx
+        self.sender: Sender = sender or HttpPoster()
+        self.lease_ms = lease_ms
+        self.holder = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(6)}"
+        self.wakeup = Wakeup(ctx.clock, self._on_wake, poll_s=poll_s)
+        self._active: set[str] = set()
+        self._claiming = asyncio.Lock()
+        _LIVE_HOLDERS.add(self.holder)
+
+    @property
+    def running(self) -> bool:
+        return self.wakeup.running
+
+    async def start(self) -> None:
+        self.wakeup.start()
+        if self not in self.ctx.run_events:
+            self.ctx.run_events.append(self)
+        self.ctx.tasks.spawn(self.run_due(), name="actions")  # what a previous process left, now
+
+    async def stop(self) -> None:
+        self.wakeup.stop()
+        if self in self.ctx.run_events:
+            self.ctx.run_events.remove(self)
+        _LIVE_HOLDERS.discard(self.holder)
+        await self.sender.close()
+
+    async def _on_wake(self) -> None:
+        self.ctx.tasks.spawn(self.run_due(), name="actions")
+
+    # -- events -> rows ---------------------------------------------------------------------------
+
+    async def emit(self, event: str, run_id: str, *, actor_id: str = "",
+                   payload: dict[str, Any] | None = None) -> None:
+        if event in EVENTS:
+            self.ctx.tasks.spawn(self.record(event, run_id, actor_id, dict(payload or {})),
+                                 name=f"actions:{event}:{run_id}")
+
+    async def record(self, event: str, run_id: str, actor_id: str, payload: dict[str, Any]) -> int:
+        """Write a row for each of the run's playbook version's actions on `event`; how many were new."""
+        view = await self.ctx.db.run(runs.load_view, run_id, readonly=True)
+        if view is None:
+            return 0
+        playbook = await self.ctx.run_playbook(view.run)
+        if playbook is None or not playbook.actions:
+            return 0
+        key = event_key(event, view, payload)
+        now = self.ctx.clock.now_ms()
+        rows = [RunAction(id=new_id(), run_id=run_id, action_index=index, event_key=key, event=event,
+                          kind=spec.kind, created_at=now, updated_at=now, actor_id=actor_id, payload=payload)
+                for index, spec in enumerate(playbook.actions, start=1) if matching(spec, event, payload)]
+        if not rows:
+            return 0
+        added = await self.ctx.db.run(store.insert_actions, rows)
+        if added:
+            await self.run_due()
+        return len(added)
+
+    # -- rows -> calls ----------------------------------------------------------------------------
+
+    def _due(self, row: RunAction, now: int) -> bool:
+        if row.id in self._active or row.next_attempt_at > now:
+            return False
+        return not row.lease_owner or row.lease_until < now or holder_gone(row.lease_owner)
+
+    async def run_due(self) -> int:
+        """Carry out every live row that is due and free; how many this call took up."""
+        claimed: list[RunAction] = []
+        async with self._claiming:
+            now = self.ctx.clock.now_ms()
+            for row in await self.ctx.db.run(store.live_actions, readonly=True):
+                if not self._due(row, now):
+                    continue
+                won = await self.ctx.db.run(store.claim, row.id, row.lease_owner, row.lease_until, self.holder,
+                                            now, self.lease_ms)
+                if won is not None:
+                    self._active.add(won.id)
+                    claimed.append(won)
+        try:
+            await asyncio.gather(*(self.carry(row) for row in claimed))
+        finally:
+            await self._rearm()
+        return len(claimed)
+
+    async def _rearm(self) -> None:
+        if not self.wakeup.running:
+            return
+        try:
+            rows = await self.ctx.db.run(store.live_actions, readonly=True)
+        except StorageError:
+            log.exception("reading pending actions failed; polling instead")
+            rows = []
+        due = [max(r.next_attempt_at, 0 if not r.lease_owner or holder_gone(r.lease_owner) else r.lease_until + 1)
+               for r in rows if r.id not in self._active]
+        self.wakeup.wake_at(min(due) if due else None, replace=False)
+
+    async def carry(self, row: RunAction) -> None:
+        try:
+            await self._attempt(row)
+        except Exception:  # noqa: BLE001 - the lease runs out and the row is taken up again
+            log.exception("action failed unexpectedly action=%s run=%s; taken up again later", row.id, row.run_id)
+        finally:
+            self._active.discard(row.id)
+
+    async def _attempt(self, row: RunAction) -> None:
+        view = await self.ctx.db.run(runs.load_view, row.run_id, readonly=True)
+        if view is None:
+            return
+        playbook = await self.ctx.run_playbook(view.run)
+        spec = playbook.actions[row.action_index - 1] if playbook and 0 < row.action_index <= len(
+            playbook.actions) else None
+        if spec is None or spec.kind != row.kind:
+            await self._fail(row, view, ActionFailed("the action is not in the run's playbook version any more"),
+                             will_retry=False)
+            return
+        try:
+            done = await Glue(self, row, view, spec).run()
+        except IntegrationError as err:
+            if err.status == 0 and row.kind in UNKEYED:  # no answer: it may have been made; never twice
+                what, where = UNKEYED[row.kind]
+                await self._fail(row, view, ActionFailed(
+                    f"{err.service}: {err.message}; no answer came, so the {what} may exist: it is not tried "
+                    "again, so there are never two", f"check {where}"), will_retry=False)
+                return
+            await self._failed(row, view, spec, err.message if err.service in err.message else
+                               f"{err.service}: {err.message}", err.hint, err.retryable,
+                               err.retry_after_s, uncertain=err.status == 0)
+            return
+        except ActionFailed as err:
+            await self._failed(row, view, spec, err.message, err.hint, err.retryable, None, uncertain=False)
+            return
+        except (MattermostError, StorageError) as err:  # the bot's own side failed: worth another attempt
+            log.warning("action attempt failed on the bot's side action=%s run=%s: %s", row.id, row.run_id, err)
+            await self._failed(row, view, spec, f"the bot could not finish the action ({err})", "", True, None,
+                               uncertain=bool(row.in_flight))
+            return
+        await self._succeed(row, view, done)
+
+    async def _failed(self, row: RunAction, view: RunView, spec: ActionSpec, message: str, hint: str,
+                      retryable: bool, retry_after_s: float | None, *, uncertain: bool) -> None:
+        attempts = max(row.attempts, 1)
+        delay = retry_delay_s(attempts, retry_after_s) if retryable and attempts < MAX_ATTEMPTS else None
+        if delay is None:
+            await self._fail(row, view, ActionFailed(message, hint), will_retry=False, attempts=attempts)
+            return
+        now = self.ctx.clock.now_ms()
+        due = now + int(delay * 1000)
+        log.info("action failed, trying again later action=%s run=%s kind=%s attempt=%d delay_s=%.1f error=%s",
+                 row.id, row.run_id, row.kind, attempts, delay, message)
+        if not await self.ctx.db.run(store.retry_later, row.id, self.holder, now, due, message, hint, uncertain):
+            return
+        if attempts == 1:  # the channel hears of the first failure only, and that it is tried again
+            await self._post(view, self.ctx.render("actions/failed.md.j2", kind=row.kind, index=row.action_index,
+                                                   error=message, hint=hint, retry_in_s=delay, attempt=attempts))
+        self.wakeup.wake_at(due, replace=False)
+
+    async def _fail(self, row: RunAction, view: RunView, err: ActionFailed, *, will_retry: bool,
+                    attempts: int = 0) -> None:
+        summary = f"{row.kind} failed: {err.message}"
+        ok = await self.ctx.db.run(store.settle, row.id, self.holder, self.ctx.clock.now_ms(), False, {},
+                                   err.message, err.hint, summary, {"error": err.message, "hint": err.hint})
+        if not ok:
+            return
+        log.warning("action failed for good action=%s run=%s kind=%s error=%s", row.id, row.run_id, row.kind,
+                    err.message)
+        await self._post(view, self.ctx.render("actions/failed.md.j2", kind=row.kind, index=row.action_index,
+                                               error=err.message, hint=err.hint, retry_in_s=None,
+                                               attempt=attempts or row.attempts))
+
+    async def _succeed(self, row: RunAction, view: RunView, done: Done) -> None:
+        now = self.ctx.clock.now_ms()
+        link = None
+        if done.link is not None:
+            kind, label, key, url = done.link
+            link = RunLink(action_id=row.id, run_id=row.run_id, kind=kind, label=label, key=key, url=url, at=now)
+        details: dict[str, Any] = {"result": done.result}
+        if link is not None:
+            details["url"] = link.url
+        if not await self.ctx.db.run(store.settle, row.id, self.holder, now, True, done.result, "", "",
+                                     done.summary, details, link):
+            return
+        log.info("action done action=%s run=%s kind=%s", row.id, row.run_id, row.kind)
+        post_id = await self._post(view, self.ctx.render("actions/succeeded.md.j2", kind=row.kind,
+                                                         summary=done.summary, url=link.url if link else "",
+                                                         label=link.label if link else "",
+                                                         detail=done.detail))
+        if done.pin and post_id:
+            try:
+                await self.ctx.gateway.pin_post(post_id)
+            except MattermostError as err:  # the bot may not pin there: the post stays, unpinned
+                log.info("could not pin the action's post post=%s status=%s", post_id, err.status)
+
+    async def _post(self, view: RunView, text: str) -> str:
+        if not view.run.channel_id:
+            return ""
+        try:
+            return (await self.ctx.gateway.create_post(view.run.channel_id, text)).id
+        except MattermostError as err:
+            log.warning("could not post an action's outcome run=%s status=%s", view.run.id, err.status)
+            return ""
+
+
+class Glue:
+    """One attempt of one action: the kind's call against the client protocols (bot/integrations)."""
+
+    def __init__(self, service: ActionService, row: RunAction, view: RunView, spec: ActionSpec) -> None:
+        self.service = service
+        self.ctx = service.ctx
+        self.row = row
+        self.view = view
+        self.spec = spec
+        self.run_id = view.run.id
+        self._values: dict[str, Any] | None = None
+
+    async def run(self) -> Done:
+        handler = getattr(self, "_" + self.row.kind.replace(".", "_"), None)
+        if handler is None:
+            raise ActionFailed(f"unknown kind {self.row.kind}")
+        result: Done = await handler()
+        return result
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    async def values(self) -> dict[str, Any]:
+        if self._values is None:
+            run = self.view.run
+            names = await self.ctx.users.names([run.owner_id, self.row.actor_id])
+            team = self.ctx.teams.get(run.team_id)
+            payload = self.row.payload or {}
+            # Objects, not dicts: `event.update` must be the update, not dict.update.
+            self._values = {
+                "run": TemplateValues(
+                    id=run.id, name=run.name, summary=run.summary, owner=names.get(run.owner_id, ""),
+                    playbook=run.playbook_title,
+                    channel_url=f"{self.ctx.mattermost_url}/{team.name if team else run.team_id}/channels/"
+                                f"{run.channel_id}",
+                    details_url=f"{self.ctx.public_url}/runs/{run.id}", properties=dict(run.properties or {})),
+                "event": TemplateValues(type=self.row.event, by=names.get(self.row.actor_id, ""),
+                                        item=str(payload.get("title") or ""),
+                                        update=str(payload.get("message") or "")),
+            }
+        return self._values
+
+    async def text(self, key: str, default: str) -> str:
+        source = self.spec.get(key)
+        if not source:
+            return default
+        try:
+            return render(source, await self.values()).strip()
+        except ActionTemplateError as err:
+            raise ActionFailed(f"the template actions[{self.row.action_index}].{key} failed: {err}",
+                               "fix the template in the playbook; this run keeps the version it started "
+                               "with, so the change applies to runs started after it") from None
+
+    def client(self, service: str, found: Any) -> Any:
+        if found is None:
+            raise ActionFailed(f"{service} is not configured", f"not configured: {NOT_CONFIGURED[service]}")
+        return found
+
+    async def begin_call(self) -> None:
+        if not await self.ctx.db.run(store.begin_call, self.row.id, self.service.holder, self.ctx.clock.now_ms(),
+                                     self.service.lease_ms):
+            raise ActionFailed("another bot process took this action over", retryable=False)
+
+    async def jira_issue(self) -> RunLink:
+        link = await self.ctx.db.run(store.jira_issue, self.run_id, readonly=True)
+        if link is None:
+            raise ActionFailed("no Jira issue was created for this run, so there is none to "
+                               f"{'comment on' if self.row.kind == 'jira.comment' else 'transition'}",
+                               "add an action with kind = \"jira.create_issue\" and on = \"run_started\" to the "
+                               "playbook, before this one")
+        return link
+
+    # -- Jira --------------------------------------------------------------------------------------
+
+    async def _jira_create_issue(self) -> Done:
+        jira = self.client("Jira", self.ctx.integrations.jira)
+        existing = await self.ctx.db.run(store.jira_issue, self.run_id, readonly=True)
+        if existing is not None:  # once per run, whichever action or event asked
+            return Done(f"Jira issue {existing.label} is this run's already", {"key": existing.key},
+                        link=None, detail="")
+        label = run_label(self.run_id)
+        if self.row.in_flight:  # an earlier attempt may have created it: look before creating again
+            found = await jira.find_by_label(label)
+            if found is not None:
+                return self._issue(found, recovered=True)
+        run = self.view.run
+        summary = await self.text("summary", run.name)
+        description = await self.text("description", run.summary)
+        labels = list(dict.fromkeys([*(self.spec.get("labels") or ()), label]))
+        await self.begin_call()
+        issue = await jira.create_issue(project=self.spec.get("project"), issue_type=self.spec.get("issue_type") or
+                                        "Task", summary=summary[:255], description=description, labels=labels)
+        return self._issue(issue, recovered=False)
+
+    def _issue(self, issue: Any, *, recovered: bool) -> Done:
+        return Done(f"Jira issue {issue.key} created", {"id": issue.id, "key": issue.key, "url": issue.url,
+                                                       "found_by_label": recovered},
+                    link=("jira", issue.key, issue.key, issue.url))
+
+    async def _jira_comment(self) -> Done:
+        jira = self.client("Jira", self.ctx.integrations.jira)
+        issue = await self.jira_issue()
+        default = str((self.row.payload or {}).get("message") or "") or self.view.run.summary or self.view.run.name
+        text = await self.text("text", default)
+        if self.row.in_flight:
+            raise ActionFailed(f"an earlier attempt to comment on {issue.label} got no answer; the comment may "
+                               "be there already, so it is not added again", f"check {issue.url}")
+        await self.begin_call()
+        await jira.comment(issue.key, text)
+        return Done(f"commented on Jira issue {issue.label}", {"key": issue.key})
+
+    async def _jira_transition(self) -> Done:
+        jira = self.client("Jira", self.ctx.integrations.jira)
+        issue = await self.jira_issue()
+        to = str(self.spec.get("to"))
+        await jira.transition(issue.key, to)
+        return Done(f"Jira issue {issue.label} moved to {to}", {"key": issue.key, "to": to})
+
+    # -- Zoom --------------------------------------------------------------------------------------
+
+    async def _zoom_create_meeting(self) -> Done:
+        zoom = self.client("Zoom", self.ctx.integrations.zoom)
+        if self.row.in_flight:
+            raise ActionFailed("an earlier attempt to create the Zoom meeting got no answer; Zoom has no key to "
+                               "find it by, so it is not tried again (never two meetings)",
+                               "check the host's meetings in Zoom and post the join URL in the channel")
+        topic = await self.text("topic", self.view.run.name)
+        await self.begin_call()
+        meeting = await zoom.create_meeting(topic=topic[:200], agenda=self.view.run.summary,
+                                            host=str(self.spec.get("host") or ""))
+        return Done("Zoom meeting created", {"id": meeting.id, "join_url": meeting.join_url},
+                    link=("zoom", "Zoom meeting", meeting.id, meeting.join_url), pin=True)
+
+    # -- on call -----------------------------------------------------------------------------------
+
+    async def _pagerduty_invite_oncall(self) -> Done:
+        pd = self.client("PagerDuty", self.ctx.integrations.pagerduty)
+        emails = await pd.oncall_emails(escalation_policy_ids=list(self.spec.get("escalation_policy") or ()),
+                                        schedule_ids=list(self.spec.get("schedule") or ()))
+        return await self.invite("PagerDuty", list(emails))
+
+    async def _opsgenie_invite_oncall(self) -> Done:
+        og = self.client("Opsgenie", self.ctx.integrations.opsgenie)
+        emails = await og.oncall_emails(schedule=str(self.spec.get("schedule")))
+        return await self.invite("Opsgenie", list(emails))
+
+    async def invite(self, service: str, emails: list[str]) -> Done:
+        """The people on call, by email, into the run (and the first one its owner, with make_owner)."""
+        run = self.view.run
+        invited: list[str] = []
+        unknown: list[str] = []
+        refused: list[str] = []
+        first_id = ""
+        for email in dict.fromkeys(e.strip().lower() for e in emails if e.strip()):
+            try:
+                user = await self.ctx.gateway.get_user_by_email(email)
+            except MattermostError as err:
+                if err.status in (0, 429) or err.status >= 500:
+                    raise ActionFailed(f"Mattermost did not answer looking up {email}", retryable=True) from None
+                user = None  # hidden from the bot (403): as good as unknown here
+            if user is None or user.delete_at:
+                unknown.append(email)
+                continue
+            self.ctx.users.remember(user)
+            if run.channel_id:
+                try:
+                    await self.ctx.gateway.add_channel_member(run.channel_id, user.id)
+                except MattermostError as err:
+                    if err.status in (0, 429) or err.status >= 500:
+                        raise ActionFailed("Mattermost did not answer adding people", retryable=True) from None
+                    refused.append(user.username)
+                    continue
+            joined = await self.ctx.db.run(people.add_participant, run.id, user.id, self.ctx.bot_user.id,
+                                           self.ctx.clock.now_ms(), f"@{user.username} (on call)")
+            if joined:
+                notices.welcome(self.ctx, run, user.id)
+                sidebar.file_joiner(self.ctx, run, user.id)
+            invited.append(user.username)
+            first_id = first_id or user.id
+        owner = ""
+        if self.spec.get("make_owner") and first_id and first_id != run.owner_id:
+            bot_id = self.ctx.bot_user.id
+            names = await self.ctx.users.names([run.owner_id, first_id])
+            owner = names.get(first_id, "")
+            before, changed, moved = await self.ctx.db.run(
+                people.set_owner, run.id, first_id, bot_id, self.ctx.clock.now_ms(),
+                f"@{names.get(run.owner_id, run.owner_id)} to @{owner}", f"@{owner} (new owner, on call)")
+            if changed:
+                notices.made_owner(self.ctx, run, first_id, bot_id, before, moved, reply_channel_id="")
+        schedule_overview_refresh(self.ctx, run.id)
+        summary = (f"invited {len(invited)} on call from {service}" if invited else
+                   f"nobody on call at {service} could be invited")
+        detail = self.ctx.render("actions/invited.md.j2", invited=invited, unknown=unknown, refused=refused,
+                                 owner=owner, service=service)
+        return Done(summary, {"invited": invited, "unknown_emails": unknown, "refused": refused, "owner": owner},
+                    detail=detail)
+
+    # -- pages -------------------------------------------------------------------------------------
+
+    async def _pagerduty_page(self) -> Done:
+        pd = self.client("PagerDuty", self.ctx.integrations.pagerduty)
+        values = await self.values()
+        routing = str(self.spec.get("routing") or "default")
+        summary = await self.text("summary", self.view.run.name)
+        await pd.trigger(routing=routing, dedup_key=run_label(self.run_id), summary=summary[:1024],
+                         source=urlsplit(self.ctx.mattermost_url).hostname or "playbooks",
+                         severity=str(self.spec.get("severity") or "critical"), link=values["run"].channel_url)
+        return Done(f"PagerDuty paged ({routing})", {"routing": routing, "dedup_key": run_label(self.run_id)})
+
+    async def _pagerduty_resolve(self) -> Done:
+        pd = self.client("PagerDuty", self.ctx.integrations.pagerduty)
+        routing = str(self.spec.get("routing") or "default")
+        await pd.resolve(routing=routing, dedup_key=run_label(self.run_id))
+        return Done(f"PagerDuty page resolved ({routing})", {"routing": routing})
+
+    async def _opsgenie_page(self) -> Done:
+        og = self.client("Opsgenie", self.ctx.integrations.opsgenie)
+        message = await self.text("message", self.view.run.name)
+        await og.create_alert(message=message[:130], alias=run_label(self.run_id), description=self.view.run.summary,
+                              priority=str(self.spec.get("priority") or "P3"),
+                              responders=list(self.spec.get("responders") or ()))
+        return Done("Opsgenie alert created", {"alias": run_label(self.run_id)})
+
+    async def _opsgenie_close(self) -> Done:
+        og = self.client("Opsgenie", self.ctx.integrations.opsgenie)
+        await og.close_alert(alias=run_label(self.run_id))
+        return Done("Opsgenie alert closed", {"alias": run_label(self.run_id)})
+
+    # -- http --------------------------------------------------------------------------------------
+
+    async def _http(self) -> Done:
+        url = str(self.spec.get("url"))
+        method = str(self.spec.get("method") or "POST")
+        host = urlsplit(url).hostname or url
+        raw = b""
+        if self.spec.get("body"):
+            text = await self.text("body", "")
+            try:
+                json.loads(text)
+            except ValueError as err:
+                raise ActionFailed(f"the body of actions[{self.row.action_index}] is not JSON once filled in "
+                                   f"({err})", "fix the body template: values from run and event may need "
+                                   "| tojson, e.g. {\"name\": {{ run.name | tojson }}}") from None
+            raw = text.encode()
+        configured = self.ctx.settings.http_actions.secrets
+        extra: dict[str, str] = dict(self.spec.get("headers") or ())
+        for header, name in self.spec.get("secret_headers") or ():
+            if name not in configured:
+                raise ActionFailed(f"the secret \"{name}\" for header {header} is not configured",
+                                   f"add {name} = \"...\" under [http_actions] secrets in bot.toml (or "
+                                   "BOT_HTTP_ACTIONS_SECRETS)")
+            extra[header] = configured[name]
+        timestamp = str(self.ctx.clock.now_ms() // 1000)
+        headers = {**signed_headers(self.ctx.settings.signing_key, self.row.event, self.row.id, timestamp, raw),
+                   **extra}
+        result = await self.service.sender.send(method, url, raw, headers)
+        if not result.ok:
+            raise IntegrationError(host, result.error or f"HTTP {result.status}", status=result.status,
+                                   retry_after_s=result.retry_after_s,
+                                   hint="" if result.status == 0 or result.status >= 500 else
+                                   "check the URL, the headers and the body the receiver expects")
+        return Done(f"{method} {host}: HTTP {result.status}", {"status": result.status, "url": url})
+
+
+def _service(ctx: Context) -> ActionService | None:
+    job = ctx.jobs.get(JOB)
+    return job if isinstance(job, ActionService) else None
+
+
+router.job(JOB, ActionService)

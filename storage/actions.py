@@ -1,0 +1,120 @@
+"""Playbook actions on run events as rows (storage.models.RunAction) and the links they make (RunLink).
+
+handlers/actions.py writes a row per (run, action, event) before calling anything: `insert_actions`
+skips the ones that exist (the unique key; a second process inserting the same row at the same moment
+gets a conflict inside a savepoint and skips it too). Claiming is a compare-and-set on the lease the
+claimer saw, as for run starts (storage/starts.py), so of two processes one carries each row; every
+record after that is conditional on still holding the lease.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage._sql import rowcount
+from storage.models import RunAction, RunLink
+from storage.timeline import add_timeline
+
+LIVE = ("pending", "running")
+
+
+def insert_actions(session: Session, rows: list[RunAction]) -> list[str]:
+    """Insert the rows not there yet (by run, action and event); the ids of those inserted."""
+    added = []
+    for row in rows:
+        existing = session.exec(select(RunAction.id).where(
+            RunAction.run_id == row.run_id, RunAction.action_index == row.action_index,
+            RunAction.event_key == row.event_key)).first()
+        if existing is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # another process inserted it a moment ago
+            continue
+        added.append(row.id)
+    return added
+
+
+def live_actions(session: Session) -> list[RunAction]:
+    """Every row still to be carried out (pending, or running under a lease that may have run out)."""
+    return list(session.exec(select(RunAction).where(col(RunAction.state).in_(LIVE))
+                             .order_by(col(RunAction.created_at), col(RunAction.id))))
+
+
+def claim(session: Session, action_id: str, seen_owner: str, seen_until: int, me: str, now: int,
+          lease_ms: int) -> RunAction | None:
+    """Take the row's lease if it is still as the claimer saw it (one more attempt); the row, or None if
+    another got it."""
+    result = session.execute(
+        update(RunAction).where(col(RunAction.id) == action_id, col(RunAction.state).in_(LIVE),
+                                col(RunAction.lease_owner) == seen_owner, col(RunAction.lease_until) == seen_until)
+        .values(lease_owner=me, lease_until=now + lease_ms, state="running", updated_at=now,
+                attempts=RunAction.attempts + 1)
+        .execution_options(synchronize_session=False))
+    if rowcount(result) != 1:
+        return None
+    row = session.get(RunAction, action_id)
+    if row is not None:
+        session.refresh(row)
+    return row
+
+
+def _mine(session: Session, action_id: str, me: str, values: dict[str, Any]) -> bool:
+    result = session.execute(update(RunAction).where(col(RunAction.id) == action_id,
+                                                     col(RunAction.lease_owner) == me,
+                                                     col(RunAction.state).in_(LIVE))
+                             .values(**values).execution_options(synchronize_session=False))
+    return rowcount(result) == 1
+
+
+def begin_call(session: Session, action_id: str, me: str, now: int, lease_ms: int) -> bool:
+    """Just before a call that creates something: it is in flight until its answer is recorded."""
+    return _mine(session, action_id, me, {"in_flight": True, "lease_until": now + lease_ms, "updated_at": now})
+
+
+def retry_later(session: Session, action_id: str, me: str, now: int, due: int, error: str, hint: str,
+                uncertain: bool) -> bool:
+    """A failure worth another attempt at `due`: the lease is released for whoever comes then.
+    `uncertain`: no answer came, so whether the call acted is unknown (in_flight stays set)."""
+    return _mine(session, action_id, me, {"state": "pending", "lease_owner": "", "lease_until": 0,
+                                          "next_attempt_at": due, "error": error[:2000], "hint": hint[:2000],
+                                          "in_flight": uncertain, "updated_at": now})
+
+
+def settle(session: Session, action_id: str, me: str, now: int, ok: bool, result: dict[str, Any],
+           error: str, hint: str, timeline_summary: str, timeline_details: dict[str, Any],
+           link: RunLink | None = None) -> bool:
+    """The row's final outcome, its timeline event and its link, in one transaction; False (nothing
+    written) when the caller no longer holds the lease."""
+    if not _mine(session, action_id, me, {"state": "done" if ok else "failed", "result": result,
+                                          "error": error[:2000], "hint": hint[:2000], "in_flight": False,
+                                          "lease_owner": "", "lease_until": 0, "updated_at": now}):
+        return False
+    row = session.get(RunAction, action_id)
+    assert row is not None
+    add_timeline(session, row.run_id, "action_succeeded" if ok else "action_failed", now, "",
+                 timeline_summary[:255], {**timeline_details, "kind": row.kind, "action": row.action_index})
+    if link is not None:
+        session.merge(link)
+    return True
+
+
+def run_actions(session: Session, run_id: str) -> list[RunAction]:
+    return list(session.exec(select(RunAction).where(RunAction.run_id == run_id)
+                             .order_by(col(RunAction.created_at), col(RunAction.id))))
+
+
+def run_links(session: Session, run_id: str) -> list[RunLink]:
+    return list(session.exec(select(RunLink).where(RunLink.run_id == run_id)
+                             .order_by(col(RunLink.at), col(RunLink.action_id))))
+
+
+def jira_issue(session: Session, run_id: str) -> RunLink | None:
+    """The run's Jira issue (the first one an action created), or None."""
+    return session.exec(select(RunLink).where(RunLink.run_id == run_id, RunLink.kind == "jira")
+                        .order_by(col(RunLink.at), col(RunLink.action_id))).first()

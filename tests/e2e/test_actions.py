@@ -1,0 +1,483 @@
+"""Actions on run events (`[[actions]]`), end to end: the real bot against the sandbox, with in-process fakes
+of the vendor clients (bot/integrations protocols) on the bot's `ctx.integrations`, and a local aiohttp
+server for the http action. The clock is injected; retries happen when the test moves it and asks the
+action service to run what is due."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.app import BotApp
+from bot.integrations import IntegrationError, Integrations, JiraIssue, ZoomMeeting
+from handlers.actions import ActionService
+from storage import actions as store
+from tests.e2e.conftest import INCIDENT, ONBOARDING, World
+from tests.e2e.test_run_start import start_incident
+
+ACTIONS = """
+[[actions]]
+on = "run_started"
+kind = "jira.create_issue"
+project = "OPS"
+summary = "Incident: {{ run.name }}"
+description = "Owner: {{ run.owner }}. {{ run.channel_url }}"
+labels = ["incident"]
+
+[[actions]]
+on = "run_started"
+kind = "zoom.create_meeting"
+topic = "Bridge: {{ run.name }}"
+
+[[actions]]
+on = "run_started"
+kind = "pagerduty.invite_oncall"
+escalation_policy = "PESC1"
+make_owner = false
+
+[[actions]]
+on = "status_updated"
+kind = "jira.comment"
+text = "Update from {{ event.by }}: {{ event.update }}"
+
+[[actions]]
+on = "run_finished"
+kind = "jira.transition"
+to = "Done"
+"""
+
+HTTP = """
+title = "Notify"
+channel_name = "ntf {name}"
+category = ""
+
+[[checklists]]
+title = "Do"
+  [[checklists.items]]
+  title = "Tell the status page"
+
+[[actions]]
+on = "item_checked"
+item = "Tell the status page"
+kind = "http"
+method = "PUT"
+url = "URL"
+headers = { X-Source = "playbooks" }
+secret_headers = { X-Api-Key = "statuspage" }
+body = '{"run": {{ run.name | tojson }}, "by": {{ event.by | tojson }}, "item": {{ event.item | tojson }}}'
+"""
+
+
+@pytest.fixture
+def world_options() -> dict[str, Any]:
+    return {"bot_roles": "system_user system_admin",
+            "playbooks": {"incident": INCIDENT + ACTIONS, "onboarding": ONBOARDING},
+            "env": {"BOT_HTTP_ACTIONS_SECRETS": json.dumps({"statuspage": "sp-key-123"}),
+                    "BOT_SECURITY_SECRET": "webhook-secret-0123456789"}}
+
+
+class FakeJira:
+    def __init__(self) -> None:
+        self.issues: list[dict[str, Any]] = []
+        self.comments: list[tuple[str, str]] = []
+        self.transitions: list[tuple[str, str]] = []
+        self.fail: list[IntegrationError] = []  # raised by the next create_issue calls, in order
+        self.create_then_time_out = False
+
+    async def create_issue(self, *, project: str, issue_type: str, summary: str, description: str,
+                           labels: list[str]) -> JiraIssue:
+        if self.fail:
+            raise self.fail.pop(0)
+        key = f"{project}-{len(self.issues) + 1}"
+        self.issues.append({"key": key, "summary": summary, "description": description, "labels": labels,
+                            "issue_type": issue_type})
+        if self.create_then_time_out:  # created, but the answer never came back
+            self.create_then_time_out = False
+            raise IntegrationError("Jira", "no answer within 10 s")
+        return self._issue(key)
+
+    def _issue(self, key: str) -> JiraIssue:
+        return JiraIssue(id=str(10000 + int(key.split("-")[1])), key=key, url=f"https://acme.atlassian.net/browse/{key}")
+
+    async def find_by_label(self, label: str) -> JiraIssue | None:
+        found = [i for i in self.issues if label in i["labels"]]
+        return self._issue(found[0]["key"]) if found else None
+
+    async def comment(self, issue_key: str, text: str) -> None:
+        self.comments.append((issue_key, text))
+
+    async def transition(self, issue_key: str, to: str) -> None:
+        self.transitions.append((issue_key, to))
+
+    async def check(self) -> Any:
+        raise NotImplementedError
+
+
+class FakeZoom:
+    def __init__(self) -> None:
+        self.meetings: list[dict[str, str]] = []
+        self.fail: list[IntegrationError] = []
+
+    async def create_meeting(self, *, topic: str, agenda: str, host: str) -> ZoomMeeting:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.meetings.append({"topic": topic, "agenda": agenda, "host": host})
+        n = len(self.meetings)
+        return ZoomMeeting(id=str(8000 + n), join_url=f"https://zoom.us/j/{8000 + n}")
+
+    async def check(self) -> Any:
+        raise NotImplementedError
+
+
+class FakePagerDuty:
+    def __init__(self, emails: list[str]) -> None:
+        self.emails = emails
+        self.asked: list[tuple[list[str], list[str]]] = []
+
+    async def oncall_emails(self, *, escalation_policy_ids: list[str], schedule_ids: list[str]) -> list[str]:
+        self.asked.append((escalation_policy_ids, schedule_ids))
+        return list(self.emails)
+
+    async def trigger(self, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    async def resolve(self, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    async def check(self) -> Any:
+        raise NotImplementedError
+
+
+def wire(world: World, jira: FakeJira | None = None, zoom: FakeZoom | None = None,
+         pagerduty: FakePagerDuty | None = None) -> ActionService:
+    assert world.bot.ctx is not None
+    world.bot.ctx.integrations = Integrations(jira=jira, zoom=zoom, pagerduty=pagerduty)
+    service = world.bot.ctx.jobs["actions"]
+    assert isinstance(service, ActionService)
+    return service
+
+
+async def bot_texts(world: World, channel_id: str) -> list[str]:
+    return [p["message"] for p in await world.posts(channel_id) if p["user_id"] == world.bot_user_id]
+
+
+async def timeline(world: World, run_id: str) -> list[dict[str, Any]]:
+    status, body = await world.run_json(run_id)
+    assert status == 200, body
+    return [e for e in body["timeline"] if e["type"].startswith("action_")]
+
+
+async def retry_due(world: World, service: ActionService, seconds: float) -> None:
+    world.clock.advance(seconds)
+    await service.run_due()
+    await world.settle()
+
+
+async def test_a_run_start_opens_one_issue_one_meeting_and_invites_who_is_on_call(world: World) -> None:
+    jira, zoom = FakeJira(), FakeZoom()
+    pd = FakePagerDuty(["DAVE@example.com", "nobody@example.com"])
+    wire(world, jira, zoom, pd)
+    run = await start_incident(world)
+    assert len(jira.issues) == 1 and len(zoom.meetings) == 1
+    issue = jira.issues[0]
+    assert issue["summary"] == "Incident: Database down"
+    assert issue["labels"] == ["incident", f"playbooks-run-{run['id']}"]
+    assert "Owner: alice." in issue["description"]
+    assert zoom.meetings[0]["topic"] == "Bridge: Database down"
+    assert pd.asked == [(["PESC1"], [])]
+
+    texts = await bot_texts(world, run["channel_id"])
+    assert any("https://acme.atlassian.net/browse/OPS-1" in t and "Jira issue" in t for t in texts)
+    zoom_posts = [p for p in await world.posts(run["channel_id"]) if "https://zoom.us/j/8001" in p["message"]]
+    assert len(zoom_posts) == 1 and zoom_posts[0]["is_pinned"]
+    invited = next(t for t in texts if "On call from PagerDuty" in t)
+    assert "@dave" in invited and "nobody@example.com" in invited
+
+    status, body = await world.run_json(run["id"])
+    assert world["dave"].id in body["participant_ids"]
+    assert sorted((link["kind"], link["label"], link["url"]) for link in body["links"]) == [
+        ("jira", "OPS-1", "https://acme.atlassian.net/browse/OPS-1"),
+        ("zoom", "Zoom meeting", "https://zoom.us/j/8001")]
+    assert [e["type"] for e in await timeline(world, run["id"])] == ["action_succeeded"] * 3
+
+    # /playbook info shows the links.
+    status, info = await world["alice"].command(run["channel_id"], "/playbook info")
+    assert "https://acme.atlassian.net/browse/OPS-1" in info["text"] and "https://zoom.us/j/8001" in info["text"]
+
+    # The web run page and the report show them too.
+    browser = await world.browser("alice")
+    async with browser.get(f"{world.bot.url}/runs/{run['id']}") as resp:
+        page = await resp.text()
+        assert resp.status == 200 and 'href="https://acme.atlassian.net/browse/OPS-1"' in page
+    async with browser.get(f"{world.bot.url}/runs/{run['id']}/report.md") as resp:
+        report = await resp.text()
+        assert resp.status == 200 and "[OPS-1](https://acme.atlassian.net/browse/OPS-1)" in report, report
+
+    # A status update comments on the issue; the finish moves it to Done. Each once.
+    bot = world.bot.ctx
+    assert bot is not None
+    from handlers.status import post_update
+    from storage import runs as run_rows
+    row = await bot.db.run(run_rows.load_view, run["id"], readonly=True)
+    assert row is not None
+    assert await post_update(bot, row.run, world["alice"].id, "DB failed over", 0, True)
+    await world.settle()
+    assert jira.comments == [("OPS-1", "Update from alice: DB failed over")]
+    assert jira.transitions == [("OPS-1", "Done")]
+    # The same start noticed again (a repeated emit) acts no more.
+    await bot.emit("run_started", run["id"])
+    await world.settle()
+    assert len(jira.issues) == 1 and len(zoom.meetings) == 1
+
+
+async def test_retryable_failures_are_retried_then_succeed(world: World) -> None:
+    jira, zoom = FakeJira(), FakeZoom()
+    jira.fail = [IntegrationError("Jira", "rate limited", status=429, retry_after_s=30)]
+    zoom.fail = [IntegrationError("Zoom", "Internal error", status=500)]
+    service = wire(world, jira, zoom, FakePagerDuty([]))
+    run = await start_incident(world)
+    assert jira.issues == [] and zoom.meetings == []
+    texts = await bot_texts(world, run["channel_id"])
+    assert any("jira.create_issue" in t and "rate limited" in t and "tried again in 30 seconds" in t
+               for t in texts), texts
+    assert any("zoom.create_meeting" in t and "tried again" in t for t in texts)
+
+    await retry_due(world, service, 1.5)  # Zoom's backoff (1 s) is over; Jira asked for 30 s
+    assert len(zoom.meetings) == 1 and jira.issues == []
+    await retry_due(world, service, 30)
+    assert len(jira.issues) == 1
+    await retry_due(world, service, 120)
+    assert len(jira.issues) == 1 and len(zoom.meetings) == 1
+    events = await timeline(world, run["id"])
+    assert [e["type"] for e in events] == ["action_succeeded"] * 3
+
+
+async def test_a_final_failure_is_reported_with_its_hint_and_the_run_goes_on(world: World) -> None:
+    jira = FakeJira()
+    jira.fail = [IntegrationError("Jira", "Client must be authenticated to access this resource.", status=401,
+                                  hint="check [jira] email and api_token in bot.toml")]
+    service = wire(world, jira, None, FakePagerDuty([]))  # Zoom is not configured at all
+    run = await start_incident(world)
+    texts = await bot_texts(world, run["channel_id"])
+    jira_fail = next(t for t in texts if "jira.create_issue" in t)
+    assert "must be authenticated" in jira_fail and "check [jira] email and api_token" in jira_fail
+    assert "will not be tried again" in jira_fail
+    zoom_fail = next(t for t in texts if "zoom.create_meeting" in t)
+    assert "not configured: add [zoom]" in zoom_fail
+    events = await timeline(world, run["id"])
+    assert sorted(e["type"] for e in events) == ["action_failed", "action_failed", "action_succeeded"]
+    await retry_due(world, service, 600)
+    assert jira.issues == []  # never retried
+    # The run goes on: its items still check.
+    status, body = await world["alice"].command(run["channel_id"], "/playbook check 1.1")
+    assert status == 200, body
+    status, body = await world.run_json(run["id"])
+    assert body["status"] == "in_progress" and body["checklists"][0]["items"][0]["state"] == "closed"
+    # A comment with no issue says so.
+    bot = world.bot.ctx
+    assert bot is not None
+    from handlers.status import post_update
+    from storage import runs as run_rows
+    view = await bot.db.run(run_rows.load_view, run["id"], readonly=True)
+    assert view is not None and await post_update(bot, view.run, world["alice"].id, "still down", 0, False)
+    await world.settle()
+    assert any("no Jira issue was created for this run" in t for t in await bot_texts(world, run["channel_id"]))
+
+
+async def test_an_uncertain_jira_create_is_found_by_its_label_not_made_twice(world: World) -> None:
+    jira = FakeJira()
+    jira.create_then_time_out = True
+    service = wire(world, jira, FakeZoom(), FakePagerDuty([]))
+    run = await start_incident(world)
+    assert len(jira.issues) == 1  # created, though the bot heard nothing back
+    await retry_due(world, service, 2)
+    await retry_due(world, service, 600)
+    assert len(jira.issues) == 1
+    status, body = await world.run_json(run["id"])
+    assert [link["label"] for link in body["links"] if link["kind"] == "jira"] == ["OPS-1"]
+    assert any("OPS-1" in t for t in await bot_texts(world, run["channel_id"]))
+
+
+async def test_a_zoom_meeting_with_no_answer_is_reported_not_retried(world: World) -> None:
+    zoom = FakeZoom()
+    zoom.fail = [IntegrationError("Zoom", "no answer within 10 s")]
+    service = wire(world, FakeJira(), zoom, FakePagerDuty([]))
+    run = await start_incident(world)
+    await retry_due(world, service, 600)
+    assert zoom.meetings == []
+    text = next(t for t in await bot_texts(world, run["channel_id"]) if "zoom.create_meeting" in t)
+    assert "may exist" in text and "never two" in text
+
+
+async def test_a_pending_action_survives_a_restart(world: World) -> None:
+    jira = FakeJira()
+    jira.fail = [IntegrationError("Jira", "Service Unavailable", status=503)]
+    wire(world, jira, FakeZoom(), FakePagerDuty([]))
+    run = await start_incident(world)
+    assert jira.issues == []
+    first = world.bot
+    await first.stop()
+    second = await BotApp(replace(first.settings), clock=world.clock).start()
+    world.bot = second
+    jira_after = FakeJira()
+    service = wire(world, jira_after)
+    assert second.ctx is not None
+    rows = await second.ctx.db.run(store.run_actions, run["id"], readonly=True)
+    assert [(r.kind, r.state) for r in rows if r.kind == "jira.create_issue"] == [("jira.create_issue", "pending")]
+    await retry_due(world, service, 5)
+    assert len(jira_after.issues) == 1 and jira.issues == []
+    rows = await second.ctx.db.run(store.run_actions, run["id"], readonly=True)
+    assert next(r for r in rows if r.kind == "jira.create_issue").state == "done"
+
+
+@pytest.fixture
+async def receiver() -> Any:
+    got: list[tuple[str, dict[str, str], bytes]] = []
+    answers: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append((request.method, dict(request.headers), await request.read()))
+        status = answers.pop(0) if answers else 204
+        return web.Response(status=status, headers={"Retry-After": "2"} if status == 429 else {})
+
+    app = web.Application()
+    app.router.add_route("*", "/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/hook", got, answers
+    await runner.cleanup()
+
+
+async def test_an_http_action_is_signed_retried_and_carries_the_secret(world: World, receiver: Any) -> None:
+    url, got, answers = receiver
+    (world.playbooks_dir / "notify.toml").write_text(HTTP.replace("URL", url))
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    service = wire(world)
+    answers.append(429)
+    status, body = await world["alice"].command(world.town_square, "/playbook run notify Status")
+    assert status == 200, body
+    await world.settle()
+    status, runs = await world.runs_json("alice")
+    run = next(r for r in runs["items"] if r["name"] == "Status")
+    status, body = await world["alice"].command(run["channel_id"], "/playbook check 1.1")
+    assert status == 200, body
+    await world.settle()
+    assert len(got) == 1  # 429: tried again after Retry-After
+    await retry_due(world, service, 3)
+    assert len(got) == 2
+    method, headers, raw = got[1]
+    assert method == "PUT"
+    assert json.loads(raw) == {"run": "Status", "by": "alice", "item": "Tell the status page"}
+    assert headers["X-Api-Key"] == "sp-key-123" and headers["X-Source"] == "playbooks"
+    assert headers["X-Playbooks-Event"] == "item_checked"
+    assert headers["X-Playbooks-Delivery"] == got[0][1]["X-Playbooks-Delivery"]  # the same on every attempt
+    signed = headers["X-Playbooks-Timestamp"].encode() + b"." + raw
+    expected = "sha256=" + hmac.new(b"webhook-secret-0123456789", signed, hashlib.sha256).hexdigest()
+    assert headers["X-Playbooks-Signature"] == expected
+    events = await timeline(world, run["id"])
+    assert [e["type"] for e in events] == ["action_succeeded"]
+
+
+PAGING = """
+title = "Paging"
+channel_name = "pg {name}"
+category = ""
+owner = "alice"
+
+[[actions]]
+on = "run_started"
+kind = "opsgenie.invite_oncall"
+schedule = "ops"
+make_owner = true
+
+[[actions]]
+on = "run_started"
+kind = "pagerduty.page"
+routing = "db-team"
+severity = "error"
+summary = "{{ run.name }} ({{ run.playbook }})"
+
+[[actions]]
+on = "run_started"
+kind = "opsgenie.page"
+responders = ["ops"]
+priority = "P2"
+message = "Run {{ run.name }}"
+
+[[actions]]
+on = "run_finished"
+kind = "pagerduty.resolve"
+routing = "db-team"
+
+[[actions]]
+on = "run_finished"
+kind = "opsgenie.close"
+"""
+
+
+class FakeOpsgenie:
+    def __init__(self, emails: list[str]) -> None:
+        self.emails = emails
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def oncall_emails(self, *, schedule: str) -> list[str]:
+        self.calls.append(("oncall", {"schedule": schedule}))
+        return list(self.emails)
+
+    async def create_alert(self, **kwargs: Any) -> None:
+        self.calls.append(("create", kwargs))
+
+    async def close_alert(self, *, alias: str) -> None:
+        self.calls.append(("close", {"alias": alias}))
+
+    async def check(self) -> Any:
+        raise NotImplementedError
+
+
+class FakePages(FakePagerDuty):
+    def __init__(self) -> None:
+        super().__init__([])
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    async def trigger(self, **kwargs: Any) -> None:
+        self.events.append(("trigger", kwargs))
+
+    async def resolve(self, **kwargs: Any) -> None:
+        self.events.append(("resolve", kwargs))
+
+
+async def test_pages_are_keyed_per_run_and_the_on_call_person_owns_it(world: World) -> None:
+    (world.playbooks_dir / "paging.toml").write_text(PAGING)
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    og, pd = FakeOpsgenie(["carol@example.com"]), FakePages()
+    assert world.bot.ctx is not None
+    world.bot.ctx.integrations = Integrations(pagerduty=pd, opsgenie=og)
+    status, body = await world["alice"].command(world.town_square, "/playbook run paging Disk full")
+    assert status == 200, body
+    await world.settle()
+    status, runs = await world.runs_json("alice")
+    run = next(r for r in runs["items"] if r["name"] == "Disk full")
+    key = f"playbooks-run-{run['id']}"
+    assert run["owner_id"] == world["carol"].id and world["carol"].id in run["participant_ids"]
+    assert pd.events[0][0] == "trigger" and pd.events[0][1]["dedup_key"] == key
+    assert pd.events[0][1]["routing"] == "db-team" and pd.events[0][1]["severity"] == "error"
+    assert pd.events[0][1]["summary"] == "Disk full (Paging)"
+    create = next(kw for name, kw in og.calls if name == "create")
+    assert create["alias"] == key and create["priority"] == "P2" and create["responders"] == ["ops"]
+    texts = await bot_texts(world, run["channel_id"])
+    assert any("@carol owns the run now" in t for t in texts)
+    status, body = await world["carol"].command(run["channel_id"], "/playbook finish")
+    assert status == 200, body
+    await world.settle()
+    assert ("resolve", {"routing": "db-team", "dedup_key": key}) in pd.events
+    assert ("close", {"alias": key}) in og.calls
