@@ -29,6 +29,7 @@ import commands.run
 import commands.runs
 import commands.settings
 import commands.timeline
+import handlers.alerts
 import handlers.api
 import handlers.digests
 import handlers.due
@@ -97,6 +98,7 @@ def build_router() -> Router:
         # Scheduled work and outgoing webhooks start after everything above is registered.
         handlers.reminders.router, handlers.due.router, handlers.digests.router, handlers.webhooks.router,
         handlers.reconcile.router,
+        handlers.alerts.router,  # POST /hooks/alerts/{source}; its outbox job after the start service
     ):
         root.include(feature)
     return root

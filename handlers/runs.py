@@ -347,8 +347,10 @@ class StartService:
         if due and min(due) <= now:
             self.ctx.tasks.spawn(self.run_due(), name="run-starts")
 
-    async def begin(self, plan: RunPlan) -> RunStart:
-        """Record the plan before anything is asked of Mattermost, held by this process."""
+    async def begin(self, plan: RunPlan, alongside: Callable[..., object] | None = None) -> RunStart:
+        """Record the plan before anything is asked of Mattermost, held by this process. `alongside`: a
+        storage function `(session, start)` recording what goes with the start in its transaction (an
+        alert delivery); what it raises propagates, and nothing is recorded then."""
         now = self.ctx.clock.now_ms()
         row = RunStart(run_id=new_id(), created_at=now, playbook_id=plan.playbook.id,
                        playbook_version_id=plan.playbook.version_id or None, name=plan.name,
@@ -361,7 +363,7 @@ class StartService:
             row.channel_id = plan.channel.id
             row.channel_name = plan.channel.name
             row.display_name = plan.channel.display_name
-        await self.ctx.db.run(starts.insert_start, row)
+        await self.ctx.db.run(starts.insert_start, row, alongside)
         self._active.add(row.run_id)
         _crash_point(self.ctx, "begin", plan.name)
         return row

@@ -7,6 +7,7 @@ compare-and-set on the lease the claimer saw, so of two processes claiming the s
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -23,9 +24,14 @@ LIVE = ("starting", "rolling_back")  # states still to be carried forward
 SEEN = SEEN_STATUSES
 
 
-def insert_start(session: Session, start: RunStart) -> None:
+def insert_start(session: Session, start: RunStart, alongside: Callable[[Session, RunStart], object] | None = None
+                 ) -> None:
+    """Record a start; `alongside(session, start)` writes what must be recorded with it in the same
+    transaction (an alert delivery: storage/alerts.py), and may raise to record neither."""
     session.add(start)
     session.flush()
+    if alongside is not None:
+        alongside(session, start)
 
 
 def get_start(session: Session, run_id: str) -> RunStart | None:
