@@ -184,8 +184,11 @@ async def take(ctx: Context, delivery: Delivery) -> tuple[int, dict[str, Any]]:
 
 
 async def _carry(ctx: Context, service: StartService, start: RunStart, delivery_id: str) -> None:
+    """Carry the start, then post its alert and whatever else reached the run while it was starting."""
     await service.carry(start, fresh=True)
     await post_details(ctx, delivery_id)
+    for other in await ctx.db.run(alerts.pending_for_run, start.run_id, readonly=True):
+        await post_details(ctx, other)
 
 
 _HOLDER = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(6)}"[:64]

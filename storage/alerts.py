@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -107,10 +107,12 @@ def pending_posts(session: Session, now: int) -> list[AlertDelivery]:
 
 
 def claim_post(session: Session, delivery_id: str, me: str, now: int, lease_ms: int) -> AlertDelivery | None:
-    """Take the delivery's post (compare-and-set on its lease): of two processes one gets it."""
+    """Take the delivery's post (compare-and-set on its lease): of two processes one gets it. A post let go
+    (no holder) may be taken before its `post_until` (the time the poll looks again)."""
+    free = or_(col(AlertDelivery.post_holder) == "", col(AlertDelivery.post_until) < now)
     result = session.execute(update(AlertDelivery)
                              .where(col(AlertDelivery.id) == delivery_id, col(AlertDelivery.post_state) == "pending",
-                                    col(AlertDelivery.post_until) < now)
+                                    free)
                              .values(post_holder=me, post_until=now + lease_ms)
                              .execution_options(synchronize_session=False))
     if rowcount(result) != 1:
@@ -119,6 +121,13 @@ def claim_post(session: Session, delivery_id: str, me: str, now: int, lease_ms: 
     if row is not None:
         session.refresh(row)
     return row
+
+
+def pending_for_run(session: Session, run_id: str) -> list[str]:
+    """The ids of a run's deliveries whose post is still to be made, oldest first."""
+    return list(session.exec(select(AlertDelivery.id).where(AlertDelivery.run_id == run_id,
+                                                            AlertDelivery.post_state == "pending")
+                             .order_by(col(AlertDelivery.received_at), col(AlertDelivery.id))))
 
 
 def settle_post(session: Session, delivery_id: str, me: str, state: str, next_at: int = 0) -> bool:
@@ -145,3 +154,8 @@ def run_status(session: Session, run_id: str) -> tuple[str, str]:
         start = session.get(RunStart, run_id)
         return ("starting" if start is not None and start.state in LIVE else "failed"), ""
     return run.status, run.channel_id
+
+
+def all_deliveries(session: Session) -> list[AlertDelivery]:
+    """Every delivery recorded, oldest first (tests, and the operators' look at what came in)."""
+    return list(session.exec(select(AlertDelivery).order_by(col(AlertDelivery.received_at), col(AlertDelivery.id))))
