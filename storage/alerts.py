@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage._sql import rowcount
+from storage.db import read_existing
 from storage.models import AlertDelivery, AlertGroup, Run, RunStart
 from storage.starts import LIVE
 
@@ -159,3 +160,9 @@ def run_status(session: Session, run_id: str) -> tuple[str, str]:
 def all_deliveries(session: Session) -> list[AlertDelivery]:
     """Every delivery recorded, oldest first (tests, and the operators' look at what came in)."""
     return list(session.exec(select(AlertDelivery).order_by(col(AlertDelivery.received_at), col(AlertDelivery.id))))
+
+
+def read_unrouted(url: str, since: int) -> list[AlertDelivery]:
+    """For `python -m bot check`: deliveries no route matched since `since` (none when the database is not
+    there or not migrated yet). Writes nothing."""
+    return read_existing(url, lambda session: unrouted(session, since), [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,3 +218,18 @@ async def test_two_bot_processes_receiving_the_same_delivery_start_one_run(world
         assert len(alert_posts(await world.posts(started[0]["channel_id"]))) == 1
     finally:
         await second.stop()
+
+
+async def test_bot_check_lists_the_sources_and_a_delivery_no_route_matched(world: World, tmp_path: Path) -> None:
+    from tests.e2e.test_bot_cli import run_cli
+
+    low = send_alert.pagerduty("Slow page on staging", urgency="low")
+    assert await deliver(world, "pagerduty", low, secrets=PD_SECRETS[:1]) == (200, {"result": "no route"})
+    s = world.bot.settings
+    env = {"BOT_MATTERMOST_URL": world.sb.url, "BOT_MATTERMOST_TOKEN": s.mattermost.token,
+           "BOT_PLAYBOOKS_DIR": str(world.playbooks_dir), "BOT_STORAGE_URL": s.storage.url,
+           "BOT_ALERTS_PAGERDUTY_SECRETS": "x"}
+    code, out, err = await run_cli("check", cwd=tmp_path, env=env)
+    assert "[note] alerts from pagerduty: credentials set; 1 route in playbooks" in out, out + err
+    assert "[note] alerts from alertmanager: NO credentials in [alerts]: every delivery is refused; 1 route" in out
+    assert "alert from pagerduty at " in out and "matched no [[alerts]] route: 'Slow page on staging'" in out
