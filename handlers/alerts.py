@@ -136,8 +136,10 @@ async def receive(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, An
         return 503, {"error": f"Mattermost did not answer ({err.status}); send it again."}
 
 
-async def take(ctx: Context, delivery: Delivery) -> tuple[int, dict[str, Any]]:
-    """Record what the delivery means and answer; the slow part follows in tracked tasks."""
+async def take(ctx: Context, delivery: Delivery, again: bool = True) -> tuple[int, dict[str, Any]]:
+    """Record what the delivery means and answer; the slow part follows in tracked tasks. `again`: when
+    another process wrote the same delivery or opened the same group at the same moment, look once more
+    (it is then a duplicate, or goes to that run)."""
     source = delivery.source
     dedup, group_hash = digest(delivery.dedup), digest(delivery.group)
     recorded, running = await ctx.db.run(alerts.peek, source, dedup, group_hash)
@@ -155,6 +157,10 @@ async def take(ctx: Context, delivery: Delivery) -> tuple[int, dict[str, Any]]:
             start = await service.begin(plan, alerts.start_recorder(row, group))
         except alerts.Duplicate:
             return 200, {"result": "duplicate"}
+        except alerts.Raced:
+            if not again:
+                raise
+            return await take(ctx, delivery, again=False)
         except alerts.GroupOpen as open_group:
             running = open_group.run_id  # another delivery of the group got there first: post to its run
         else:

@@ -27,6 +27,10 @@ class Duplicate(Exception):
         self.row = row
 
 
+class Raced(Exception):
+    """Another process recorded this delivery or opened this group at the same moment: look again."""
+
+
 class GroupOpen(Exception):
     """The alert's group already has a run that takes its alerts: post to it instead of starting one."""
 
@@ -69,8 +73,8 @@ def peek(session: Session, source: str, dedup: str, group_hash: str) -> tuple[bo
 
 def record_start(session: Session, delivery: AlertDelivery, group: AlertGroup, start: RunStart) -> None:
     """In the transaction that writes the run start (storage.starts.insert_start): the delivery and its
-    group, opened by this run. Raises Duplicate or GroupOpen (rolling the start back with it) when another
-    delivery or process got there first."""
+    group, opened by this run. Raises Duplicate, GroupOpen or Raced (rolling the start back with it) when
+    another delivery or process got there first."""
     if find(session, delivery.source, delivery.dedup) is not None:
         raise Duplicate()
     running = open_run(session, group.source, group.group_hash)
@@ -83,7 +87,7 @@ def record_start(session: Session, delivery: AlertDelivery, group: AlertGroup, s
     try:
         session.flush()
     except IntegrityError:
-        raise Duplicate() from None  # a concurrent process; the caller looks again
+        raise Raced() from None  # a concurrent process: the caller looks again
 
 
 def record(session: Session, delivery: AlertDelivery) -> AlertDelivery:

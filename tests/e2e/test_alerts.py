@@ -233,3 +233,35 @@ async def test_bot_check_lists_the_sources_and_a_delivery_no_route_matched(world
     assert "[note] alerts from pagerduty: credentials set; 1 route in playbooks" in out, out + err
     assert "[note] alerts from alertmanager: NO credentials in [alerts]: every delivery is refused; 1 route" in out
     assert "alert from pagerduty at " in out and "matched no [[alerts]] route: 'Slow page on staging'" in out
+
+
+async def test_a_crash_after_the_answer_is_resumed_by_another_process(world: World,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers import alerts as alert_handlers
+    from handlers.runs import LEASE_MS
+
+    async def crashed(*_args: Any) -> None:  # the process answered, then died before starting anything
+        return None
+
+    monkeypatch.setattr(alert_handlers, "_carry", crashed)
+    firing = send_alert.alertmanager("CrashyAlert", labels={"service": "checkout"})
+    status, body = await deliver(world, "alertmanager", firing, token=AM_TOKEN)
+    assert (status, body["result"]) == (202, "started")
+    assert await runs(world) == []  # recorded, not started
+    monkeypatch.undo()
+    second = await BotApp(world.bot.settings, clock=world.clock).start()
+    try:
+        assert second.ctx is not None
+        world.clock.advance(LEASE_MS + 1)  # the first process's lease runs out
+        assert await second.ctx.jobs["run-starts"].run_due() == 1  # type: ignore[attr-defined]
+        await second.ctx.tasks.drain()
+        # Its start-up look found the run still starting; the post waits for the next look.
+        world.clock.advance(alert_handlers.RETRY_MS + 1)
+        assert await second.ctx.jobs["alert-posts"].run_due() == 1  # type: ignore[attr-defined]
+        started = await runs(world)
+        assert [(r["id"], r["status"]) for r in started] == [(body["run_id"], "in_progress")]
+        assert len(alert_posts(await world.posts(started[0]["channel_id"]))) == 1
+        # The vendor's retry still finds it.
+        assert (await deliver(world, "alertmanager", firing, token=AM_TOKEN))[1] == {"result": "duplicate"}
+    finally:
+        await second.stop()
