@@ -111,7 +111,8 @@ async def main(n: int) -> dict[str, Any]:
                 channel_id = json.loads(event["data"]["post"])["channel_id"]
                 first.append((time.perf_counter() - t0) * 1000)
                 await ws.wait_for(lambda e, c=channel_id: (p := _posted(e)) is not None
-                                  and p["post"]["channel_id"] == c and "playbooks_alert" in (p["post"].get("props") or {}))
+                                  and p["post"]["channel_id"] == c
+                                  and "playbooks_alert" in (p["post"].get("props") or {}))
                 detail.append((time.perf_counter() - t0) * 1000)
                 assert run_id
             await ws.close()
