@@ -204,20 +204,52 @@ async def test_a_source_without_credentials_refuses_every_delivery(world: World)
     assert await deliveries(world) == []
 
 
-async def test_two_bot_processes_receiving_the_same_delivery_start_one_run(world: World) -> None:
-    second = await BotApp(world.bot.settings, clock=world.clock).start()  # the same database
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_two_bot_processes_receiving_the_same_delivery_start_one_run(world: World, database: str,
+                                                                         request: pytest.FixtureRequest) -> None:
+    settings = world.bot.settings
+    if database == "postgresql":  # a real PostgreSQL (tests/pg.py), each process with its own engine
+        pg_url = request.getfixturevalue("pg_url")
+        await world.bot.stop()
+        settings = replace(settings, storage=replace(settings.storage, url=pg_url))
+        world.bot = await BotApp(settings, clock=world.clock).start()
+    second = await BotApp(settings, clock=world.clock).start()  # the same database
     try:
         firing = send_alert.alertmanager("PaymentsDown", labels={"service": "payments"})
         answers = await asyncio.gather(*(deliver(world, "alertmanager", firing, url=url, token=AM_TOKEN)
-                                         for url in (world.bot.url, second.url, world.bot.url, second.url)))
-        assert sorted(a[1]["result"] for a in answers) == ["duplicate", "duplicate", "duplicate", "started"], answers
+                                         for url in (world.bot.url, second.url) * 3))
+        assert sorted(a[1]["result"] for a in answers) == ["duplicate"] * 5 + ["started"], answers
+        # Two different deliveries of one group at once: one starts the run, the other goes to it.
+        later = send_alert.alertmanager("PaymentsDown", labels={"service": "payments"},
+                                        starts_at="2026-12-01T10:09:00Z")
+        more = send_alert.alertmanager("PaymentsDown", labels={"service": "payments", "pod": "b"},
+                                       starts_at="2026-12-01T10:10:00Z")
         assert second.ctx is not None
         await second.ctx.tasks.drain()
         started = await runs(world)
         assert [r["name"] for r in started] == ["PaymentsDown on payments"]
-        assert len(alert_posts(await world.posts(started[0]["channel_id"]))) == 1
+        answers = await asyncio.gather(deliver(world, "alertmanager", later, url=world.bot.url, token=AM_TOKEN),
+                                       deliver(world, "alertmanager", more, url=second.url, token=AM_TOKEN))
+        assert [a[1] for a in answers] == [{"result": "posted", "run_id": started[0]["id"]}] * 2, answers
+        await second.ctx.tasks.drain()
+        assert len(await runs(world)) == 1
+        assert len(alert_posts(await world.posts(started[0]["channel_id"]))) == 3
+
+        # A new group's two different deliveries at once, one to each process: one run, both posted in it.
+        first_alert = send_alert.alertmanager("CartDown", labels={"service": "checkout"})
+        second_alert = send_alert.alertmanager("CartDown", labels={"service": "checkout", "pod": "b"},
+                                               starts_at="2026-12-01T10:01:00Z")
+        answers = await asyncio.gather(deliver(world, "alertmanager", first_alert, url=world.bot.url, token=AM_TOKEN),
+                                       deliver(world, "alertmanager", second_alert, url=second.url, token=AM_TOKEN))
+        assert sorted(a[1]["result"] for a in answers) == ["posted", "started"], answers
+        await second.ctx.tasks.drain()
+        cart = [r for r in await runs(world) if r["name"] == "CartDown on checkout"]
+        assert len(cart) == 1
+        assert len(alert_posts(await world.posts(cart[0]["channel_id"]))) == 2
     finally:
         await second.stop()
+        if database == "postgresql":
+            await world.bot.stop()
 
 
 async def test_bot_check_lists_the_sources_and_a_delivery_no_route_matched(world: World, tmp_path: Path) -> None:
