@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import secrets
 import socket
 from typing import Any
@@ -48,6 +49,7 @@ JOB = "alert-posts"
 POST_LEASE_MS = 30_000
 RETRY_MS = 5_000  # a post waiting for its run's start, or after Mattermost failed, is tried again then
 POLL_S = 15.0
+POST_MAX = 15_000  # runes; Mattermost posts hold 16383
 _NAMES = SandboxedEnvironment(autoescape=False)
 
 
@@ -216,6 +218,9 @@ async def post_details(ctx: Context, delivery_id: str) -> None:
         await ctx.db.run(alerts.settle_post, row.id, _HOLDER, "done")
         return
     text = ctx.render("alerts/details.md.j2", alert=row.details, outcome=row.outcome, finish=row.finish)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()  # the template's sections, one blank line apart
+    if len(text) > POST_MAX:  # labels and annotations are the sender's: keep within a post's limit
+        text = text[:POST_MAX] + "\n…"
     try:
         await ctx.gateway.create_post(channel_id, text, props={"playbooks_alert": row.id})
     except MattermostError as err:

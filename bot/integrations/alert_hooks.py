@@ -304,8 +304,7 @@ def _opsgenie(data: dict[str, Any]) -> Delivery:
                     title=_text(alert, "message", "alert.", required=False) or alert_id, event=action,
                     priority=str(alert.get("priority") or ""), tags=_list_of_strings(alert, "tags", "alert."),
                     teams=_list_of_strings(alert, "teams", "alert."),
-                    labels={"entity": str(alert.get("entity") or ""), "alias": str(alert.get("alias") or "")}
-                    if alert.get("entity") or alert.get("alias") else {})
+                    labels={key: str(alert[key]) for key in ("entity", "alias") if alert.get(key)})
 
 
 def parse(source: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
