@@ -26,6 +26,7 @@ BENCHES = {
     "crash_start": (["bench/crash_start.py"], ["--runs", "5"]),
     "crash_clicks": (["bench/crash_clicks.py"], ["--runs", "3"]),
     "web_pages": (["bench/web_pages.py"], ["--runs", "1000", "--requests", "20", "--budget", "5"]),
+    "alerts": (["bench/alerts.py", "--alerts", "100"], ["--alerts", "5"]),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import json
 import logging
 import signal
 import sys
@@ -244,6 +245,8 @@ async def _check(settings: Settings) -> int:
         line(good, text)
     for text in _skipped_schedules(settings):
         print(f"[note] {text}")
+    for text in _alerts_report(settings, list(playbooks.values())):
+        print(text)
     gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
     try:
         me = await gateway.me()
@@ -475,6 +478,33 @@ def _skipped_schedules(settings: Settings) -> list[str]:
         return [f"storage {settings.storage.url}: {err}"]
     return [f"schedule of playbook {r.playbook_id}: the run due at {iso(r.occurrence_at)} was skipped: {r.reason}"
             for r in rows]
+
+
+def _alerts_report(settings: Settings, playbooks: list[Playbook]) -> list[str]:
+    """Which alert sources are set up and routed, and the deliveries of the last day no route matched
+    (handlers/alerts.py answers those 200 "no route" so the vendor does not retry them forever)."""
+    import time
+
+    from bot.clock import iso
+    from bot.integrations.alert_hooks import SOURCES, configured
+    from storage.alerts import read_unrouted
+    from storage.db import StorageUnavailable
+
+    out = []
+    for source in SOURCES:
+        routes = sum(1 for pb in playbooks for route in pb.alerts if route.source == source)
+        if configured(source, settings.alerts) or routes:
+            state = "credentials set" if configured(source, settings.alerts) else \
+                "NO credentials in [alerts]: every delivery is refused"
+            out.append(f"[note] alerts from {source}: {state}; {routes} route{'s' if routes != 1 else ''} in playbooks")
+    try:
+        rows = read_unrouted(settings.storage.url, int(time.time() * 1000) - 86_400_000)
+    except StorageUnavailable:
+        return out  # said by the webhooks line already
+    for row in rows:
+        out.append(f"[note] alert from {row.source} at {iso(row.received_at)} matched no [[alerts]] route: "
+                   f"{row.title[:80]!r} labels {json.dumps(row.details.get('labels', {}))[:200]}")
+    return out
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import commands.runs
 import commands.settings
 import commands.timeline
 import handlers.actions
+import handlers.alerts
 import handlers.api
 import handlers.digests
 import handlers.due
@@ -110,6 +111,7 @@ def build_router() -> Router:
         handlers.actions.router,
         handlers.reconcile.router,
         handlers.schedules.router,  # scheduled runs ([schedule] in playbooks)
+        handlers.alerts.router,  # POST /hooks/alerts/{source}; its outbox job after the start service
     ):
         root.include(feature)
     return root

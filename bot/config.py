@@ -16,6 +16,11 @@ Keys (see bot.toml for the commented example):
     [metrics]    token         (operators' /metrics from beyond this machine: `Authorization: Bearer <token>`)
     [http_actions] secrets     (name = "value": header values the playbooks' http actions name in
                  secret_headers; in the environment BOT_HTTP_ACTIONS_SECRETS as JSON, {"name": "value"})
+    [alerts]     the credentials of each alert source (`POST /hooks/alerts/<source>`, docs/alerts.md):
+                 alertmanager_token | alertmanager_username + alertmanager_password,
+                 grafana_hmac_secret, grafana_hmac_header, grafana_timestamp_header, grafana_max_age,
+                 grafana_token | grafana_username + grafana_password,
+                 pagerduty_secrets (a list: several during a rotation), opsgenie_header, opsgenie_secret
     [testing]    clock_file, crash_at   (test-only; never set in production)
     [jira]       url, email, api_token | cloud_id, access_token          (docs/integrations.md)
     [zoom]       account_id, client_id, client_secret, host, api_url, oauth_url
@@ -61,6 +66,7 @@ __all__ = [
     "DigestsSettings",
     "WebSettings",
     "MetricsSettings",
+    "AlertsSettings",
     "TestingSettings",
     "JiraSettings",
     "ZoomSettings",
@@ -152,6 +158,31 @@ class MetricsSettings:
     token: str = field(default="", repr=False)
 
 
+# Grafana's HMAC header when its contact point leaves the field empty: grafana/alerting http/hmac.go
+# `defaultHeaderName`. Grafana's docs and UI placeholder say "X-Grafana-Alerting-Signature" instead
+# (docs/alerts.md): set the same name explicitly on both sides.
+GRAFANA_HMAC_HEADER = "X-Grafana-Alert-Signature"
+
+
+@dataclass(frozen=True)
+class AlertsSettings:
+    """Credentials of the alert sources (`POST /hooks/alerts/<source>`, handlers/alerts.py). A source with
+    none configured refuses every delivery: alerts are never taken unauthenticated."""
+    alertmanager_token: str = field(default="", repr=False)  # `Authorization: Bearer <token>`
+    alertmanager_username: str = ""  # or basic auth
+    alertmanager_password: str = field(default="", repr=False)
+    grafana_hmac_secret: str = field(default="", repr=False)  # hex HMAC-SHA256 of `[timestamp ":"] body`
+    grafana_hmac_header: str = GRAFANA_HMAC_HEADER
+    grafana_timestamp_header: str = ""  # set: the timestamp is signed too and must be recent
+    grafana_max_age: float = 300.0  # seconds a signed timestamp may be off from now (either way)
+    grafana_token: str = field(default="", repr=False)
+    grafana_username: str = ""
+    grafana_password: str = field(default="", repr=False)
+    pagerduty_secrets: tuple[str, ...] = field(default=(), repr=False)  # webhook subscription secrets
+    opsgenie_header: str = "X-Opsgenie-Secret"
+    opsgenie_secret: str = field(default="", repr=False)
+
+
 @dataclass(frozen=True)
 class HttpActionsSettings:
     # Header values for the playbooks' http actions, by the name a playbook's secret_headers gives them:
@@ -231,6 +262,7 @@ class Settings:
     digests: DigestsSettings = DigestsSettings()
     web: WebSettings = WebSettings()
     metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertsSettings = AlertsSettings()
     testing: TestingSettings = TestingSettings()
     jira: JiraSettings = JiraSettings()
     zoom: ZoomSettings = ZoomSettings()
@@ -530,6 +562,37 @@ def _routing_keys(value: object, from_env: bool) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _secret_list(value: object, from_env: bool) -> tuple[str, ...]:
+    """A list of secrets (in the environment: separated by commas)."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        parts = [v.strip() for v in value if v.strip()]
+    else:
+        raise _bad('a list of secrets like ["abc..."] (in the environment: separated by commas)', value)
+    return tuple(parts)
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # an HTTP token (RFC 9110 field-name)
+
+
+def _header_name(value: object, from_env: bool) -> str:
+    if not isinstance(value, str) or (value.strip() and not _HEADER_NAME.fullmatch(value.strip())):
+        raise _bad('an HTTP header name like "X-Signature"', value)
+    return value.strip()
+
+
+def _max_age(value: object, from_env: bool) -> float:
+    if isinstance(value, str):
+        try:
+            return parse_duration(value.strip(), maximum=_MAX_TIMEOUT).total_seconds()
+        except DurationError as exc:
+            raise ValueError(f'expected a duration like "5m": {exc}') from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise _bad('a number of seconds above 0 and at most 3600, or a duration like "5m"', value)
+    return float(value)
+
+
 _Parser = Callable[[object, bool], Any]
 
 # section -> key -> parser. The order is the order of the bot.toml example.
@@ -544,6 +607,11 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
     "digests": {"hour": _hour},
     "web": {"client_id": _client_id, "client_secret": _string, "register": _bool, "session_hours": _session_hours},
     "metrics": {"token": _metrics_token},
+    "alerts": {"alertmanager_token": _string, "alertmanager_username": _string, "alertmanager_password": _string,
+               "grafana_hmac_secret": _string, "grafana_hmac_header": _header_name,
+               "grafana_timestamp_header": _header_name, "grafana_max_age": _max_age, "grafana_token": _string,
+               "grafana_username": _string, "grafana_password": _string, "pagerduty_secrets": _secret_list,
+               "opsgenie_header": _header_name, "opsgenie_secret": _string},
     "testing": {"clock_file": _file_path, "crash_at": _string},
     "jira": {"url": _vendor_url("https://acme.atlassian.net"), "email": _email, "api_token": _secret,
              "cloud_id": _string, "access_token": _secret},
@@ -711,6 +779,7 @@ def _build(values: dict[str, dict[str, Any]], base: Path, source: Path | None) -
         digests=DigestsSettings(**values["digests"]),
         web=_web(values["web"]),
         metrics=MetricsSettings(**values["metrics"]),
+        alerts=_alerts(values["alerts"]),
         testing=_testing(values["testing"], base),
         jira=_jira(values["jira"]),
         zoom=_vendor(ZoomSettings, "zoom", values["zoom"], required=("account_id", "client_id", "client_secret")),
@@ -770,6 +839,21 @@ def _pagerduty(values: dict[str, Any]) -> PagerDutySettings:
     if given and "api_token" not in given and "routing_keys" not in given:
         _missing("pagerduty", given, ("api_token",), " (and/or routing_keys for paging)")
     return PagerDutySettings(**given)
+
+
+def _alerts(values: dict[str, Any]) -> AlertsSettings:
+    alerts = AlertsSettings(**values)
+    for source in ("alertmanager", "grafana"):
+        user, password = values.get(f"{source}_username", ""), values.get(f"{source}_password", "")
+        if bool(user) != bool(password):
+            raise ConfigError(f"[alerts] {source}_username and {source}_password: set both (basic auth) or neither")
+    if not alerts.grafana_hmac_header:
+        raise ConfigError(f'[alerts] grafana_hmac_header: must not be empty (Grafana\'s own default is '
+                          f'"{GRAFANA_HMAC_HEADER}")')
+    if not alerts.opsgenie_header:
+        raise ConfigError('[alerts] opsgenie_header: must not be empty (the custom header your Opsgenie webhook '
+                          'integration sends, e.g. "X-Opsgenie-Secret")')
+    return alerts
 
 
 def _testing(values: dict[str, Any], base: Path) -> TestingSettings:

@@ -290,6 +290,9 @@ class Router:
         self.clicks: dict[type[ActionRef], ClickHandler] = {}
         self.dialogs: dict[type[ActionRef], DialogHandler] = {}
         self.http_routes: dict[tuple[str, str], HttpHandler] = {}
+        # HTTP routes that prove their caller themselves (vendors' webhooks: `POST /hooks/alerts/{source}`);
+        # their HttpRequest has no Mattermost user (`user.id` is "").
+        self.public_http: set[tuple[str, str]] = set()
         self.pages: dict[tuple[str, str], WebHandler] = {}
         self.uploads: set[tuple[str, str]] = set()  # pages whose POST may carry one uploaded file
         self.events: dict[str, list[EventHandler]] = {}
@@ -328,14 +331,18 @@ class Router:
 
         return register
 
-    def http(self, method: str, path: str) -> Callable[[HttpHandler], HttpHandler]:
-        """Register an HTTP API route (`/api/v0/...`); bot/server.py proves the caller first."""
+    def http(self, method: str, path: str, *, public: bool = False) -> Callable[[HttpHandler], HttpHandler]:
+        """Register an HTTP API route (`/api/v0/...`); bot/server.py proves the caller first (their
+        Mattermost token). `public=True`: no Mattermost token; the handler checks the caller itself from
+        `request.headers` and the raw `request.body` (a vendor's webhook signature)."""
 
         def register(fn: HttpHandler) -> HttpHandler:
             key = (method.upper(), path)
             if key in self.http_routes:
                 raise ValueError(f"HTTP route {method} {path} has two handlers")
             self.http_routes[key] = fn
+            if public:
+                self.public_http.add(key)
             return fn
 
         return register
@@ -401,6 +408,7 @@ class Router:
         _merge(self.clicks, other.clicks, other.name)
         _merge(self.dialogs, other.dialogs, other.name)
         _merge(self.http_routes, other.http_routes, other.name)
+        self.public_http |= other.public_http
         _merge(self.pages, other.pages, other.name)
         self.uploads |= other.uploads
         for name, handlers in other.events.items():

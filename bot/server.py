@@ -38,6 +38,7 @@ from bot.router import (
     Ephemeral,
     HttpHandler,
     HttpJson,
+    HttpReply,
     HttpRequest,
     HttpText,
     NoReply,
@@ -219,7 +220,8 @@ class BotServer:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/api/v0/openapi.json", self.openapi)  # the API's description: no sign-in
         for (method, path), handler in sorted(self.dispatcher.router.http_routes.items()):
-            app.router.add_route(method, path, self._api(handler))
+            public = (method, path) in self.dispatcher.router.public_http
+            app.router.add_route(method, path, self._public(handler) if public else self._api(handler))
         return app
 
     # -- Mattermost -> bot -------------------------------------------------------------------------
@@ -403,16 +405,43 @@ class BotServer:
                 log.exception("API: the database failed path=%s", request.path)
                 return web.json_response({"error": "The bot's database is not answering just now; try again "
                                                    "shortly."}, status=503, headers={"Retry-After": "5"})
-            if isinstance(reply, HttpText):
-                extra = {"Content-Disposition": f'attachment; filename="{reply.filename}"'} if reply.filename else {}
-                return web.Response(text=reply.text, status=reply.status, content_type=reply.content_type,
-                                    charset="utf-8", headers=extra)
-            if isinstance(reply, HttpJson):
-                return web.json_response(reply.body, status=reply.status, headers=reply.headers)
-            status, body = reply
-            return web.json_response(body, status=status)
+            return http_response(reply)
 
         return route
+
+
+    def _public(self, handler: HttpHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """A route that proves its caller itself (a vendor's webhook): the raw body as sent (a signature is
+        over its bytes), at most MAX_BODY (413 beyond), the headers with lower-case names."""
+        async def route(request: web.Request) -> web.Response:
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return web.json_response({"error": f"The body is larger than {MAX_BODY} bytes."}, status=413)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            anonymous = MMUser(id="", username="")
+            try:
+                reply = await handler(HttpRequest(anonymous, frozenset(), dict(request.query), dict(request.match_info),
+                                                  body=raw, headers=headers), self.ctx)
+            except StorageError:
+                log.exception("hook: the database failed path=%s", request.path)
+                return web.json_response({"error": "The bot's database is not answering just now; try again "
+                                                   "shortly."}, status=503, headers={"Retry-After": "5"})
+            return http_response(reply)
+
+        return route
+
+
+def http_response(reply: HttpReply) -> web.Response:
+    """An HTTP handler's answer as aiohttp sends it (the API's routes and the public hooks alike)."""
+    if isinstance(reply, HttpText):
+        extra = {"Content-Disposition": f'attachment; filename="{reply.filename}"'} if reply.filename else {}
+        return web.Response(text=reply.text, status=reply.status, content_type=reply.content_type,
+                            charset="utf-8", headers=extra)
+    if isinstance(reply, HttpJson):
+        return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+    status, body = reply
+    return web.json_response(body, status=status)
 
 
 # The OpenAPI 3.1 description of /api/v0 (the runs and playbooks routes), served as it is.

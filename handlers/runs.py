@@ -350,8 +350,9 @@ class StartService:
     async def begin(self, plan: RunPlan, insert: Callable[..., bool] | None = None) -> RunStart | None:
         """Record the plan before anything is asked of Mattermost, held by this process. `insert`: a
         storage function `(session, start) -> bool` writing the start row together with something that
-        must go in the same transaction (a schedule's occurrence, storage.schedules.OccurrenceStart);
-        when it returns False nothing is started and begin returns None."""
+        must go in the same transaction (a schedule's occurrence, storage.schedules.OccurrenceStart; an
+        alert delivery, storage.alerts.start_recorder); when it returns False nothing is started and
+        begin returns None (what it raises propagates, and nothing is recorded then)."""
         now = self.ctx.clock.now_ms()
         row = RunStart(run_id=new_id(), created_at=now, playbook_id=plan.playbook.id,
                        playbook_version_id=plan.playbook.version_id or None, name=plan.name,

@@ -534,3 +534,52 @@ class RunLink(SQLModel, table=True):
     key: str = Field(default="", max_length=255)  # the issue key / meeting id the tool knows it by
     url: str = ""
     at: int = Field(sa_type=BigInteger)
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One alert delivery taken in (`POST /hooks/alerts/<source>`, handlers/alerts.py), kept so a repeat is
+    recognised: (source, dedup) is unique, so of several bot processes receiving the same delivery one
+    records it and acts; the others answer "duplicate". `dedup` is a digest of the source's repeat key
+    (Alertmanager/Grafana groupKey + status + alerts' startsAt, PagerDuty X-Webhook-Id, Opsgenie alertId +
+    action). `post_state` "pending" is an outbox: the alert's details are still to be posted in the run's
+    channel (by whichever process claims it, `post_holder` until `post_until`), then "done".
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("source", "dedup", name="uq_alert_deliveries_source_dedup"),
+                      Index("ix_alert_deliveries_post_state", "post_state"),
+                      Index("ix_alert_deliveries_received_at", "received_at"))
+
+    id: str = Field(primary_key=True, max_length=26)
+    source: str = Field(max_length=16)
+    dedup: str = Field(max_length=64)
+    group_hash: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # firing | resolved | update
+    title: str = ""
+    received_at: int = Field(sa_type=BigInteger)
+    # started (a run started by it) | posted (to an open run) | no_route | no_run (nothing open to post to)
+    outcome: str = Field(max_length=16)
+    playbook_id: str = Field(default="", max_length=128)
+    run_id: str = Field(default="", max_length=26)
+    finish: bool = False  # a resolution whose route says finish_on_resolve
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # bot.integrations.alert_hooks values
+    post_state: str = Field(default="none", max_length=16)  # none | pending | done
+    post_holder: str = Field(default="", max_length=64)
+    post_until: int = Field(default=0, sa_type=BigInteger)
+
+
+class AlertGroup(SQLModel, table=True):
+    """An alert group (groupKey, PagerDuty incident, Opsgenie alert) and the run it started. `open_hash` is
+    the group's digest while that run may still take its alerts, NULL once it is over: unique per source, so
+    two processes never both start a run for one open group (NULLs never collide)."""
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (UniqueConstraint("source", "open_hash", name="uq_alert_groups_source_open"),
+                      Index("ix_alert_groups_run", "run_id"))
+
+    id: str = Field(primary_key=True, max_length=26)
+    source: str = Field(max_length=16)
+    group_hash: str = Field(max_length=64)
+    open_hash: Optional[str] = Field(default=None, max_length=64)
+    run_id: str = Field(max_length=26)
+    opened_at: int = Field(sa_type=BigInteger)

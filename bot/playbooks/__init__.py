@@ -17,6 +17,7 @@ from bot.playbooks.model import (
     DEFAULT_CATEGORY,
     DEFAULT_CHANNEL_NAME,
     DEFAULT_RETROSPECTIVE_TEMPLATE,
+    AlertRoute,
     Assignee,
     ChecklistSpec,
     ItemSpec,
@@ -30,6 +31,7 @@ from bot.playbooks.model import (
 from bot.playbooks.validation import parse_playbook
 
 __all__ = [
+    "AlertRoute",
     "Assignee",
     "ItemSpec",
     "ChecklistSpec",

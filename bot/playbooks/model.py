@@ -33,7 +33,9 @@ PROPERTY_OPTION_MAX = 128  # the plugin's option name limit
 PROPERTY_TITLE_MAX = 24  # a dialog field's label (DialogElementDisplayNameMaxLength)
 PROPERTY_TEXT_MAX = 150  # a dialog text field (DialogElementTextMaxLength)
 KEYWORDS_MAX = 20
-SUMMARY_MAX = 3000  # a run's summary is the start dialog's textarea (Mattermost's limit for one)
+SUMMARY_MAX = 3000
+ALERT_NAME_DEFAULT = "{{ alert.title }}"
+ALERT_ROUTES_MAX = 50  # a run's summary is the start dialog's textarea (Mattermost's limit for one)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,19 @@ class ActionSpec:
 
 
 @dataclass(frozen=True)
+class AlertRoute:
+    """A `[[alerts]]` route: which alerts of which source start (or reach) a run of this playbook
+    (handlers/alerts.py; docs/alerts.md). `match` holds the source's keys (bot.integrations.alert_hooks
+    MATCH_KEYS), already checked; `name` is a sandboxed jinja template over `alert`."""
+    source: str
+    match: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    name: str = ALERT_NAME_DEFAULT
+    owner: str | None = None  # username; None = the playbook's owner (one of the two is required)
+    members: tuple[str, ...] = ()
+    finish_on_resolve: bool = False
+
+
+@dataclass(frozen=True)
 class Playbook:
     id: str
     title: str
@@ -171,6 +186,8 @@ class Playbook:
 
     # Actions on run events ([[actions]]): Jira, Zoom, on-call, pages, HTTP (handlers/actions.py).
     actions: tuple[ActionSpec, ...] = ()
+    # Alert routes ([[alerts]], handlers/alerts.py): in file order; the first matching one wins.
+    alerts: tuple[AlertRoute, ...] = ()
     path: Path | None = field(default=None, compare=False)
     # Which stored version this is (storage.playbooks; bot.playbooks.library): "" / 0 for one read
     # straight from a file and never stored.
@@ -190,6 +207,10 @@ class Playbook:
     def usernames(self) -> set[str]:
         """Every username the playbook names (owner, members, item assignees), for `bot check`."""
         names = set(self.members) | set(self.access.members) | set(self.access.admins)
+        for route in self.alerts:
+            names.update(route.members)
+            if route.owner:
+                names.add(route.owner)
         if self.owner:
             names.add(self.owner)
         if self.schedule is not None:

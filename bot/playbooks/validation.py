@@ -6,16 +6,22 @@ from pathlib import Path
 from typing import Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
 from bot.domain.conditions import PROPERTY_TYPES, PropertySpec
 from bot.domain.keywords import PATTERNS_MAX, WORD_MAX, WORDS_MAX, pattern_problem
 from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.domain.permissions import PlaybookAccess
 from bot.domain.schedules import DEFAULT_NAME, ScheduleError, check_name_template, parse_cron, zone
+from bot.integrations.alert_hooks import MATCH_KEYS, SOURCES
 from bot.playbooks.actions import parse_actions
 from bot.playbooks.errors import PlaybookInvalid
 from bot.playbooks.fields import _kind, _Reader
 from bot.playbooks.model import (
+    ALERT_NAME_DEFAULT,
+    ALERT_ROUTES_MAX,
     CATEGORY_MAX_BYTES,
     COMMAND_MAX,
     DEFAULT_CATEGORY,
@@ -32,6 +38,7 @@ from bot.playbooks.model import (
     SUMMARY_MAX,
     TITLE_MAX,
     WEBHOOKS_MAX,
+    AlertRoute,
     Assignee,
     AutoCheck,
     ChecklistSpec,
@@ -54,7 +61,7 @@ _TOP_KEYS = ("title", "description", "team", "private_channel", "channel_mode", 
              "category", "owner",
              "members", "broadcast_channels", "welcome", "summary", "archive_channel_on_finish", "status_updates",
              "retrospective", "webhooks", "checklists", "metrics", "properties", "access",
-             "keywords", "schedule", "actions")
+             "keywords", "schedule", "actions", "alerts")
 _ACCESS_KEYS = ("members", "admins", "groups", "public", "edit", "finish")
 _ACCESS_EDIT: dict[str, Literal["admins", "members"]] = {"admins": "admins", "members": "members"}
 _ACCESS_FINISH: dict[str, Literal["owner", "participants"]] = {"owner": "owner", "participants": "participants"}
@@ -133,6 +140,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
     keywords = _keywords(r, data)
     schedule = _schedule(r, data, team=team, existing=channel_mode == "existing" and not channel)
     actions = parse_actions(r, data, {i.title for c in checklists for i in c.items})
+    alerts = _alerts(r, data, has_owner=owner is not None, has_team=team is not None)
 
     if r.errors:
         raise PlaybookInvalid(r.errors)
@@ -144,7 +152,7 @@ def parse_playbook(data: Mapping[str, object], *, playbook_id: str, path: Path |
         owner=owner, members=members, broadcast_channels=broadcast, welcome=welcome, summary=summary,
         archive_channel_on_finish=bool(archive), status_updates=status, retrospective=retro, webhooks=webhooks,
         checklists=checklists, metrics=metrics, properties=properties,
-        access=access, keywords=keywords, schedule=schedule, actions=actions, path=path,
+        access=access, keywords=keywords, schedule=schedule, actions=actions, alerts=alerts, path=path,
     )
 
 
@@ -712,3 +720,100 @@ def _keywords(r: _Reader, data: Mapping[str, object]) -> Keywords | None:
     elif enabled and not channels and isinstance(table.get("channels"), list) and not table["channels"]:
         r.error("keywords.channels", "must list at least one channel (or set enabled = false)")
     return Keywords(words=tuple(words), patterns=tuple(patterns), channels=channels, enabled=bool(enabled))
+
+
+# -- [[alerts]]: routes from alert sources to this playbook (handlers/alerts.py, docs/alerts.md) ------------
+
+_ALERT_KEYS = ("source", "match", "name", "owner", "members", "finish_on_resolve")
+_PD_URGENCIES = ("high", "low")
+_OG_PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
+
+
+def _alerts(r: _Reader, data: Mapping[str, object], *, has_owner: bool, has_team: bool) -> tuple[AlertRoute, ...]:
+    raw = data.get("alerts")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        r.error("alerts", f"expected [[alerts]] tables, got {_kind(raw)}")
+        return ()
+    if len(raw) > ALERT_ROUTES_MAX:
+        r.error("alerts", f"has {len(raw)} routes; the limit is {ALERT_ROUTES_MAX}")
+        return ()
+    if raw and not has_team:
+        r.error("alerts", 'a playbook with [[alerts]] needs its `team` (the team whose runs alerts start), '
+                          'e.g. team = "eng"')
+    routes = []
+    for n, table in enumerate(raw, start=1):
+        path = f"alerts[{n}]"
+        before = len(r.errors)
+        r.keys(table, _ALERT_KEYS, path + ".")
+        source = r.text(table, "source", f"{path}.source", required=True, blank_ok=False, limit=32)
+        if source is not None and source not in SOURCES:
+            r.error(f"{path}.source", f'expected one of {", ".join(SOURCES)}, got "{source}"')
+            source = None
+        match = _alert_match(r, table, path, source) if source else {}
+        name = r.text(table, "name", f"{path}.name", default=ALERT_NAME_DEFAULT, blank_ok=False, limit=TITLE_MAX)
+        if name is not None:
+            try:
+                SandboxedEnvironment().from_string(name)
+            except TemplateSyntaxError as exc:
+                r.error(f"{path}.name", f"is not a valid template: {exc}")
+        owner: str | None = None
+        if "owner" in table:
+            raw_owner = r.text(table, "owner", f"{path}.owner", blank_ok=False)
+            if raw_owner is not None:
+                owner = r.username(f"{path}.owner", raw_owner)
+        elif not has_owner:
+            r.error(f"{path}.owner", 'required: no person starts an alert\'s run, and the playbook has no `owner`; '
+                                     'add owner = "username" here or to the playbook')
+        members = _unique(m for key, rawm in r.string_list(table, "members", f"{path}.members")
+                          if (m := r.username(key, rawm)) is not None)
+        finish = r.boolean(table, "finish_on_resolve", f"{path}.finish_on_resolve", False)
+        if len(r.errors) == before and source is not None and name is not None:
+            routes.append(AlertRoute(source=source, match=match, name=name, owner=owner, members=members,
+                                     finish_on_resolve=finish))
+    return tuple(routes)
+
+
+def _alert_match(r: _Reader, table: Mapping[str, object], path: str, source: str) -> dict[str, object]:
+    match = r.table(table, "match", f"{path}.match")
+    if match is None:
+        return {}
+    r.keys(match, MATCH_KEYS[source], f"{path}.match.")
+    out: dict[str, object] = {}
+    where = f"{path}.match."
+    if source in ("alertmanager", "grafana"):
+        for key in ("labels", "labels_regex"):
+            labels = r.table(match, key, where + key)
+            if labels is None:
+                continue
+            values: dict[str, str] = {}
+            for label, value in labels.items():
+                if not isinstance(value, str):
+                    r.error(f"{where}{key}.{label}", f"expected a string, got {_kind(value)}")
+                    continue
+                if key == "labels_regex":
+                    try:
+                        re.compile(value)
+                    except re.error as exc:
+                        r.error(f"{where}{key}.{label}", f'"{value}" is not a regular expression: {exc}')
+                        continue
+                values[label] = value
+            out[key] = values
+        return out
+    allowed = {"urgency": _PD_URGENCIES, "priority": _OG_PRIORITIES}
+    for key in MATCH_KEYS[source]:
+        if key not in match:
+            continue
+        value = match[key]
+        entries = [(f"{where}{key}", value)] if isinstance(value, str) else \
+            r.string_list(match, key, where + key) if isinstance(value, list) else None
+        if entries is None:
+            r.error(where + key, f"expected a string or a list of strings, got {_kind(value)}")
+            continue
+        if key in allowed:
+            for entry_path, entry in entries:
+                if entry not in allowed[key]:
+                    r.error(entry_path, f'expected one of {", ".join(allowed[key])}, got "{entry}"')
+        out[key] = [entry for _p, entry in entries]
+    return out

@@ -2,7 +2,7 @@
 process (the first insert wins), kept a day.
 
 Revision ID: 0027
-Revises: 0030
+Revises: 0026
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027"
-down_revision: str | None = "0030"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

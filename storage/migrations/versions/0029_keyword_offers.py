@@ -2,7 +2,7 @@
 playbook across every bot process (the unique key), started at most once (its state).
 
 Revision ID: 0029
-Revises: 0026
+Revises: 0028
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029"
-down_revision: str | None = "0026"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

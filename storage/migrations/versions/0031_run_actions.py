@@ -3,7 +3,7 @@ a tool outside Mattermost, unique per run, action and event) and run_links (the 
 meeting an action made for a run).
 
 Revision ID: 0031
-Revises: 0027
+Revises: 0030
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0031"
-down_revision: str | None = "0027"
+down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
