@@ -12,8 +12,11 @@ starts two processes and stops both on Ctrl-C:
 Then it waits for the bot's /healthz and prints the one line a newcomer needs.
 It also starts the vendor stand-ins (`python -m standins`: Jira, Zoom, PagerDuty, Opsgenie on free ports)
 and points the bot at each one whose section ([jira], [zoom], [pagerduty], [opsgenie]) bot.toml leaves
-empty, with BOT_* variables. `--demo-actions` adds the playbooks of demo/actions/ (a run that opens a Jira
-issue and a Zoom meeting and invites the person on call) to the bot's playbooks.
+empty, with BOT_* variables. When Jira, Zoom and PagerDuty are all the stand-ins, it adds the playbook of
+demo/actions/ (a run that opens a Jira issue and a Zoom meeting and invites the person on call; an
+Alertmanager alert starts one too) to the bot's playbooks (`--no-demo-actions`: not), and, unless bot.toml
+sets [alerts], gives Alertmanager deliveries a made-up bearer token and prints the scripts/send_alert.py
+line that fires one.
 Before the bot starts, it registers the bot's web view with the sandbox as a trusted OAuth 2.0 app named
 "Playbooks" (homepage: the bot's dashboard, callback: DASHBOARD_CALLBACK_PATH on the bot), as a system
 admin would in System Console > Integrations > OAuth 2.0 Applications; the sandbox's web client shows
@@ -87,9 +90,10 @@ class Demo:
     the sandbox, each with SIGTERM, which both handle as a clean shutdown."""
 
     def __init__(self, config: str, settings: Any, sandbox_port: int = SANDBOX_PORT,
-                 demo_actions: bool = False) -> None:
+                 demo_actions: bool = True) -> None:
         self.config = config
         self.demo_actions = demo_actions
+        self.alert_token = ""  # the bearer token Alertmanager deliveries need, when made up here
         self.standins: asyncio.subprocess.Process | None = None
         self.vendor_env: dict[str, str] = {}
         self.settings = settings
@@ -143,9 +147,11 @@ class Demo:
         return self.vendor_env
 
     def playbooks_dir(self) -> str:
-        """The configured playbooks folder, or (--demo-actions) a copy of it with demo/actions/ added."""
+        """The configured playbooks folder, or a copy of it with demo/actions/ added (when the tools it
+        reaches are all the stand-ins: the demo must never open issues in a real Jira)."""
         source = Path(self.settings.playbooks.dir)
-        if not self.demo_actions:
+        standins = {k.split("_")[1].lower() for k in self.vendor_env}
+        if not self.demo_actions or not {"jira", "zoom", "pagerduty"} <= standins:
             return str(source)
         target = Path(self.workdir.name) / "playbooks"
         target.mkdir(exist_ok=True)
@@ -199,7 +205,11 @@ class Demo:
         host, port, public_url = address or self.bot_address()
         # The app an admin registered for the web view: the bot signs people in with it ([web] client_id).
         web = {"BOT_WEB_CLIENT_ID": app["id"], "BOT_WEB_CLIENT_SECRET": app["client_secret"]} if app else {}
-        env = {**os.environ, **web, **self.vendor_env,
+        alerts = {}
+        if not any(getattr(self.settings.alerts, f) for f in ("alertmanager_token", "alertmanager_username")):
+            self.alert_token = secrets.token_hex(16)
+            alerts = {"BOT_ALERTS_ALERTMANAGER_TOKEN": self.alert_token}
+        env = {**os.environ, **web, **self.vendor_env, **alerts,
                "BOT_MATTERMOST_URL": url, "BOT_MATTERMOST_TOKEN": token,
                "BOT_SERVER_LISTEN": f"{host}:{port}", "BOT_SERVER_PUBLIC_URL": public_url,
                "BOT_STORAGE_URL": f"sqlite:///{self.workdir.name}/demo.db",
@@ -246,7 +256,7 @@ class Demo:
         self.workdir.cleanup()
 
 
-async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT, demo_actions: bool = False) -> int:
+async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT, demo_actions: bool = True) -> int:
     launcher = Demo(config, settings, sandbox_port, demo_actions)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -269,9 +279,12 @@ async def demo(config: str, settings: Any, sandbox_port: int = SANDBOX_PORT, dem
         await until_stopped(launcher.start_standins())
         address = launcher.bot_address()
         app = await until_stopped(launcher.register_dashboard_app(url, admin_token, address[2]))
-        await until_stopped(launcher.start_bot(url, token, address, app))
+        bot_url = await until_stopped(launcher.start_bot(url, token, address, app))
         print(f"Open {url} and sign in as alice (password demo), then type /playbook run "
               f"in a channel. Ctrl-C stops.", flush=True)
+        if launcher.alert_token:
+            print(f"Fire an alert at the bot: {sys.executable} scripts/send_alert.py {bot_url} alertmanager "
+                  f"--name HighLatency --token {launcher.alert_token}", flush=True)
         which = await until_stopped(launcher.wait())
         print(f"make run: {which} stopped unexpectedly; stopping the rest.", file=sys.stderr)
         code = 1
@@ -293,8 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="bot.toml")
     parser.add_argument("--sandbox-port", type=int, default=SANDBOX_PORT,
                         help="where the sandbox listens when it is used (0: any free port; taken: any free port)")
-    parser.add_argument("--demo-actions", action="store_true",
-                        help="add the playbooks of demo/actions/ (Jira, Zoom, on-call actions against the stand-ins)")
+    parser.add_argument("--no-demo-actions", dest="demo_actions", action="store_false",
+                        help="leave out the playbook of demo/actions/ (Jira, Zoom, on-call actions and an alert "
+                             "route, against the stand-ins)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)

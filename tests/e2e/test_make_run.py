@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -26,6 +28,8 @@ async def test_make_run_without_url_starts_sandbox_and_bot_and_stops_cleanly(tmp
         assert line.startswith("Open http://127.0.0.1:"), line
         assert "alice (password demo)" in line and "/playbook run" in line
         url = line.split()[1]
+        fire = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+        assert fire.startswith("Fire an alert at the bot: "), fire
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "/") as resp:
                 assert resp.status == 200
@@ -53,6 +57,7 @@ async def test_make_run_without_url_starts_sandbox_and_bot_and_stops_cleanly(tmp
                 assert resp.status == 200  # the homepage is the bot's own address
             async with session.get(homepage, allow_redirects=False) as resp:
                 assert resp.status == 302 and resp.headers["Location"] == "/login?next=%2Fruns"
+            await _alert_opens_issue_and_meeting(session, url, token, fire)
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the launcher
         code = await asyncio.wait_for(proc.wait(), 30)
         rest = (await proc.stdout.read()).decode()
@@ -63,3 +68,30 @@ async def test_make_run_without_url_starts_sandbox_and_bot_and_stops_cleanly(tmp
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def _alert_opens_issue_and_meeting(session: aiohttp.ClientSession, url: str, token: str, fire: str) -> None:
+    """The demo as printed: the send_alert.py line fires an Alertmanager alert, whose run (alice owns it:
+    demo/actions/outage-tools.toml) gets a Jira issue and a Zoom meeting from the stand-ins, each link posted
+    in its channel, and bob (on call in the PagerDuty stand-in) invited. Seen on alice's WebSocket."""
+    seen: list[str] = []
+    ws_url = url.replace("http", "ws", 1) + "/api/v4/websocket"
+    async with session.ws_connect(ws_url, headers={"Authorization": f"Bearer {token}"}) as ws:
+        hello = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        assert hello["event"] == "hello"
+        command = shlex.split(fire.removeprefix("Fire an alert at the bot: "))
+        sender = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                      stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(sender.communicate(), 30)
+        assert sender.returncode == 0, (out + err).decode()
+
+        async def until_links() -> None:
+            while not (any("/browse/OPS-" in m for m in seen) and any("/j/" in m for m in seen)
+                       and any("@bob" in m for m in seen)):
+                msg = await ws.receive()
+                assert msg.type == aiohttp.WSMsgType.TEXT, msg
+                event = json.loads(msg.data)
+                if event.get("event") == "posted":
+                    seen.append(json.loads(event["data"]["post"])["message"])
+
+        await asyncio.wait_for(until_links(), 30)
