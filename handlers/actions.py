@@ -25,12 +25,8 @@ After a restart, `run_due()` at start-up (and at every wake-up or poll) picks up
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import secrets
-import socket
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -43,9 +39,8 @@ from bot.outbound import HttpPoster, Sender
 from bot.playbooks.actions import ActionTemplateError, render
 from bot.playbooks.model import ActionSpec
 from bot.router import Router
-from bot.scheduler import Wakeup
 from handlers import notices, sidebar
-from handlers.runs import _LIVE_HOLDERS, holder_gone
+from handlers.leased import LeasedRows
 from handlers.views import schedule_overview_refresh
 from handlers.webhooks import retry_delay_s, signed_headers
 from storage import actions as store
@@ -121,39 +116,36 @@ def matching(spec: ActionSpec, event: str, payload: dict[str, Any]) -> bool:
     return not spec.item or spec.item == payload.get("title")
 
 
-class ActionService:
-    """Records and carries out the actions of run events; the rows are the truth (see the module doc)."""
+class ActionService(LeasedRows[RunAction]):
+    """Records and carries out the actions of run events; the rows are the truth (see the module doc).
+    Claiming and waking up: handlers/leased.py."""
+
+    job = "actions"
+    what = "pending actions"
+    live = staticmethod(store.live_actions)
+    claim = staticmethod(store.claim)
 
     def __init__(self, ctx: Context, *, sender: Sender | None = None, lease_ms: int = LEASE_MS,
                  poll_s: float = POLL_S) -> None:
-        self.ctx = ctx
+        super().__init__(ctx, lease_ms=lease_ms, poll_s=poll_s)
         self.sender: Sender = sender or HttpPoster()
-        self.lease_ms = lease_ms
-        self.holder = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(6)}"
-        self.wakeup = Wakeup(ctx.clock, self._on_wake, poll_s=poll_s)
-        self._active: set[str] = set()
-        self._claiming = asyncio.Lock()
-        _LIVE_HOLDERS.add(self.holder)
 
-    @property
-    def running(self) -> bool:
-        return self.wakeup.running
+    @staticmethod
+    def key(row: RunAction) -> str:
+        return row.id
 
     async def start(self) -> None:
         self.wakeup.start()
         if self not in self.ctx.run_events:
             self.ctx.run_events.append(self)
-        self.ctx.tasks.spawn(self.run_due(), name="actions")  # what a previous process left, now
+        self.ctx.tasks.spawn(self.run_due(), name=self.job)  # what a previous process left, now
 
     async def stop(self) -> None:
         self.wakeup.stop()
         if self in self.ctx.run_events:
             self.ctx.run_events.remove(self)
-        _LIVE_HOLDERS.discard(self.holder)
+        self.forget_holder()
         await self.sender.close()
-
-    async def _on_wake(self) -> None:
-        self.ctx.tasks.spawn(self.run_due(), name="actions")
 
     # -- events -> rows ---------------------------------------------------------------------------
 
@@ -184,42 +176,6 @@ class ActionService:
         return len(added)
 
     # -- rows -> calls ----------------------------------------------------------------------------
-
-    def _due(self, row: RunAction, now: int) -> bool:
-        if row.id in self._active or row.next_attempt_at > now:
-            return False
-        return not row.lease_owner or row.lease_until < now or holder_gone(row.lease_owner)
-
-    async def run_due(self) -> int:
-        """Carry out every live row that is due and free; how many this call took up."""
-        claimed: list[RunAction] = []
-        async with self._claiming:
-            now = self.ctx.clock.now_ms()
-            for row in await self.ctx.db.run(store.live_actions, readonly=True):
-                if not self._due(row, now):
-                    continue
-                won = await self.ctx.db.run(store.claim, row.id, row.lease_owner, row.lease_until, self.holder,
-                                            now, self.lease_ms)
-                if won is not None:
-                    self._active.add(won.id)
-                    claimed.append(won)
-        try:
-            await asyncio.gather(*(self.carry(row) for row in claimed))
-        finally:
-            await self._rearm()
-        return len(claimed)
-
-    async def _rearm(self) -> None:
-        if not self.wakeup.running:
-            return
-        try:
-            rows = await self.ctx.db.run(store.live_actions, readonly=True)
-        except StorageError:
-            log.exception("reading pending actions failed; polling instead")
-            rows = []
-        due = [max(r.next_attempt_at, 0 if not r.lease_owner or holder_gone(r.lease_owner) else r.lease_until + 1)
-               for r in rows if r.id not in self._active]
-        self.wakeup.wake_at(min(due) if due else None, replace=False)
 
     async def carry(self, row: RunAction) -> None:
         try:

@@ -36,9 +36,7 @@ import asyncio
 import functools
 import logging
 import os
-import secrets
 import signal
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,8 +52,8 @@ from bot.notify import follow_up, notify
 from bot.playbooks import Playbook
 from bot.posts import STATE_PROP
 from bot.router import DialogErrors, DialogSubmission, FieldError, NoReply, Reply, Router, UserError
-from bot.scheduler import Wakeup
 from handlers.fields import DIALOG_TEXT_MAX, DIALOG_TEXTAREA_MAX, Fields
+from handlers.leased import LeasedRows
 from handlers.playbook_access import viewer_for
 from handlers.properties import dialog_elements, dialog_values, start_values
 from handlers.sidebar import file_in_category
@@ -186,9 +184,6 @@ STEPS = {
     "broadcasts": "announce the run", "problems": "post what went wrong", "complete": "save the run",
     "told": "tell you the run has started", "rollback": "archive the channel again",
 }
-# Holders (lease owners) of the start services alive in this process: a lease of this process's pid
-# that no live service holds was left by an earlier process that had the same pid (a restarted container).
-_LIVE_HOLDERS: set[str] = set()
 
 
 def crash_points(pb: Playbook) -> list[str]:
@@ -235,24 +230,6 @@ def backoff_s(attempt: int) -> float:
     return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
 
 
-def holder_gone(holder: str) -> bool:
-    """Whether the process named by a lease is surely dead: same machine, and no such pid (or our own
-    pid, taken over from a process that had it). Elsewhere, only the lease's expiry says so."""
-    parts = holder.split("|")
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
-        return holder not in _LIVE_HOLDERS
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # it exists, as another user
-        return False
-    return False
-
-
 class LeaseLost(Exception):
     """Another process took the start over (this one was too slow): stop without touching it."""
 
@@ -272,80 +249,32 @@ class _Retry(Exception):
         self.err = err
 
 
-class StartService:
+class StartService(LeasedRows[RunStart]):
     """Carries every run start to its end: the one started here, and those left unfinished by a crash,
-    a restart or a failing Mattermost, in whichever process gets to them first.
+    a restart or a failing Mattermost, in whichever process gets to them first (handlers/leased.py:
+    `run_due()` claims each unfinished start that is due and free and carries it forward)."""
 
-    `run_due()` claims each unfinished start that is due (its backoff over) and free (nobody holds its
-    lease, or the holder is gone) and carries it forward; the wake-up (bot.scheduler.Wakeup) calls it at
-    the next due time, at start-up and every POLL_S. Tests move the clock and call `run_due()` themselves.
-    """
+    job = JOB
+    what = "unfinished run starts"
+    live = staticmethod(starts.unfinished)
+    claim = staticmethod(starts.claim)
 
     def __init__(self, ctx: Context, *, lease_ms: int = LEASE_MS, renew_s: float = RENEW_S,
                  poll_s: float = POLL_S) -> None:
-        self.ctx = ctx
-        self.lease_ms = lease_ms
+        super().__init__(ctx, lease_ms=lease_ms, poll_s=poll_s)
         self.renew_s = renew_s
-        self.holder = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(6)}"
-        self.wakeup = Wakeup(ctx.clock, self._on_wake, poll_s=poll_s)
-        self._active: set[str] = set()
-        self._claiming = asyncio.Lock()
-        _LIVE_HOLDERS.add(self.holder)
 
-    @property
-    def running(self) -> bool:
-        return self.wakeup.running
+    @staticmethod
+    def key(row: RunStart) -> str:
+        return row.run_id
 
     async def start(self) -> None:
         self.wakeup.start()
         # Whatever a previous process left unfinished is resumed now, not at the first poll.
-        self.ctx.tasks.spawn(self.run_due(), name="run-starts")
+        self.ctx.tasks.spawn(self.run_due(), name=self.job)
 
     async def stop(self) -> None:
         self.wakeup.stop()
-
-    async def _on_wake(self) -> None:
-        self.ctx.tasks.spawn(self.run_due(), name="run-starts")
-
-    def _due(self, row: RunStart, now: int) -> bool:
-        if row.run_id in self._active or row.next_attempt_at > now:
-            return False
-        return not row.lease_owner or row.lease_until < now or holder_gone(row.lease_owner)
-
-    async def run_due(self) -> int:
-        """Carry forward every unfinished start that is due and free; how many this call took up."""
-        claimed: list[RunStart] = []
-        async with self._claiming:
-            now = self.ctx.clock.now_ms()
-            for row in await self.ctx.db.run(starts.unfinished, readonly=True):
-                if not self._due(row, now):
-                    continue
-                won = await self.ctx.db.run(starts.claim, row.run_id, row.lease_owner, row.lease_until,
-                                            self.holder, now, self.lease_ms)
-                if won is not None:
-                    self._active.add(won.run_id)
-                    claimed.append(won)
-        try:
-            await asyncio.gather(*(self.carry(row) for row in claimed))
-        finally:
-            await self._rearm()
-        return len(claimed)
-
-    async def _rearm(self) -> None:
-        if not self.wakeup.running:
-            return
-        try:
-            rows = await self.ctx.db.run(starts.unfinished, readonly=True)
-        except StorageError:
-            log.exception("reading unfinished run starts failed; polling instead")
-            rows = []
-        now = self.ctx.clock.now_ms()
-        due = [max(r.next_attempt_at, 0 if not r.lease_owner or holder_gone(r.lease_owner) else r.lease_until + 1)
-               for r in rows if r.run_id not in self._active]
-        # Never later than a wake-up already set: an early one only finds nothing to do.
-        self.wakeup.wake_at(min(due) if due else None, replace=False)
-        if due and min(due) <= now:
-            self.ctx.tasks.spawn(self.run_due(), name="run-starts")
 
     async def begin(self, plan: RunPlan, insert: Callable[..., bool] | None = None) -> RunStart | None:
         """Record the plan before anything is asked of Mattermost, held by this process. `insert`: a

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import handlers.runs as run_start
+from handlers.leased import holder_gone
 from handlers.runs import (
     JOB,
     LEASE_MS,
@@ -21,7 +22,6 @@ from handlers.runs import (
     StartService,
     backoff_s,
     execute_run,
-    holder_gone,
     prepare_run,
 )
 from storage import runs, starts
