@@ -178,20 +178,25 @@ class JiraStandIn(StandIn):
         return json_response({"id": issue.id, "key": issue.key,
                               "self": f"{self._site(request)}/rest/api/3/issue/{issue.id}"}, 201)
 
-    async def get_issue(self, request: web.Request) -> web.Response:
+    def _issue_for(self, request: web.Request) -> Issue | web.Response:
+        """The issue the path names, or the answer Jira gives: 401 unsigned, 404 unknown (or not visible)."""
         if not self._authorized(request):
             return self._unauthorized()
         issue = self._find(request.match_info["key"])
         if issue is None:
             return errors(["Issue does not exist or you do not have permission to see it."], status=404)
+        return issue
+
+    async def get_issue(self, request: web.Request) -> web.Response:
+        issue = self._issue_for(request)
+        if not isinstance(issue, Issue):
+            return issue
         return json_response(self._issue_json(request, issue))
 
     async def add_comment(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
-        issue = self._find(request.match_info["key"])
-        if issue is None:
-            return errors(["Issue does not exist or you do not have permission to see it."], status=404)
+        issue = self._issue_for(request)
+        if not isinstance(issue, Issue):
+            return issue
         body = await json_body(request)
         if not isinstance(body, dict) or not is_adf(body.get("body")):
             return errors(fields={"comment": "Comment body can not be empty!"} if not body or not body.get("body")
@@ -214,19 +219,15 @@ class JiraStandIn(StandIn):
                 for name, target in WORKFLOW.get(issue.status, [])]
 
     async def get_transitions(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
-        issue = self._find(request.match_info["key"])
-        if issue is None:
-            return errors(["Issue does not exist or you do not have permission to see it."], status=404)
+        issue = self._issue_for(request)
+        if not isinstance(issue, Issue):
+            return issue
         return json_response({"expand": "transitions", "transitions": self._transitions(issue)})
 
     async def do_transition(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._unauthorized()
-        issue = self._find(request.match_info["key"])
-        if issue is None:
-            return errors(["Issue does not exist or you do not have permission to see it."], status=404)
+        issue = self._issue_for(request)
+        if not isinstance(issue, Issue):
+            return issue
         body = await json_body(request)
         wanted = str(((body or {}).get("transition") or {}).get("id", "")) if isinstance(body, dict) else ""
         chosen = next((t for t in self._transitions(issue) if t["id"] == wanted), None)
