@@ -235,12 +235,19 @@ async def start_clicked(click: Click, ctx: Context) -> Reply:
     return Ephemeral(ctx.render("keywords/starting.md.j2", name=plan.name, playbook=playbook.title))
 
 
+async def _show(ctx: Context, offer: KeywordOffer, status: str | None) -> None:
+    """What became of the offer, shown under its message (which never changes: past the server's
+    PostEditTimeLimit a patch that names `message` is refused, api4/post.go postPatchChecks, one that
+    changes only props goes through). `status` None: the buttons again."""
+    props = {"attachments": [{"text": status}]} if status is not None else _buttons(ctx, offer.id)
+    await ctx.gateway.update_post(offer.offer_post_id, None, props)
+
+
 async def _start(ctx: Context, offer: KeywordOffer, plan: RunPlan, by: str) -> None:
     """Start the run, then show on the offer post (a reply or DM) who started which run."""
     title = plan.playbook.title
     if offer.offer_post_id:
-        await ctx.gateway.update_post(offer.offer_post_id, ctx.render(
-            "keywords/offer_starting.md.j2", by=by, name=plan.name, playbook=title), {})
+        await _show(ctx, offer, ctx.render("keywords/offer_starting.md.j2", by=by, name=plan.name, playbook=title))
     try:
         outcome = await execute_run(ctx, plan)
     except BaseException:
@@ -251,15 +258,13 @@ async def _start(ctx: Context, offer: KeywordOffer, plan: RunPlan, by: str) -> N
         # Refused before anything was made (the starter was told why): the offer stands again.
         await ctx.db.run(store.release, offer.id, now)
         if offer.offer_post_id:
-            await ctx.gateway.update_post(offer.offer_post_id, ctx.render(
-                "keywords/offer.md.j2", matched=offer.matched, playbook=title, name=offer.name),
-                _buttons(ctx, offer.id))
+            await _show(ctx, offer, None)
         return
     await ctx.db.run(store.started, offer.id, outcome.run_id, now)
     if offer.offer_post_id:
         channel = outcome.channel.name if outcome.channel is not None else ""
-        await ctx.gateway.update_post(offer.offer_post_id, ctx.render(
-            "keywords/offer_started.md.j2", by=by, name=plan.name, playbook=title, channel=channel), {})
+        await _show(ctx, offer, ctx.render("keywords/offer_started.md.j2", by=by, name=plan.name, playbook=title,
+                                           channel=channel))
 
 
 @router.click(DismissKeyword)
@@ -273,6 +278,6 @@ async def dismiss_clicked(click: Click, ctx: Context) -> Reply:
     if offer.offer_post_id:
         text = ctx.render("keywords/offer_dismissed.md.j2", by=click.user_name or click.user_id,
                           playbook=playbook.title)
-        follow_up(ctx, ctx.gateway.update_post(offer.offer_post_id, text, {}), name=f"keyword-dismiss:{offer.id}",
-                  user_id=click.user_id, channel_id=click.channel_id)
+        follow_up(ctx, _show(ctx, offer, text), name=f"keyword-dismiss:{offer.id}", user_id=click.user_id,
+                  channel_id=click.channel_id)
     return Ephemeral(ctx.render("keywords/dismissed.md.j2", playbook=playbook.title))

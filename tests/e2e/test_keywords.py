@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.conftest import attachments_text
 from tests.e2e.conftest import World
 
 INCIDENT = r"""
@@ -236,8 +237,10 @@ async def test_without_ephemerals_the_offer_is_a_thread_reply_anyone_may_use(wor
     assert run["creator_id"] == world["carol"].id and run["name"] == "payments outage"
     channel = world.sb.state.channels[run["channel_id"]]
     updated = await world.post(reply["id"])
-    assert "@carol started" in updated["message"] and f"~{channel.name}" in updated["message"]
-    assert not updated["props"].get("attachments")
+    assert updated["message"] == reply["message"]  # unchanged: past the edit time limit it could not be
+    shown = attachments_text(updated["props"])
+    assert "@carol started" in shown and f"~{channel.name}" in shown
+    assert not any(a.get("actions") for a in updated["props"]["attachments"])
     # A second click (an old client still showing the buttons) starts nothing.
     await world["bob"].click(reply["id"], "kwstart")
     await world.settle()
