@@ -16,7 +16,8 @@ starts have) and carries it out, never in the way of the run:
   an `action_failed` timeline event and a post saying what failed and how to fix it. The run goes on.
 
 Uncertain outcomes (no answer, or a process that died mid-call: `in_flight` found set): a Jira issue is
-looked for by its label `playbooks-run-<run id>` before creating one again, so a run never gets two; a
+looked for by its label `playbooks-run-<run id>` before creating one again (at least JIRA_SEARCH_LAG_S
+later, as Jira's search is eventually consistent), so a run never gets two; a
 Zoom meeting or a Jira comment (no key to find them by) is not tried blindly again: the failure says the
 earlier attempt may have worked and to check. PagerDuty and Opsgenie pages are keyed per run (dedup_key,
 alias) and the http action carries the same `X-Playbooks-Delivery` on every attempt, so those retry.
@@ -51,6 +52,10 @@ from storage.models import RunAction, RunLink
 from storage.runs import RunView
 
 log = logging.getLogger(__name__)
+
+# Seconds before an uncertain Jira create is looked for by its label (docs/integrations.md: the search is
+# eventually consistent).
+JIRA_SEARCH_LAG_S = 30.0
 
 router = Router("actions")
 
@@ -223,6 +228,10 @@ class ActionService(LeasedRows[RunAction]):
                       retryable: bool, retry_after_s: float | None, *, uncertain: bool) -> None:
         attempts = max(row.attempts, 1)
         delay = retry_delay_s(attempts, retry_after_s) if retryable and attempts < MAX_ATTEMPTS else None
+        if delay is not None and uncertain and row.kind == "jira.create_issue":
+            # Jira's issue search is eventually consistent (an issue made moments ago may not be found by
+            # its label yet): the look before creating again waits for it.
+            delay = max(delay, JIRA_SEARCH_LAG_S)
         if delay is None:
             await self._fail(row, view, ActionFailed(message, hint), will_retry=False, attempts=attempts)
             return

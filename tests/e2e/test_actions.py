@@ -295,6 +295,9 @@ async def test_an_uncertain_jira_create_is_found_by_its_label_not_made_twice(wor
     service = wire(world, jira, FakeZoom(), FakePagerDuty([]))
     run = await start_incident(world)
     assert len(jira.issues) == 1  # created, though the bot heard nothing back
+    # Jira's search is eventually consistent: the look for the label waits half a minute, not a second.
+    assert any("jira.create_issue" in t and "tried again in 30 seconds" in t
+               for t in await bot_texts(world, run["channel_id"]))
     await retry_due(world, service, 2)
     await retry_due(world, service, 600)
     assert len(jira.issues) == 1
