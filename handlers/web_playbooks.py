@@ -37,6 +37,7 @@ from bot.playbooks.loader import check_file_name
 from bot.playbooks.model import TITLE_MAX, Playbook
 from bot.router import Download, Page, Redirect, Router, UserError, WebReply, WebRequest
 from handlers.playbook_access import playbook_facts as facts_of
+from handlers.schedules import next_run_at
 from storage import playbooks as store
 from storage import web_playbooks as rows
 from storage.models import PlaybookRecord, PlaybookVersion
@@ -168,7 +169,8 @@ async def playbook_page(request: WebRequest, ctx: Context) -> WebReply:
                  tz=request.user.timezone, may_edit=loaded.may_edit,
                  may_copy=may_create_playbook(request.viewer()), saved=request.query.get("saved", ""),
                  toml=ed.dump_toml(loaded.version.data) if loaded.version is not None else "",
-                 compact=format_duration_compact)
+                 compact=format_duration_compact,
+                 next_run=next_run_at(playbook, ctx.clock.now_ms()) if playbook is not None else None)
 
 
 @router.page("GET", "/playbooks/{playbook_id}/diff")

@@ -217,6 +217,12 @@ async def test_a_run_start_opens_one_issue_one_meeting_and_invites_who_is_on_cal
     async with browser.get(f"{world.bot.url}/runs/{run['id']}/report.md") as resp:
         report = await resp.text()
         assert resp.status == 200 and "[OPS-1](https://acme.atlassian.net/browse/OPS-1)" in report, report
+    # The playbook's page lists what its runs do in the tools.
+    async with browser.get(f"{world.bot.url}/playbooks/incident") as resp:
+        page = await resp.text()
+        assert resp.status == 200
+    assert "on run started: <code>jira.create_issue</code>" in page
+    assert "on run finished: <code>jira.transition</code>" in page
 
     # A status update comments on the issue; the finish moves it to Done. Each once.
     bot = world.bot.ctx

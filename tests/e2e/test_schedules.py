@@ -181,6 +181,12 @@ async def test_the_next_scheduled_run_shows_in_the_playbook_list(world: World) -
     line = next(x for x in body["text"].splitlines() if "Daily standup" in x)
     assert line.endswith(f"next scheduled run {shown}"), line
     assert "next scheduled run" not in next(x for x in body["text"].splitlines() if "Incident response" in x)
+    # The playbook's web page says so too.
+    browser = await world.browser("bob")
+    async with browser.get(f"{world.bot.url}/playbooks/standup") as resp:
+        page = await resp.text()
+    assert resp.status == 200, page
+    assert "<code>0 9 * * *</code> (Europe/Berlin), owned by @bob" in page and " · next run " in page
 
 
 async def test_a_disabled_schedule_starts_nothing(world: World) -> None:
