@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from aiohttp import web
 
-from tests.e2e.crash import ITEMS, burst_playbook, check_buttons, clickers, converge, mismatch, run_json, start_burst
+from tests.e2e.crash import ITEMS, burst_playbook, check_buttons, clickers, converge, run_json, start_burst
 from tests.e2e.test_process_restart import Site, site  # noqa: F401  (the fixture)
 
 HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
@@ -71,7 +71,11 @@ async def test_twenty_clickers_through_two_bot_processes_lose_nothing_and_conver
             run = await run_json(site, bots[1], burst.run_id)
             assert [i["state"] for c in run["checklists"] for i in c["items"]] == ["closed"] * ITEMS
             await converge(burst, bots[0], 30.0)
-            assert await mismatch(burst, bots[1]) == ""
+            # Read through the other process too. Not "equal at once": an edit one process rendered from
+            # older rows may still land after the newest one (its call was queued behind others); the
+            # other process sees its post_edited and mends it from the rows (bot/posts.py mend), so the
+            # posts converge, which is what is asked of several processes.
+            await converge(burst, bots[1], 30.0)
         finally:
             for bot in bots:
                 await bot.stop()
