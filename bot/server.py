@@ -374,6 +374,8 @@ class BotServer:
                 return web.json_response({"error": "Send your Mattermost token as `Authorization: Bearer <token>`."},
                                          status=401)
             token = header[7:].strip()
+            if not token.isascii() or not token.isprintable():  # no Mattermost token is; never sent on
+                return web.json_response({"error": "Mattermost does not accept this token."}, status=401)
             address = request.remote or ""
             who = self.viewers.get(token)
             if who is None:

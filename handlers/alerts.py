@@ -29,7 +29,17 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.context import Context
-from bot.integrations.alert_hooks import SOURCES, VENDOR, Delivery, Malformed, Refused, matches, parse, verify
+from bot.integrations.alert_hooks import (
+    SOURCES,
+    VENDOR,
+    Delivery,
+    Ignored,
+    Malformed,
+    Refused,
+    matches,
+    parse,
+    verify,
+)
 from bot.models import MattermostError
 from bot.playbooks import AlertRoute, Playbook
 from bot.router import HttpRequest, Router, UserError
@@ -128,6 +138,9 @@ async def receive(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, An
     except Malformed as bad:
         log.warning("refused a malformed alert delivery source=%s reason=%s", source, bad)
         return 400, {"error": str(bad)}
+    except Ignored as ignored:
+        log.info("took an alert delivery that starts nothing source=%s: %s", source, ignored)
+        return 200, {"result": "ignored", "reason": str(ignored)}
     try:
         return await take(ctx, delivery)
     except Unusable as err:
@@ -230,9 +243,9 @@ async def post_details(ctx: Context, delivery_id: str) -> None:
         await ctx.db.run(alerts.settle_post, row.id, _HOLDER, "pending", now + RETRY_MS)
         _wake(ctx, now + RETRY_MS)
         return
-    await ctx.db.run(alerts.settle_post, row.id, _HOLDER, "done")
-    if row.finish and status == "in_progress":
+    if row.finish and status == "in_progress":  # before the row is done: a crash here finishes it next time
         await finish_run(ctx, row.run_id, ctx.bot_user.id)
+    await ctx.db.run(alerts.settle_post, row.id, _HOLDER, "done")
 
 
 def _wake(ctx: Context, due: int) -> None:

@@ -40,6 +40,10 @@ class Refused(Exception):
         self.text = text
 
 
+class Ignored(Exception):
+    """A delivery that is taken (2xx) but means nothing for runs (a vendor's test ping); str() says why."""
+
+
 class Malformed(Exception):
     """The body is not what the source sends (400): its text says what is wrong."""
 
@@ -100,7 +104,9 @@ def configured(source: str, cfg: AlertsSettings) -> bool:
 
 
 def _equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+    # surrogatepass: a header of bytes that are not UTF-8 reaches here with lone surrogates; it must
+    # compare unequal (401), not fail to encode (500).
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 def _authorization(headers: Mapping[str, str], token: str, username: str, password: str, vendor: str) -> None:
@@ -253,7 +259,8 @@ def _prometheus_style(source: str, data: dict[str, Any]) -> Delivery:
     labels = {**_strings(data, "groupLabels", ""), **common}
     annotations = _strings(data, "commonAnnotations", "") or dict(items[0].annotations)
     title = labels.get("alertname") or (data.get("title") if isinstance(data.get("title"), str) else "") or group
-    starts = ",".join(sorted(f"{a.labels.get('alertname', '')}@{a.starts_at}" for a in items))
+    # Each alert's own status too: a "firing" group notification in which some alerts resolved is news.
+    starts = ",".join(sorted(f"{a.labels.get('alertname', '')}@{a.starts_at}:{a.status}" for a in items))
     return Delivery(source=source, kind=status, group=group, dedup=f"{group}|{status}|{starts}", title=title,
                     labels=labels, annotations=annotations, alerts=tuple(items),
                     url=_text(data, "externalURL", "", required=False), event=status)
@@ -268,16 +275,23 @@ def _pagerduty(data: dict[str, Any], headers: Mapping[str, str]) -> Delivery:
     if not isinstance(event, dict):
         raise Malformed("`event` must be an object (PagerDuty webhooks v3).")
     event_type = _text(event, "event_type", "event.")
+    if event_type == "pagey.ping" or event.get("resource_type", "incident") != "incident":
+        # PagerDuty's test ping and events of other resources: taken (2xx), since PagerDuty disables a
+        # subscription whose deliveries it keeps seeing refused; nothing to do with them.
+        raise Ignored(f"PagerDuty {event_type} events start no run (only incident events do).")
     incident = event.get("data")
     if not isinstance(incident, dict):
         raise Malformed("`event.data` must be an object.")
-    if event.get("resource_type", "incident") != "incident":
-        raise Malformed("Only incident events start or close runs; subscribe the webhook to incident events.")
     incident_id = _text(incident, "id", "event.data.")
     service = incident.get("service") or {}
     if not isinstance(service, dict):
         raise Malformed("`event.data.service` must be an object.")
-    webhook_id = headers.get("x-webhook-id", "").strip() or _text(event, "id", "event.")
+    # Repeats: PagerDuty sends a retry with the same X-Webhook-Id and the same body. The header is not
+    # signed (anyone holding one signed body could vary it), the event's id is: key on that, so a replay
+    # with a new header is a repeat too; the header counts only where an event has no id.
+    webhook_id = str(event.get("id") or "").strip() or headers.get("x-webhook-id", "").strip()
+    if not webhook_id:
+        raise Malformed("`event.id` must be a string (PagerDuty webhooks v3).")
     kind = "firing" if event_type in PD_FIRING else "resolved" if event_type in PD_RESOLVED else "update"
     return Delivery(source="pagerduty", kind=kind, group=incident_id, dedup=webhook_id,
                     title=_text(incident, "title", "event.data.", required=False) or incident_id,
@@ -300,7 +314,9 @@ def _opsgenie(data: dict[str, Any]) -> Delivery:
         raise Malformed("`alert` must be an object (Opsgenie outgoing webhook).")
     alert_id = _text(alert, "alertId", "alert.")
     kind = "firing" if action in OG_FIRING else "resolved" if action in OG_RESOLVED else "update"
-    return Delivery(source="opsgenie", kind=kind, group=alert_id, dedup=f"{alert_id}|{action}",
+    # updatedAt too: a second AddNote, or an Acknowledge after an UnAcknowledge, is news, not a repeat.
+    updated = str(alert.get("updatedAt") or "")
+    return Delivery(source="opsgenie", kind=kind, group=alert_id, dedup=f"{alert_id}|{action}|{updated}",
                     title=_text(alert, "message", "alert.", required=False) or alert_id, event=action,
                     priority=str(alert.get("priority") or ""), tags=_list_of_strings(alert, "tags", "alert."),
                     teams=_list_of_strings(alert, "teams", "alert."),

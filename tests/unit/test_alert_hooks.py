@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from bot.config import GRAFANA_HMAC_HEADER, AlertsSettings, ConfigError, load_settings
-from bot.integrations.alert_hooks import Malformed, Refused, matches, parse, verify, verify_pagerduty
+from bot.integrations.alert_hooks import Ignored, Malformed, Refused, matches, parse, verify, verify_pagerduty
 from bot.playbooks import PlaybookInvalid, parse_playbook
 from bot.playbooks.export import to_toml
 from scripts import send_alert
@@ -41,6 +41,8 @@ def test_alertmanager_bearer_and_basic() -> None:
     assert refused("alertmanager", cfg, {"Authorization": "Basic " + base64.b64encode(b"am:no").decode()}).status == 401
     assert refused("alertmanager", cfg, {"Authorization": "Basic !!!"}).status == 401
     assert refused("alertmanager", cfg, {"Authorization": "Token tok-123"}).status == 401
+    # Bytes that are not UTF-8 (aiohttp hands them over as lone surrogates): refused, not a crash.
+    assert refused("alertmanager", cfg, {"Authorization": "Bearer \udcff\udcfe"}).status == 401
 
 
 def test_a_source_without_credentials_refuses_everything() -> None:
@@ -141,12 +143,21 @@ def test_malformed_alertmanager_bodies_say_what_is_wrong(body: bytes, problem: s
 def test_pagerduty_and_opsgenie_payloads() -> None:
     pd = send_alert.pagerduty("Checkout down", incident="Q1", urgency="high")
     delivery = parse("pagerduty", json.dumps(pd).encode(), {"x-webhook-id": "wh-1"})
-    assert (delivery.kind, delivery.group, delivery.dedup, delivery.service) == ("firing", "Q1", "wh-1", "Checkout")
+    assert (delivery.kind, delivery.group, delivery.dedup, delivery.service) == ("firing", "Q1", pd["event"]["id"],
+                                                                                "Checkout")
+    # The repeat key is the signed event id: the same body under another X-Webhook-Id is the same delivery.
+    assert parse("pagerduty", json.dumps(pd).encode(), {"x-webhook-id": "wh-2"}).dedup == delivery.dedup
+    # PagerDuty's test ping and non-incident events are taken and ignored, never refused (it disables a
+    # subscription whose deliveries it sees refused).
+    with pytest.raises(Ignored):
+        parse("pagerduty", json.dumps({"event": {"id": "E1", "event_type": "pagey.ping", "resource_type": "pagey",
+                                                 "data": {"type": "ping"}}}).encode(), {})
     pd["event"]["event_type"] = "incident.acknowledged"
     assert parse("pagerduty", json.dumps(pd).encode(), {}).kind == "update"
     og = send_alert.opsgenie("Lag", "resolved", alert_id="a-1")
     delivery = parse("opsgenie", json.dumps(og).encode(), {})
-    assert (delivery.kind, delivery.group, delivery.dedup) == ("resolved", "a-1", "a-1|Close")
+    assert (delivery.kind, delivery.group) == ("resolved", "a-1")
+    assert delivery.dedup == f"a-1|Close|{og['alert']['updatedAt']}"  # a later action on the alert is news
     with pytest.raises(Malformed, match="alert.alertId"):
         parse("opsgenie", json.dumps({"action": "Create", "alert": {}}).encode(), {})
 
