@@ -22,6 +22,7 @@ error says why).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -56,8 +57,11 @@ from handlers.status import MAX_MESSAGE, parse_reminder, post_update
 from handlers.views import refresh_checklist_later, schedule_overview_refresh
 from storage import items as item_rows
 from storage import people, runs
+from storage.db import StorageError
 from storage.models import ChecklistItem
 from storage.runs import RunView
+
+log = logging.getLogger(__name__)
 
 router = Router("runs-api")
 
@@ -330,9 +334,15 @@ async def _start(request: HttpRequest, ctx: Context) -> HttpReply:
     outcome = await execute_run(ctx, plan)
     if not outcome.run_id:  # refused before anything was recorded (an existing channel that cannot be used)
         raise invalid("channel", outcome.error.replace("**", "").replace("`", "").strip())
-    run = await ctx.db.run(runs.get_run, outcome.run_id, readonly=True)
-    if run is not None and run.status in runs.SEEN_STATUSES:
-        return await _answer_run(ctx, run.id, 201)
+    # The start is recorded: from here on a failing read must not answer 5xx, which would free the
+    # Idempotency-Key and let a retry start a second run. It answers what is sure: the run's id.
+    try:
+        run = await ctx.db.run(runs.get_run, outcome.run_id, readonly=True)
+        if run is not None and run.status in runs.SEEN_STATUSES:
+            return await _answer_run(ctx, run.id, 201)
+    except StorageError:
+        log.exception("API: the run started but could not be read back run=%s", outcome.run_id)
+        return 202, {"id": outcome.run_id, "status": "starting"}
     if run is not None and run.status == "failed":
         return 502, {"error": outcome.error.replace("**", "").replace("`", "").strip()
                      or "The run could not be started.", "id": run.id, "status": "failed"}

@@ -335,3 +335,31 @@ async def test_a_start_still_retrying_answers_202_and_one_that_failed_for_good_5
     await world.settle()
     status, listing = await world.runs_json("alice")
     assert [r["name"] for r in listing["items"]] == ["Later"], listing
+
+
+async def test_a_start_whose_run_cannot_be_read_back_is_not_started_again_on_retry(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the start is recorded, a failing read of the run answers 202 with its id (kept under the key),
+    not a 5xx that frees the key: the client's retry gets the same run, never a second one."""
+    import handlers.runs_api as runs_api
+    from storage.db import StorageError
+
+    real = runs_api.runs.get_run
+    failing = {"left": 1}
+
+    def get_run(session: Any, run_id: str) -> Any:
+        if failing["left"]:
+            failing["left"] -= 1
+            raise StorageError("the database went away for a moment")
+        return real(session, run_id)
+
+    monkeypatch.setattr(runs_api.runs, "get_run", get_run)
+    api = world.bot_api("alice")
+    key = {"Idempotency-Key": "start-unread"}
+    status, first, _ = await api.post("/api/v0/runs", json={"playbook": "open", "name": "Read me"}, headers=key)
+    assert status == 202 and first["status"] == "starting", first
+    status, again, _ = await api.post("/api/v0/runs", json={"playbook": "open", "name": "Read me"}, headers=key)
+    assert status == 202 and again["id"] == first["id"], again
+    await world.settle()
+    status, listing = await world.runs_json("alice")
+    assert [r["id"] for r in listing["items"]] == [first["id"]], listing
