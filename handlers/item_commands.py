@@ -55,6 +55,9 @@ async def run_item_command(ctx: Context, run: Run, item: ChecklistItem, number: 
         return await _hand_over(ctx, run, item, number, user_id, command, "refused" if refused else _hint(ctx))
     try:
         response = await _execute(ctx, run, held, command)
+    except _NotRenewed:
+        log.info("item command: the person's token could not be renewed now user=%s run=%s", user_id, run.id)
+        return await _hand_over(ctx, run, item, number, user_id, command, "unavailable")
     except MattermostError as err:
         if err.status == 401:
             log.info("item command: Mattermost refused the person's token user=%s run=%s", user_id, run.id)
@@ -75,15 +78,23 @@ async def run_item_command(ctx: Context, run: Run, item: ChecklistItem, number: 
                       run=run.name, answer=answer[:RESPONSE_SHOWN], cut=len(answer) > RESPONSE_SHOWN)
 
 
+class _NotRenewed(Exception):
+    """Mattermost refused the person's token and could not renew it now (5xx, no answer, 429): the session
+    is kept, the command handed over."""
+
+
 async def _execute(ctx: Context, run: Run, held: signin.PersonToken, command: str) -> MMCommandResponse:
     """Execute as the person; on a 401 refresh their token once and try again (the command did not run:
-    Mattermost refuses a token before anything else). Still refused: the session is ended, 401 raised."""
+    Mattermost refuses a token before anything else). Still refused: the session is ended, 401 raised;
+    the refresh could not be done now: _NotRenewed."""
     try:
         return await ctx.gateway.execute_command(held.token, run.channel_id, run.team_id, command)
     except MattermostError as err:
         if err.status != 401:
             raise
-        renewed = await signin.renew_refused(ctx, held)
+        renewed, unavailable = await signin.renew_refused(ctx, held)
+        if unavailable:
+            raise _NotRenewed() from err
         if renewed is None:
             raise
     try:
