@@ -20,7 +20,7 @@ from bot.context import Context
 from bot.domain import args as A
 from bot.domain.permissions import Action
 from bot.models import MattermostError, MMCommandResponse
-from bot.router import Click, Ephemeral, Reply, Router, UserError
+from bot.router import TRIGGER, Click, Ephemeral, Reply, Router, UserError
 from handlers.access import allowed
 from storage import items
 from storage.models import ChecklistItem, Run
@@ -50,6 +50,11 @@ async def run_item_command(ctx: Context, run: Run, item: ChecklistItem, number: 
     """Run the item's command as `user_id` where they gave the bot their token, else hand it over; what to
     tell them."""
     command = command_of(ctx, run, item, number)
+    if own_command(command):
+        # Mattermost would call the bot's own slash command from inside this one, nesting command calls
+        # and holding the gateway's workers: the person sends it themselves.
+        log.info("item command is the bot's own /%s: handed over user=%s run=%s", TRIGGER, user_id, run.id)
+        return await _hand_over(ctx, run, item, number, user_id, command, "own")
     held, refused = await signin.person_token(ctx, user_id)
     if held is None:
         return await _hand_over(ctx, run, item, number, user_id, command, "refused" if refused else _hint(ctx))
@@ -76,6 +81,12 @@ async def run_item_command(ctx: Context, run: Run, item: ChecklistItem, number: 
     log.info("item command ran as user=%s run=%s item=%s", user_id, run.id, item.id)
     return ctx.render("commands/command_ran.md.j2", number=number, title=item.title, command=command,
                       run=run.name, answer=answer[:RESPONSE_SHOWN], cut=len(answer) > RESPONSE_SHOWN)
+
+
+def own_command(command: str) -> bool:
+    """Whether `command` is the bot's own slash command (/playbook ...), in any case (to be safe)."""
+    words = command.strip().split(maxsplit=1)
+    return bool(words) and words[0].lower() == "/" + TRIGGER
 
 
 class _NotRenewed(Exception):

@@ -43,6 +43,9 @@ title = "Do it"
   [[checklists.items]]
   title = "Nothing there"
   command = "/nosuch thing"
+  [[checklists.items]]
+  title = "Again"
+  command = "/Playbook run-command 1.1"
 """
 
 
@@ -264,6 +267,22 @@ async def test_of_two_concurrent_refreshes_the_loser_takes_the_winners_tokens(wo
     old = signin.PersonToken(stale.id, world["alice"].id, ctx.sign_in.box.open(stale.access_token))
     renewed, unavailable = await signin.renew_refused(ctx, old)
     assert renewed is not None and renewed.token == first and not unavailable
+
+
+async def test_the_bots_own_command_is_handed_over_never_run_as_the_person(
+        world: World, outgoing: list[tuple[str, str, str]]) -> None:
+    """An item whose command is /playbook ... would make Mattermost call the bot's own slash command from
+    inside this one (nested calls holding the gateway's workers): it is handed over, saying why."""
+    await sign_in_with_mattermost(world, "alice")
+    run = await start_ops(world)
+    ch = run["channel_id"]
+    seen = len(outgoing)
+    text = await type_(world, "alice", ch, "/playbook run-command 1.4")
+    assert "/Playbook run-command 1.1" in text and "bot's own commands" in text, text
+    assert not [o for o in outgoing[seen:] if "commands/execute" in o[1]], outgoing[seen:]
+    assert posts_by(world, ch, world["alice"].id).count("deploying checkout") == 0
+    modes = [e["details"]["mode"] for e in await ran_events(world, run["id"])]
+    assert modes == ["handed_over"]
 
 
 async def test_mattermosts_refusals_are_explained_and_the_command_handed_over(world: World) -> None:
