@@ -70,7 +70,7 @@ from bot.models import Gateway, MattermostError, MMCommand, MMTeam, WsEvent
 from bot.playbooks.library import PlaybookLibrary
 from bot.proof import Proofs
 from bot.rendering import Renderer
-from bot.router import Dispatcher, Reply, Router, SlashCommand
+from bot.router import TRIGGER, Dispatcher, Reply, Router, SlashCommand
 from bot.server import BotServer, CommandTokens
 from bot.tasks import Tasks
 from bot.web import WebServer
@@ -80,7 +80,6 @@ from storage.db import Database, StorageError, describe, open_database
 
 log = logging.getLogger(__name__)
 
-TRIGGER = "playbook"
 AUTOCOMPLETE_HINT = "[command]"
 AUTOCOMPLETE_DESC = "Run playbooks: start runs, work checklists, post status updates. Try /playbook help."
 

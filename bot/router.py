@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TRIGGER = "playbook"  # the bot's slash command, /playbook (registered by bot/app.py)
+
 K = TypeVar("K")
 V = TypeVar("V")
 R = TypeVar("R", "SlashCommand", "Click", "DialogSubmission")

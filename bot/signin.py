@@ -158,8 +158,15 @@ async def new_link(ctx: Context, user_id: str, next_path: str = "/runs") -> str:
 
 async def refresh(ctx: Context, sign_in: SignIn, row: WebSession, now: int) -> tuple[str, str]:
     """Swap a session's tokens for fresh ones at Mattermost's token endpoint and keep them (encrypted):
-    ("ok", the new access token); ("refused", "") when Mattermost said no (the grant is gone: sign in
-    again); ("unavailable", "") when it did not answer or failed (try again later)."""
+    ("ok", the new access token); ("refused", "") when Mattermost said no (the grant is gone: the session
+    is ended here; sign in again); ("unavailable", "") when it did not answer, failed (5xx) or asked to
+    slow down (429): try again later, the session stays.
+
+    Two refreshes of one session may run at once (a page and its event stream, two clicks, two bot
+    processes). Mattermost rotates the refresh token, so the later one is refused: when the session's
+    stored refresh token is no longer the one this refresh began with, the other refresh won and its
+    tokens are used ("ok", the stored access token) instead of ending the session; and a success is stored
+    only over the refresh token it replaced (storage.web.update_tokens `replacing`)."""
     app = sign_in.app
     refresh_token = sign_in.box.open(row.refresh_token)
     if app is None or not refresh_token:
@@ -171,9 +178,16 @@ async def refresh(ctx: Context, sign_in: SignIn, row: WebSession, now: int) -> t
     except MattermostError as err:
         log.warning("web session: token refresh failed status=%s error_id=%s user=%s", err.status,
                     err.error_id, row.user_id)
-        return ("unavailable" if err.status == 0 or err.status >= 500 else "refused"), ""
+        if err.status == 0 or err.status >= 500 or err.status == 429:
+            return "unavailable", ""
+        kept = await ctx.db.run(web_rows.end_unless_refreshed, row.id, row.refresh_token, now)
+        token = sign_in.box.open(kept.access_token) if kept is not None else ""
+        if token:
+            log.info("web session: another refresh of this session won; using its tokens user=%s", row.user_id)
+            return "ok", token
+        return "refused", ""
     await ctx.db.run(web_rows.update_tokens, row.id, sign_in.box.seal(tokens.access_token),
-                     sign_in.box.seal(tokens.refresh_token), now + tokens.expires_in * 1000)
+                     sign_in.box.seal(tokens.refresh_token), now + tokens.expires_in * 1000, row.refresh_token)
     return "ok", tokens.access_token
 
 
@@ -208,19 +222,26 @@ async def person_token(ctx: Context, user_id: str) -> tuple[PersonToken | None, 
     return PersonToken(row.id, user_id, token), False
 
 
-async def renew_refused(ctx: Context, held: PersonToken) -> PersonToken | None:
-    """Mattermost answered 401 to `held`: refresh it once; None (and the session ended) when that is
-    refused too, or when there is nothing to refresh with."""
+async def renew_refused(ctx: Context, held: PersonToken) -> tuple[PersonToken | None, bool]:
+    """Mattermost answered 401 to `held`: refresh it once. (the fresh token, False); (None, False) when that
+    is refused too (the session is ended then) or there is nothing to refresh with; (None, True) with the
+    session kept when Mattermost cannot answer now (5xx, no answer, 429). A session whose token another
+    refresh already replaced answers with that one."""
     sign_in = ctx.sign_in
     now = ctx.clock.now_ms()
     row = await ctx.db.run(web_rows.get_session, held.session_id, now, readonly=True)
     if sign_in is None or row is None:
-        return None
+        return None, False
+    stored = sign_in.box.open(row.access_token)
+    if stored and stored != held.token:
+        return PersonToken(row.id, held.user_id, stored), False
     outcome, fresh = await refresh(ctx, sign_in, row, now)
-    if outcome != "ok":
+    if outcome == "refused":
         await ctx.db.run(web_rows.end_session, row.id)
-        return None
-    return PersonToken(row.id, held.user_id, fresh)
+        return None, False
+    if outcome != "ok":
+        return None, True
+    return PersonToken(row.id, held.user_id, fresh), False
 
 
 async def end_session(ctx: Context, held: PersonToken) -> None:

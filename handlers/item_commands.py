@@ -20,7 +20,7 @@ from bot.context import Context
 from bot.domain import args as A
 from bot.domain.permissions import Action
 from bot.models import MattermostError, MMCommandResponse
-from bot.router import Click, Ephemeral, Reply, Router, UserError
+from bot.router import TRIGGER, Click, Ephemeral, Reply, Router, UserError
 from handlers.access import allowed
 from storage import items
 from storage.models import ChecklistItem, Run
@@ -50,11 +50,19 @@ async def run_item_command(ctx: Context, run: Run, item: ChecklistItem, number: 
     """Run the item's command as `user_id` where they gave the bot their token, else hand it over; what to
     tell them."""
     command = command_of(ctx, run, item, number)
+    if own_command(command):
+        # Mattermost would call the bot's own slash command from inside this one, nesting command calls
+        # and holding the gateway's workers: the person sends it themselves.
+        log.info("item command is the bot's own /%s: handed over user=%s run=%s", TRIGGER, user_id, run.id)
+        return await _hand_over(ctx, run, item, number, user_id, command, "own")
     held, refused = await signin.person_token(ctx, user_id)
     if held is None:
         return await _hand_over(ctx, run, item, number, user_id, command, "refused" if refused else _hint(ctx))
     try:
         response = await _execute(ctx, run, held, command)
+    except _NotRenewed:
+        log.info("item command: the person's token could not be renewed now user=%s run=%s", user_id, run.id)
+        return await _hand_over(ctx, run, item, number, user_id, command, "unavailable")
     except MattermostError as err:
         if err.status == 401:
             log.info("item command: Mattermost refused the person's token user=%s run=%s", user_id, run.id)
@@ -75,15 +83,29 @@ async def run_item_command(ctx: Context, run: Run, item: ChecklistItem, number: 
                       run=run.name, answer=answer[:RESPONSE_SHOWN], cut=len(answer) > RESPONSE_SHOWN)
 
 
+def own_command(command: str) -> bool:
+    """Whether `command` is the bot's own slash command (/playbook ...), in any case (to be safe)."""
+    words = command.strip().split(maxsplit=1)
+    return bool(words) and words[0].lower() == "/" + TRIGGER
+
+
+class _NotRenewed(Exception):
+    """Mattermost refused the person's token and could not renew it now (5xx, no answer, 429): the session
+    is kept, the command handed over."""
+
+
 async def _execute(ctx: Context, run: Run, held: signin.PersonToken, command: str) -> MMCommandResponse:
     """Execute as the person; on a 401 refresh their token once and try again (the command did not run:
-    Mattermost refuses a token before anything else). Still refused: the session is ended, 401 raised."""
+    Mattermost refuses a token before anything else). Still refused: the session is ended, 401 raised;
+    the refresh could not be done now: _NotRenewed."""
     try:
         return await ctx.gateway.execute_command(held.token, run.channel_id, run.team_id, command)
     except MattermostError as err:
         if err.status != 401:
             raise
-        renewed = await signin.renew_refused(ctx, held)
+        renewed, unavailable = await signin.renew_refused(ctx, held)
+        if unavailable:
+            raise _NotRenewed() from err
         if renewed is None:
             raise
     try:

@@ -194,7 +194,7 @@ async def _offer_and_playbook(ctx: Context, offer_id: str, user_id: str) -> tupl
     playbook = ctx.playbooks.get(offer.playbook_id) if offer is not None else None
     if offer is None or playbook is None or playbook.keywords is None or playbook not in in_team(ctx, offer.team_id):
         raise UserError(ctx.render("keywords/offer_gone.md.j2"))
-    if offer.state != "offered":
+    if not store.takeable(offer, ctx.clock.now_ms()):
         raise UserError(await _taken(ctx, offer))
     if not may_run_playbook(await viewer_for(ctx, user_id, (offer.team_id,)), playbook):
         raise UserError(ctx.render("keywords/may_not_run.md.j2", playbook=playbook.title))
@@ -225,10 +225,12 @@ async def start_clicked(click: Click, ctx: Context) -> Reply:
     # Everything that can refuse without Mattermost is checked before the offer is taken: a refusal (a
     # required property without a default) leaves it offered, and says how to start the run instead.
     plan = prepare_run(ctx, playbook, offer.name, summary, click.user_id, offer.team_id, offer.channel_id)
-    if not await ctx.db.run(store.take, offer.id, click.user_id, ctx.clock.now_ms()):
+    taken_at = ctx.clock.now_ms()
+    if not await ctx.db.run(store.take, offer.id, click.user_id, taken_at):
         again = await ctx.db.run(store.get, offer.id, readonly=True)
         raise UserError(await _taken(ctx, again) if again is not None else ctx.render("keywords/offer_gone.md.j2"))
-    follow_up(ctx, _start(ctx, offer, plan, click.user_name or click.user_id), name=f"keyword-start:{offer.id}",
+    starting = _start(ctx, offer, plan, click.user_id, taken_at, click.user_name or click.user_id)
+    follow_up(ctx, starting, name=f"keyword-start:{offer.id}",
               user_id=click.user_id, channel_id=click.channel_id,
               failure=lambda: ctx.render("run/start_failed.md.j2", name=plan.name,
                                          reason=ctx.render("errors/internal.md.j2")))
@@ -243,24 +245,27 @@ async def _show(ctx: Context, offer: KeywordOffer, status: str | None) -> None:
     await ctx.gateway.update_post(offer.offer_post_id, None, props)
 
 
-async def _start(ctx: Context, offer: KeywordOffer, plan: RunPlan, by: str) -> None:
-    """Start the run, then show on the offer post (a reply or DM) who started which run."""
+async def _start(ctx: Context, offer: KeywordOffer, plan: RunPlan, user_id: str, taken_at: int, by: str) -> None:
+    """Start the run, then show on the offer post (a reply or DM) who started which run. The start row and
+    the offer's move to "started" are written in one transaction (store.start_recorder): once written, the
+    start service carries that run to its end whatever becomes of this task, and the offer is never
+    offered again; until then, a failure or a cancellation gives the offer back (store.release), and a
+    crash leaves it "starting" until store.STALE_MS passes, when a click may take it again."""
     title = plan.playbook.title
     if offer.offer_post_id:
         await _show(ctx, offer, ctx.render("keywords/offer_starting.md.j2", by=by, name=plan.name, playbook=title))
     try:
-        outcome = await execute_run(ctx, plan)
+        outcome = await execute_run(ctx, plan, insert=store.start_recorder(offer.id, user_id, taken_at))
     except BaseException:
-        await ctx.db.run(store.release, offer.id, ctx.clock.now_ms())
+        # Nothing changes if the start was recorded (the offer is "started" then).
+        await ctx.db.run(store.release, offer.id, user_id, taken_at, ctx.clock.now_ms())
         raise
-    now = ctx.clock.now_ms()
     if outcome.error or not outcome.run_id:
-        # Refused before anything was made (the starter was told why): the offer stands again.
-        await ctx.db.run(store.release, offer.id, now)
-        if offer.offer_post_id:
+        # Refused before anything was recorded (the starter was told why), or the take was taken over
+        # once stale: the offer stands again, unless another take holds it now.
+        if await ctx.db.run(store.release, offer.id, user_id, taken_at, ctx.clock.now_ms()) and offer.offer_post_id:
             await _show(ctx, offer, None)
         return
-    await ctx.db.run(store.started, offer.id, outcome.run_id, now)
     if offer.offer_post_id:
         channel = outcome.channel.name if outcome.channel is not None else ""
         await _show(ctx, offer, ctx.render("keywords/offer_started.md.j2", by=by, name=plan.name, playbook=title,

@@ -48,6 +48,7 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
     request[REQUEST_ID] = request_id
     headers = {"X-Request-ID": request_id, "X-Version-ID": f"{SERVER_VERSION}.0.sandbox.false"}
     path = request.path
+    caller = None
     if path.startswith("/api/v4/"):
         from sandbox.auth import optional_user
 
@@ -56,6 +57,8 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
         except AppError:
             caller = None
         state.request_log.append((request.method, path, caller.id if caller else ""))
+    # The OAuth endpoints (/oauth/access_token: a token refresh) fail as the API does, for tests.
+    if path.startswith(("/api/v4/", "/oauth/")):
         # Fault injection: fail the next N matching calls with a status, or delay them (after letting
         # `skip` of them through; with `handled`, after doing the work).
         lost_answer: Fault | None = None
@@ -78,6 +81,7 @@ async def _request_context(request: web.Request, handler: Handler) -> web.Stream
             except (AppError, web.HTTPException):
                 pass  # the work failed anyway; the caller sees the injected answer either way
             return _fault_response(lost_answer, request_id, headers)
+    if path.startswith("/api/v4/"):
         limited = request.app[RATE_LIMITER].check(request, caller.id if caller else None)
         if limited is not None:
             limited.headers.update(headers)
@@ -255,7 +259,7 @@ class Sandbox:
     # -- test handles: faults a real server or network produces ------------------------------------
     def fail(self, method: str, path_regex: str, status: int = 500, times: int = 1,
              delay: float = 0.0, *, after: int = 0, handled: bool = False) -> "Fault":
-        """Fail (or delay) the next `times` /api/v4 requests whose path fully matches `path_regex`,
+        """Fail (or delay) the next `times` /api/v4 (or /oauth/) requests whose path fully matches `path_regex`,
         once `after` matching requests went through untouched (after=1: the 2nd call fails).
 
         status 0 with a delay only slows the call down; status 429 answers like the rate limiter

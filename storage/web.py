@@ -6,7 +6,7 @@ runs inside the caller's transaction (Database.run).
 """
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -36,11 +36,28 @@ def person_session(session: Session, user_id: str, now: int) -> WebSession | Non
         .order_by(col(WebSession.created_at).desc(), col(WebSession.id)).limit(1)).first()
 
 
-def update_tokens(session: Session, key: str, access_token: str, refresh_token: str, expires_at: int) -> None:
-    row = session.get(WebSession, key)
-    if row is not None:
-        row.access_token, row.refresh_token, row.token_expires_at = access_token, refresh_token, expires_at
-        session.add(row)
+def update_tokens(session: Session, key: str, access_token: str, refresh_token: str, expires_at: int,
+                  replacing: str | None = None) -> bool:
+    """Keep a session's new tokens. `replacing`: only if its refresh token is still this (sealed) one, so
+    of two refreshes of one session the later answer never overwrites the earlier; True when written."""
+    query = update(WebSession).where(col(WebSession.id) == key)
+    if replacing is not None:
+        query = query.where(col(WebSession.refresh_token) == replacing)
+    result = session.execute(query.values(access_token=access_token, refresh_token=refresh_token,
+                                          token_expires_at=expires_at).execution_options(synchronize_session=False))
+    return rowcount(result) == 1
+
+
+def end_unless_refreshed(session: Session, key: str, refresh_token: str, now: int) -> WebSession | None:
+    """Mattermost refused the (sealed) `refresh_token`: end the session if it still holds that one. If
+    another refresh of the session replaced it meanwhile (Mattermost rotates refresh tokens, so the later
+    of two concurrent refreshes is refused), the session stays: its row, with the winner's tokens."""
+    result = session.execute(delete(WebSession).where(col(WebSession.id) == key,
+                                                      col(WebSession.refresh_token) == refresh_token)
+                             .execution_options(synchronize_session=False))
+    if rowcount(result) == 1:
+        return None
+    return get_session(session, key, now)
 
 
 def end_session(session: Session, key: str) -> WebSession | None:

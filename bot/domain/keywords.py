@@ -9,9 +9,11 @@ Python's `re` backtracks and has no time limit, so instead of a timeout the patt
 (`pattern_problem`): no back-references, look-arounds or conditionals; no repetition inside a repetition
 and no alternation inside a repetition (the shapes whose backtracking explodes, like `(a+)+` or `(a|a)*`);
 and the product of every repetition's range (an unbounded one counts as the whole scanned text) times the
-text's length stays under a budget, which allows one unbounded repetition (`error \\d+`) or a few bounded
-ones but not two unbounded ones (`\\d+ .* down`, cubic in the worst case). Patterns are searched in the
-first MAX_SCANNED characters of a post only, so the worst case is a few million steps.
+text's length (`pattern_cost`) stays under BUDGET, which allows one unbounded repetition (`error \\d+`) or a
+few short bounded ones but not two unbounded ones (`\\d+ .* down`, cubic in the worst case) nor two long
+bounded ones (`a{0,99}a{0,99}b`). Patterns are searched in the first MAX_SCANNED characters of a post only,
+and a playbook's patterns together stay under PLAYBOOK_BUDGET (the validation checks it), so the worst case
+is a few million steps per post and playbook: tens of milliseconds.
 """
 from __future__ import annotations
 
@@ -26,8 +28,12 @@ sre_parse: Any = importlib.import_module("re._parser")
 sre_constants: Any = importlib.import_module("re._constants")
 
 PATTERN_MAX = 200  # characters of one pattern
-MAX_SCANNED = 4000  # characters of a post a pattern is searched in (words: the whole post)
-BUDGET = 40_000_000  # worst-case steps of one pattern on MAX_SCANNED characters
+MAX_SCANNED = 1000  # characters of a post a pattern is searched in (words: the whole post)
+# Worst-case steps (as pattern_cost counts them) of one pattern, and of all of a playbook's patterns, on
+# MAX_SCANNED characters. One step is about 5-15 ns of re's matching: an unbounded repetition at the
+# start (`.*x`, 1M steps) takes ~6 ms on MAX_SCANNED characters of the worst text.
+BUDGET = 2_000_000
+PLAYBOOK_BUDGET = 4_000_000
 WORDS_MAX = 50  # words and phrases per playbook
 PATTERNS_MAX = 10  # patterns per playbook
 WORD_MAX = 64  # characters of one word or phrase
@@ -92,6 +98,23 @@ def _has_branch(items: Any) -> bool:
     return False
 
 
+def pattern_cost(pattern: str) -> float:
+    """Worst-case steps of searching MAX_SCANNED characters with a pattern `pattern_problem` accepts."""
+    cost, _ = _walk(sre_parse.parse(pattern, re.IGNORECASE), False)
+    return cost * MAX_SCANNED
+
+
+def patterns_problem(patterns: Sequence[str]) -> str:
+    """Why accepted patterns cannot be a playbook's together ("" when they can): their worst cases add up
+    to more than PLAYBOOK_BUDGET steps on each post."""
+    total = sum(pattern_cost(p) for p in patterns)
+    if total <= PLAYBOOK_BUDGET:
+        return ""
+    return (f"together could take too long to search a long post (about {total / 1e6:.1f} million steps "
+            f"in the worst case; the limit is {PLAYBOOK_BUDGET / 1e6:.0f} million, one unbounded repetition "
+            "like \\d+ costs 1 million): drop some patterns, or bound their repetitions, like \\d{1,5}")
+
+
 def pattern_problem(pattern: str) -> str:
     """Why `pattern` cannot be a keyword pattern ("" when it can): too long, not a regular expression, a
     shape that can backtrack for long, or one that matches an empty text (it would match every post)."""
@@ -108,8 +131,10 @@ def pattern_problem(pattern: str) -> str:
     if problem:
         return problem
     if cost * MAX_SCANNED > BUDGET:
-        return ("could take too long to search a long post: it may repeat without bound at most once "
-                "(one *, + or {n,}); bound the others, like \\d{1,5} or .{0,40}")
+        return (f"could take too long to search a long post: its repetitions multiply to {cost:.0f} and the "
+                f"limit is {BUDGET // MAX_SCANNED} (an unbounded *, + or {{n,}} counts {MAX_SCANNED}, "
+                "\\d{1,5} counts 5, two alternatives count 2); repeat without bound at most once and keep "
+                "the other repetitions short, like \\d{1,2}")
     if compiled.search("") is not None:
         return "matches an empty text, so it would match every post; make it need at least one character"
     return ""

@@ -10,7 +10,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.domain.conditions import PROPERTY_TYPES, PropertySpec
-from bot.domain.keywords import PATTERNS_MAX, WORD_MAX, WORDS_MAX, pattern_problem
+from bot.domain.keywords import PATTERNS_MAX, WORD_MAX, WORDS_MAX, pattern_problem, patterns_problem
 from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValueError, parse_value
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.domain.permissions import PlaybookAccess
@@ -708,6 +708,8 @@ def _keywords(r: _Reader, data: Mapping[str, object]) -> Keywords | None:
             r.error(entry_path, f'"{pattern[:80]}": {problem}')
         elif pattern not in patterns:
             patterns.append(pattern)
+    if together := patterns_problem(patterns):
+        r.error("keywords.patterns", together)
     channels = _unique(ch for key, raw in r.string_list(table, "channels", "keywords.channels")
                        if (ch := _channel_name(r, key, raw)) is not None)
     if "words" not in table and "patterns" not in table:

@@ -15,6 +15,7 @@ import pytest
 import requests
 from aiohttp import web
 
+from bot import signin
 from storage import timeline
 from storage import web as web_rows
 from tests.e2e.conftest import INCIDENT, World
@@ -42,6 +43,9 @@ title = "Do it"
   [[checklists.items]]
   title = "Nothing there"
   command = "/nosuch thing"
+  [[checklists.items]]
+  title = "Again"
+  command = "/Playbook run-command 1.1"
 """
 
 
@@ -218,6 +222,67 @@ async def test_an_expired_token_is_refreshed_and_a_revoked_one_falls_back(world:
     assert posts_by(world, ch, world["alice"].id).count("deploying checkout") == 1
     modes = [e["details"]["mode"] for e in await ran_events(world, run["id"])]
     assert modes == ["ran", "handed_over"]
+
+
+async def test_a_token_mattermost_cannot_renew_now_keeps_the_sign_in(world: World) -> None:
+    """Mattermost refuses the held token (401) and its token endpoint fails (5xx): the refresh is
+    "unavailable", not "refused", so the sign-in is kept and works once Mattermost answers again."""
+    await sign_in_with_mattermost(world, "alice")
+    run = await start_ops(world)
+    ch = run["channel_id"]
+    ctx = world.bot.ctx
+    assert ctx is not None and ctx.sign_in is not None
+    row = await ctx.db.run(web_rows.person_session, world["alice"].id, world.clock.now_ms())
+    assert row is not None
+    # A token Mattermost no longer takes (far from its end, so no refresh before the call).
+    await ctx.db.run(web_rows.update_tokens, row.id, ctx.sign_in.box.seal("x" * 26), row.refresh_token,
+                     world.clock.now_ms() + 20 * 24 * 3600_000)
+    world.sb.fail("POST", "/oauth/access_token", 503)
+    text = await type_(world, "alice", ch, "/playbook run-command 1.1")
+    assert "could not renew it just now" in text and "/echo deploying checkout" in text, text
+    assert await held_token(world, "alice") == "x" * 26  # kept
+    # Mattermost answers again: the kept refresh token renews it, and the command runs as her.
+    text = await type_(world, "alice", ch, "/playbook run-command 1.1")
+    assert "ran `/echo deploying checkout` as you" in text, text
+    modes = [e["details"]["mode"] for e in await ran_events(world, run["id"])]
+    assert modes == ["handed_over", "ran"]
+
+
+async def test_of_two_concurrent_refreshes_the_loser_takes_the_winners_tokens(world: World) -> None:
+    """Two refreshes of one session begin from the same row (a page and its event stream, two processes):
+    Mattermost rotates the refresh token, so the second is refused; the session holds the first one's
+    fresh tokens by then, and the second uses them instead of ending it."""
+    await sign_in_with_mattermost(world, "alice")
+    ctx = world.bot.ctx
+    assert ctx is not None and ctx.sign_in is not None
+    now = world.clock.now_ms()
+    stale = await ctx.db.run(web_rows.person_session, world["alice"].id, now)
+    assert stale is not None
+    outcome, first = await signin.refresh(ctx, ctx.sign_in, stale, now)
+    assert outcome == "ok" and first
+    outcome, second = await signin.refresh(ctx, ctx.sign_in, stale, now)
+    assert (outcome, second) == ("ok", first)
+    assert await held_token(world, "alice") == first
+    # A 401 on the old token (read before the refresh): the session's newer token is used, no refresh.
+    old = signin.PersonToken(stale.id, world["alice"].id, ctx.sign_in.box.open(stale.access_token))
+    renewed, unavailable = await signin.renew_refused(ctx, old)
+    assert renewed is not None and renewed.token == first and not unavailable
+
+
+async def test_the_bots_own_command_is_handed_over_never_run_as_the_person(
+        world: World, outgoing: list[tuple[str, str, str]]) -> None:
+    """An item whose command is /playbook ... would make Mattermost call the bot's own slash command from
+    inside this one (nested calls holding the gateway's workers): it is handed over, saying why."""
+    await sign_in_with_mattermost(world, "alice")
+    run = await start_ops(world)
+    ch = run["channel_id"]
+    seen = len(outgoing)
+    text = await type_(world, "alice", ch, "/playbook run-command 1.4")
+    assert "/Playbook run-command 1.1" in text and "bot's own commands" in text, text
+    assert not [o for o in outgoing[seen:] if "commands/execute" in o[1]], outgoing[seen:]
+    assert posts_by(world, ch, world["alice"].id).count("deploying checkout") == 0
+    modes = [e["details"]["mode"] for e in await ran_events(world, run["id"])]
+    assert modes == ["handed_over"]
 
 
 async def test_mattermosts_refusals_are_explained_and_the_command_handed_over(world: World) -> None:

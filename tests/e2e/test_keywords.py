@@ -2,12 +2,17 @@
 where the bot may; as a thread reply where it may not), the button starts it for whoever clicks, once."""
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlmodel import select
 
+import handlers.runs as runs_handlers
+from storage import keywords as keyword_store
+from storage.models import KeywordOffer
 from tests.conftest import attachments_text
 from tests.e2e.conftest import World
 
@@ -284,3 +289,64 @@ async def test_the_bot_joins_watched_public_channels_but_never_private_ones(worl
     assert world.bot_user_id not in world.sb.state.channel_member_ids(ids["secops"])
     offer = await _offered(world, "bob", ids["ops"], "an outage in ops")
     assert "Incident response" in offer["message"]
+
+
+async def _offer_row(world: World, root_id: str) -> KeywordOffer:
+    assert world.bot.ctx is not None
+    rows = await world.bot.ctx.db.run(
+        lambda s: list(s.exec(select(KeywordOffer).where(KeywordOffer.root_post_id == root_id)).all()), readonly=True)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+async def test_a_start_cancelled_after_it_was_recorded_keeps_the_offer_started_and_runs_once(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The follow-up is cancelled (a shutdown) while the run is carried: the start is recorded, so the
+    start service finishes that run, and the offer is not offered again (a second click would start a
+    second run)."""
+    ops = await _ops(world)
+    offer = await _offered(world, "bob", ops, "Search outage")
+    carry = runs_handlers.StartService.carry
+
+    async def cancelled(self: runs_handlers.StartService, row: Any, fresh: bool = False) -> Any:
+        self._active.discard(row.run_id)
+        raise asyncio.CancelledError()
+
+    monkeypatch.setattr(runs_handlers.StartService, "carry", cancelled)
+    await _click_ephemeral(world, "bob", offer, "kwstart")
+    monkeypatch.setattr(runs_handlers.StartService, "carry", carry)
+    row = await _offer_row(world, offer["root_id"])
+    assert row.state == "started" and row.run_id
+
+    again = await _click_ephemeral(world, "bob", offer, "kwstart")
+    assert "@bob already started a run from this offer" in again
+    # The start service takes the recorded start up once its lease has run out, and finishes it.
+    assert world.bot.ctx is not None
+    service = world.bot.ctx.jobs[runs_handlers.JOB]
+    assert isinstance(service, runs_handlers.StartService)
+    world.clock.advance(runs_handlers.LEASE_MS / 1000 + 1)
+    assert await service.run_due() == 1
+    await world.settle()
+    _, listed = await world.runs_json("bob")
+    assert listed["total"] == 1 and listed["items"][0]["id"] == row.run_id, listed
+    assert listed["items"][0]["name"] == "Search outage"
+
+
+async def test_an_offer_left_starting_by_a_crash_is_offered_again_after_a_while(world: World) -> None:
+    """A process that took the offer and stopped before recording the start leaves it "starting" with
+    nothing started: after keywords.STALE_MS a click takes it again (before, it is refused as taken)."""
+    ops = await _ops(world)
+    offer = await _offered(world, "bob", ops, "Login outage")
+    row = await _offer_row(world, offer["root_id"])
+    assert world.bot.ctx is not None
+    assert await world.bot.ctx.db.run(keyword_store.take, row.id, world["carol"].id, world.clock.now_ms())
+    assert "is already starting a run from this offer" in await _click_ephemeral(world, "bob", offer, "kwstart")
+    _, listed = await world.runs_json("bob")
+    assert listed["total"] == 0
+
+    world.clock.advance(keyword_store.STALE_MS / 1000 + 1)
+    assert "Starting **Login outage**" in await _click_ephemeral(world, "bob", offer, "kwstart")
+    _, listed = await world.runs_json("bob")
+    assert listed["total"] == 1, listed
+    row = await _offer_row(world, offer["root_id"])
+    assert row.state == "started" and row.acted_by == world["bob"].id and row.run_id == listed["items"][0]["id"]

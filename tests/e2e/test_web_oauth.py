@@ -7,9 +7,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import pytest
 from yarl import URL
 
 from bot import signin
+from bot.models import MattermostError
 from storage import web as web_rows
 from tests.e2e.conftest import World
 
@@ -179,6 +181,44 @@ async def test_a_token_near_its_end_is_refreshed_and_a_revoked_one_signs_out(wor
         async with browser.get(f"{world.bot.url}/", allow_redirects=False) as r:
             assert r.status == 302 and r.headers["Location"].startswith("/login")
         assert await ctx.db.run(web_rows.get_session, key, world.clock.now_ms()) is None
+    finally:
+        await browser.close()
+
+
+async def test_a_refresh_mattermost_cannot_answer_now_keeps_the_session(world: World,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5xx or a 429 from the token endpoint is "unavailable": the session stays (signed in, same tokens)
+    and the refresh is tried again on a later page."""
+    assert world.bot.ctx is not None and world.bot.ctx.sign_in is not None
+    ctx = world.bot.ctx
+    browser, key = await signed_in_with_oauth(world, "carol")
+    try:
+        row = await ctx.db.run(web_rows.get_session, key, world.clock.now_ms())
+        assert row is not None
+        await ctx.db.run(web_rows.update_tokens, key, row.access_token, row.refresh_token,
+                         world.clock.now_ms() + 3600_000)
+        world.sb.fail("POST", "/oauth/access_token", 502)
+        async with browser.get(f"{world.bot.url}/", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/runs"  # still signed in
+        slowed = MattermostError(429, "gateway.rate_limited", "limit exceeded", "", "POST", "/oauth/access_token")
+
+        async def too_many(fields: dict[str, str]) -> Any:
+            raise slowed
+
+        monkeypatch.setattr(ctx.gateway, "oauth_token", too_many)
+        now = world.clock.now_ms()
+        row = await ctx.db.run(web_rows.get_session, key, now)
+        assert row is not None
+        assert await signin.refresh(ctx, ctx.sign_in, row, now) == ("unavailable", "")
+        async with browser.get(f"{world.bot.url}/", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/runs"
+        monkeypatch.undo()
+        kept = await ctx.db.run(web_rows.get_session, key, world.clock.now_ms())
+        assert kept is not None and kept.access_token == row.access_token
+        async with browser.get(f"{world.bot.url}/", allow_redirects=False) as r:
+            assert r.status == 303
+        fresh = await ctx.db.run(web_rows.get_session, key, world.clock.now_ms())
+        assert fresh is not None and fresh.access_token != row.access_token  # refreshed once it answered
     finally:
         await browser.close()
 
