@@ -19,7 +19,7 @@ other. The start itself is then carried out as any other (handlers/runs.py), wit
 owner and creator (told in a DM), its members added, and the timeline saying "by the schedule (...)".
 
 Skipped, with a reason recorded on the row and logged once by the process that recorded it: the owner no
-longer exists or is deactivated, the bot is not in the playbook's team, the playbook was archived
+longer exists, is deactivated, is a bot or is not in the playbook's team, the bot is not in the playbook's team, the playbook was archived
 meanwhile, an existing channel that cannot be used, a start refused before anything is made. A failure
 that may pass (Mattermost not answering) records nothing: the next round tries again, within the grace.
 """
@@ -39,7 +39,15 @@ from bot.models import MattermostError
 from bot.playbooks import Playbook
 from bot.router import Router, UserError
 from bot.scheduler import Wakeup
-from handlers.runs import RunPlan, StepFailed, execute_run, existing_channel, prepare_run, retryable
+from handlers.runs import (
+    RunPlan,
+    StepFailed,
+    execute_run,
+    existing_channel,
+    prepare_run,
+    retryable,
+    unfit_person,
+)
 from storage import schedules as rows
 from storage.db import StorageError
 
@@ -194,15 +202,16 @@ class ScheduleService:
             return ctx.render("schedules/reason.md.j2", kind="no_team", team=pb.team or "")
         people = await ctx.users.by_username([schedule.owner, *schedule.members])
         owner = people.get(schedule.owner)
-        if owner is None or owner.delete_at:
-            return ctx.render("schedules/reason.md.j2", kind="owner", owner=schedule.owner,
-                              deactivated=owner is not None)
+        why = "missing" if owner is None else await unfit_person(ctx, owner, team.id)
+        if owner is None or why:  # checked now: a start would make a channel, then archive it again
+            return ctx.render("schedules/reason.md.j2", kind="owner", owner=schedule.owner, why=why, team=team.name)
         member_ids = []
         for name in schedule.members:
             user = people.get(name)
-            if user is None or user.delete_at:
-                log.warning("scheduled run of playbook %s: member @%s is %s; the run starts without them", pb.id,
-                            name, "deactivated" if user else "not a user")
+            why = "not a user" if user is None else await unfit_person(ctx, user, team.id)
+            if user is None or why:
+                log.warning("scheduled run of playbook %s: member @%s cannot take part (%s); the run starts "
+                            "without them", pb.id, name, why.replace("_", " "))
             else:
                 member_ids.append(user.id)
         tz = cron.zone(schedule.timezone)
