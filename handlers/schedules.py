@@ -19,9 +19,10 @@ other. The start itself is then carried out as any other (handlers/runs.py), wit
 owner and creator (told in a DM), its members added, and the timeline saying "by the schedule (...)".
 
 Skipped, with a reason recorded on the row and logged once by the process that recorded it: the owner no
-longer exists, is deactivated, is a bot or is not in the playbook's team, the bot is not in the playbook's team, the playbook was archived
-meanwhile, an existing channel that cannot be used, a start refused before anything is made. A failure
-that may pass (Mattermost not answering) records nothing: the next round tries again, within the grace.
+longer exists, is deactivated, is a bot or is not in the playbook's team, the bot is not in the playbook's
+team, the playbook was archived meanwhile, an existing channel that cannot be used, a start refused before
+anything is made. A failure that may pass (Mattermost not answering) records nothing: the next round tries
+again, within the grace.
 """
 from __future__ import annotations
 
