@@ -8,9 +8,10 @@ schedule: the occurrence due is the latest one at or before now that is
 - no older than GRACE_MS (one hour): occurrences missed while no bot ran are not all made up for; only
   the latest, and only if it is less than an hour old. An older latest one is recorded as skipped
   ("missed"), which the log and `python -m bot check` show;
-- no older than the playbook version that carries the schedule: a schedule starts counting when it is
-  saved (a new playbook, or one edited to a new cron expression, does not start a run for an occurrence
-  that passed before it was saved). Disabling or archiving takes effect at the next round.
+- no older than the schedule: it starts counting when its cron, timezone and enabled were saved as they
+  are now (a new playbook, or one edited to a new cron expression, does not start a run for an occurrence
+  that passed before it was saved; an edit of anything else moves nothing:
+  storage.schedules.schedule_since). Disabling or archiving takes effect at the next round.
 
 The occurrence row and the run's start row are written in one transaction (storage.schedules
 .OccurrenceStart through handlers.runs.StartService.begin): of two processes, or of a process before and
@@ -147,7 +148,10 @@ class ScheduleService:
         scheduled = [(pb, t) for pb in self.ctx.playbooks.values() if (t := trigger_of(pb)) is not None]
         if not scheduled:
             return []
-        saved = await self.ctx.db.run(rows.version_times, [pb.version_id for pb, _ in scheduled if pb.version_id],
+        # A schedule counts from when it began to hold: the earliest of the unbroken run of versions with the
+        # same cron, timezone and enabled (an edit of anything else, or a save between planning and the
+        # claim, drops no occurrence).
+        saved = await self.ctx.db.run(rows.schedule_since, [pb.version_id for pb, _ in scheduled if pb.version_id],
                                       readonly=True)
         candidates = []
         for pb, trigger in scheduled:
