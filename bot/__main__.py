@@ -481,8 +481,9 @@ def _skipped_schedules(settings: Settings) -> list[str]:
 
 
 def _alerts_report(settings: Settings, playbooks: list[Playbook]) -> list[str]:
-    """Which alert sources are set up and routed, and the deliveries of the last day no route matched
-    (handlers/alerts.py answers those 200 "no route" so the vendor does not retry them forever)."""
+    """Which alert sources are set up and routed, and the deliveries of the last day no route matched or
+    whose route could not start a run (handlers/alerts.py answers those 200 "no route" / "unusable" so the
+    vendor does not retry them forever, nor drop them unseen)."""
     import time
 
     from bot.clock import iso
@@ -502,6 +503,10 @@ def _alerts_report(settings: Settings, playbooks: list[Playbook]) -> list[str]:
     except StorageUnavailable:
         return out  # said by the webhooks line already
     for row in rows:
+        if row.outcome == "unusable":
+            out.append(f"[note] alert from {row.source} at {iso(row.received_at)} started no run: {row.title[:80]!r}: "
+                       f"{str(row.details.get('unusable', ''))[:300]}")
+            continue
         out.append(f"[note] alert from {row.source} at {iso(row.received_at)} matched no [[alerts]] route: "
                    f"{row.title[:80]!r} labels {json.dumps(row.details.get('labels', {}))[:200]}")
     return out

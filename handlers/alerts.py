@@ -9,7 +9,9 @@ before the vendor gets its 2xx, everything it decides is in rows (storage/alerts
 - anything for a group whose run is open (a repeat firing with new alerts, a resolution, an update): the
   delivery, pointing at that run;
 - a delivery matching no route: recorded as "no route" (answered 200 so the vendor does not retry it
-  forever; logged, and listed by `python -m bot check`).
+  forever; logged, and listed by `python -m bot check`);
+- a firing delivery whose route cannot start a run (owner deactivated, a bot or not in the team, team
+  unknown, existing channel unusable): recorded as "unusable" with the reason, answered 200 likewise.
 A repeat (same source and repeat key) is answered 200 "duplicate" and changes nothing, in any process: the
 (source, dedup) pair is unique. The alert's details are posted in the run's channel from an outbox row
 (`post_state` pending), by whichever process claims it, after the run is complete; a resolution whose route
@@ -46,7 +48,16 @@ from bot.router import HttpRequest, Router, UserError
 from bot.scheduler import Wakeup
 from handlers.finish import finish_run
 from handlers.runs import JOB as STARTS_JOB
-from handlers.runs import MAX_RUN_NAME, RunPlan, StartService, prepare_run
+from handlers.runs import (
+    MAX_RUN_NAME,
+    RunPlan,
+    StartService,
+    StepFailed,
+    existing_channel,
+    prepare_run,
+    retryable,
+    unfit_person,
+)
 from storage import alerts
 from storage.ids import new_id
 from storage.models import AlertDelivery, AlertGroup, RunStart
@@ -64,7 +75,8 @@ _NAMES = SandboxedEnvironment(autoescape=False)
 
 
 class Unusable(Exception):
-    """The route matched but cannot start a run (its owner is not a user, its team is unknown): 422."""
+    """The route matched but cannot start a run (its owner is not a usable user, its team is unknown, its
+    existing channel cannot be used): recorded as "unusable" and answered 200 (take)."""
 
 
 def digest(text: str) -> str:
@@ -92,21 +104,42 @@ def run_name(route: AlertRoute, delivery: Delivery) -> str:
 
 
 async def plan_for(ctx: Context, playbook: Playbook, route: AlertRoute, delivery: Delivery) -> RunPlan:
+    """The run the route starts, checked as far as can be before anything is made (the team, the owner, an
+    existing channel: as execute_run does); Unusable saying why not. MattermostError when Mattermost does
+    not answer (the vendor is asked to send it again)."""
     team_id = next((tid for tid, team in ctx.teams.items() if team.name == playbook.team), "")
     if not team_id:
         raise Unusable(ctx.render("alerts/unusable_team.md.j2", playbook=playbook.title, team=playbook.team))
     owner_name = route.owner or playbook.owner or ""
     users = await ctx.users.by_username([owner_name, *route.members])
     owner = users.get(owner_name)
-    if owner is None or owner.delete_at:
-        raise Unusable(ctx.render("alerts/unusable_owner.md.j2", playbook=playbook.title, owner=owner_name))
+    why = "deactivated" if owner is None else await unfit_person(ctx, owner, team_id)
+    if owner is None or why:
+        raise Unusable(ctx.render("alerts/unusable_owner.md.j2", playbook=playbook.title, owner=owner_name,
+                                  why=why, team=playbook.team))
     try:
         plan = prepare_run(ctx, playbook, run_name(route, delivery), "", owner.id, team_id, "")
     except UserError as err:
         raise Unusable(str(err)) from None
     plan.owner_id = owner.id
-    plan.member_ids = [u.id for name, u in users.items() if name in route.members and not u.delete_at]
+    for name in route.members:
+        member = users.get(name)
+        why = "deactivated" if member is None else await unfit_person(ctx, member, team_id)
+        if member is None or why:
+            log.warning("alert route of playbook %s: member @%s cannot take part (%s); the run starts without them",
+                        playbook.id, name, why)
+        elif member.id not in plan.member_ids:
+            plan.member_ids.append(member.id)
     plan.origin = f"alert from {VENDOR[delivery.source]}: {delivery.title}"[:512]
+    if playbook.existing_channel:  # as execute_run: found and checked before anything is recorded
+        try:
+            plan.channel = await existing_channel(ctx, plan)
+        except StepFailed as refused:
+            cause = refused.__cause__
+            if isinstance(cause, MattermostError) and retryable(cause):
+                raise cause from None
+            raise Unusable(ctx.render("alerts/unusable_channel.md.j2", playbook=playbook.title,
+                                      reason=refused.reason)) from None
     return plan
 
 
@@ -143,9 +176,6 @@ async def receive(request: HttpRequest, ctx: Context) -> tuple[int, dict[str, An
         return 200, {"result": "ignored", "reason": str(ignored)}
     try:
         return await take(ctx, delivery)
-    except Unusable as err:
-        log.warning("an alert route cannot start a run source=%s: %s", source, err)
-        return 422, {"error": str(err)}
     except MattermostError as err:  # looking up the owner: worth the vendor's retry
         log.warning("alert delivery: Mattermost did not answer source=%s status=%s", source, err.status)
         return 503, {"error": f"Mattermost did not answer ({err.status}); send it again."}
@@ -164,7 +194,10 @@ async def take(ctx: Context, delivery: Delivery, again: bool = True) -> tuple[in
     now = ctx.clock.now_ms()
     if running is None and delivery.kind == "firing" and found is not None:
         playbook, route = found
-        plan = await plan_for(ctx, playbook, route, delivery)
+        try:
+            plan = await plan_for(ctx, playbook, route, delivery)
+        except Unusable as err:
+            return await _unusable(ctx, delivery, dedup, group_hash, now, playbook, str(err))
         row = _row(delivery, dedup, group_hash, now, "started", playbook_id=playbook.id, post=True)
         group = AlertGroup(id=new_id(), source=source, group_hash=group_hash, run_id="", opened_at=now)
         service = _starts(ctx)
@@ -203,6 +236,20 @@ async def take(ctx: Context, delivery: Delivery, again: bool = True) -> tuple[in
                     delivery.labels)
         return 200, {"result": "no route"}
     return 200, {"result": "no open run"}
+
+
+async def _unusable(ctx: Context, delivery: Delivery, dedup: str, group_hash: str, now: int, playbook: Playbook,
+                    reason: str) -> tuple[int, dict[str, Any]]:
+    """A route matched but cannot start a run: recorded with the reason (listed by `python -m bot check`) and
+    answered 200, as "no route" is: Alertmanager and Grafana drop a delivery answered 4xx for good. Its
+    repeat key is made unique, so the vendor's next repeat, after the route is mended, starts the run."""
+    row = _row(delivery, dedup, group_hash, now, "unusable", playbook_id=playbook.id)
+    row.dedup = digest(f"{dedup}|unusable|{row.id}")
+    row.details = {**row.details, "unusable": reason[:1000]}
+    await ctx.db.run(alerts.record, row)
+    log.warning("an alert route cannot start a run source=%s playbook=%s title=%.80s: %s", delivery.source,
+                playbook.id, delivery.title, reason)
+    return 200, {"result": "unusable", "error": reason}
 
 
 async def _carry(ctx: Context, service: StartService, start: RunStart, delivery_id: str) -> None:

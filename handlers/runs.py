@@ -394,6 +394,28 @@ async def existing_channel(ctx: Context, plan: RunPlan) -> MMChannel:
     return channel
 
 
+async def unfit_person(ctx: Context, user: MMUser, team_id: str) -> str:
+    """Why `user` cannot take part in a run in the team `team_id` started without a person in chat (a
+    schedule, an alert): "deactivated", "bot", "not_in_team"; "" when they can. Checked before anything is
+    made, so a start does not create a channel only to archive it again on every occurrence. When the bot
+    may not read the user's teams (403: api4/team.go getTeamsForUser needs the user themselves or a
+    system admin), the team is left for the start to find out. MattermostError when Mattermost does not
+    answer (worth trying again)."""
+    if user.delete_at:
+        return "deactivated"
+    if user.is_bot:
+        return "bot"
+    try:
+        teams = await ctx.gateway.user_team_ids(user.id)
+    except MattermostError as err:
+        if err.status in (401, 403):
+            return ""
+        if err.status == 404:
+            return "deactivated"
+        raise
+    return "" if team_id in teams else "not_in_team"
+
+
 class _Attempt:
     """One go at a start by the holder of its lease: each step is skipped when its result is recorded,
     done and recorded otherwise. A post or channel that may have been made by an earlier go without

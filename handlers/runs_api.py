@@ -25,13 +25,13 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from bot.clock import iso
 from bot.context import Context
 from bot.domain.conditions import PropertyValueError, parse_value
-from bot.domain.durations import DurationError
+from bot.domain.durations import DurationError, due_in_range
 from bot.domain.permissions import (
     Action,
     Decision,
@@ -431,8 +431,10 @@ def _due(raw: Any) -> int | None:
         when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
         raise invalid("due", f"{raw[:40]!r} is not an ISO 8601 date-time (e.g. 2026-12-01T14:00:00Z).") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+    try:
+        when = due_in_range(when, raw.strip())
+    except DurationError as err:
+        raise invalid("due", f"{err}.") from None
     return int(when.timestamp() * 1000)
 
 

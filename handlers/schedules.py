@@ -8,9 +8,10 @@ schedule: the occurrence due is the latest one at or before now that is
 - no older than GRACE_MS (one hour): occurrences missed while no bot ran are not all made up for; only
   the latest, and only if it is less than an hour old. An older latest one is recorded as skipped
   ("missed"), which the log and `python -m bot check` show;
-- no older than the playbook version that carries the schedule: a schedule starts counting when it is
-  saved (a new playbook, or one edited to a new cron expression, does not start a run for an occurrence
-  that passed before it was saved). Disabling or archiving takes effect at the next round.
+- no older than the schedule: it starts counting when its cron, timezone and enabled were saved as they
+  are now (a new playbook, or one edited to a new cron expression, does not start a run for an occurrence
+  that passed before it was saved; an edit of anything else moves nothing:
+  storage.schedules.schedule_since). Disabling or archiving takes effect at the next round.
 
 The occurrence row and the run's start row are written in one transaction (storage.schedules
 .OccurrenceStart through handlers.runs.StartService.begin): of two processes, or of a process before and
@@ -19,9 +20,10 @@ other. The start itself is then carried out as any other (handlers/runs.py), wit
 owner and creator (told in a DM), its members added, and the timeline saying "by the schedule (...)".
 
 Skipped, with a reason recorded on the row and logged once by the process that recorded it: the owner no
-longer exists or is deactivated, the bot is not in the playbook's team, the playbook was archived
-meanwhile, an existing channel that cannot be used, a start refused before anything is made. A failure
-that may pass (Mattermost not answering) records nothing: the next round tries again, within the grace.
+longer exists, is deactivated, is a bot or is not in the playbook's team, the bot is not in the playbook's
+team, the playbook was archived meanwhile, an existing channel that cannot be used, a start refused before
+anything is made. A failure that may pass (Mattermost not answering) records nothing: the next round tries
+again, within the grace.
 """
 from __future__ import annotations
 
@@ -39,7 +41,15 @@ from bot.models import MattermostError
 from bot.playbooks import Playbook
 from bot.router import Router, UserError
 from bot.scheduler import Wakeup
-from handlers.runs import RunPlan, StepFailed, execute_run, existing_channel, prepare_run, retryable
+from handlers.runs import (
+    RunPlan,
+    StepFailed,
+    execute_run,
+    existing_channel,
+    prepare_run,
+    retryable,
+    unfit_person,
+)
 from storage import schedules as rows
 from storage.db import StorageError
 
@@ -138,7 +148,10 @@ class ScheduleService:
         scheduled = [(pb, t) for pb in self.ctx.playbooks.values() if (t := trigger_of(pb)) is not None]
         if not scheduled:
             return []
-        saved = await self.ctx.db.run(rows.version_times, [pb.version_id for pb, _ in scheduled if pb.version_id],
+        # A schedule counts from when it began to hold: the earliest of the unbroken run of versions with the
+        # same cron, timezone and enabled (an edit of anything else, or a save between planning and the
+        # claim, drops no occurrence).
+        saved = await self.ctx.db.run(rows.schedule_since, [pb.version_id for pb, _ in scheduled if pb.version_id],
                                       readonly=True)
         candidates = []
         for pb, trigger in scheduled:
@@ -194,15 +207,16 @@ class ScheduleService:
             return ctx.render("schedules/reason.md.j2", kind="no_team", team=pb.team or "")
         people = await ctx.users.by_username([schedule.owner, *schedule.members])
         owner = people.get(schedule.owner)
-        if owner is None or owner.delete_at:
-            return ctx.render("schedules/reason.md.j2", kind="owner", owner=schedule.owner,
-                              deactivated=owner is not None)
+        why = "missing" if owner is None else await unfit_person(ctx, owner, team.id)
+        if owner is None or why:  # checked now: a start would make a channel, then archive it again
+            return ctx.render("schedules/reason.md.j2", kind="owner", owner=schedule.owner, why=why, team=team.name)
         member_ids = []
         for name in schedule.members:
             user = people.get(name)
-            if user is None or user.delete_at:
-                log.warning("scheduled run of playbook %s: member @%s is %s; the run starts without them", pb.id,
-                            name, "deactivated" if user else "not a user")
+            why = "not a user" if user is None else await unfit_person(ctx, user, team.id)
+            if user is None or why:
+                log.warning("scheduled run of playbook %s: member @%s cannot take part (%s); the run starts "
+                            "without them", pb.id, name, why.replace("_", " "))
             else:
                 member_ids.append(user.id)
         tz = cron.zone(schedule.timezone)

@@ -153,8 +153,9 @@ def settle_post(session: Session, delivery_id: str, me: str, state: str, next_at
 
 
 def unrouted(session: Session, since: int) -> list[AlertDelivery]:
-    """Deliveries no playbook route matched since `since` (for `python -m bot check`), newest first."""
-    return list(session.exec(select(AlertDelivery).where(AlertDelivery.outcome == "no_route",
+    """Deliveries no playbook route matched, or whose route could not start a run ("unusable", the reason in
+    details["unusable"]), since `since` (for `python -m bot check`), newest first."""
+    return list(session.exec(select(AlertDelivery).where(col(AlertDelivery.outcome).in_(("no_route", "unusable")),
                                                          col(AlertDelivery.received_at) >= since)
                              .order_by(col(AlertDelivery.received_at).desc()).limit(20)))
 
@@ -174,6 +175,6 @@ def all_deliveries(session: Session) -> list[AlertDelivery]:
 
 
 def read_unrouted(url: str, since: int) -> list[AlertDelivery]:
-    """For `python -m bot check`: deliveries no route matched since `since` (none when the database is not
+    """For `python -m bot check`: deliveries no route matched or unusable since `since` (none when the database is not
     there or not migrated yet). Writes nothing."""
     return read_existing(url, lambda session: unrouted(session, since), [])

@@ -558,6 +558,7 @@ class AlertDelivery(SQLModel, table=True):
     title: str = ""
     received_at: int = Field(sa_type=BigInteger)
     # started (a run started by it) | posted (to an open run) | no_route | no_run (nothing open to post to)
+    # | unusable (its route cannot start a run; why in details["unusable"], dedup made unique)
     outcome: str = Field(max_length=16)
     playbook_id: str = Field(default="", max_length=128)
     run_id: str = Field(default="", max_length=26)

@@ -100,13 +100,35 @@ def recorded(session: Session, keys: list[tuple[str, int]]) -> set[tuple[str, in
     return {(pid, at) for pid, at in rows if (pid, at) in wanted}
 
 
-def version_times(session: Session, version_ids: list[str]) -> dict[str, int]:
-    """When each playbook version was saved: a schedule counts from the version that carries it."""
-    if not version_ids:
-        return {}
-    rows = session.exec(select(PlaybookVersion.id, PlaybookVersion.created_at)
-                        .where(col(PlaybookVersion.id).in_(sorted(set(version_ids)))))
-    return dict(rows.all())
+def _schedule_key(data: dict[str, Any]) -> tuple[str, str, bool] | None:
+    """What decides a version's occurrences: (cron, timezone, enabled), defaults filled as validation does."""
+    table = data.get("schedule") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        return None
+    return (" ".join(str(table.get("cron", "")).split()), str(table.get("timezone", "UTC")),
+            bool(table.get("enabled", True)))
+
+
+def schedule_since(session: Session, version_ids: list[str]) -> dict[str, int]:
+    """For each current version: when its schedule began to hold, i.e. the created_at of the earliest version
+    in the unbroken run of the playbook's versions, ending at this one, whose [schedule] (cron, timezone,
+    enabled) is the same. An edit of anything else (a typo in a checklist) makes a new version but does not
+    move the schedule's start, so an occurrence missed while the bot was down is still made up for."""
+    out: dict[str, int] = {}
+    wanted = select(PlaybookVersion).where(col(PlaybookVersion.id).in_(sorted(set(version_ids))))
+    for current in list(session.exec(wanted)):
+        key = _schedule_key(current.data)
+        since = current.created_at
+        older = list(session.exec(select(PlaybookVersion)
+                                  .where(PlaybookVersion.playbook_id == current.playbook_id,
+                                         col(PlaybookVersion.number) < current.number)
+                                  .order_by(col(PlaybookVersion.number).desc())))
+        for version in older:
+            if _schedule_key(version.data) != key:
+                break
+            since = version.created_at
+        out[current.id] = since
+    return out
 
 
 def occurrences_of(session: Session, playbook_id: str, limit: int = 50) -> list[ScheduleOccurrence]:

@@ -20,11 +20,19 @@ __all__ = [
     "format_duration",
     "format_duration_compact",
     "parse_due",
+    "EARLIEST_DUE",
+    "LATEST_DUE",
+    "due_in_range",
 ]
 
 # One year. Longer values are almost always a typo (`300d` meant `30d`), and this keeps every
 # result far below what datetime arithmetic and APScheduler can hold.
 MAX_DURATION = timedelta(days=365)
+
+# The moments a due date may name. Python parses years 1..9999 with any offset, but such a moment
+# may not convert to UTC (0001-01-01T00:00+01:00 is before datetime.min) and is never meant.
+EARLIEST_DUE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_DUE = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 # Words that mean "no reminder" where a reminder may be off.
 OFF_WORDS = frozenset({"off", "none", "never"})
@@ -169,6 +177,19 @@ def format_duration_compact(value: timedelta) -> str:
     return "".join(f"{count}{unit}" for unit, count in parts) or "0s"
 
 
+def due_in_range(moment: datetime, raw: str) -> datetime:
+    """`moment` (naive = UTC) as an aware UTC datetime, if it lies between EARLIEST_DUE and
+    LATEST_DUE; else DurationError naming `raw` as typed."""
+    try:
+        utc = _as_utc(moment)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_DUE <= utc < LATEST_DUE:
+        raise DurationError(f"{_describe(raw)} is out of range: a due date lies between the years "
+                            f"{EARLIEST_DUE.year} and {LATEST_DUE.year - 1}")
+    return utc
+
+
 def _as_utc(moment: datetime) -> datetime:
     # Naive datetimes are read as UTC: the bot stores and compares UTC throughout.
     if moment.tzinfo is None:
@@ -212,9 +233,11 @@ def _parse_iso(raw: str) -> datetime:
         text = text[:-1] + "+00:00"
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=timezone.utc)
-        return _as_utc(datetime.fromisoformat(text))
+            moment = datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=timezone.utc)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise DurationError(
             f'{_describe(raw)} is not a valid date; use "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM" (UTC)'
         ) from None
+    return due_in_range(moment, raw)

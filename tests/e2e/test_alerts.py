@@ -297,3 +297,86 @@ async def test_a_crash_after_the_answer_is_resumed_by_another_process(world: Wor
         assert (await deliver(world, "alertmanager", firing, token=AM_TOKEN))[1] == {"result": "duplicate"}
     finally:
         await second.stop()
+
+
+# Routes that cannot all be used: an owner outside the team, a bot as owner; the playbook's runs go into an
+# existing channel.
+ROOM = """
+title = "Ops room"
+team = "eng"
+owner = "alice"
+channel_mode = "existing"
+channel = "ops-room"
+
+[[alerts]]
+source = "alertmanager"
+match = { labels = { route = "outsider" } }
+owner = "outsider"
+
+[[alerts]]
+source = "alertmanager"
+match = { labels = { route = "bot" } }
+owner = "playbooks"
+
+[[alerts]]
+source = "alertmanager"
+match = { labels = { route = "room" } }
+members = ["outsider", "bob"]
+
+[[checklists]]
+title = "Steps"
+  [[checklists.items]]
+  title = "Look"
+"""
+
+
+async def room_playbook(world: World) -> str:
+    """The "Ops room" playbook loaded, its channel made (alice in it), someone outside the team: the room's id."""
+    status, channel, _ = await world["alice"].api.post("/channels", {
+        "team_id": world.team_id, "name": "ops-room", "display_name": "Ops room", "type": "O"})
+    assert status == 201, channel
+    status, user, _ = await world.admin.post("/users", {"username": "outsider", "email": "outsider@example.com",
+                                                        "password": "Password1!"})
+    assert status == 201, user
+    (world.playbooks_dir / "room.toml").write_text(ROOM)
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    assert "room" in world.bot.ctx.playbooks
+    return str(channel["id"])
+
+
+async def test_an_alert_route_into_an_existing_channel_starts_the_run_there(world: World) -> None:
+    room = await room_playbook(world)
+    firing = send_alert.alertmanager("QueueBacklog", labels={"route": "room"})
+    status, body = await deliver(world, "alertmanager", firing, token=AM_TOKEN)
+    assert (status, body["result"]) == (202, "started"), body
+    started = await runs(world)
+    assert [(r["name"], r["channel_id"]) for r in started] == [("QueueBacklog", room)], started
+    # Its members: bob joins; the one outside the team is left out (he could not be added).
+    assert world["bob"].id in started[0]["participant_ids"]
+    assert len(alert_posts(await world.posts(room))) == 1
+
+
+async def test_an_unusable_route_is_recorded_answered_200_and_listed_by_check(world: World) -> None:
+    from bot.__main__ import _alerts_report
+
+    await room_playbook(world)
+    outsider = send_alert.alertmanager("NodeDown", labels={"route": "outsider"})
+    status, body = await deliver(world, "alertmanager", outsider, token=AM_TOKEN)
+    assert status == 200 and body["result"] == "unusable", body
+    assert 'owner "@outsider" is not a member of the team "eng"' in body["error"], body
+    bot_owned = send_alert.alertmanager("DiskSlow", labels={"route": "bot"})
+    status, body = await deliver(world, "alertmanager", bot_owned, token=AM_TOKEN)
+    assert status == 200 and body["result"] == "unusable", body
+    assert 'owner "@playbooks" is a bot account' in body["error"], body
+    assert await runs(world) == []
+    # The vendor's repeat is not a "duplicate": once the route is mended, it starts the run.
+    status, body = await deliver(world, "alertmanager", outsider, token=AM_TOKEN)
+    assert (status, body["result"]) == (200, "unusable"), body
+    rows = sorted((d.outcome, d.title, d.playbook_id) for d in await deliveries(world))
+    assert rows == [("unusable", "DiskSlow", "room"), ("unusable", "NodeDown", "room"),
+                    ("unusable", "NodeDown", "room")], rows
+    report = _alerts_report(world.bot.settings, list(world.bot.ctx.playbooks.values()))  # type: ignore[union-attr]
+    listed = [line for line in report if "started no run" in line]
+    assert len(listed) == 3, report
+    assert any("'NodeDown'" in line and "is not a member of the team" in line for line in listed), report

@@ -192,6 +192,13 @@ async def test_status_updates_items_and_finish_follow_the_rules_of_chat(world: W
     assert status == 400, body
     status, body, _ = await bob.patch(f"/api/v0/runs/{run_id}/items/{second}", json={"due": "tomorrow"})
     assert status == 422, body
+    # Dates Python parses but UTC cannot hold (or nobody means) are refused, and the run still reads.
+    for far in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1969-12-31T23:59:59Z", "9000-01-01"):
+        status, body, _ = await bob.patch(f"/api/v0/runs/{run_id}/items/{second}", json={"due": far})
+        assert status == 422 and body["problems"][0]["path"] == "due", (far, body)
+        assert "between the years 1970 and 8999" in body["problems"][0]["message"], body
+    status, body, _ = await bob.get(f"/api/v0/runs/{run_id}")
+    assert status == 200 and body["checklists"][0]["items"][1]["due_at"].startswith("2030-01-02"), body
     status, body, _ = await bob.patch(f"/api/v0/runs/{run_id}/items/{'i' * 26}", json={"state": "open"})
     assert status == 404, body
     await world.settle()

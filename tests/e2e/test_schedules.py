@@ -50,6 +50,8 @@ title = "Round"
 
 PAUSED = STANDUP.replace('members = ["carol"]', 'members = ["carol"]\nenabled = false')
 GHOST_OWNER = STANDUP.replace('owner = "bob"', 'owner = "zed"')
+OUTSIDE_OWNER = STANDUP.replace('owner = "bob"', 'owner = "outsider"')
+BOT_OWNER = STANDUP.replace('owner = "bob"', 'owner = "playbooks"')
 
 
 @pytest.fixture
@@ -223,3 +225,43 @@ async def test_an_owner_who_is_not_there_skips_the_occurrence_with_a_reason(worl
     world.clock.advance(60)  # recorded once: another round adds nothing
     assert await due_everywhere(world.bot) == 0
     assert len(await world.bot.ctx.db.run(occurrences.skipped_since, 0, readonly=True)) == 1
+
+
+async def test_an_owner_outside_the_team_or_a_bot_skips_the_occurrence_with_a_reason(world: World) -> None:
+    """Checked before the start: it would make the channel, fail to add the owner and archive it, each time."""
+    status, user, _ = await world.admin.post("/users", {"username": "outsider", "email": "outsider@example.com",
+                                                        "password": "Password1!"})
+    assert status == 201, user
+    assert world.bot.ctx.library is not None
+    nine = next_nine(world)
+    for day, text in enumerate((OUTSIDE_OWNER, BOT_OWNER)):
+        (world.playbooks_dir / "standup.toml").write_text(textwrap.dedent(text))
+        await world.bot.ctx.library.check_now()
+        world.clock.set(nine + day * 86_400_000)
+        assert await due_everywhere(world.bot) == 0
+    skipped = await world.bot.ctx.db.run(occurrences.skipped_since, 0, readonly=True)
+    assert sorted((s.occurrence_at, s.reason) for s in skipped) == [
+        (nine, 'the owner @outsider is not a member of the team "eng"'),
+        (nine + 86_400_000, "the owner @playbooks is a bot account; runs are owned by people")]
+    assert await standups(world) == []
+
+
+async def test_an_edit_of_anything_but_the_schedule_while_down_drops_no_occurrence(world: World) -> None:
+    """A deploy that fixes a typo in the checklist while no bot ran over 09:00 makes a new version; the
+    schedule is the same, so the 09:00 occurrence is still started within the grace."""
+    nine = next_nine(world)
+    await world.bot.stop()
+    (world.playbooks_dir / "standup.toml").write_text(textwrap.dedent(STANDUP.replace("blockers", "blockers!")))
+    world.clock.set(nine + 20 * MIN)
+    app = await restarted(world)
+    assert app.ctx.playbooks["standup"].checklists[0].items[0].title.endswith("blockers!")
+    started = await standups(world)
+    assert len(started) == 1, started
+    # A change of the schedule itself counts from its save: the next day's 09:00 passed while the bot was
+    # down and the cron was edited then, so nothing starts for it.
+    await world.bot.stop()
+    (world.playbooks_dir / "standup.toml").write_text(
+        textwrap.dedent(STANDUP.replace('cron = "0 9 * * *"', 'cron = "0 9,18 * * *"')))
+    world.clock.set(nine + 86_400_000 + 20 * MIN)
+    await restarted(world)
+    assert len(await standups(world)) == 1

@@ -170,6 +170,9 @@ def test_parse_due_off() -> None:
     ("2025-01-01", "is in the past"),
     ("0m", "longer than zero"),
     ("400d", "longer than the maximum"),
+    ("0001-01-01T00:00:00+01:00", "out of range"),
+    ("9999-12-31T23:59:59-01:00", "out of range"),
+    ("9000-01-01", "out of range"),
 ])
 def test_parse_due_rejects(text: str, fragment: str) -> None:
     with pytest.raises(DurationError) as info:
