@@ -220,9 +220,11 @@ class ActionService(LeasedRows[RunAction]):
         try:
             done = await Glue(self, row, view, spec).run()
         except IntegrationError as err:
-            # No answer, or an edge's 5xx (502/504 may come after the thing was made): for a create with no key
-            # to find it by, or a Jira create (found by its label later), the outcome is uncertain.
-            unsure = err.status == 0 or (err.status >= 500 and row.kind in (*UNKEYED, "jira.create_issue"))
+            # No answer, or a 5xx that may come after the thing was made (an edge's 502/504, a 500 from a
+            # server that failed after acting; 503 says it was not taken in): for a create with no key to
+            # find it by, or a Jira create (found by its label later), the outcome is uncertain.
+            unsure = err.status == 0 or (err.status >= 500 and err.status != 503
+                                         and row.kind in (*UNKEYED, "jira.create_issue"))
             if unsure and row.kind in UNKEYED:  # it may have been made; never twice
                 what, where = UNKEYED[row.kind]
                 await self._fail(row, view, ActionFailed(
