@@ -26,6 +26,8 @@ After a restart, `run_due()` at start-up (and at every wake-up or poll) picks up
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from dataclasses import dataclass, field
@@ -78,6 +80,12 @@ UNKEYED = {"zoom.create_meeting": ("meeting", "the host's meetings in Zoom and p
 
 class TemplateValues(SimpleNamespace):
     """`run` and `event` as the action templates see them (attributes only)."""
+
+
+def http_actions_key(signing_key: bytes) -> bytes:
+    """The key the http actions are signed with: derived from the bot's signing key, so a receiver of
+    http actions (a URL a playbook editor chose) holds no key that signs the outgoing webhooks."""
+    return hmac.new(signing_key, b"http-actions/v1", hashlib.sha256).digest()
 
 
 def run_label(run_id: str) -> str:
@@ -573,10 +581,17 @@ class Glue:
                 raise ActionFailed(f"the secret \"{name}\" for header {header} is not configured",
                                    f"add {name} = \"...\" under [http_actions] secrets in bot.toml (or "
                                    "BOT_HTTP_ACTIONS_SECRETS)")
+            allowed = self.ctx.settings.http_actions.secret_hosts.get(name, ())
+            if host.lower().rstrip(".") not in allowed:
+                raise ActionFailed(f"the secret \"{name}\" for header {header} may not be sent to {host}",
+                                   f"if {host} is meant to get it, add it under [http_actions] secret_hosts in "
+                                   f"bot.toml: {name} = [\"{host}\"] (or BOT_HTTP_ACTIONS_SECRET_HOSTS)")
             extra[header] = configured[name]
         timestamp = str(self.ctx.clock.now_ms() // 1000)
-        headers = {**signed_headers(self.ctx.settings.signing_key, self.row.event, self.row.id, timestamp, raw),
-                   **extra}
+        # Playbooks' X-Playbooks-* headers are refused when the file loads (bot/playbooks/actions.py), so the
+        # signed headers below are the bot's own; signed with a key of their own (not the webhooks' key).
+        headers = {**extra, **signed_headers(http_actions_key(self.ctx.settings.signing_key), self.row.event,
+                                             self.row.id, timestamp, raw)}
         result = await self.service.sender.send(method, url, raw, headers)
         if not result.ok:
             raise IntegrationError(host, result.error or f"HTTP {result.status}", status=result.status,

@@ -192,6 +192,10 @@ def _param(r: _Reader, block: Mapping[str, object], key: str, what: str, path: s
             r.error(f"{path}.{name}", f'expected the name of a secret in bot.toml [http_actions] secrets (letters, '
                                       f'digits, ".", "-", "_"), got "{val}"; never the secret itself')
             continue
+        if name.lower().startswith("x-playbooks-"):
+            r.error(f"{path}.{name}", "is the bot's own (the X-Playbooks-* headers carry the event, delivery id, "
+                                      "time and signature); use another header name")
+            continue
         if what == "table" and CREDENTIAL_HEADERS.search(name):
             r.error(f"{path}.{name}", "looks like a credential; credentials never go in playbook files: put the "
                                       "value in bot.toml [http_actions] secrets and name it in secret_headers, "

@@ -77,7 +77,9 @@ body = '{"run": {{ run.name | tojson }}, "by": {{ event.by | tojson }}, "item": 
 def world_options() -> dict[str, Any]:
     return {"bot_roles": "system_user system_admin",
             "playbooks": {"incident": INCIDENT + ACTIONS, "onboarding": ONBOARDING},
-            "env": {"BOT_HTTP_ACTIONS_SECRETS": json.dumps({"statuspage": "sp-key-123"}),
+            "env": {"BOT_HTTP_ACTIONS_SECRETS": json.dumps({"statuspage": "sp-key-123", "other": "o-key"}),
+                    "BOT_HTTP_ACTIONS_SECRET_HOSTS": json.dumps({"statuspage": ["127.0.0.1"],
+                                                                 "other": ["hooks.example.com"]}),
                     "BOT_SECURITY_SECRET": "webhook-secret-0123456789"}}
 
 
@@ -404,7 +406,8 @@ async def test_an_http_action_is_signed_retried_and_carries_the_secret(world: Wo
     assert headers["X-Playbooks-Event"] == "item_checked"
     assert headers["X-Playbooks-Delivery"] == got[0][1]["X-Playbooks-Delivery"]  # the same on every attempt
     signed = headers["X-Playbooks-Timestamp"].encode() + b"." + raw
-    expected = "sha256=" + hmac.new(b"webhook-secret-0123456789", signed, hashlib.sha256).hexdigest()
+    key = hmac.new(b"webhook-secret-0123456789", b"http-actions/v1", hashlib.sha256).digest()  # docs/actions.md
+    expected = "sha256=" + hmac.new(key, signed, hashlib.sha256).hexdigest()
     assert headers["X-Playbooks-Signature"] == expected
     events = await timeline(world, run["id"])
     assert [e["type"] for e in events] == ["action_succeeded"]
@@ -605,3 +608,25 @@ async def test_a_comment_waits_for_the_issue_still_being_created(world: World) -
     assert len(jira.issues) == 1
     assert jira.comments == [("OPS-1", "Update from alice: still down")]
     assert not any("no Jira issue was created" in t for t in await bot_texts(world, run["channel_id"]))
+
+
+async def test_a_secret_is_sent_only_to_the_hosts_listed_for_it(world: World, receiver: Any) -> None:
+    url, got, answers = receiver
+    (world.playbooks_dir / "notify.toml").write_text(
+        HTTP.replace("URL", url).replace('X-Api-Key = "statuspage"', 'X-Api-Key = "other"'))
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    service = wire(world)
+    status, body = await world["alice"].command(world.town_square, "/playbook run notify Status")
+    assert status == 200, body
+    await world.settle()
+    status, runs = await world.runs_json("alice")
+    run = next(r for r in runs["items"] if r["name"] == "Status")
+    status, body = await world["alice"].command(run["channel_id"], "/playbook check 1.1")
+    assert status == 200, body
+    await world.settle()
+    await retry_due(world, service, 600)
+    assert got == []  # never sent
+    text = next(t for t in await bot_texts(world, run["channel_id"]) if "http" in t and "may not be sent" in t)
+    assert "127.0.0.1" in text and "secret_hosts" in text
+    assert [e["type"] for e in await timeline(world, run["id"])] == ["action_failed"]

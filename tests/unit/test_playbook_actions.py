@@ -144,3 +144,23 @@ def test_alert_and_schedule_names_render_in_the_same_sandbox() -> None:
     from jinja2 import TemplateError
     with pytest.raises(TemplateError):
         alerts._NAMES.from_string('{{ "x" * 999999999 }}').render()
+
+
+def test_a_playbook_may_not_set_the_bots_own_signature_headers() -> None:
+    got = problems({"on": "run_started", "kind": "http", "url": "https://hooks.example.com/x",
+                    "headers": {"X-Playbooks-Event": "run_finished", "x-playbooks-delivery": "1"}})
+    assert "the bot's own" in got["actions[1].headers.X-Playbooks-Event"]
+    assert "the bot's own" in got["actions[1].headers.x-playbooks-delivery"]
+
+
+def test_secret_hosts_come_from_bot_toml_and_the_environment(tmp_path: Path) -> None:
+    from bot.config import load_settings as load
+    base = tmp_path / "bot.toml"
+    base.write_text('[mattermost]\nurl = "http://mm"\ntoken = "t"\n'
+                    '[http_actions]\nsecrets = { sp = "v" }\nsecret_hosts = { sp = ["API.Example.com"] }\n')
+    settings = load(base, env={})
+    assert settings.http_actions.secret_hosts == {"sp": ("api.example.com",)}
+    settings = load(base, env={"BOT_HTTP_ACTIONS_SECRET_HOSTS": '{"sp": ["a.example.com", "b.example.com"]}'})
+    assert settings.http_actions.secret_hosts == {"sp": ("a.example.com", "b.example.com")}
+    with pytest.raises(ConfigError):
+        load(base, env={"BOT_HTTP_ACTIONS_SECRET_HOSTS": '{"sp": "a.example.com"}'})
