@@ -107,11 +107,11 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
             _check_width(width, "center")
             return center(value, width)
 
-        def safe_indent(s: Any, width: Any = 4, *args: Any, **kwargs: Any) -> Any:
+        def safe_indent(text: Any, width: Any = 4, *args: Any, **kwargs: Any) -> Any:
             _check_width(width if isinstance(width, int) else len(str(width)), "indent")
-            if len(str(s)) * (1 + (width if isinstance(width, int) else len(str(width)))) > MAX_OUTPUT * 4:
+            if len(str(text)) * (1 + (width if isinstance(width, int) else len(str(width)))) > MAX_OUTPUT * 4:
                 raise _refuse(f"the indented text would be over {MAX_OUTPUT} characters")
-            return indent(s, width, *args, **kwargs)
+            return indent(text, width, *args, **kwargs)
 
         def safe_format(value: Any, *args: Any, **kwargs: Any) -> Any:
             _check_percent(value)
