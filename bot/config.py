@@ -15,7 +15,9 @@ Keys (see bot.toml for the commented example):
     [web]        client_id, client_secret, register, session_hours   (sign-in with Mattermost)
     [metrics]    token         (operators' /metrics from beyond this machine: `Authorization: Bearer <token>`)
     [http_actions] secrets     (name = "value": header values the playbooks' http actions name in
-                 secret_headers; in the environment BOT_HTTP_ACTIONS_SECRETS as JSON, {"name": "value"})
+                 secret_headers; in the environment BOT_HTTP_ACTIONS_SECRETS as JSON, {"name": "value"}),
+                 secret_hosts (name = ["host", ...]: the only hosts each secret may be sent to;
+                 BOT_HTTP_ACTIONS_SECRET_HOSTS as JSON)
     [alerts]     the credentials of each alert source (`POST /hooks/alerts/<source>`, docs/alerts.md):
                  alertmanager_token | alertmanager_username + alertmanager_password,
                  grafana_hmac_secret, grafana_hmac_header, grafana_timestamp_header, grafana_max_age,
@@ -188,6 +190,9 @@ class HttpActionsSettings:
     # Header values for the playbooks' http actions, by the name a playbook's secret_headers gives them:
     # credentials live here (or in BOT_HTTP_ACTIONS_SECRETS), never in a playbook file.
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    # The hosts each secret may be sent to (name -> host names, lower case): a playbook editor cannot send
+    # a secret to a URL of their choosing.
+    secret_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -356,6 +361,22 @@ def _secrets(value: object, from_env: bool) -> dict[str, str]:
     if bad:
         raise _bad('secret names of letters, digits, ".", "-" and "_"', bad[0])
     return {k: v for k, v in value.items()}
+
+
+def _secret_hosts(value: object, from_env: bool) -> dict[str, tuple[str, ...]]:
+    """A table of secret name = ["host", ...] (in the environment: a JSON object)."""
+    if from_env and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise _bad('a JSON object like {"statuspage": ["api.statuspage.io"]}', value) from None
+    if not isinstance(value, dict) or not all(
+            isinstance(v, list) and all(isinstance(h, str) and h.strip() for h in v) for v in value.values()):
+        raise _bad('a table of secret name = ["host", ...]', value)
+    bad = [k for k in value if not _SECRET_NAME.fullmatch(k)]
+    if bad:
+        raise _bad('secret names of letters, digits, ".", "-" and "_"', bad[0])
+    return {k: tuple(h.strip().lower().rstrip(".") for h in v) for k, v in value.items()}
 
 
 def _bool(value: object, from_env: bool) -> bool:
@@ -621,7 +642,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
                   "events_url": _vendor_url("https://events.pagerduty.com/v2/enqueue"),
                   "routing_keys": _routing_keys, "from_email": _email},
     "opsgenie": {"api_key": _secret, "api_url": _vendor_url("https://api.opsgenie.com")},
-    "http_actions": {"secrets": _secrets},
+    "http_actions": {"secrets": _secrets, "secret_hosts": _secret_hosts},
 }
 
 

@@ -26,6 +26,8 @@ After a restart, `run_due()` at start-up (and at every wake-up or poll) picks up
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from dataclasses import dataclass, field
@@ -80,6 +82,12 @@ class TemplateValues(SimpleNamespace):
     """`run` and `event` as the action templates see them (attributes only)."""
 
 
+def http_actions_key(signing_key: bytes) -> bytes:
+    """The key the http actions are signed with: derived from the bot's signing key, so a receiver of
+    http actions (a URL a playbook editor chose) holds no key that signs the outgoing webhooks."""
+    return hmac.new(signing_key, b"http-actions/v1", hashlib.sha256).digest()
+
+
 def run_label(run_id: str) -> str:
     """The Jira label, PagerDuty dedup_key and Opsgenie alias of a run."""
     return f"playbooks-run-{run_id}"
@@ -88,11 +96,13 @@ def run_label(run_id: str) -> str:
 class ActionFailed(Exception):
     """A failure of the bot's own making or finding (not configured, a template, nothing to comment on)."""
 
-    def __init__(self, message: str, hint: str = "", *, retryable: bool = False) -> None:
+    def __init__(self, message: str, hint: str = "", *, retryable: bool = False,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.retryable = retryable
+        self.retry_after_s = retry_after_s  # at least this long before the next attempt
 
 
 @dataclass
@@ -185,10 +195,24 @@ class ActionService(LeasedRows[RunAction]):
     async def carry(self, row: RunAction) -> None:
         try:
             await self._attempt(row)
-        except Exception:  # noqa: BLE001 - the lease runs out and the row is taken up again
-            log.exception("action failed unexpectedly action=%s run=%s; taken up again later", row.id, row.run_id)
+        except Exception as err:  # noqa: BLE001 - the lease runs out and the row is taken up again
+            log.exception("action failed unexpectedly action=%s run=%s attempt=%d", row.id, row.run_id,
+                          row.attempts)
+            if row.attempts >= MAX_ATTEMPTS:  # the same again and again: failed for good, not claimed forever
+                await self._give_up(row, err)
         finally:
             self._active.discard(row.id)
+
+    async def _give_up(self, row: RunAction, err: Exception) -> None:
+        try:
+            view = await self.ctx.db.run(runs.load_view, row.run_id, readonly=True)
+            if view is not None:
+                await self._fail(row, view, ActionFailed(
+                    f"the bot failed unexpectedly on every attempt ({type(err).__name__}: {err})"[:500],
+                    "the bot's log has the details; this is a fault in the bot, worth reporting"),
+                    will_retry=False, attempts=row.attempts)
+        except Exception:  # noqa: BLE001 - the database is away too: the lease runs out, tried again then
+            log.exception("could not record the failure of action=%s run=%s", row.id, row.run_id)
 
     async def _attempt(self, row: RunAction) -> None:
         view = await self.ctx.db.run(runs.load_view, row.run_id, readonly=True)
@@ -204,18 +228,24 @@ class ActionService(LeasedRows[RunAction]):
         try:
             done = await Glue(self, row, view, spec).run()
         except IntegrationError as err:
-            if err.status == 0 and row.kind in UNKEYED:  # no answer: it may have been made; never twice
+            # No answer, or a 5xx that may come after the thing was made (an edge's 502/504, a 500 from a
+            # server that failed after acting; 503 says it was not taken in): for a create with no key to
+            # find it by, or a Jira create (found by its label later), the outcome is uncertain.
+            unsure = err.status == 0 or (err.status >= 500 and err.status != 503
+                                         and row.kind in (*UNKEYED, "jira.create_issue"))
+            if unsure and row.kind in UNKEYED:  # it may have been made; never twice
                 what, where = UNKEYED[row.kind]
                 await self._fail(row, view, ActionFailed(
-                    f"{err.service}: {err.message}; no answer came, so the {what} may exist: it is not tried "
+                    f"{err.service}: {err.message}; no clear answer came, so the {what} may exist: it is not tried "
                     "again, so there are never two", f"check {where}"), will_retry=False)
                 return
             await self._failed(row, view, spec, err.message if err.service in err.message else
                                f"{err.service}: {err.message}", err.hint, err.retryable,
-                               err.retry_after_s, uncertain=err.status == 0)
+                               err.retry_after_s, uncertain=unsure or bool(row.in_flight))
             return
         except ActionFailed as err:
-            await self._failed(row, view, spec, err.message, err.hint, err.retryable, None, uncertain=False)
+            await self._failed(row, view, spec, err.message, err.hint, err.retryable, err.retry_after_s,
+                               uncertain=bool(row.in_flight))
             return
         except (MattermostError, StorageError) as err:  # the bot's own side failed: worth another attempt
             log.warning("action attempt failed on the bot's side action=%s run=%s: %s", row.id, row.run_id, err)
@@ -356,6 +386,8 @@ class Glue:
 
     async def jira_issue(self) -> RunLink:
         link = await self.ctx.db.run(store.jira_issue, self.run_id, readonly=True)
+        if link is None and await self.ctx.db.run(store.creating_jira_issue, self.run_id, readonly=True):
+            raise ActionFailed("the run's Jira issue is still being created; this waits for it", retryable=True)
         if link is None:
             raise ActionFailed("no Jira issue was created for this run, so there is none to "
                                f"{'comment on' if self.row.kind == 'jira.comment' else 'transition'}",
@@ -373,6 +405,13 @@ class Glue:
                         link=None, detail="")
         label = run_label(self.run_id)
         if self.row.in_flight:  # an earlier attempt may have created it: look before creating again
+            # ... but not before Jira's search can see it (a process that died mid-call frees its lease at
+            # once, so this attempt may come seconds after that create).
+            waited_ms = self.ctx.clock.now_ms() - self.row.updated_at
+            if waited_ms < JIRA_SEARCH_LAG_S * 1000:
+                raise ActionFailed("an earlier attempt to create the Jira issue may have worked; it is looked for "
+                                   "by its label once Jira's search has caught up", retryable=True,
+                                   retry_after_s=JIRA_SEARCH_LAG_S - waited_ms / 1000)
             found = await jira.find_by_label(label)
             if found is not None:
                 return self._issue(found, recovered=True)
@@ -542,10 +581,17 @@ class Glue:
                 raise ActionFailed(f"the secret \"{name}\" for header {header} is not configured",
                                    f"add {name} = \"...\" under [http_actions] secrets in bot.toml (or "
                                    "BOT_HTTP_ACTIONS_SECRETS)")
+            allowed = self.ctx.settings.http_actions.secret_hosts.get(name, ())
+            if host.lower().rstrip(".") not in allowed:
+                raise ActionFailed(f"the secret \"{name}\" for header {header} may not be sent to {host}",
+                                   f"if {host} is meant to get it, add it under [http_actions] secret_hosts in "
+                                   f"bot.toml: {name} = [\"{host}\"] (or BOT_HTTP_ACTIONS_SECRET_HOSTS)")
             extra[header] = configured[name]
         timestamp = str(self.ctx.clock.now_ms() // 1000)
-        headers = {**signed_headers(self.ctx.settings.signing_key, self.row.event, self.row.id, timestamp, raw),
-                   **extra}
+        # Playbooks' X-Playbooks-* headers are refused when the file loads (bot/playbooks/actions.py), so the
+        # signed headers below are the bot's own; signed with a key of their own (not the webhooks' key).
+        headers = {**extra, **signed_headers(http_actions_key(self.ctx.settings.signing_key), self.row.event,
+                                             self.row.id, timestamp, raw)}
         result = await self.service.sender.send(method, url, raw, headers)
         if not result.ok:
             raise IntegrationError(host, result.error or f"HTTP {result.status}", status=result.status,

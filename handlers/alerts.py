@@ -28,9 +28,9 @@ import socket
 from typing import Any
 
 from jinja2 import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
 from bot.context import Context
+from bot.domain.templating import SafeEnvironment
 from bot.integrations.alert_hooks import (
     SOURCES,
     VENDOR,
@@ -71,7 +71,7 @@ POST_LEASE_MS = 30_000
 RETRY_MS = 5_000  # a post waiting for its run's start, or after Mattermost failed, is tried again then
 POLL_S = 15.0
 POST_MAX = 15_000  # runes; Mattermost posts hold 16383
-_NAMES = SandboxedEnvironment(autoescape=False)
+_NAMES = SafeEnvironment(autoescape=False)
 
 
 class Unusable(Exception):

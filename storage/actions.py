@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -49,11 +49,13 @@ def live_actions(session: Session) -> list[RunAction]:
 def claim(session: Session, action_id: str, seen_owner: str, seen_until: int, me: str, now: int,
           lease_ms: int) -> RunAction | None:
     """Take the row's lease if it is still as the claimer saw it (one more attempt); the row, or None if
-    another got it."""
+    another got it. A row in flight keeps its updated_at: the time of the call (or of its failure) that
+    may have acted, which the next attempt may need to wait on (handlers/actions.py, Jira's search)."""
     result = session.execute(
         update(RunAction).where(col(RunAction.id) == action_id, col(RunAction.state).in_(LIVE),
                                 col(RunAction.lease_owner) == seen_owner, col(RunAction.lease_until) == seen_until)
-        .values(lease_owner=me, lease_until=now + lease_ms, state="running", updated_at=now,
+        .values(lease_owner=me, lease_until=now + lease_ms, state="running",
+                updated_at=case((col(RunAction.in_flight), RunAction.updated_at), else_=now),
                 attempts=RunAction.attempts + 1)
         .execution_options(synchronize_session=False))
     if rowcount(result) != 1:
@@ -118,3 +120,10 @@ def jira_issue(session: Session, run_id: str) -> RunLink | None:
     """The run's Jira issue (the first one an action created), or None."""
     return session.exec(select(RunLink).where(RunLink.run_id == run_id, RunLink.kind == "jira")
                         .order_by(col(RunLink.at), col(RunLink.action_id))).first()
+
+
+def creating_jira_issue(session: Session, run_id: str) -> bool:
+    """Whether a jira.create_issue action of the run is still live (pending or being retried)."""
+    return session.exec(select(RunAction.id).where(RunAction.run_id == run_id,
+                                                   RunAction.kind == "jira.create_issue",
+                                                   col(RunAction.state).in_(LIVE))).first() is not None

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import jinja2
 from apscheduler.triggers.cron import CronTrigger
-from jinja2.sandbox import SandboxedEnvironment
+
+from bot.domain.templating import SafeEnvironment
 
 FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 FIELD_WORDS = {"minute": "minute", "hour": "hour", "day": "day-of-month", "month": "month",
@@ -187,7 +188,7 @@ def latest_occurrence(trigger: CronTrigger, now_ms: int, floor_ms: int) -> int |
 
 # --- the run's name -----------------------------------------------------------------------------------
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_ENV = SafeEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def name_values(at_ms: int, tz: ZoneInfo, playbook_title: str) -> dict[str, Any]:

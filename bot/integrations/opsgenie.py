@@ -122,8 +122,8 @@ class OpsgenieClient:
         try:
             data = await self._call("GET", "/v2/account")
         except IntegrationError as err:
-            if err.status == 403:
-                return CheckResult(SERVICE, False, "the key is accepted but has no configuration access: alerts "
+            if err.status == 403:  # an API integration key, the only kind that creates alerts: paging works
+                return CheckResult(SERVICE, True, "the key is accepted but has no configuration access: alerts "
                                    "may work, on-call lookups will not; " + RETIREMENT)
             return CheckResult(SERVICE, False, err.message + (f"; {err.hint}" if err.hint else ""))
         name = ((data or {}).get("data") or {}).get("name", "?")

@@ -1,7 +1,7 @@
 """`[[actions]]` in a playbook: which keys each kind takes, their checks, and the action templates.
 
-Templates are jinja2 in a sandboxed environment (jinja2.sandbox.SandboxedEnvironment: no attribute
-access to internals, no imports), with two values: `run` (id, name, summary, owner, playbook,
+Templates are jinja2 in a sandboxed environment (bot/domain/templating.py: no attribute access to
+internals, no imports, no huge powers, repeats or outputs), with two values: `run` (id, name, summary, owner, playbook,
 channel_url, details_url, properties) and `event` (type, by, item, update). A template that does not
 compile, or names anything else, is a problem at its key; one that fails while rendering (a property
 that is not set, say) fails its action with the key and jinja's reason (handlers/actions.py).
@@ -17,8 +17,8 @@ from typing import Any, Mapping
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 
+from bot.domain.templating import SafeEnvironment
 from bot.playbooks.fields import _kind, _Reader
 from bot.playbooks.model import ActionSpec
 
@@ -59,7 +59,7 @@ _COMMON = ("on", "kind", "item")
 _LABEL_RE = re.compile(r"^\S{1,255}$")  # Jira labels hold no spaces
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+ENV = SafeEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 class ActionTemplateError(Exception):
@@ -83,8 +83,10 @@ def render(source: str, values: Mapping[str, Any]) -> str:
     """The template filled in; ActionTemplateError saying why not."""
     try:
         return ENV.from_string(source).render(**values)
-    except TemplateError as err:
+    except TemplateError as err:  # SafeEnvironment's renders turn any failure into one (bot/domain/templating.py)
         raise ActionTemplateError(str(err) or type(err).__name__) from None
+    except Exception as err:  # noqa: BLE001 - compiling can fail in ways jinja does not wrap
+        raise ActionTemplateError(f"{type(err).__name__}: {err}") from None
 
 
 def parse_actions(r: _Reader, data: Mapping[str, object], item_titles: set[str]) -> tuple[ActionSpec, ...]:
@@ -189,6 +191,10 @@ def _param(r: _Reader, block: Mapping[str, object], key: str, what: str, path: s
         if what == "secret_table" and not SECRET_NAME_RE.match(val):
             r.error(f"{path}.{name}", f'expected the name of a secret in bot.toml [http_actions] secrets (letters, '
                                       f'digits, ".", "-", "_"), got "{val}"; never the secret itself')
+            continue
+        if name.lower().startswith("x-playbooks-"):
+            r.error(f"{path}.{name}", "is the bot's own (the X-Playbooks-* headers carry the event, delivery id, "
+                                      "time and signature); use another header name")
             continue
         if what == "table" and CREDENTIAL_HEADERS.search(name):
             r.error(f"{path}.{name}", "looks like a credential; credentials never go in playbook files: put the "

@@ -7,7 +7,6 @@ from typing import Iterable, Literal, Mapping
 from urllib.parse import urlsplit
 
 from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 
 from bot.domain.conditions import PROPERTY_TYPES, PropertySpec
 from bot.domain.keywords import PATTERNS_MAX, WORD_MAX, WORDS_MAX, pattern_problem, patterns_problem
@@ -15,6 +14,7 @@ from bot.domain.metrics import METRIC_TYPES, METRICS_MAX, MetricSpec, MetricValu
 from bot.domain.naming import SERVER_NAME_RE, TemplateError, validate_channel_template
 from bot.domain.permissions import PlaybookAccess
 from bot.domain.schedules import DEFAULT_NAME, ScheduleError, check_name_template, parse_cron, zone
+from bot.domain.templating import SafeEnvironment
 from bot.integrations.alert_hooks import MATCH_KEYS, SOURCES
 from bot.playbooks.actions import parse_actions
 from bot.playbooks.errors import PlaybookInvalid
@@ -757,7 +757,7 @@ def _alerts(r: _Reader, data: Mapping[str, object], *, has_owner: bool, has_team
         name = r.text(table, "name", f"{path}.name", default=ALERT_NAME_DEFAULT, blank_ok=False, limit=TITLE_MAX)
         if name is not None:
             try:
-                SandboxedEnvironment().from_string(name)
+                SafeEnvironment().from_string(name)
             except TemplateSyntaxError as exc:
                 r.error(f"{path}.name", f"is not a valid template: {exc}")
         owner: str | None = None

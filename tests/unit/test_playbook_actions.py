@@ -114,3 +114,53 @@ def test_http_action_secrets_come_from_bot_toml_and_the_environment(tmp_path: Pa
         load_settings(tmp_path / "absent.toml", env={"BOT_HTTP_ACTIONS_SECRETS": "a=1"})
     assert "BOT_HTTP_ACTIONS_SECRETS" in str(caught.value) and "JSON object" in str(caught.value)
     assert "a=1" not in str(caught.value)
+
+
+@pytest.mark.parametrize("source", ['{{ 99**99999999 }}', '{{ "ab" * 300000000 }}', '{{ 1/0 }}',
+                                    '{{ "{:999999999}".format(1) }}', '{{ "a".ljust(999999999) }}',
+                                    '{{ "%999999999s" % 1 }}', '{{ "a" | center(999999999) }}',
+                                    '{% for i in range(100000) %}xxxxxxxxxx{% endfor %}',
+                                    '{{ "a" | replace("", "b" * 100000) }}'])
+def test_a_template_that_would_hang_eat_memory_or_crash_fails_cleanly(source: str) -> None:
+    assert template_problem(source) == ""
+    with pytest.raises(ActionTemplateError):
+        render(source, {"run": {}, "event": {}})
+
+
+def test_small_powers_repeats_and_formats_still_work() -> None:
+    assert render('{{ 2**10 }} {{ "ab" * 3 }} {{ "%05d" % 3 }} {{ "{:>4}".format(1) }}', {}) == "1024 ababab 00003    1"
+
+
+def test_alert_and_schedule_names_render_in_the_same_sandbox() -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.schedules import ScheduleError, render_name
+    from handlers import alerts
+    with pytest.raises(ScheduleError):
+        render_name("{{ 1/0 }}", 0, ZoneInfo("UTC"), "P")
+    with pytest.raises(ScheduleError):
+        render_name("{{ 9**9999999 }}", 0, ZoneInfo("UTC"), "P")
+    assert alerts._NAMES.from_string("{{ 1 }}").render() == "1"
+    from jinja2 import TemplateError
+    with pytest.raises(TemplateError):
+        alerts._NAMES.from_string('{{ "x" * 999999999 }}').render()
+
+
+def test_a_playbook_may_not_set_the_bots_own_signature_headers() -> None:
+    got = problems({"on": "run_started", "kind": "http", "url": "https://hooks.example.com/x",
+                    "headers": {"X-Playbooks-Event": "run_finished", "x-playbooks-delivery": "1"}})
+    assert "the bot's own" in got["actions[1].headers.X-Playbooks-Event"]
+    assert "the bot's own" in got["actions[1].headers.x-playbooks-delivery"]
+
+
+def test_secret_hosts_come_from_bot_toml_and_the_environment(tmp_path: Path) -> None:
+    from bot.config import load_settings as load
+    base = tmp_path / "bot.toml"
+    base.write_text('[mattermost]\nurl = "http://mm"\ntoken = "t"\n'
+                    '[http_actions]\nsecrets = { sp = "v" }\nsecret_hosts = { sp = ["API.Example.com"] }\n')
+    settings = load(base, env={})
+    assert settings.http_actions.secret_hosts == {"sp": ("api.example.com",)}
+    settings = load(base, env={"BOT_HTTP_ACTIONS_SECRET_HOSTS": '{"sp": ["a.example.com", "b.example.com"]}'})
+    assert settings.http_actions.secret_hosts == {"sp": ("a.example.com", "b.example.com")}
+    with pytest.raises(ConfigError):
+        load(base, env={"BOT_HTTP_ACTIONS_SECRET_HOSTS": '{"sp": "a.example.com"}'})
