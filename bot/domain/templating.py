@@ -10,8 +10,9 @@ refuses mutating lists and dicts (ImmutableSandboxedEnvironment), caps what a re
 MAX_OUTPUT characters, and turns any failure while rendering into `TemplateRefused`, a jinja2
 TemplateError, so every caller's `except TemplateError` holds.
 
-Left open: a template can still loop long without producing output (nested `for` over large data);
-jinja offers no hook per iteration.
+`range()` gives at most MAX_RANGE numbers (jinja's own cap is 100,000), so nested loops over ranges stay
+small. Left open: a template can still loop long without producing output (nested `for` over large data
+of its own making); jinja offers no hook per iteration.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ MAX_EXPONENT = 100
 MAX_OUTPUT = 100_000  # characters a render may produce; and the size cap of any one repeated/padded value
 MAX_INT_BITS = 100_000
 MAX_WIDTH = 999  # widths in format specs, center(), ljust() ...
+MAX_RANGE = 1000  # numbers range() gives at most
 _PERCENT_WIDTH = re.compile(r"%[^%a-zA-Z]*(\d{4,}|\*)")
 
 
@@ -99,6 +101,14 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+
+        def safe_range(*args: int) -> range:
+            numbers = range(*args)
+            if len(numbers) > MAX_RANGE:
+                raise _refuse(f"range() would give {len(numbers)} numbers; at most {MAX_RANGE}")
+            return numbers
+
+        self.globals["range"] = safe_range
         filters = self.filters
         center, indent, fmt, replace = filters["center"], filters["indent"], filters["format"], filters["replace"]
         batch, slice_ = filters["batch"], filters["slice"]

@@ -120,7 +120,8 @@ def test_http_action_secrets_come_from_bot_toml_and_the_environment(tmp_path: Pa
                                     '{{ "{:999999999}".format(1) }}', '{{ "a".ljust(999999999) }}',
                                     '{{ "%999999999s" % 1 }}', '{{ "a" | center(999999999) }}',
                                     '{% for i in range(100000) %}xxxxxxxxxx{% endfor %}',
-                                    '{{ "a" | replace("", "b" * 100000) }}'])
+                                    '{{ "a" | replace("", "b" * 100000) }}',
+                                    '{% for i in range(5000) %}{% for j in range(5000) %}{% endfor %}{% endfor %}'])
 def test_a_template_that_would_hang_eat_memory_or_crash_fails_cleanly(source: str) -> None:
     assert template_problem(source) == ""
     with pytest.raises(ActionTemplateError):
