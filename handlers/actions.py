@@ -19,8 +19,10 @@ Uncertain outcomes (no answer, or a process that died mid-call: `in_flight` foun
 looked for by its label `playbooks-run-<run id>` before creating one again (at least JIRA_SEARCH_LAG_S
 later, as Jira's search is eventually consistent), so a run never gets two; a
 Zoom meeting or a Jira comment (no key to find them by) is not tried blindly again: the failure says the
-earlier attempt may have worked and to check. PagerDuty and Opsgenie pages are keyed per run (dedup_key,
-alias) and the http action carries the same `X-Playbooks-Delivery` on every attempt, so those retry.
+earlier attempt may have worked and to check. A call that never left the bot (no connection, no token:
+IntegrationError.sent false) made nothing and is retried like any other. PagerDuty and Opsgenie pages
+are keyed per run (dedup_key, alias) and the http action carries the same `X-Playbooks-Delivery` on
+every attempt, so those retry.
 
 After a restart, `run_due()` at start-up (and at every wake-up or poll) picks up the rows left pending.
 """
@@ -166,11 +168,27 @@ class ActionService(LeasedRows[RunAction]):
 
     async def emit(self, event: str, run_id: str, *, actor_id: str = "",
                    payload: dict[str, Any] | None = None) -> None:
-        if event in EVENTS:
-            self.ctx.tasks.spawn(self.record(event, run_id, actor_id, dict(payload or {})),
-                                 name=f"actions:{event}:{run_id}")
+        if event not in EVENTS:
+            return
+        if event == "run_started":
+            # A start is marked done only after its emit returns (handlers/runs.py _told): with the rows
+            # written here, a crash right after cannot lose the start's actions, and a start resumed
+            # after a crash before it emits again, the unique rows making that once.
+            if await self.write_rows(event, run_id, actor_id, dict(payload or {})):
+                self.ctx.tasks.spawn(self.run_due(), name=self.job)
+            return
+        self.ctx.tasks.spawn(self.record(event, run_id, actor_id, dict(payload or {})),
+                             name=f"actions:{event}:{run_id}")
 
     async def record(self, event: str, run_id: str, actor_id: str, payload: dict[str, Any]) -> int:
+        """Write a row for each of the run's playbook version's actions on `event` and carry out what is
+        due; how many rows were new."""
+        added = await self.write_rows(event, run_id, actor_id, payload)
+        if added:
+            await self.run_due()
+        return added
+
+    async def write_rows(self, event: str, run_id: str, actor_id: str, payload: dict[str, Any]) -> int:
         """Write a row for each of the run's playbook version's actions on `event`; how many were new."""
         view = await self.ctx.db.run(runs.load_view, run_id, readonly=True)
         if view is None:
@@ -185,10 +203,7 @@ class ActionService(LeasedRows[RunAction]):
                 for index, spec in enumerate(playbook.actions, start=1) if matching(spec, event, payload)]
         if not rows:
             return 0
-        added = await self.ctx.db.run(store.insert_actions, rows)
-        if added:
-            await self.run_due()
-        return len(added)
+        return len(await self.ctx.db.run(store.insert_actions, rows))
 
     # -- rows -> calls ----------------------------------------------------------------------------
 
@@ -231,7 +246,7 @@ class ActionService(LeasedRows[RunAction]):
             # No answer, or a 5xx that may come after the thing was made (an edge's 502/504, a 500 from a
             # server that failed after acting; 503 says it was not taken in): for a create with no key to
             # find it by, or a Jira create (found by its label later), the outcome is uncertain.
-            unsure = err.status == 0 or (err.status >= 500 and err.status != 503
+            unsure = (err.status == 0 and err.sent) or (err.status >= 500 and err.status != 503
                                          and row.kind in (*UNKEYED, "jira.create_issue"))
             if unsure and row.kind in UNKEYED:  # it may have been made; never twice
                 what, where = UNKEYED[row.kind]

@@ -18,13 +18,16 @@ from typing import Protocol
 
 class IntegrationError(Exception):
     def __init__(self, service: str, message: str, *, status: int = 0, hint: str = "",
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, sent: bool = True) -> None:
         super().__init__(f"{service}: {message}")
         self.service = service  # "Jira", "Zoom", "PagerDuty", "Opsgenie", or the host of an HTTP action
         self.message = message
         self.status = status  # the HTTP status; 0 = no answer (refused, timed out, bad URL)
         self.hint = hint
         self.retry_after_s = retry_after_s  # from Retry-After (or the vendor's equivalent), seconds
+        # False: the request surely never reached the vendor (no connection opened, no name resolved, or
+        # a step before it failed): whatever it would have made was not made, so it may be tried again.
+        self.sent = sent
 
     @property
     def retryable(self) -> bool:

@@ -109,8 +109,11 @@ class VendorHttp:
                                    hint=f"check that {host} is reachable from the bot; it is retried later"
                                    ) from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # No connection opened (refused, name not resolved, bad URL): the request never left the bot.
+            never_sent = isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL, ValueError))
             raise IntegrationError(self.service, f"cannot reach {host}: {exc or type(exc).__name__}",
-                                   hint=f"check the {self.service} URL in bot.toml and the network") from None
+                                   hint=f"check the {self.service} URL in bot.toml and the network",
+                                   sent=not never_sent) from None
         text = raw.decode("utf-8", errors="replace")
         data: Any = None
         garbled = False

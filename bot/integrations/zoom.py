@@ -97,7 +97,11 @@ class ZoomClient:
             return token
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        token = await self._access_token()
+        try:
+            token = await self._access_token()
+        except IntegrationError as err:
+            err.sent = False  # no token, so the call itself was never made
+            raise
         try:
             answer = await self.http.call(method, f"{self.api_url}{path}", json_body=body,
                                           headers={"Authorization": f"Bearer {token}"})

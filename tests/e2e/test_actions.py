@@ -630,3 +630,36 @@ async def test_a_secret_is_sent_only_to_the_hosts_listed_for_it(world: World, re
     text = next(t for t in await bot_texts(world, run["channel_id"]) if "http" in t and "may not be sent" in t)
     assert "127.0.0.1" in text and "secret_hosts" in text
     assert [e["type"] for e in await timeline(world, run["id"])] == ["action_failed"]
+
+
+async def test_a_starts_action_rows_are_written_before_the_start_is_marked_done(world: World) -> None:
+    """The start is marked done after its run_started emit returns (handlers/runs.py _told): the action rows
+    are written by then, so a crash right after the start is recorded cannot lose the start's actions."""
+    wire(world, FakeJira(), FakeZoom(), FakePagerDuty([]))
+    assert world.bot.ctx is not None
+    ctx = world.bot.ctx
+    seen: list[int] = []
+
+    class After:
+        async def emit(self, event: str, run_id: str, *, actor_id: str = "",
+                       payload: dict[str, Any] | None = None) -> None:
+            if event == "run_started":  # listeners are told in order: the action service came first
+                seen.append(len(await ctx.db.run(store.run_actions, run_id, readonly=True)))
+
+    ctx.run_events.append(After())
+    await start_incident(world)
+    assert seen == [3]  # jira.create_issue, zoom.create_meeting, pagerduty.invite_oncall
+
+
+async def test_a_zoom_create_that_never_left_the_bot_is_tried_again(world: World) -> None:
+    """No connection opened (refused, name not resolved, no token): no meeting can exist, so unlike a call
+    that got no answer, it is retried with the backoff."""
+    zoom = FakeZoom()
+    zoom.fail = [IntegrationError("Zoom", "cannot reach api.zoom.us: connection refused", sent=False)]
+    service = wire(world, FakeJira(), zoom, FakePagerDuty([]))
+    run = await start_incident(world)
+    assert zoom.meetings == []
+    await retry_due(world, service, 2)
+    assert len(zoom.meetings) == 1
+    events = await timeline(world, run["id"])
+    assert sorted(e["type"] for e in events) == ["action_succeeded"] * 3

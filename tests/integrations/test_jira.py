@@ -145,5 +145,6 @@ async def test_no_answer_is_status_0() -> None:
         with pytest.raises(IntegrationError) as caught:
             await client.find_by_label("x")
         assert caught.value.status == 0 and caught.value.retryable
+        assert not caught.value.sent  # refused: the request never left the bot (nothing can have been made)
     finally:
         await client.close()
