@@ -29,7 +29,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run_start import Client, _free_port, bot_process, owner_socket, pct  # noqa: E402
+from bench.run_start import Client, _free_port, bot_process, owner_socket, pct, seed  # noqa: E402
 from bench.sandbox_proc import sandbox_process  # noqa: E402
 from scripts import send_alert  # noqa: E402
 
@@ -64,19 +64,7 @@ async def main(n: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     async with sandbox_process("benchadmin") as url, aiohttp.ClientSession() as session:
         admin = Client(session, url, "benchadmin")
-        _, team = await admin.call("POST", "/teams", {"name": "bench", "display_name": "Bench", "type": "O"})
-        people: dict[str, Client] = {}
-        for name in ("owner", "member01", "member02"):
-            _, user = await admin.call("POST", "/users", {"username": name, "email": f"{name}@b.example",
-                                                          "password": "Password1!"})
-            await admin.call("POST", f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": user["id"]})
-            _, tok = await admin.call("POST", f"/users/{user['id']}/tokens", {"description": "bench"})
-            people[name] = Client(session, url, tok["token"])
-        _, bot = await admin.call("POST", "/bots", {"username": "playbooks"})
-        await admin.call("POST", f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": bot["user_id"]})
-        await admin.call("PUT", f"/users/{bot['user_id']}/roles", {"roles": "system_user system_admin"})
-        _, tok = await admin.call("POST", f"/users/{bot['user_id']}/tokens", {"description": "bot"})
-        _, town = await admin.call("GET", f"/teams/{team['id']}/channels/name/town-square")
+        people, _team, _bot, tok, town = await seed(admin, session, url, ["owner", "member01", "member02"])
         pb_dir = tmp / "playbooks"
         pb_dir.mkdir()
         (pb_dir / "paged.toml").write_text(PLAYBOOK)

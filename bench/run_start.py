@@ -61,23 +61,31 @@ class Client:
             return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
 
 
+async def seed(admin: Client, session: aiohttp.ClientSession, url: str, names: list[str]
+               ) -> tuple[dict[str, Client], dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Team "bench" with these people (each a Client with a token of their own) and the "playbooks" bot, a
+    system admin; returns (people, the team, the bot user, its token, town square)."""
+    _, team = await admin.call("POST", "/teams", {"name": "bench", "display_name": "Bench", "type": "O"})
+    people: dict[str, Client] = {}
+    for name in names:
+        _, user = await admin.call("POST", "/users", {"username": name, "email": f"{name}@b.example",
+                                                      "password": "Password1!"})
+        await admin.call("POST", f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": user["id"]})
+        _, tok = await admin.call("POST", f"/users/{user['id']}/tokens", {"description": "bench"})
+        people[name] = Client(session, url, tok["token"])
+    _, bot = await admin.call("POST", "/bots", {"username": "playbooks"})
+    await admin.call("POST", f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": bot["user_id"]})
+    await admin.call("PUT", f"/users/{bot['user_id']}/roles", {"roles": "system_user system_admin"})
+    _, tok = await admin.call("POST", f"/users/{bot['user_id']}/tokens", {"description": "bot"})
+    _, town = await admin.call("GET", f"/teams/{team['id']}/channels/name/town-square")
+    return people, team, bot, tok, town
+
+
 async def main(runs: int, rounds: int, storage_url: str = "") -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-run-"))
     async with sandbox_process("benchadmin") as url, aiohttp.ClientSession() as session:
         admin = Client(session, url, "benchadmin")
-        _, team = await admin.call("POST", "/teams", {"name": "bench", "display_name": "Bench", "type": "O"})
-        people: dict[str, Client] = {}
-        for name in ["owner", *MEMBERS]:
-            _, user = await admin.call("POST", "/users", {"username": name, "email": f"{name}@b.example",
-                                                          "password": "Password1!"})
-            await admin.call("POST", f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": user["id"]})
-            _, tok = await admin.call("POST", f"/users/{user['id']}/tokens", {"description": "bench"})
-            people[name] = Client(session, url, tok["token"])
-        _, bot = await admin.call("POST", "/bots", {"username": "playbooks"})
-        await admin.call("POST", f"/teams/{team['id']}/members", {"team_id": team["id"], "user_id": bot["user_id"]})
-        await admin.call("PUT", f"/users/{bot['user_id']}/roles", {"roles": "system_user system_admin"})
-        _, tok = await admin.call("POST", f"/users/{bot['user_id']}/tokens", {"description": "bot"})
-        _, town = await admin.call("GET", f"/teams/{team['id']}/channels/name/town-square")
+        people, team, bot, tok, town = await seed(admin, session, url, ["owner", *MEMBERS])
 
         pb_dir = tmp / "playbooks"
         pb_dir.mkdir()

@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -55,7 +56,7 @@ class LeasedRow(Protocol):
 Row = TypeVar("Row", bound=LeasedRow)
 
 
-class LeasedRows(Generic[Row]):
+class LeasedRows(ABC, Generic[Row]):
     """The claiming loop shared by the services whose work is rows (see the module's docstring).
     Subclasses give `job` (the task name), `key(row)`, the storage functions `live` and `claim`, and
     `carry(row)`, which does the work and must drop the row's key from `_active` when done."""
@@ -74,14 +75,16 @@ class LeasedRows(Generic[Row]):
 
     # -- for subclasses ------------------------------------------------------------------------------
     @staticmethod
+    @abstractmethod
     def key(row: Row) -> str:
-        raise NotImplementedError
+        """The row's key (its lease and claim are by it)."""
 
     live: Callable[..., list[Row]]  # storage: (session) -> the rows still to be carried forward
     claim: Callable[..., Row | None]  # storage: (session, key, seen_owner, seen_until, me, now, lease_ms)
 
+    @abstractmethod
     async def carry(self, row: Row) -> Any:
-        raise NotImplementedError
+        """Do the row's work."""
 
     def forget_holder(self) -> None:
         """This service stopped: its leases count as left by a process that is gone."""

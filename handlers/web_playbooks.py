@@ -298,13 +298,14 @@ def _editor(ctx: Context, request: WebRequest, record: PlaybookRecord | None, st
                  problem_count=len(state.problems))
 
 
-def _editable(ctx: Context, request: WebRequest, loaded: Loaded | None) -> WebReply | None:
-    """None when the person may edit this playbook here; else the page that says why not."""
+async def _editable(ctx: Context, request: WebRequest) -> Loaded | WebReply:
+    """The path's playbook when the person may edit it here; else the page that says why not."""
+    loaded = await _load(ctx, request, request.params["playbook_id"])
     if loaded is None:
         return _not_found(ctx, request)
     if not loaded.may_edit:
         return _edit_refusal(ctx, request)
-    return None
+    return loaded
 
 
 def _file_page(ctx: Context, request: WebRequest, loaded: Loaded) -> Page:
@@ -316,11 +317,9 @@ def _file_page(ctx: Context, request: WebRequest, loaded: Loaded) -> Page:
 
 @router.page("GET", "/playbooks/{playbook_id}/edit")
 async def edit_page(request: WebRequest, ctx: Context) -> WebReply:
-    loaded = await _load(ctx, request, request.params["playbook_id"])
-    refusal = _editable(ctx, request, loaded)
-    if refusal is not None:
-        return refusal
-    assert loaded is not None
+    loaded = await _editable(ctx, request)
+    if not isinstance(loaded, Loaded):
+        return loaded
     if loaded.record.file_managed:
         return _file_page(ctx, request, loaded)
     data = loaded.version.data if loaded.version is not None else {}
@@ -441,11 +440,9 @@ async def _save(request: WebRequest, ctx: Context, record: PlaybookRecord | None
 
 @router.page("POST", "/playbooks/{playbook_id}/edit")
 async def edit_form(request: WebRequest, ctx: Context) -> WebReply:
-    loaded = await _load(ctx, request, request.params["playbook_id"])
-    refusal = _editable(ctx, request, loaded)
-    if refusal is not None:
-        return refusal
-    assert loaded is not None
+    loaded = await _editable(ctx, request)
+    if not isinstance(loaded, Loaded):
+        return loaded
     if loaded.record.file_managed:
         return _refused(ctx, request, ctx.render("web/playbooks/file_managed.txt.j2"))
     return await _save(request, ctx, loaded.record)
@@ -480,11 +477,9 @@ async def validate(request: WebRequest, ctx: Context) -> WebReply:
 
 @router.page("GET", "/playbooks/{playbook_id}/improve")
 async def improve_page(request: WebRequest, ctx: Context) -> WebReply:
-    loaded = await _load(ctx, request, request.params["playbook_id"])
-    refusal = _editable(ctx, request, loaded)
-    if refusal is not None:
-        return refusal
-    assert loaded is not None
+    loaded = await _editable(ctx, request)
+    if not isinstance(loaded, Loaded):
+        return loaded
     run_id = request.query.get("run", "")
     run = await ctx.db.run(rows.get_run, request.viewer(), run_id, readonly=True) if _ID.fullmatch(run_id) else None
     if run is None or run.playbook_id != loaded.record.id:

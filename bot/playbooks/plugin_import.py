@@ -158,6 +158,21 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _enabled_text(export: Mapping[str, Any], data: dict[str, Any], report: Report, key: str, target: str) -> None:
+    """A plugin text with its `<key>_enabled` switch (run summary template, message on join): kept as
+    `target` when set and not switched off; otherwise both fields are reported as not used."""
+    flag = f"{key}_enabled"
+    text = _text(export.get(key))
+    if text and export.get(flag, True) is not False:
+        data[target] = text
+        report.map(key, target)
+        report.map(flag, f"{target} (kept when enabled)")
+        return
+    for name in (key, flag):
+        if name in export:
+            report.skip(name, "off or empty in the plugin")
+
+
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
 
 
@@ -323,15 +338,7 @@ def _channel(export: Mapping[str, Any], names: Names, data: dict[str, Any], repo
                                          f'(write it in: "{export["run_number_prefix"]}-{{seq}} {{name}}")')
     elif "run_number_prefix" in export:
         report.skip("run_number_prefix", "empty")
-    summary = _text(export.get("run_summary_template"))
-    if summary and export.get("run_summary_template_enabled", True) is not False:
-        data["summary"] = summary
-        report.map("run_summary_template", "summary")
-        report.map("run_summary_template_enabled", "summary (kept when enabled)")
-    elif "run_summary_template" in export or "run_summary_template_enabled" in export:
-        for key in ("run_summary_template", "run_summary_template_enabled"):
-            if key in export:
-                report.skip(key, "off or empty in the plugin")
+    _enabled_text(export, data, report, "run_summary_template", "summary")
     if isinstance(export.get("auto_archive_channel"), bool):
         if export["auto_archive_channel"] and not existing:
             data["archive_channel_on_finish"] = True
@@ -340,15 +347,7 @@ def _channel(export: Mapping[str, Any], names: Names, data: dict[str, Any], repo
             report.skip("auto_archive_channel", "the bot never archives a channel it did not create for the run")
         else:
             report.map("auto_archive_channel", "archive_channel_on_finish (false: left out)")
-    welcome = _text(export.get("message_on_join"))
-    if welcome and export.get("message_on_join_enabled", True) is not False:
-        data["welcome"] = welcome
-        report.map("message_on_join", "welcome")
-        report.map("message_on_join_enabled", "welcome (kept when enabled)")
-    elif "message_on_join" in export or "message_on_join_enabled" in export:
-        for key in ("message_on_join", "message_on_join_enabled"):
-            if key in export:
-                report.skip(key, "off or empty in the plugin")
+    _enabled_text(export, data, report, "message_on_join", "welcome")
     category = _text(export.get("category_name"))
     if "categorize_channel_enabled" in export or "category_name" in export:
         if export.get("categorize_channel_enabled") and category:

@@ -101,13 +101,20 @@ async def list_apps(request: web.Request) -> web.Response:
     return json_response([a.to_json() for a in page_slice(apps, request)])
 
 
-async def get_app(request: web.Request) -> web.Response:
+def _managed_app(request: web.Request) -> tuple[Any, Any]:
+    """The path's app, for a user with manage_oauth who owns it (or manage_system_wide_oauth): the preface
+    of api4/oauth.go getOAuthApp, deleteOAuthApp and regenerateOAuthAppSecret."""
     state = state_of(request)
     me = require_user(request)
     app_id = url_id(request, "app_id")
     _require_permission(state, me, "manage_oauth")
     app = oauth.get_app(state, app_id)
     _own_or_system_wide(state, me, app)
+    return state, app
+
+
+async def get_app(request: web.Request) -> web.Response:
+    state, app = _managed_app(request)
     return json_response(app.to_json())
 
 
@@ -120,23 +127,13 @@ async def get_app_info(request: web.Request) -> web.Response:
 
 
 async def delete_app(request: web.Request) -> web.Response:
-    state = state_of(request)
-    me = require_user(request)
-    app_id = url_id(request, "app_id")
-    _require_permission(state, me, "manage_oauth")
-    app = oauth.get_app(state, app_id)
-    _own_or_system_wide(state, me, app)
+    state, app = _managed_app(request)
     oauth.delete_app(state, app.id)
     return json_response({"status": "OK"})
 
 
 async def regen_secret(request: web.Request) -> web.Response:
-    state = state_of(request)
-    me = require_user(request)
-    app_id = url_id(request, "app_id")
-    _require_permission(state, me, "manage_oauth")
-    app = oauth.get_app(state, app_id)
-    _own_or_system_wide(state, me, app)
+    state, app = _managed_app(request)
     return json_response(oauth.regenerate_secret(state, app).to_json())
 
 
