@@ -400,8 +400,8 @@ class Glue:
             raise ActionFailed("another bot process took this action over", retryable=False)
 
     async def jira_issue(self) -> RunLink:
-        link = await self.ctx.db.run(store.jira_issue, self.run_id, readonly=True)
-        if link is None and await self.ctx.db.run(store.creating_jira_issue, self.run_id, readonly=True):
+        link, creating = await self.ctx.db.run(store.jira_issue_or_creating, self.run_id, readonly=True)
+        if creating:
             raise ActionFailed("the run's Jira issue is still being created; this waits for it", retryable=True)
         if link is None:
             raise ActionFailed("no Jira issue was created for this run, so there is none to "

@@ -122,8 +122,14 @@ def jira_issue(session: Session, run_id: str) -> RunLink | None:
                         .order_by(col(RunLink.at), col(RunLink.action_id))).first()
 
 
-def creating_jira_issue(session: Session, run_id: str) -> bool:
-    """Whether a jira.create_issue action of the run is still live (pending or being retried)."""
-    return session.exec(select(RunAction.id).where(RunAction.run_id == run_id,
-                                                   RunAction.kind == "jira.create_issue",
-                                                   col(RunAction.state).in_(LIVE))).first() is not None
+def jira_issue_or_creating(session: Session, run_id: str) -> tuple[RunLink | None, bool]:
+    """The run's Jira issue, else whether a jira.create_issue action of it is still live (pending or being
+    retried). The live rows are read first: a create that settles between the two reads wrote its link in
+    the same transaction (`settle`), so the second read sees it. Read the other way round (on PostgreSQL,
+    or SQLite outside a transaction, each statement sees what is committed when it starts) a comment could
+    find neither the link nor a live create, and fail for good while the issue was being made."""
+    creating = session.exec(select(RunAction.id).where(RunAction.run_id == run_id,
+                                                       RunAction.kind == "jira.create_issue",
+                                                       col(RunAction.state).in_(LIVE))).first() is not None
+    link = jira_issue(session, run_id)
+    return link, link is None and creating
