@@ -414,10 +414,14 @@ class Glue:
 
     async def _jira_create_issue(self) -> Done:
         jira = self.client("Jira", self.ctx.integrations.jira)
-        existing = await self.ctx.db.run(store.jira_issue, self.run_id, readonly=True)
+        existing, earlier = await self.ctx.db.run(store.jira_issue_or_creating, self.run_id, self.row,
+                                                  readonly=True)
         if existing is not None:  # once per run, whichever action or event asked
             return Done(f"Jira issue {existing.label} is this run's already", {"key": existing.key},
                         link=None, detail="")
+        if earlier:  # another create row of this run goes first; this one adopts its issue, or creates if it failed
+            raise ActionFailed("another action is creating this run's Jira issue; this one waits for it",
+                               retryable=True)
         label = run_label(self.run_id)
         if self.row.in_flight:  # an earlier attempt may have created it: look before creating again
             # ... but not before Jira's search can see it (a process that died mid-call frees its lease at

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, update
+from sqlalchemy import case, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -122,14 +122,22 @@ def jira_issue(session: Session, run_id: str) -> RunLink | None:
                         .order_by(col(RunLink.at), col(RunLink.action_id))).first()
 
 
-def jira_issue_or_creating(session: Session, run_id: str) -> tuple[RunLink | None, bool]:
+def jira_issue_or_creating(session: Session, run_id: str,
+                           before: RunAction | None = None) -> tuple[RunLink | None, bool]:
     """The run's Jira issue, else whether a jira.create_issue action of it is still live (pending or being
-    retried). The live rows are read first: a create that settles between the two reads wrote its link in
-    the same transaction (`settle`), so the second read sees it. Read the other way round (on PostgreSQL,
-    or SQLite outside a transaction, each statement sees what is committed when it starts) a comment could
-    find neither the link nor a live create, and fail for good while the issue was being made."""
-    creating = session.exec(select(RunAction.id).where(RunAction.run_id == run_id,
-                                                       RunAction.kind == "jira.create_issue",
-                                                       col(RunAction.state).in_(LIVE))).first() is not None
+    retried); with `before`, only one ordered before that row (created_at, action_index, id) counts: of several
+    create rows of a run (two actions, or one on item_checked for two items at once) the first creates
+    and the others wait for it, then adopt its issue.
+
+    The live rows are read first: a create that settles between the two reads wrote its link in the same
+    transaction (`settle`), so the second read sees it. Read the other way round (on PostgreSQL, or SQLite
+    outside a transaction, each statement sees what is committed when it starts) a comment could find
+    neither the link nor a live create and fail for good, or a second create make a second issue."""
+    live = select(RunAction.id).where(RunAction.run_id == run_id, RunAction.kind == "jira.create_issue",
+                                      col(RunAction.state).in_(LIVE))
+    if before is not None:
+        live = live.where(tuple_(col(RunAction.created_at), col(RunAction.action_index), col(RunAction.id))
+                          < tuple_(before.created_at, before.action_index, before.id))
+    creating = session.exec(live).first() is not None
     link = jira_issue(session, run_id)
     return link, link is None and creating

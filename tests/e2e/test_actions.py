@@ -663,3 +663,62 @@ async def test_a_zoom_create_that_never_left_the_bot_is_tried_again(world: World
     assert len(zoom.meetings) == 1
     events = await timeline(world, run["id"])
     assert sorted(e["type"] for e in events) == ["action_succeeded"] * 3
+
+
+TWO_CREATES = """
+title = "Two creates"
+channel_name = "two {name}"
+category = ""
+
+[[checklists]]
+title = "Do"
+  [[checklists.items]]
+  title = "Escalate"
+  [[checklists.items]]
+  title = "Page the vendor"
+
+[[actions]]
+on = "run_started"
+kind = "jira.create_issue"
+project = "OPS"
+
+[[actions]]
+on = "run_started"
+kind = "jira.create_issue"
+project = "SEC"
+
+[[actions]]
+on = "item_checked"
+kind = "jira.create_issue"
+project = "OPS"
+"""
+
+
+async def test_several_create_rows_of_one_run_make_one_issue(world: World) -> None:
+    """Two create actions on the start, carried at the same moment, and one on item_checked for two items
+    checked together: the first row creates (here after a 503 and a retry), the others wait for it and adopt
+    its issue; never a second issue for the run."""
+    (world.playbooks_dir / "twice.toml").write_text(TWO_CREATES)
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    jira = FakeJira()
+    jira.fail = [IntegrationError("Jira", "Service Unavailable", status=503)]
+    service = wire(world, jira)
+    status, body = await world["alice"].command(world.town_square, "/playbook run twice Payments")
+    assert status == 200, body
+    await world.settle()
+    status, runs = await world.runs_json("alice")
+    run = next(r for r in runs["items"] if r["name"] == "Payments")
+    assert jira.issues == []  # the first create got the 503; the second waits for it
+    for item in ("1.1", "1.2"):
+        status, body = await world["alice"].command(run["channel_id"], f"/playbook check {item}")
+        assert status == 200, body
+    await world.settle()
+    for _ in range(6):
+        await retry_due(world, service, 120)
+    assert [i["key"] for i in jira.issues] == ["OPS-1"]
+    rows = await world.bot.ctx.db.run(store.run_actions, run["id"], readonly=True)
+    assert [(r.kind, r.state) for r in rows] == [("jira.create_issue", "done")] * 4
+    assert sum(1 for r in rows if (r.result or {}).get("key") == "OPS-1") == 4
+    status, body = await world.run_json(run["id"])
+    assert [link["label"] for link in body["links"] if link["kind"] == "jira"] == ["OPS-1"]

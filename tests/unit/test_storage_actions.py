@@ -25,8 +25,8 @@ def add_run(engine: Engine) -> str:
     return run.id
 
 
-def add_create(engine: Engine, run_id: str) -> str:
-    row = RunAction(id=new_id(), run_id=run_id, action_index=1, event_key="start", event="run_started",
+def add_create(engine: Engine, run_id: str, index: int = 1) -> str:
+    row = RunAction(id=new_id(), run_id=run_id, action_index=index, event_key="start", event="run_started",
                     kind="jira.create_issue", created_at=NOW, state="running", lease_owner=ME,
                     lease_until=NOW + 60_000)
     with session_scope(engine) as session:
@@ -80,3 +80,15 @@ def test_a_create_settling_between_the_reads_is_seen_as_one_or_the_other(db_engi
     finally:
         event.remove(db_engine, "after_cursor_execute", between)
     assert len(reads) >= 2
+
+
+def test_of_several_create_rows_only_the_first_goes_ahead(db_engine: Engine) -> None:
+    run_id = add_run(db_engine)
+    first, second = add_create(db_engine, run_id, 1), add_create(db_engine, run_id, 2)
+    with session_scope(db_engine, readonly=True) as session:
+        rows = {r.id: r for r in store.run_actions(session, run_id)}
+        assert store.jira_issue_or_creating(session, run_id, rows[first]) == (None, False)
+        assert store.jira_issue_or_creating(session, run_id, rows[second]) == (None, True)
+    settle_with_link(db_engine, first, run_id)
+    link, creating = read(db_engine, run_id)
+    assert link is not None and link.key == "OPS-1" and not creating
