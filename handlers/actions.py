@@ -99,12 +99,13 @@ class ActionFailed(Exception):
     """A failure of the bot's own making or finding (not configured, a template, nothing to comment on)."""
 
     def __init__(self, message: str, hint: str = "", *, retryable: bool = False,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, waiting: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.retryable = retryable
         self.retry_after_s = retry_after_s  # at least this long before the next attempt
+        self.waiting = waiting  # not a failure: waiting on another action (the channel hears only if it ends so)
 
 
 @dataclass
@@ -260,7 +261,7 @@ class ActionService(LeasedRows[RunAction]):
             return
         except ActionFailed as err:
             await self._failed(row, view, spec, err.message, err.hint, err.retryable, err.retry_after_s,
-                               uncertain=bool(row.in_flight))
+                               uncertain=bool(row.in_flight), announce=not err.waiting)
             return
         except (MattermostError, StorageError) as err:  # the bot's own side failed: worth another attempt
             log.warning("action attempt failed on the bot's side action=%s run=%s: %s", row.id, row.run_id, err)
@@ -270,7 +271,8 @@ class ActionService(LeasedRows[RunAction]):
         await self._succeed(row, view, done)
 
     async def _failed(self, row: RunAction, view: RunView, spec: ActionSpec, message: str, hint: str,
-                      retryable: bool, retry_after_s: float | None, *, uncertain: bool) -> None:
+                      retryable: bool, retry_after_s: float | None, *, uncertain: bool,
+                      announce: bool = True) -> None:
         attempts = max(row.attempts, 1)
         delay = retry_delay_s(attempts, retry_after_s) if retryable and attempts < MAX_ATTEMPTS else None
         if delay is not None and uncertain and row.kind == "jira.create_issue":
@@ -286,7 +288,7 @@ class ActionService(LeasedRows[RunAction]):
                  row.id, row.run_id, row.kind, attempts, delay, message)
         if not await self.ctx.db.run(store.retry_later, row.id, self.holder, now, due, message, hint, uncertain):
             return
-        if attempts == 1:  # the channel hears of the first failure only, and that it is tried again
+        if attempts == 1 and announce:  # the channel hears of the first failure only, and that it is tried again
             await self._post(view, self.ctx.render("actions/failed.md.j2", kind=row.kind, index=row.action_index,
                                                    error=message, hint=hint, retry_in_s=delay, attempt=attempts))
         self.wakeup.wake_at(due, replace=False)
@@ -402,7 +404,8 @@ class Glue:
     async def jira_issue(self) -> RunLink:
         link, creating = await self.ctx.db.run(store.jira_issue_or_creating, self.run_id, readonly=True)
         if creating:
-            raise ActionFailed("the run's Jira issue is still being created; this waits for it", retryable=True)
+            raise ActionFailed("the run's Jira issue is still being created; this waits for it", retryable=True,
+                               waiting=True)
         if link is None:
             raise ActionFailed("no Jira issue was created for this run, so there is none to "
                                f"{'comment on' if self.row.kind == 'jira.comment' else 'transition'}",
@@ -421,7 +424,7 @@ class Glue:
                         link=None, detail="")
         if earlier:  # another create row of this run goes first; this one adopts its issue, or creates if it failed
             raise ActionFailed("another action is creating this run's Jira issue; this one waits for it",
-                               retryable=True)
+                               retryable=True, waiting=True)
         label = run_label(self.run_id)
         if self.row.in_flight:  # an earlier attempt may have created it: look before creating again
             # ... but not before Jira's search can see it (a process that died mid-call frees its lease at
