@@ -25,6 +25,12 @@ are keyed per run (dedup_key, alias) and the http action carries the same `X-Pla
 every attempt, so those retry.
 
 After a restart, `run_due()` at start-up (and at every wake-up or poll) picks up the rows left pending.
+The rows of a run's start are written before the start counts as done; those of the later events are
+written by a follow-up just after the event's own commit (and its posts), so a process that dies in
+between, or a follow-up that fails first, would leave the event without its actions. The sweep
+(`sweep()`, at start-up and every SWEEP_EVERY_S) closes that gap from the timeline, which records each
+event in the event's own transaction: an item checked, a status update or a finish of the last day
+(SWEEP_WINDOW_S), older than SWEEP_GRACE_S and without rows, gets its rows then.
 """
 from __future__ import annotations
 
@@ -60,6 +66,10 @@ log = logging.getLogger(__name__)
 # Seconds before an uncertain Jira create is looked for by its label (docs/integrations.md: the search is
 # eventually consistent).
 JIRA_SEARCH_LAG_S = 30.0
+# The sweep for run events left without their action rows (see the module doc).
+SWEEP_EVERY_S = 300.0
+SWEEP_WINDOW_S = 24 * 3600.0  # older events are not acted on late
+SWEEP_GRACE_S = 60.0  # younger ones are still being recorded by the process that made them
 
 router = Router("actions")
 
@@ -123,8 +133,8 @@ def event_key(event: str, view: RunView, payload: dict[str, Any]) -> str:
         return str(payload.get("item_id") or "")[:64]
     if event == "status_updated":
         return str(payload.get("update_id") or payload.get("at") or "")[:64]
-    if event == "run_finished":
-        return f"finish:{view.run.finished_at or 0}"
+    if event == "run_finished":  # the finish's own time (a restore since clears the run's)
+        return f"finish:{payload.get('finished_at') or view.run.finished_at or 0}"
     return "start"
 
 
@@ -147,6 +157,7 @@ class ActionService(LeasedRows[RunAction]):
                  poll_s: float = POLL_S) -> None:
         super().__init__(ctx, lease_ms=lease_ms, poll_s=poll_s)
         self.sender: Sender = sender or HttpPoster()
+        self._swept_at: int | None = None
 
     @staticmethod
     def key(row: RunAction) -> str:
@@ -189,15 +200,17 @@ class ActionService(LeasedRows[RunAction]):
             await self.run_due()
         return added
 
-    async def write_rows(self, event: str, run_id: str, actor_id: str, payload: dict[str, Any]) -> int:
-        """Write a row for each of the run's playbook version's actions on `event`; how many were new."""
+    async def write_rows(self, event: str, run_id: str, actor_id: str, payload: dict[str, Any],
+                         key: str | None = None) -> int:
+        """Write a row for each of the run's playbook version's actions on `event`; how many were new.
+        `key`: the event's key when known (the sweep's, from the timeline), else made from the event."""
         view = await self.ctx.db.run(runs.load_view, run_id, readonly=True)
         if view is None:
             return 0
         playbook = await self.ctx.run_playbook(view.run)
         if playbook is None or not playbook.actions:
             return 0
-        key = event_key(event, view, payload)
+        key = key or event_key(event, view, payload)
         now = self.ctx.clock.now_ms()
         rows = [RunAction(id=new_id(), run_id=run_id, action_index=index, event_key=key, event=event,
                           kind=spec.kind, created_at=now, updated_at=now, actor_id=actor_id, payload=payload)
@@ -205,6 +218,39 @@ class ActionService(LeasedRows[RunAction]):
         if not rows:
             return 0
         return len(await self.ctx.db.run(store.insert_actions, rows))
+
+    async def run_due(self) -> int:
+        if self._swept_at is None or self.ctx.clock.now_ms() - self._swept_at >= SWEEP_EVERY_S * 1000:
+            await self.sweep()
+        return await super().run_due()
+
+    async def sweep(self) -> int:
+        """Write the rows of the recent run events that have none (see the module doc); how many."""
+        now = self.ctx.clock.now_ms()
+        self._swept_at = now
+        since, until = now - int(SWEEP_WINDOW_S * 1000), now - int(SWEEP_GRACE_S * 1000)
+        library = self.ctx.library
+        if library is None:
+            return 0
+        try:
+            wanted: dict[str, set[str]] = {}
+            for run_id, version_id in await self.ctx.db.run(store.runs_with_events, since, until, readonly=True):
+                playbook = await library.version(version_id)
+                events = {a.on for a in playbook.actions} - {"run_started"} if playbook is not None else set()
+                if events:
+                    wanted[run_id] = events
+            found = await self.ctx.db.run(store.unrecorded_events, sorted(wanted), since, until, readonly=True)
+            added = 0
+            for ev in found:
+                if ev.event in wanted[ev.run_id]:
+                    added += await self.write_rows(ev.event, ev.run_id, ev.actor_id, ev.payload, key=ev.key)
+        except StorageError:
+            log.exception("the sweep for run events without their actions failed; it runs again later")
+            return 0
+        if added:
+            log.warning("wrote %d action rows for run events that had none (a process stopped, or a follow-up "
+                        "failed, between an event and its actions)", added)
+        return added
 
     # -- rows -> calls ----------------------------------------------------------------------------
 

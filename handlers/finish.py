@@ -104,7 +104,7 @@ async def finish_run(ctx: Context, run_id: str, actor_id: str) -> bool:
     await refresh_posts(ctx, run_id)
     if run.retrospective_enabled and not run.retrospective_status and remind:
         await _first_retro_reminder(ctx, run, names.get(run.owner_id, ""), now)
-    await ctx.emit("run_finished", run_id, actor_id=actor_id, payload={})
+    await ctx.emit("run_finished", run_id, actor_id=actor_id, payload={"finished_at": now})
     await archive_when_done(ctx, run_id, actor_id)
     return True
 

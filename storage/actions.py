@@ -8,6 +8,7 @@ record after that is conditional on still holding the lease.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, tuple_, update
@@ -15,10 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage._sql import rowcount
-from storage.models import RunAction, RunLink
+from storage.models import Run, RunAction, RunLink, StatusUpdate, TimelineEvent
 from storage.timeline import add_timeline
 
 LIVE = ("pending", "running")
+# The timeline events that are run events with actions after the start (which has its own rows first).
+EVENT_TYPES = ("item_state_changed", "status_updated", "run_finished")
 
 
 def insert_actions(session: Session, rows: list[RunAction]) -> list[str]:
@@ -141,3 +144,69 @@ def jira_issue_or_creating(session: Session, run_id: str,
     creating = session.exec(live).first() is not None
     link = jira_issue(session, run_id)
     return link, link is None and creating
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A run event as its timeline records it, for the actions' sweep (handlers/actions.py)."""
+
+    run_id: str
+    event: str  # item_checked | status_updated | run_finished
+    key: str  # the event_key its action rows have
+    actor_id: str
+    payload: dict[str, Any]
+    at: int
+
+
+def runs_with_events(session: Session, since: int, until: int) -> list[tuple[str, str]]:
+    """(run id, playbook version id) of the runs with a status update, an item state change or a finish
+    on their timeline in [since, until): those whose version has actions on them may have one unrecorded."""
+    found = session.exec(
+        select(Run.id, Run.playbook_version_id).join(TimelineEvent, col(TimelineEvent.run_id) == Run.id)
+        .where(col(TimelineEvent.type).in_(EVENT_TYPES), col(TimelineEvent.at) >= since,
+               col(TimelineEvent.at) < until, col(Run.playbook_version_id).is_not(None)).distinct())
+    return [(run_id, version_id) for run_id, version_id in found if version_id]
+
+
+def unrecorded_events(session: Session, run_ids: list[str], since: int, until: int) -> list[RunEvent]:
+    """The run events of `run_ids` in [since, until) with no action row yet: a process that died between
+    the event's commit and writing its rows (or whose follow-up failed before it) left them so. Rows are
+    by (run, event key), and one event's rows are written together, so one row means it was recorded."""
+    if not run_ids:
+        return []
+    events = session.exec(select(TimelineEvent).where(
+        col(TimelineEvent.run_id).in_(run_ids), col(TimelineEvent.type).in_(EVENT_TYPES),
+        col(TimelineEvent.at) >= since, col(TimelineEvent.at) < until)
+        .order_by(col(TimelineEvent.at), col(TimelineEvent.id))).all()
+    recorded = set(session.exec(select(RunAction.run_id, RunAction.event_key)
+                                .where(col(RunAction.run_id).in_(run_ids))).all())
+    update_ids = [str(e.details.get("status_update_id")) for e in events
+                  if e.type == "status_updated" and e.details.get("status_update_id")]
+    messages = dict(session.exec(select(StatusUpdate.id, StatusUpdate.message)
+                                 .where(col(StatusUpdate.id).in_(update_ids))).all()) if update_ids else {}
+    found: list[RunEvent] = []
+    for e in events:
+        details = e.details or {}
+        if e.type == "item_state_changed":
+            if details.get("to") != "closed" or not details.get("item_id"):
+                continue
+            item_id = str(details["item_id"])
+            found.append(RunEvent(e.run_id, "item_checked", item_id[:64], e.actor_id,
+                                  {"item_id": item_id, "title": str(details.get("title") or "")}, e.at))
+        elif e.type == "status_updated":
+            update_id = str(details.get("status_update_id") or "")
+            if update_id not in messages:
+                continue
+            found.append(RunEvent(e.run_id, "status_updated", update_id[:64], e.actor_id,
+                                  {"message": messages[update_id], "reminder_s": int(details.get("reminder_s") or 0),
+                                   "update_id": update_id}, e.at))
+        else:
+            found.append(RunEvent(e.run_id, "run_finished", f"finish:{e.at}", e.actor_id, {}, e.at))
+    seen: set[tuple[str, str]] = set()
+    unrecorded = []
+    for ev in found:  # an item checked twice is one event (its key), as when it happened
+        if (ev.run_id, ev.key) in recorded or (ev.run_id, ev.key) in seen:
+            continue
+        seen.add((ev.run_id, ev.key))
+        unrecorded.append(ev)
+    return unrecorded

@@ -726,3 +726,89 @@ async def test_several_create_rows_of_one_run_make_one_issue(world: World) -> No
     assert [link["label"] for link in body["links"] if link["kind"] == "jira"] == ["OPS-1"]
     warnings = [t for t in await bot_texts(world, run["channel_id"]) if t.startswith(":warning:")]
     assert len(warnings) == 1 and "Service Unavailable" in warnings[0]  # the 503; the waits are not failures
+
+
+async def test_events_whose_action_rows_were_lost_are_swept_from_the_timeline(world: World) -> None:
+    """A status update, an item check and a finish committed by a process that died before writing their
+    action rows (here: the action service not told): the sweep finds them on the timeline once they are a
+    minute old and writes the rows then, so the Jira comment and transition happen, once each. Events older
+    than a day are left alone."""
+    jira = FakeJira()
+    service = wire(world, jira, FakeZoom(), FakePagerDuty([]))
+    run = await start_incident(world)
+    await retry_due(world, service, 0)
+    assert [i["key"] for i in jira.issues] == ["OPS-1"]
+    bot = world.bot.ctx
+    assert bot is not None
+    from handlers.status import post_update
+    from storage import runs as run_rows
+
+    bot.run_events.remove(service)  # the process "dies" after each event's commit, before its rows
+    view = await bot.db.run(run_rows.load_view, run["id"], readonly=True)
+    assert view is not None and await post_update(bot, view.run, world["alice"].id, "still down", 0, False)
+    await world.settle()
+    world.clock.advance(10)
+    view = await bot.db.run(run_rows.load_view, run["id"], readonly=True)
+    assert view is not None and await post_update(bot, view.run, world["alice"].id, "failed over", 0, True)
+    await world.settle()
+    bot.run_events.append(service)
+    assert jira.comments == [] and jira.transitions == []
+
+    world.clock.advance(30)
+    assert await service.sweep() == 0  # too young yet: their own process may still be writing them
+    await retry_due(world, service, 300)  # the next sweep is due
+    assert sorted(jira.comments) == [("OPS-1", "Update from alice: failed over"),
+                                     ("OPS-1", "Update from alice: still down")]
+    assert jira.transitions == [("OPS-1", "Done")]
+    rows = await bot.db.run(store.run_actions, run["id"], readonly=True)
+    assert sorted(r.kind for r in rows if r.event != "run_started") == ["jira.comment", "jira.comment",
+                                                                         "jira.transition"]
+    assert {r.actor_id for r in rows if r.kind == "jira.comment"} == {world["alice"].id}
+    # Swept again (another process, a restart): nothing new.
+    assert await service.sweep() == 0
+    await retry_due(world, service, 600)
+    assert len(jira.comments) == 2 and len(jira.transitions) == 1
+
+
+async def test_the_sweep_leaves_events_older_than_a_day(world: World) -> None:
+    jira = FakeJira()
+    service = wire(world, jira, FakeZoom(), FakePagerDuty([]))
+    run = await start_incident(world)
+    bot = world.bot.ctx
+    assert bot is not None
+    from handlers.status import post_update
+    from storage import runs as run_rows
+
+    bot.run_events.remove(service)
+    view = await bot.db.run(run_rows.load_view, run["id"], readonly=True)
+    assert view is not None and await post_update(bot, view.run, world["alice"].id, "still down", 0, False)
+    await world.settle()
+    bot.run_events.append(service)
+    world.clock.advance(25 * 3600)  # the bot was away for more than a day
+    assert await service.sweep() == 0
+    await retry_due(world, service, 0)
+    assert jira.comments == []
+
+
+async def test_an_item_check_whose_action_rows_were_lost_is_swept(world: World, receiver: Any) -> None:
+    url, got, answers = receiver
+    (world.playbooks_dir / "notify.toml").write_text(HTTP.replace("URL", url))
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    service = wire(world)
+    status, body = await world["alice"].command(world.town_square, "/playbook run notify Status")
+    assert status == 200, body
+    await world.settle()
+    status, runs = await world.runs_json("alice")
+    run = next(r for r in runs["items"] if r["name"] == "Status")
+    world.bot.ctx.run_events.remove(service)  # the check commits; its process dies before the rows
+    status, body = await world["alice"].command(run["channel_id"], "/playbook check 1.1")
+    assert status == 200, body
+    await world.settle()
+    world.bot.ctx.run_events.append(service)
+    world.clock.advance(30)
+    assert await service.sweep() == 0 and got == []  # not a minute old yet
+    await retry_due(world, service, 300)
+    assert len(got) == 1
+    sent = json.loads(got[0][2])
+    assert sent == {"run": "Status", "by": "alice", "item": "Tell the status page"}

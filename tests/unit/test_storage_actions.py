@@ -92,3 +92,49 @@ def test_of_several_create_rows_only_the_first_goes_ahead(db_engine: Engine) -> 
     settle_with_link(db_engine, first, run_id)
     link, creating = read(db_engine, run_id)
     assert link is not None and link.key == "OPS-1" and not creating
+
+
+def test_unrecorded_events_come_from_the_timeline_and_leave_out_recorded_ones(db_engine: Engine) -> None:
+    from storage import reminders, runs
+    from storage.items import apply_item_verb
+    from storage.models import Checklist, ChecklistItem
+
+    owner, helper = new_id(), new_id()
+    with session_scope(db_engine) as session:
+        run = Run(id=new_id(), name="Checkout is down", playbook_id="incident", playbook_title="Incident",
+                  team_id=new_id(), owner_id=owner, creator_id=owner, created_at=NOW, playbook_version_id=new_id())
+        old = Run(id=new_id(), name="Before versions", playbook_id="incident", team_id=run.team_id,
+                  owner_id=owner, creator_id=owner, created_at=NOW)
+        session.add_all([run, old])
+        session.flush()
+        checklist = Checklist(id=new_id(), run_id=run.id, position=0, title="Triage")
+        session.add(checklist)
+        session.flush()
+        a, b, c = (ChecklistItem(id=new_id(), run_id=run.id, checklist_id=checklist.id, position=n, title=t)
+                   for n, t in enumerate(["Page", "Escalate", "Skip me"]))
+        session.add_all([a, b, c])
+        session.flush()
+        apply_item_verb(session, run.id, a.id, "check", helper, NOW + 1000)
+        apply_item_verb(session, run.id, a.id, "uncheck", helper, NOW + 2000)
+        apply_item_verb(session, run.id, a.id, "check", owner, NOW + 3000)  # the same event (its key) again
+        apply_item_verb(session, run.id, b.id, "check", helper, NOW + 4000)
+        apply_item_verb(session, run.id, c.id, "skip", helper, NOW + 5000)  # not a check
+        update = reminders.record_update(session, run.id, owner, "**Impact:** all checkouts", NOW + 6000, 900)
+        assert update is not None
+        assert runs.finish(session, run.id, helper, NOW + 7000, None, 0) is not None
+        old_update = reminders.record_update(session, old.id, owner, "not versioned", NOW + 6000, 0)
+        assert old_update is not None
+        # b's check was recorded by its process (one row of the event is enough).
+        session.add(RunAction(id=new_id(), run_id=run.id, action_index=2, event_key=b.id, event="item_checked",
+                              kind="http", created_at=NOW + 4000))
+    with session_scope(db_engine, readonly=True) as session:
+        assert store.runs_with_events(session, NOW, NOW + 10_000) == [(run.id, run.playbook_version_id)]
+        found = store.unrecorded_events(session, [run.id], NOW, NOW + 10_000)
+        late = store.unrecorded_events(session, [run.id], NOW + 6500, NOW + 10_000)
+    assert [(e.event, e.key, e.actor_id, e.payload) for e in found] == [
+        ("item_checked", a.id, helper, {"item_id": a.id, "title": "Page"}),
+        ("status_updated", update.id, owner, {"message": "**Impact:** all checkouts", "reminder_s": 900,
+                                              "update_id": update.id}),
+        ("run_finished", f"finish:{NOW + 7000}", helper, {}),
+    ]
+    assert [e.event for e in late] == ["run_finished"]  # only what is inside the window
