@@ -27,6 +27,7 @@ BENCHES = {
     "crash_clicks": (["bench/crash_clicks.py"], ["--runs", "3"]),
     "web_pages": (["bench/web_pages.py"], ["--runs", "1000", "--requests", "20", "--budget", "5"]),
     "alerts": (["bench/alerts.py", "--alerts", "100"], ["--alerts", "5"]),
+    "action_sweep": (["bench/action_sweep.py"], ["--runs", "500", "--rounds", "5"]),
 }
 
 

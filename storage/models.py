@@ -195,8 +195,10 @@ class Follower(SQLModel, table=True):
 
 class TimelineEvent(SQLModel, table=True):
     __tablename__ = "timeline_events"
-    # ix_timeline_type_run: one type's events across runs (the insights page's items added by hand).
-    __table_args__ = (Index("ix_timeline_run_at", "run_id", "at"), Index("ix_timeline_type_run", "type", "run_id"))
+    # ix_timeline_type_run: one type's events across runs (the insights page's items added by hand);
+    # ix_timeline_type_at: the last day's events of some types (the actions' sweep, storage/actions.py).
+    __table_args__ = (Index("ix_timeline_run_at", "run_id", "at"), Index("ix_timeline_type_run", "type", "run_id"),
+                      Index("ix_timeline_type_at", "type", "at"))
 
     id: str = Field(primary_key=True, max_length=26)
     run_id: str = Field(foreign_key="runs.id", max_length=26, ondelete="CASCADE")
