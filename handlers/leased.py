@@ -10,12 +10,14 @@ due time, at start-up and every `poll_s`. Tests move the clock and call `run_due
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.context import Context
@@ -29,13 +31,38 @@ log = logging.getLogger(__name__)
 _LIVE_HOLDERS: set[str] = set()
 
 
+def _pid_space() -> str:
+    """Where this process's pid means something: the host name, the boot and the pid namespace. Two
+    containers can share a host name (host networking, a fixed `hostname:`) and both be pid 1; only a
+    holder from the same boot and pid namespace may be judged by its pid."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    except OSError:
+        parts.append("")
+    try:
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        parts.append("")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+_PID_SPACE = _pid_space()
+
+
+def holder_name(pid: int | None = None) -> str:
+    """A new lease holder's name: host name, pid space, pid and a token (several services per process)."""
+    return f"{socket.gethostname()[:64]}|{_PID_SPACE}|{os.getpid() if pid is None else pid}|{secrets.token_hex(6)}"
+
+
 def holder_gone(holder: str) -> bool:
-    """Whether the process named by a lease is surely dead: same machine, and no such pid (or our own
-    pid, taken over from a process that had it). Elsewhere, only the lease's expiry says so."""
+    """Whether the process named by a lease is surely dead: same host, boot and pid namespace, and no such
+    pid (or our own pid, taken over from a process that had it). Elsewhere, and for holders named before
+    the pid space was part of the name, only the lease's expiry says so."""
     parts = holder.split("|")
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+    if len(parts) != 4 or parts[1] != _PID_SPACE or not parts[2].isdigit():
         return False
-    pid = int(parts[1])
+    pid = int(parts[2])
     if pid == os.getpid():
         return holder not in _LIVE_HOLDERS
     try:
@@ -67,7 +94,7 @@ class LeasedRows(ABC, Generic[Row]):
     def __init__(self, ctx: Context, *, lease_ms: int, poll_s: float) -> None:
         self.ctx = ctx
         self.lease_ms = lease_ms
-        self.holder = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(6)}"
+        self.holder = holder_name()
         self.wakeup = Wakeup(ctx.clock, self._on_wake, poll_s=poll_s)
         self._active: set[str] = set()
         self._claiming = asyncio.Lock()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import handlers.runs as run_start
-from handlers.leased import holder_gone
+from handlers.leased import holder_gone, holder_name
 from handlers.runs import (
     JOB,
     LEASE_MS,
@@ -253,8 +253,30 @@ def test_a_lease_holder_is_gone_only_when_surely_dead() -> None:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True)
     dead = int(proc.stdout)  # exited and reaped: no such process now (unless the pid came round again)
-    assert holder_gone(f"{here}|{dead}|abc") or os.path.exists(f"/proc/{dead}")
-    assert not holder_gone(f"elsewhere|{dead}|abc")  # another machine: only the lease's expiry tells
-    assert not holder_gone(f"{here}|1|abc") or not os.path.exists("/proc/1")
-    assert holder_gone(f"{here}|{os.getpid()}|not-a-live-service")  # our pid, from a process before us
+    assert holder_gone(holder_name(dead)) or os.path.exists(f"/proc/{dead}")
+    assert not holder_gone(holder_name(1)) or not os.path.exists("/proc/1")
+    assert holder_gone(holder_name())  # our pid, from a process before us (no live service holds it)
+    # Another pid space (another container with the same host name, another machine, another boot): pids
+    # there mean other processes, so only the lease's expiry tells.
+    space = holder_name(dead).split("|")[1]
+    assert not holder_gone(f"{here}|{'0' * 16 if space != '0' * 16 else '1' * 16}|{dead}|abc")
+    assert not holder_gone(f"{here}|{os.getpid()}|abc")  # named before the pid space was in the name
     assert not holder_gone("garbage")
+
+
+def test_two_containers_sharing_a_host_name_and_pid_1_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Containers sharing a host name (host networking, a fixed hostname) are both pid 1 in pid namespaces
+    of their own: their pid spaces differ, so a holder "<host>|<space>|1|..." of the other one is never
+    judged by our pid 1."""
+    import os
+
+    from handlers import leased
+
+    ours = leased._pid_space()
+    assert ours == leased._PID_SPACE
+    real = os.readlink
+    monkeypatch.setattr(os, "readlink", lambda path: "pid:[4026532999]" if path == "/proc/self/ns/pid"
+                        else real(path))
+    theirs = leased._pid_space()
+    assert theirs != ours
+    assert not holder_gone(holder_name(1).replace(f"|{ours}|", f"|{theirs}|"))
