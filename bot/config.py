@@ -17,7 +17,9 @@ Keys (see bot.toml for the commented example):
     [http_actions] secrets     (name = "value": header values the playbooks' http actions name in
                  secret_headers; in the environment BOT_HTTP_ACTIONS_SECRETS as JSON, {"name": "value"}),
                  secret_hosts (name = ["host", ...]: the only hosts each secret may be sent to;
-                 BOT_HTTP_ACTIONS_SECRET_HOSTS as JSON)
+                 BOT_HTTP_ACTIONS_SECRET_HOSTS as JSON), allow_internal (["status.internal",
+                 "10.0.0.0/8"]: the internal hosts and networks http actions may reach; every other
+                 non-public address is refused; BOT_HTTP_ACTIONS_ALLOW_INTERNAL, separated by commas)
     [alerts]     the credentials of each alert source (`POST /hooks/alerts/<source>`, docs/alerts.md):
                  alertmanager_token | alertmanager_username + alertmanager_password,
                  grafana_hmac_secret, grafana_hmac_header, grafana_timestamp_header, grafana_max_age,
@@ -193,6 +195,9 @@ class HttpActionsSettings:
     # The hosts each secret may be sent to (name -> host names, lower case): a playbook editor cannot send
     # a secret to a URL of their choosing.
     secret_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Internal hosts the http actions may reach (host names, addresses, networks like "10.0.0.0/8"); every
+    # other loopback, private, link-local or non-global address is refused (bot/outbound.py AddressPolicy).
+    allow_internal: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -377,6 +382,27 @@ def _secret_hosts(value: object, from_env: bool) -> dict[str, tuple[str, ...]]:
     if bad:
         raise _bad('secret names of letters, digits, ".", "-" and "_"', bad[0])
     return {k: tuple(h.strip().lower().rstrip(".") for h in v) for k, v in value.items()}
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?")
+
+
+def _internal_hosts(value: object, from_env: bool) -> tuple[str, ...]:
+    """Host names, addresses and networks (in the environment: separated by commas or spaces)."""
+    if isinstance(value, str):
+        parts = value.replace(",", " ").split()
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        parts = [v.strip() for v in value if v.strip()]
+    else:
+        raise _bad('a list of host names, addresses or networks like ["status.internal", "10.0.0.0/8"] '
+                   "(in the environment: separated by commas)", value)
+    for part in parts:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            if "/" in part or not _HOST_NAME.fullmatch(part) or part.replace(".", "").isdigit():
+                raise _bad('a host name, an address or a network like "10.0.0.0/8"', part) from None
+    return tuple(p.lower() for p in parts)
 
 
 def _bool(value: object, from_env: bool) -> bool:
@@ -642,7 +668,7 @@ _SCHEMA: dict[str, dict[str, _Parser]] = {
                   "events_url": _vendor_url("https://events.pagerduty.com/v2/enqueue"),
                   "routing_keys": _routing_keys, "from_email": _email},
     "opsgenie": {"api_key": _secret, "api_url": _vendor_url("https://api.opsgenie.com")},
-    "http_actions": {"secrets": _secrets, "secret_hosts": _secret_hosts},
+    "http_actions": {"secrets": _secrets, "secret_hosts": _secret_hosts, "allow_internal": _internal_hosts},
 }
 
 

@@ -3,14 +3,26 @@
 Handlers may not import aiohttp (style.md); they get a `Poster` from the composition root and see only
 `await poster.post(url, body, headers) -> HttpResult`. One ClientSession, opened on first use, closed by
 `close()`. Redirects are not followed: a webhook receiver that moved must be reconfigured, not chased.
+
+A poster given an `AddressPolicy` (the playbooks' http actions) reaches only public addresses, as
+Mattermost's own integrations do (ServiceSettings.AllowedUntrustedInternalConnections; the reserved ranges
+of server/platform/services/httpservice/client.go): a host that is, or resolves only to, a loopback,
+private, link-local, unique-local or otherwise non-global address is refused before any connection, unless
+the admin allowed that host name or network. The check is on the addresses the connection is made to (the
+resolver's answer), so a name that resolves differently a moment later cannot slip past it.
 """
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 
 @dataclass(frozen=True)
@@ -18,6 +30,7 @@ class HttpResult:
     status: int  # 0: no answer (refused, timed out, bad URL)
     error: str = ""
     retry_after_s: float | None = None  # from a 429/503 Retry-After in seconds, if any
+    forbidden: bool = False  # not sent: an internal address the policy does not allow (final)
 
     @property
     def ok(self) -> bool:
@@ -38,17 +51,96 @@ class Sender(Protocol):
     async def close(self) -> None: ...
 
 
+class AddressForbidden(OSError):
+    """The host is, or resolves only to, internal addresses that the policy does not allow."""
+
+
+class AddressPolicy:
+    """Which internal hosts may be reached: `allow` holds host names (exact, any case) and addresses or
+    networks ("10.0.0.0/8", "fd00::/8", "127.0.0.1"). Every global address is reachable."""
+
+    def __init__(self, allow: tuple[str, ...] = ()) -> None:
+        self.allow = allow
+        self._names: set[str] = set()
+        self._nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in allow:
+            try:
+                self._nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                self._names.add(entry.strip().lower().rstrip("."))
+
+    def host_allowed(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self._names
+
+    def ip_allowed(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_global and not ip.is_multicast:
+            return True
+        return any(ip.version == net.version and ip in net for net in self._nets)
+
+    def refusal(self, host: str, address: str) -> str:
+        shown = host if host == address else f"{host} ({address})"
+        return f"{shown} is an internal address, which playbooks may not reach unless the bot's admin allows it"
+
+
+class _GuardedResolver(AbstractResolver):
+    """The default resolver, keeping only the addresses the policy allows (aiohttp connects to these)."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._inner = DefaultResolver()
+        self._policy = policy
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+                      ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        if self._policy.host_allowed(host):
+            return found
+        kept = [r for r in found if self._policy.ip_allowed(r["host"])]
+        if not kept and found:
+            raise AddressForbidden(self._policy.refusal(host, found[0]["host"]))
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 class HttpPoster:
-    def __init__(self, timeout_s: float = 10.0) -> None:
+    def __init__(self, timeout_s: float = 10.0, policy: AddressPolicy | None = None) -> None:
         self.timeout_s = timeout_s
+        self.policy = policy
         self._session: aiohttp.ClientSession | None = None
+
+    def _literal_refused(self, url: str) -> str:
+        """Why a URL whose host is an address literal may not be reached ("" if it may): aiohttp connects
+        to a literal without asking the resolver."""
+        if self.policy is None:
+            return ""
+        try:
+            host = urlsplit(url).hostname or ""
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return ""  # a name: the resolver decides
+        if self.policy.host_allowed(host) or self.policy.ip_allowed(host):
+            return ""
+        return self.policy.refusal(host, host)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
         return await self.send("POST", url, body, headers)
 
     async def send(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+        refused = self._literal_refused(url)
+        if refused:
+            return HttpResult(0, refused, forbidden=True)
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            options: dict[str, Any] = {}
+            if self.policy is not None:
+                options["connector"] = aiohttp.TCPConnector(resolver=_GuardedResolver(self.policy))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s), **options)
         try:
             async with self._session.request(method, url, data=body or None, headers=headers,
                                              allow_redirects=False) as resp:
@@ -57,6 +149,10 @@ class HttpPoster:
                 return HttpResult(resp.status, error, _retry_after(resp.headers.get("Retry-After")))
         except asyncio.TimeoutError:
             return HttpResult(0, f"no answer within {self.timeout_s:g} s")
+        except aiohttp.ClientConnectorError as err:
+            if isinstance(err.os_error, AddressForbidden):
+                return HttpResult(0, str(err.os_error), forbidden=True)
+            return HttpResult(0, str(err) or type(err).__name__)
         except (aiohttp.ClientError, OSError, ValueError) as err:
             return HttpResult(0, str(err) or type(err).__name__)
 

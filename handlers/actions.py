@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 from bot.context import Context
 from bot.integrations import IntegrationError
 from bot.models import MattermostError
-from bot.outbound import HttpPoster, Sender
+from bot.outbound import AddressPolicy, HttpPoster, Sender
 from bot.playbooks.actions import ActionTemplateError, render
 from bot.playbooks.model import ActionSpec
 from bot.router import Router
@@ -156,7 +156,9 @@ class ActionService(LeasedRows[RunAction]):
     def __init__(self, ctx: Context, *, sender: Sender | None = None, lease_ms: int = LEASE_MS,
                  poll_s: float = POLL_S) -> None:
         super().__init__(ctx, lease_ms=lease_ms, poll_s=poll_s)
-        self.sender: Sender = sender or HttpPoster()
+        # Playbook editors choose the http actions' URLs: only public addresses, and the internal ones
+        # the admin allowed ([http_actions] allow_internal), as Mattermost's own integrations.
+        self.sender: Sender = sender or HttpPoster(policy=AddressPolicy(ctx.settings.http_actions.allow_internal))
         self._swept_at: int | None = None
 
     @staticmethod
@@ -661,6 +663,10 @@ class Glue:
         headers = {**extra, **signed_headers(http_actions_key(self.ctx.settings.signing_key), self.row.event,
                                              self.row.id, timestamp, raw)}
         result = await self.service.sender.send(method, url, raw, headers)
+        if result.forbidden:
+            raise ActionFailed(result.error, f"if the bot is meant to reach {host}, add \"{host}\" (or its network, "
+                               "e.g. \"10.0.0.0/8\") to [http_actions] allow_internal in bot.toml (or "
+                               "BOT_HTTP_ACTIONS_ALLOW_INTERNAL)")
         if not result.ok:
             raise IntegrationError(host, result.error or f"HTTP {result.status}", status=result.status,
                                    retry_after_s=result.retry_after_s,

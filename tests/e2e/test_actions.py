@@ -78,6 +78,7 @@ def world_options() -> dict[str, Any]:
     return {"bot_roles": "system_user system_admin",
             "playbooks": {"incident": INCIDENT + ACTIONS, "onboarding": ONBOARDING},
             "env": {"BOT_HTTP_ACTIONS_SECRETS": json.dumps({"statuspage": "sp-key-123", "other": "o-key"}),
+                    "BOT_HTTP_ACTIONS_ALLOW_INTERNAL": "127.0.0.1",  # the test receiver's address only
                     "BOT_HTTP_ACTIONS_SECRET_HOSTS": json.dumps({"statuspage": ["127.0.0.1"],
                                                                  "other": ["hooks.example.com"]}),
                     "BOT_SECURITY_SECRET": "webhook-secret-0123456789"}}
@@ -812,3 +813,28 @@ async def test_an_item_check_whose_action_rows_were_lost_is_swept(world: World, 
     assert len(got) == 1
     sent = json.loads(got[0][2])
     assert sent == {"run": "Status", "by": "alice", "item": "Tell the status page"}
+
+
+async def test_an_http_action_to_an_internal_address_not_allowed_is_refused(world: World, receiver: Any) -> None:
+    """Only 127.0.0.1 is allowed here ([http_actions] allow_internal): 127.0.0.2 is loopback too, so an http
+    action to it fails for good before any connection, saying how to allow it."""
+    url, got, answers = receiver
+    port = url.split(":")[2].split("/")[0]
+    no_secret = HTTP.replace('secret_headers = { X-Api-Key = "statuspage" }\n', "")
+    (world.playbooks_dir / "notify.toml").write_text(no_secret.replace("URL", f"http://127.0.0.2:{port}/hook"))
+    assert world.bot.ctx is not None and world.bot.ctx.library is not None
+    await world.bot.ctx.library.check_now()
+    service = wire(world)
+    status, body = await world["alice"].command(world.town_square, "/playbook run notify Status")
+    assert status == 200, body
+    await world.settle()
+    status, runs = await world.runs_json("alice")
+    run = next(r for r in runs["items"] if r["name"] == "Status")
+    status, body = await world["alice"].command(run["channel_id"], "/playbook check 1.1")
+    assert status == 200, body
+    await world.settle()
+    await retry_due(world, service, 600)
+    assert got == []
+    text = next(t for t in await bot_texts(world, run["channel_id"]) if "internal address" in t)
+    assert "127.0.0.2" in text and "allow_internal" in text and "will not be tried again" in text
+    assert [e["type"] for e in await timeline(world, run["id"])] == ["action_failed"]

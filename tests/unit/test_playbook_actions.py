@@ -116,6 +116,20 @@ def test_http_action_secrets_come_from_bot_toml_and_the_environment(tmp_path: Pa
     assert "a=1" not in str(caught.value)
 
 
+def test_the_internal_hosts_http_actions_may_reach_come_from_bot_toml_and_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    assert load_settings(tmp_path / "absent.toml", env={"BOT_MATTERMOST_URL": ""}).http_actions.allow_internal == ()
+    path.write_text('[http_actions]\nallow_internal = ["Status.Internal", "10.0.0.0/8", "fd00::1"]\n')
+    assert load_settings(path, env={}).http_actions.allow_internal == ("status.internal", "10.0.0.0/8", "fd00::1")
+    env = {"BOT_HTTP_ACTIONS_ALLOW_INTERNAL": "127.0.0.1, hooks.corp 192.168.0.0/16"}
+    assert load_settings(tmp_path / "absent.toml", env=env).http_actions.allow_internal == (
+        "127.0.0.1", "hooks.corp", "192.168.0.0/16")
+    for bad in ("10.0.0.0/99", "http://hooks.corp", "a b/c", "999.1.1.1"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings(tmp_path / "absent.toml", env={"BOT_HTTP_ACTIONS_ALLOW_INTERNAL": bad})
+        assert "BOT_HTTP_ACTIONS_ALLOW_INTERNAL" in str(caught.value) and "network" in str(caught.value)
+
+
 @pytest.mark.parametrize("source", ['{{ 99**99999999 }}', '{{ "ab" * 300000000 }}', '{{ 1/0 }}',
                                     '{{ "{:999999999}".format(1) }}', '{{ "a".ljust(999999999) }}',
                                     '{{ "%999999999s" % 1 }}', '{{ "a" | center(999999999) }}',
