@@ -350,3 +350,59 @@ async def test_an_offer_left_starting_by_a_crash_is_offered_again_after_a_while(
     assert listed["total"] == 1, listed
     row = await _offer_row(world, offer["root_id"])
     assert row.state == "started" and row.acted_by == world["bob"].id and row.run_id == listed["items"][0]["id"]
+
+
+async def _caught_up(world: World, apps: list[Any]) -> None:
+    """Every event the sandbox has written to each bot process's socket has been read and handled."""
+    loop = asyncio.get_running_loop()
+    for app in apps:
+        deadline = loop.time() + 5
+        while True:
+            conn = world.sb.hub.conns.get(app.listener.connection_id or "")
+            if conn is not None and (app.listener.next_seq or 0) >= conn.sequence:
+                break
+            assert loop.time() < deadline, "the bot's socket did not catch up"
+            await asyncio.sleep(0.01)  # frames in flight on the loopback socket
+        await app.listener.drain()
+        await app.ctx.tasks.drain()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_two_bot_processes_seeing_the_same_post_offer_the_run_once(world: World, database: str,
+                                                                        request: pytest.FixtureRequest) -> None:
+    """Both processes read every post on their own socket; the offer's row (one per thread and playbook)
+    lets one of them offer, and the click starts one run."""
+    from dataclasses import replace
+
+    from bot.app import BotApp
+
+    settings = world.bot.settings
+    if database == "postgresql":
+        pg_url = request.getfixturevalue("pg_url")
+        await world.bot.stop()
+        settings = replace(settings, storage=replace(settings.storage, url=pg_url))
+        world.bot = await BotApp(settings, clock=world.clock).start()
+    second = await BotApp(settings, clock=world.clock).start()
+    try:
+        apps = [world.bot, second]
+        ops = await _ops(world)
+        await _caught_up(world, apps)
+        for n in range(3):
+            await _say(world, "bob", ops, f"payments outage {n}")
+        await _caught_up(world, apps)
+        offers = _offers(world, "bob")
+        assert len(offers) == 3 and len({o["root_id"] for o in offers}) == 3, [o["message"] for o in offers]
+        assert world.bot.ctx is not None
+        rows = await world.bot.ctx.db.run(lambda s: list(s.exec(select(KeywordOffer)).all()), readonly=True)
+        assert len(rows) == 3
+
+        assert "Starting" in await _click_ephemeral(world, "bob", offers[0], "kwstart")
+        await _caught_up(world, apps)
+        again = await _click_ephemeral(world, "bob", offers[0], "kwstart")
+        assert "already started a run from this offer" in again
+        _, listed = await world.runs_json("bob")
+        assert listed["total"] == 1, listed
+    finally:
+        await second.stop()
+        if database == "postgresql":
+            await world.bot.stop()
