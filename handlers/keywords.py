@@ -32,8 +32,10 @@ a later click on the same ephemeral is refused from the row.
 The bot sees a channel's posts only as a member of it (Mattermost sends `posted` to members). So at
 start-up and whenever the playbooks change, it joins each watched PUBLIC channel it is not in yet (anyone
 in the team could join one; adding itself to a channel twice is a no-op on the server, so no membership
-read is needed). It never adds itself to a private channel: a person in it must invite it; until then the
-log says, once per channel, that its keywords are not watched there.
+read is needed). A watched channel that does not exist yet (or could not be joined) is looked for again
+every RETRY_S: Mattermost tells only its creator that a channel was made (`channel_created`), so the bot
+cannot wait to be told. It never adds itself to a private channel: a person in it must invite it; until
+then the log says, once per channel, that its keywords are not watched there.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ from bot.models import MattermostError, MMPost, WsEvent
 from bot.notify import follow_up
 from bot.playbooks import Keywords, Playbook
 from bot.router import Click, Ephemeral, Reply, Router, UserError
+from bot.scheduler import Wakeup
 from handlers.announce import permalink
 from handlers.playbook_access import viewer_for
 from handlers.properties import _post_of
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 
 router = Router("keywords")
 
+RETRY_S = 60.0  # how often the watched channels not found (or not joined) yet are looked for again
 MATCHED_MAX = 100  # characters of what matched kept on the offer (a pattern may match a long text)
 
 
@@ -85,16 +89,43 @@ def _buttons(ctx: Context, offer_id: str) -> dict[str, Any]:
 
 
 class ChannelWatch:
-    """Joins the watched public channels (see the module's docstring); remembers what it did per process."""
+    """Joins the watched public channels (see the module's docstring); remembers what it did per process.
+    A job: started with the bot, it looks again every RETRY_S while a watched channel is still missing."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.done: set[tuple[str, str]] = set()  # (team id, channel name) joined, or private and reported
         self.failed: set[tuple[str, str]] = set()  # not found or not joined yet (reported once)
+        self.wakeup = Wakeup(ctx.clock, self._retry, poll_s=RETRY_S)
+
+    @property
+    def running(self) -> bool:
+        return self.wakeup.running
+
+    async def start(self) -> None:
+        self.wakeup.start()
+        self.wakeup.wake_at(None)
+        self.ctx.tasks.spawn(self.join_watched(), name="keywords:join")
+        if self.ctx.library is not None:
+            self.ctx.library.listeners.append(self._changed)
+
+    async def stop(self) -> None:
+        self.wakeup.stop()
+        if self.ctx.library is not None and self._changed in self.ctx.library.listeners:
+            self.ctx.library.listeners.remove(self._changed)
+
+    def _changed(self, _library: object) -> None:  # called on the loop, by PlaybookLibrary.check_now
+        self.ctx.tasks.spawn(self.join_watched(), name="keywords:join")
+
+    async def _retry(self) -> None:
+        self.wakeup.wake_at(None)  # the next look, RETRY_S from now
+        if self.failed:
+            self.ctx.tasks.spawn(self.join_watched(), name="keywords:join")
 
     async def join_watched(self) -> None:
         wanted = {(team_id, name) for team_id in self.ctx.teams for p in in_team(self.ctx, team_id)
                   if p.keywords is not None and p.keywords.enabled for name in p.keywords.channels}
+        self.failed &= wanted  # a channel no playbook watches any more is not looked for again
         for team_id, name in sorted(wanted - self.done):
             team = self.ctx.teams.get(team_id)
             try:
@@ -114,18 +145,10 @@ class ChannelWatch:
                 self.failed.add((team_id, name))
                 continue
             self.done.add((team_id, name))
+            self.failed.discard((team_id, name))
 
 
-@router.on_startup
-async def watch_channels(ctx: Context) -> None:
-    watch = ChannelWatch(ctx)
-    ctx.tasks.spawn(watch.join_watched(), name="keywords:join")
-
-    def changed(_library: object) -> None:  # called on the loop, by PlaybookLibrary.check_now
-        ctx.tasks.spawn(watch.join_watched(), name="keywords:join")
-
-    if ctx.library is not None:
-        ctx.library.listeners.append(changed)
+router.job("keywords-watch", ChannelWatch)
 
 
 @router.event("posted")

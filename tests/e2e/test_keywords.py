@@ -291,6 +291,30 @@ async def test_the_bot_joins_watched_public_channels_but_never_private_ones(worl
     assert "Incident response" in offer["message"]
 
 
+async def test_a_watched_channel_made_after_start_up_is_joined_at_the_next_look(world: World) -> None:
+    """~ops does not exist when the bot starts (nor when the playbooks last changed): Mattermost tells only
+    its creator when it is made, so the bot looks for the channels still missing every RETRY_S."""
+    from handlers.keywords import ChannelWatch
+
+    assert world.bot.ctx is not None
+    watch = world.bot.ctx.jobs["keywords-watch"]
+    assert isinstance(watch, ChannelWatch) and watch.running
+    await world.settle()
+    assert (world.team_id, "ops") in watch.failed
+    status, channel, _ = await world.admin.post("/channels", {"team_id": world.team_id, "name": "ops",
+                                                              "display_name": "Ops", "type": "O"})
+    assert status == 201, channel
+    status, body, _ = await world.admin.post(f"/channels/{channel['id']}/members", {"user_id": world["bob"].id})
+    assert status == 201, body
+    assert world.bot_user_id not in world.sb.state.channel_member_ids(channel["id"])
+    await watch._retry()  # the wake-up every RETRY_S
+    await world.settle()
+    assert world.bot_user_id in world.sb.state.channel_member_ids(channel["id"])
+    assert not watch.failed and watch.wakeup.next_wake is not None
+    offer = await _offered(world, "bob", channel["id"], "an outage in the new ops channel")
+    assert "Incident response" in offer["message"]
+
+
 async def _offer_row(world: World, root_id: str) -> KeywordOffer:
     assert world.bot.ctx is not None
     rows = await world.bot.ctx.db.run(
