@@ -33,8 +33,9 @@ The bot sees a channel's posts only as a member of it (Mattermost sends `posted`
 start-up and whenever the playbooks change, it joins each watched PUBLIC channel it is not in yet (anyone
 in the team could join one; adding itself to a channel twice is a no-op on the server, so no membership
 read is needed). A watched channel that does not exist yet (or could not be joined) is looked for again
-every RETRY_S: Mattermost tells only its creator that a channel was made (`channel_created`), so the bot
-cannot wait to be told. It never adds itself to a private channel: a person in it must invite it; until
+every RETRY_S: Mattermost tells only its creator that a channel was made (server/channels/app/channel.go,
+CreateChannelWithUser publishes `channel_created` to the creator's user id), so the bot cannot wait to be
+told. It never adds itself to a private channel: a person in it must invite it; until
 then the log says, once per channel, that its keywords are not watched there.
 """
 from __future__ import annotations
