@@ -70,6 +70,7 @@ JIRA_SEARCH_LAG_S = 30.0
 SWEEP_EVERY_S = 300.0
 SWEEP_WINDOW_S = 24 * 3600.0  # older events are not acted on late
 SWEEP_GRACE_S = 60.0  # younger ones are still being recorded by the process that made them
+SWEEP_CHUNK = 500  # runs per read of their events
 
 router = Router("actions")
 
@@ -241,12 +242,13 @@ class ActionService(LeasedRows[RunAction]):
                 events = {a.on for a in playbook.actions} - {"run_started"} if playbook is not None else set()
                 if events:
                     wanted[run_id] = events
-            found = await self.ctx.db.run(store.unrecorded_events, sorted(wanted), since, until, readonly=True)
-            added = 0
-            for ev in found:
-                if ev.event in wanted[ev.run_id]:
-                    added += await self.write_rows(ev.event, ev.run_id, ev.actor_id, ev.payload, key=ev.key)
-        except StorageError:
+            run_ids, added = sorted(wanted), 0
+            for start in range(0, len(run_ids), SWEEP_CHUNK):  # a bounded IN list per read
+                chunk = run_ids[start:start + SWEEP_CHUNK]
+                for ev in await self.ctx.db.run(store.unrecorded_events, chunk, since, until, readonly=True):
+                    if ev.event in wanted[ev.run_id]:
+                        added += await self.write_rows(ev.event, ev.run_id, ev.actor_id, ev.payload, key=ev.key)
+        except Exception:  # noqa: BLE001 - the sweep is a safety net: run_due goes on, the next sweep tries again
             log.exception("the sweep for run events without their actions failed; it runs again later")
             return 0
         if added:

@@ -180,8 +180,8 @@ def unrecorded_events(session: Session, run_ids: list[str], since: int, until: i
         .order_by(col(TimelineEvent.at), col(TimelineEvent.id))).all()
     recorded = set(session.exec(select(RunAction.run_id, RunAction.event_key)
                                 .where(col(RunAction.run_id).in_(run_ids))).all())
-    update_ids = [str(e.details.get("status_update_id")) for e in events
-                  if e.type == "status_updated" and e.details.get("status_update_id")]
+    update_ids = [str((e.details or {}).get("status_update_id")) for e in events
+                  if e.type == "status_updated" and (e.details or {}).get("status_update_id")]
     messages = dict(session.exec(select(StatusUpdate.id, StatusUpdate.message)
                                  .where(col(StatusUpdate.id).in_(update_ids))).all()) if update_ids else {}
     found: list[RunEvent] = []

@@ -838,3 +838,29 @@ async def test_an_http_action_to_an_internal_address_not_allowed_is_refused(worl
     text = next(t for t in await bot_texts(world, run["channel_id"]) if "internal address" in t)
     assert "127.0.0.2" in text and "allow_internal" in text and "will not be tried again" in text
     assert [e["type"] for e in await timeline(world, run["id"])] == ["action_failed"]
+
+
+async def test_the_sweep_reads_runs_in_chunks(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handlers.actions as actions_module
+    from handlers.status import post_update
+    from storage import runs as run_rows
+
+    monkeypatch.setattr(actions_module, "SWEEP_CHUNK", 1)
+    jira = FakeJira()
+    service = wire(world, jira, FakeZoom(), FakePagerDuty([]))
+    first = await start_incident(world)
+    second = await start_incident(world, "/playbook run incident Cache down")
+    assert first["id"] != second["id"]
+    bot = world.bot.ctx
+    assert bot is not None
+    bot.run_events.remove(service)
+    for run in (first, second):
+        view = await bot.db.run(run_rows.load_view, run["id"], readonly=True)
+        assert view is not None and await post_update(bot, view.run, world["alice"].id, f"lost {run['id']}", 0, False)
+    await world.settle()
+    bot.run_events.append(service)
+    world.clock.advance(61)
+    assert await service.sweep() == 2
+    await retry_due(world, service, 0)
+    assert sorted(text for _, text in jira.comments) == sorted(
+        f"Update from alice: lost {run['id']}" for run in (first, second))
