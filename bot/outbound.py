@@ -7,16 +7,19 @@ Handlers may not import aiohttp (style.md); they get a `Poster` from the composi
 A poster given an `AddressPolicy` (the playbooks' http actions) reaches only public addresses, as
 Mattermost's own integrations do (ServiceSettings.AllowedUntrustedInternalConnections; the reserved ranges
 of server/platform/services/httpservice/client.go): a host that is, or resolves only to, a loopback,
-private, link-local, unique-local or otherwise non-global address is refused before any connection, unless
-the admin allowed that host name or network. The check is on the addresses the connection is made to (the
-resolver's answer), so a name that resolves differently a moment later cannot slip past it.
+private, link-local, unique-local or otherwise non-global address, or one of the host's own addresses, is
+refused before any connection, unless the admin allowed that host name or network. The check is on the
+addresses the connection is made to (the resolver's answer), so a name that resolves differently a moment
+later cannot slip past it.
 """
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -55,12 +58,41 @@ class AddressForbidden(OSError):
     """The host is, or resolves only to, internal addresses that the policy does not allow."""
 
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def own_addresses() -> frozenset[Address]:
+    """This host's own addresses (Linux: the kernel's local routes and IPv6 interface addresses; elsewhere
+    none). A request to the host's own public address is routed locally, past a host firewall, so it counts
+    as internal, as Mattermost's IsOwnIP (server/platform/services/httpservice/client.go) has it."""
+    found: set[Address] = set()
+    try:
+        last = ""
+        for line in Path("/proc/net/fib_trie").read_text().splitlines():
+            text = line.strip()
+            if text.startswith("|-- "):
+                last = text[4:]
+            elif text.startswith("/32 host LOCAL") and last:
+                found.add(ipaddress.IPv4Address(last))
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            found.add(ipaddress.IPv6Address(int(line.split()[0], 16)))
+    except (OSError, ValueError, IndexError):
+        pass
+    return frozenset(found)
+
+
 class AddressPolicy:
     """Which internal hosts may be reached: `allow` holds host names (exact, any case) and addresses or
-    networks ("10.0.0.0/8", "fd00::/8", "127.0.0.1"). Every global address is reachable."""
+    networks ("10.0.0.0/8", "fd00::/8", "127.0.0.1"). Every global address is reachable, except the host's
+    own (`own`), which only an address or network in `allow` opens."""
 
-    def __init__(self, allow: tuple[str, ...] = ()) -> None:
+    def __init__(self, allow: tuple[str, ...] = (),
+                 own: Callable[[], frozenset[Address]] = own_addresses) -> None:
         self.allow = allow
+        self._own = own
         self._names: set[str] = set()
         self._nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for entry in allow:
@@ -79,7 +111,7 @@ class AddressPolicy:
             return False
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
-        if ip.is_global and not ip.is_multicast:
+        if ip.is_global and not ip.is_multicast and ip not in self._own():
             return True
         return any(ip.version == net.version and ip in net for net in self._nets)
 

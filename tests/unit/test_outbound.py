@@ -2,12 +2,14 @@
 address literal and on what a host name resolves to, with a real local receiver."""
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from bot.outbound import AddressPolicy, HttpPoster
+from bot.outbound import AddressPolicy, HttpPoster, own_addresses
 
 
 @pytest.mark.parametrize("address", [
@@ -31,6 +33,24 @@ def test_the_admin_allows_hosts_addresses_and_networks() -> None:
     assert policy.ip_allowed("127.0.0.1") and not policy.ip_allowed("127.0.0.2")
     assert policy.ip_allowed("fd00::5") and not policy.ip_allowed("fc00::5")
     assert not policy.ip_allowed("192.168.0.1")
+
+
+def test_the_hosts_own_public_address_is_internal_unless_its_address_is_allowed() -> None:
+    """A request to the host's own public address is routed locally, past a host firewall (Mattermost's
+    IsOwnIP): only an address or network in the list opens it, not a host name."""
+    mine = frozenset({ipaddress.ip_address("203.0.114.7")})
+    assert AddressPolicy(own=lambda: frozenset()).ip_allowed("203.0.114.7")
+    assert not AddressPolicy(own=lambda: mine).ip_allowed("203.0.114.7")
+    assert AddressPolicy(("203.0.114.7",), own=lambda: mine).ip_allowed("203.0.114.7")
+    assert AddressPolicy(own=lambda: mine).ip_allowed("8.8.8.8")
+
+
+def test_own_addresses_are_read_from_the_kernel() -> None:
+    found = own_addresses()
+    if Path("/proc/net/fib_trie").exists():
+        assert ipaddress.ip_address("127.0.0.1") in found
+    if Path("/proc/net/if_inet6").exists() and Path("/proc/net/if_inet6").read_text().strip():
+        assert any(ip.version == 6 for ip in found)
 
 
 @pytest.fixture
