@@ -247,6 +247,8 @@ async def _check(settings: Settings) -> int:
         print(f"[note] {text}")
     for text in _alerts_report(settings, list(playbooks.values())):
         print(text)
+    for text in await _unreachable_http_actions(settings, list(playbooks.values())):
+        line(False, text)
     gateway = MattermostGateway(settings.mattermost.url, settings.mattermost.token, timeout=10.0)
     try:
         me = await gateway.me()
@@ -509,6 +511,42 @@ def _alerts_report(settings: Settings, playbooks: list[Playbook]) -> list[str]:
             continue
         out.append(f"[note] alert from {row.source} at {iso(row.received_at)} matched no [[alerts]] route: "
                    f"{row.title[:80]!r} labels {json.dumps(row.details.get('labels', {}))[:200]}")
+    return out
+
+
+async def _unreachable_http_actions(settings: Settings, playbooks: list[Playbook]) -> list[str]:
+    """The playbooks' http actions whose host is, or resolves only to, an internal address that [http_actions]
+    allow_internal does not open (bot/outbound.py): each would fail at its first event. A name that does not
+    resolve here is left to the action's own failure, which says so."""
+    import asyncio
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    from bot.outbound import AddressPolicy
+
+    policy = AddressPolicy(settings.http_actions.allow_internal)
+    loop = asyncio.get_running_loop()
+    out = []
+    for pb in playbooks:
+        for index, spec in enumerate(pb.actions, start=1):
+            if spec.kind != "http":
+                continue
+            host = urlsplit(str(spec.get("url") or "")).hostname or ""
+            if not host or policy.host_allowed(host):
+                continue
+            try:
+                ipaddress.ip_address(host.split("%", 1)[0])
+                addresses = [host]
+            except ValueError:
+                try:
+                    found = await asyncio.wait_for(loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), 5)
+                except (OSError, asyncio.TimeoutError):
+                    continue
+                addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+            if addresses and not any(policy.ip_allowed(a) for a in addresses):
+                out.append(f"playbook {pb.id}: actions[{index}] (http) goes to {policy.refusal(host, addresses[0])}; "
+                           f"add \"{host}\" or its network to [http_actions] allow_internal if it is meant to")
     return out
 
 

@@ -171,3 +171,44 @@ async def test_check_says_how_people_will_sign_in_to_the_web_view(tmp_path: Path
         line = await sign_in_line({"BOT_MATTERMOST_TOKEN": admin_token})
         assert "Mattermost's OAuth 2.0 service provider is off" in line
         assert not (tmp_path / "check.db").exists()
+
+
+HTTP_ACTIONS = """
+title = "Notify"
+
+[[checklists]]
+title = "Do"
+  [[checklists.items]]
+  title = "Tell"
+
+[[actions]]
+on = "run_started"
+kind = "http"
+url = "http://10.1.2.3/hook"
+
+[[actions]]
+on = "run_finished"
+kind = "http"
+url = "http://localhost:9/hook"
+"""
+
+
+async def test_check_fails_http_actions_that_go_to_internal_addresses_not_allowed(tmp_path: Path) -> None:
+    pb_dir = tmp_path / "playbooks"
+    pb_dir.mkdir()
+    (pb_dir / "notify.toml").write_text(HTTP_ACTIONS)
+    async with Sandbox(admin_token="admintoken", config=sandbox_config()) as sb, aiohttp.ClientSession() as session:
+        api = Api(session, sb.url, sb.admin_token)
+        _, team, _ = await api.post("/teams", {"name": "eng", "display_name": "Eng", "type": "O"})
+        token = await make_bot(api, team["id"], "system_user system_admin")
+        env = {"BOT_MATTERMOST_URL": sb.url, "BOT_PLAYBOOKS_DIR": str(pb_dir), "BOT_MATTERMOST_TOKEN": token,
+               "BOT_STORAGE_URL": f"sqlite:///{tmp_path}/check.db"}
+        code, out, err = await run_cli("check", cwd=tmp_path, env=env)
+        assert code == 1, out + err
+        assert "[FAIL] playbook notify: actions[1] (http) goes to 10.1.2.3 is an internal address" in out, out
+        assert "[FAIL] playbook notify: actions[2] (http) goes to localhost (" in out, out
+        assert 'add "localhost" or its network to [http_actions] allow_internal' in out
+
+        code, out, err = await run_cli("check", cwd=tmp_path, env={
+            **env, "BOT_HTTP_ACTIONS_ALLOW_INTERNAL": "10.0.0.0/8,localhost"})
+        assert code == 0 and "internal address" not in out, out + err
