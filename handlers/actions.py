@@ -116,7 +116,9 @@ class ActionFailed(Exception):
         self.hint = hint
         self.retryable = retryable
         self.retry_after_s = retry_after_s  # at least this long before the next attempt
-        self.waiting = waiting  # not a failure: waiting on another action (the channel hears only if it ends so)
+        # Not a failure: waiting on another row that will settle (the run's Jira create); not announced, and
+        # not bounded by MAX_ATTEMPTS, so a long retry of the create cannot make the waiter give up.
+        self.waiting = waiting
 
 
 @dataclass
@@ -311,7 +313,7 @@ class ActionService(LeasedRows[RunAction]):
             return
         except ActionFailed as err:
             await self._failed(row, view, spec, err.message, err.hint, err.retryable, err.retry_after_s,
-                               uncertain=bool(row.in_flight), announce=not err.waiting)
+                               uncertain=bool(row.in_flight), waiting=err.waiting)
             return
         except (MattermostError, StorageError) as err:  # the bot's own side failed: worth another attempt
             log.warning("action attempt failed on the bot's side action=%s run=%s: %s", row.id, row.run_id, err)
@@ -322,9 +324,11 @@ class ActionService(LeasedRows[RunAction]):
 
     async def _failed(self, row: RunAction, view: RunView, spec: ActionSpec, message: str, hint: str,
                       retryable: bool, retry_after_s: float | None, *, uncertain: bool,
-                      announce: bool = True) -> None:
+                      waiting: bool = False) -> None:
         attempts = max(row.attempts, 1)
         delay = retry_delay_s(attempts, retry_after_s) if retryable and attempts < MAX_ATTEMPTS else None
+        if waiting:  # on another row that settles for sure (done, or failed for good): no attempts to spend
+            delay = retry_delay_s(min(attempts, MAX_ATTEMPTS - 1), retry_after_s)
         if delay is not None and uncertain and row.kind == "jira.create_issue":
             # Jira's issue search is eventually consistent (an issue made moments ago may not be found by
             # its label yet): the look before creating again waits for it.
@@ -338,7 +342,7 @@ class ActionService(LeasedRows[RunAction]):
                  row.id, row.run_id, row.kind, attempts, delay, message)
         if not await self.ctx.db.run(store.retry_later, row.id, self.holder, now, due, message, hint, uncertain):
             return
-        if attempts == 1 and announce:  # the channel hears of the first failure only, and that it is tried again
+        if attempts == 1 and not waiting:  # the channel hears of the first failure only, and that it is tried again
             await self._post(view, self.ctx.render("actions/failed.md.j2", kind=row.kind, index=row.action_index,
                                                    error=message, hint=hint, retry_in_s=delay, attempt=attempts))
         self.wakeup.wake_at(due, replace=False)

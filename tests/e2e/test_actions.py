@@ -848,9 +848,10 @@ async def test_the_sweep_reads_runs_in_chunks(world: World, monkeypatch: pytest.
     monkeypatch.setattr(actions_module, "SWEEP_CHUNK", 1)
     jira = FakeJira()
     service = wire(world, jira, FakeZoom(), FakePagerDuty([]))
-    first = await start_incident(world)
-    second = await start_incident(world, "/playbook run incident Cache down")
-    assert first["id"] != second["id"]
+    await start_incident(world)
+    await start_incident(world, "/playbook run incident Cache down")
+    _, listed = await world.runs_json("alice")
+    first, second = (next(r for r in listed["items"] if r["name"] == name) for name in ("Database down", "Cache down"))
     bot = world.bot.ctx
     assert bot is not None
     bot.run_events.remove(service)
@@ -864,3 +865,26 @@ async def test_the_sweep_reads_runs_in_chunks(world: World, monkeypatch: pytest.
     await retry_due(world, service, 0)
     assert sorted(text for _, text in jira.comments) == sorted(
         f"Update from alice: lost {run['id']}" for run in (first, second))
+
+
+async def test_a_comment_waits_as_long_as_the_create_is_retried(world: World) -> None:
+    """Jira answers the create 429 with Retry-After 120 s three times: the comment waits all along (its waits
+    spend no attempts, so it does not give up after its own backoff of about 85 s) and lands once the issue is
+    made; the channel hears of the 429 only."""
+    jira = FakeJira()
+    jira.fail = [IntegrationError("Jira", "Too Many Requests", status=429, retry_after_s=120)] * 3
+    service = wire(world, jira, FakeZoom(), FakePagerDuty([]))
+    run = await start_incident(world)
+    bot = world.bot.ctx
+    assert bot is not None
+    from handlers.status import post_update
+    from storage import runs as run_rows
+    view = await bot.db.run(run_rows.load_view, run["id"], readonly=True)
+    assert view is not None and await post_update(bot, view.run, world["alice"].id, "still down", 0, False)
+    await world.settle()
+    for _ in range(20):
+        await retry_due(world, service, 30)
+    assert [i["key"] for i in jira.issues] == ["OPS-1"]
+    assert jira.comments == [("OPS-1", "Update from alice: still down")]
+    warnings = [t for t in await bot_texts(world, run["channel_id"]) if t.startswith(":warning:")]
+    assert len(warnings) == 1 and "Too Many Requests" in warnings[0] and "jira.create_issue" in warnings[0]
