@@ -7,6 +7,7 @@ prefix answer that status with the vendor's own error body and headers (the stan
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class Faults:
         return None
 
 
-class StandIn:
+class StandIn(ABC):
     """The base of the four stand-ins: subclasses set `name`, add routes and give `fault_reply`."""
 
     name = "stand-in"
@@ -65,11 +66,13 @@ class StandIn:
         self.url = ""
 
     # --- for subclasses ------------------------------------------------------------------------------------
+    @abstractmethod
     def routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+        """Add the vendor's routes to `app`."""
 
+    @abstractmethod
     def fault_reply(self, fault: Fault) -> web.Response:
-        raise NotImplementedError
+        """The vendor's own answer for an injected fault (its status, headers and error body)."""
 
     # --- the app ------------------------------------------------------------------------------------------
     def app(self) -> web.Application:
