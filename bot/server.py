@@ -405,8 +405,7 @@ class BotServer:
                                                   hidden, raw, headers, groups), self.ctx)
             except StorageError:
                 log.exception("API: the database failed path=%s", request.path)
-                return web.json_response({"error": "The bot's database is not answering just now; try again "
-                                                   "shortly."}, status=503, headers={"Retry-After": "5"})
+                return database_unavailable()
             return http_response(reply)
 
         return route
@@ -427,11 +426,16 @@ class BotServer:
                                                   body=raw, headers=headers), self.ctx)
             except StorageError:
                 log.exception("hook: the database failed path=%s", request.path)
-                return web.json_response({"error": "The bot's database is not answering just now; try again "
-                                                   "shortly."}, status=503, headers={"Retry-After": "5"})
+                return database_unavailable()
             return http_response(reply)
 
         return route
+
+
+def database_unavailable() -> web.Response:
+    """503 with Retry-After when the database fails under an API or hook request: the caller tries again."""
+    return web.json_response({"error": "The bot's database is not answering just now; try again shortly."},
+                             status=503, headers={"Retry-After": "5"})
 
 
 def http_response(reply: HttpReply) -> web.Response:

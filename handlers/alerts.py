@@ -52,10 +52,8 @@ from handlers.runs import (
     MAX_RUN_NAME,
     RunPlan,
     StartService,
-    StepFailed,
-    existing_channel,
+    existing_channel_unattended,
     prepare_run,
-    retryable,
     unfit_person,
 )
 from storage import alerts
@@ -132,14 +130,9 @@ async def plan_for(ctx: Context, playbook: Playbook, route: AlertRoute, delivery
             plan.member_ids.append(member.id)
     plan.origin = f"alert from {VENDOR[delivery.source]}: {delivery.title}"[:512]
     if playbook.existing_channel:  # as execute_run: found and checked before anything is recorded
-        try:
-            plan.channel = await existing_channel(ctx, plan)
-        except StepFailed as refused:
-            cause = refused.__cause__
-            if isinstance(cause, MattermostError) and retryable(cause):
-                raise cause from None
-            raise Unusable(ctx.render("alerts/unusable_channel.md.j2", playbook=playbook.title,
-                                      reason=refused.reason)) from None
+        reason = await existing_channel_unattended(ctx, plan)
+        if reason:
+            raise Unusable(ctx.render("alerts/unusable_channel.md.j2", playbook=playbook.title, reason=reason))
     return plan
 
 

@@ -394,6 +394,20 @@ async def existing_channel(ctx: Context, plan: RunPlan) -> MMChannel:
     return channel
 
 
+async def existing_channel_unattended(ctx: Context, plan: RunPlan) -> str:
+    """For a start with nobody in chat to answer (an alert, a schedule): set `plan.channel` to the run's
+    existing channel and return "", or return why it is refused. A Mattermost failure worth another try is
+    raised as itself, so the caller tries again later instead of recording a refusal."""
+    try:
+        plan.channel = await existing_channel(ctx, plan)
+    except StepFailed as refused:
+        cause = refused.__cause__
+        if isinstance(cause, MattermostError) and retryable(cause):
+            raise cause from None
+        return refused.reason
+    return ""
+
+
 async def unfit_person(ctx: Context, user: MMUser, team_id: str) -> str:
     """Why `user` cannot take part in a run in the team `team_id` started without a person in chat (a
     schedule, an alert): "deactivated", "bot", "not_in_team"; "" when they can. Checked before anything is

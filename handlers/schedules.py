@@ -43,11 +43,9 @@ from bot.router import Router, UserError
 from bot.scheduler import Wakeup
 from handlers.runs import (
     RunPlan,
-    StepFailed,
     execute_run,
-    existing_channel,
+    existing_channel_unattended,
     prepare_run,
-    retryable,
     unfit_person,
 )
 from storage import schedules as rows
@@ -233,13 +231,9 @@ class ScheduleService:
         plan.member_ids = member_ids
         plan.origin = cron.describe(schedule.cron, schedule.timezone)
         if pb.existing_channel:
-            try:
-                plan.channel = await existing_channel(ctx, plan)
-            except StepFailed as refused:
-                cause = refused.__cause__
-                if isinstance(cause, MattermostError) and retryable(cause):
-                    raise cause from None
-                return ctx.render("schedules/reason.md.j2", kind="refused", text=refused.reason)
+            reason = await existing_channel_unattended(ctx, plan)
+            if reason:
+                return ctx.render("schedules/reason.md.j2", kind="refused", text=reason)
         return plan
 
     async def _skip(self, pb: Playbook, at: int, reason: str) -> None:

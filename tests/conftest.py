@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import aiohttp
 import pytest
+import requests
+from aiohttp import web
 
 from sandbox import Sandbox
 from sandbox.validation import assert_no_violations
@@ -95,3 +98,31 @@ async def api(sandbox: Sandbox) -> AsyncIterator[Api]:
     """Acts as the system admin; `api.as_(token)` acts as someone else."""
     async with aiohttp.ClientSession() as session:
         yield Api(session, sandbox.url, sandbox.admin_token)
+
+
+@asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    """`app` served on a free loopback port (port 0) while the block runs; its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def outgoing(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """(method, url, Authorization) of every HTTP request made through requests (the gateway's REST)."""
+    seen: list[tuple[str, str, str]] = []
+    send = requests.Session.send
+
+    def recording(self: requests.Session, request: requests.PreparedRequest, **kw: Any) -> requests.Response:
+        seen.append((str(request.method), str(request.url), str(request.headers.get("Authorization", ""))))
+        return send(self, request, **kw)
+
+    monkeypatch.setattr(requests.Session, "send", recording)
+    return seen

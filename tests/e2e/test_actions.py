@@ -17,6 +17,7 @@ from bot.app import BotApp
 from bot.integrations import IntegrationError, Integrations, JiraIssue, ZoomMeeting
 from handlers.actions import ActionService
 from storage import actions as store
+from tests.conftest import serve
 from tests.e2e.conftest import INCIDENT, ONBOARDING, World
 from tests.e2e.test_run_start import start_incident
 
@@ -373,13 +374,8 @@ async def receiver() -> Any:
 
     app = web.Application()
     app.router.add_route("*", "/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/hook", got, answers
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield f"{url}/hook", got, answers
 
 
 async def test_an_http_action_is_signed_retried_and_carries_the_secret(world: World, receiver: Any) -> None:

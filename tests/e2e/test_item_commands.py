@@ -12,12 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-import requests
 from aiohttp import web
 
 from bot import signin
 from storage import timeline
 from storage import web as web_rows
+from tests.conftest import serve
 from tests.e2e.conftest import INCIDENT, World
 from tests.e2e.test_commands import checklist_post, type_
 from tests.e2e.test_run_start import start_incident
@@ -67,29 +67,8 @@ async def deploy_hook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 
     app = web.Application()
     app.router.add_post("/deploy", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/deploy", seen
-    finally:
-        await runner.cleanup()
-
-
-@pytest.fixture
-def outgoing(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    """(method, url, Authorization) of every request the bot's gateway sends (requests)."""
-    seen: list[tuple[str, str, str]] = []
-    send = requests.Session.send
-
-    def recording(self: requests.Session, request: requests.PreparedRequest, **kw: Any) -> requests.Response:
-        seen.append((str(request.method), str(request.url), str(request.headers.get("Authorization", ""))))
-        return send(self, request, **kw)
-
-    monkeypatch.setattr(requests.Session, "send", recording)
-    return seen
+    async with serve(app) as url:
+        yield f"{url}/deploy", seen
 
 
 async def sign_in_with_mattermost(world: World, who: str) -> aiohttp.ClientSession:

@@ -9,6 +9,7 @@ from aiohttp import web
 from bot.integrations import IntegrationError
 from bot.integrations.pagerduty import PagerDutyClient
 from standins.pagerduty import PagerDutyStandIn, send_webhook, sign_webhook, webhook_payload
+from tests.conftest import serve
 
 KEY = "R" * 32
 
@@ -126,16 +127,8 @@ async def test_webhook_sender_signs_the_raw_body() -> None:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        status, _ = await send_webhook(f"http://127.0.0.1:{port}/hook", webhook_payload(), ["old", "new"],
-                                       webhook_id="w-1")
-    finally:
-        await runner.cleanup()
+    async with serve(app) as url:
+        status, _ = await send_webhook(f"{url}/hook", webhook_payload(), ["old", "new"], webhook_id="w-1")
     assert status == 202
     headers, body = got[0]
     assert headers["X-Webhook-Id"] == "w-1"

@@ -7,26 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import pytest
-import requests
 
 from bot.actions import CheckItem
 from tests.e2e.conftest import World
 from tests.security.test_attacks import start_run
-
-
-@pytest.fixture
-def outgoing(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    """(method, url, Authorization) of every HTTP request made through requests (the gateway's REST)."""
-    seen: list[tuple[str, str, str]] = []
-    send = requests.Session.send
-
-    def recording(self: requests.Session, request: requests.PreparedRequest, **kw: Any) -> requests.Response:
-        seen.append((str(request.method), str(request.url), str(request.headers.get("Authorization", ""))))
-        return send(self, request, **kw)
-
-    monkeypatch.setattr(requests.Session, "send", recording)
-    return seen
 
 
 async def test_over_a_whole_journey_the_bot_token_goes_only_to_mattermost(world: World,

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from bot.outbound import AddressPolicy, HttpPoster, own_addresses
+from tests.conftest import serve
 
 
 @pytest.mark.parametrize("address", [
@@ -63,12 +64,8 @@ async def receiver() -> AsyncIterator[tuple[int, list[str]]]:
 
     app = web.Application()
     app.router.add_route("*", "/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield site._server.sockets[0].getsockname()[1], got  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with serve(app) as url:
+        yield int(url.rsplit(":", 1)[1]), got
 
 
 async def send(allow: tuple[str, ...], url: str) -> tuple[int, bool, str]:
